@@ -1,0 +1,141 @@
+"""The bridge driver: one Linux bridge per network, a veth pair per endpoint.
+
+Kernel work per network is the step table below; an endpoint is a single veth
+pair whose container end is created directly inside the sandbox under its final
+name (eth0, eth1 ...), so a join is one netlink call plus the core's addressing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from netcore import (
+    AlreadyExists,
+    DriverInfo,
+    Endpoint,
+    EngineContext,
+    InterfaceInfo,
+    JoinInfo,
+    KernelError,
+    Network,
+    Sandbox,
+    Step,
+    hookimpl,
+    names,
+    run_steps,
+    undo_steps,
+)
+from netcore.osl import links, netns
+
+from drivers.bridge import device, firewall
+from drivers.bridge.plan import BridgePlan, plan_network
+
+__all__ = ["BridgeDriver", "plugin"]
+
+
+class BridgeDriver:
+    def __init__(self) -> None:
+        self.ctx: EngineContext | None = None
+
+    # ----------------------------------------------------------------- engine ----
+
+    @hookimpl
+    def configure(self, context: EngineContext) -> None:
+        self.ctx = context
+
+    @hookimpl
+    def driver_info(self) -> DriverInfo:
+        return DriverInfo(name="bridge")
+
+    def _plan(self, network: Network) -> BridgePlan:
+        assert self.ctx is not None, "bridge driver used before configure()"
+        return plan_network(network, self.ctx.tag)
+
+    def _steps(self) -> tuple[Step, ...]:
+        fw = self.ctx.firewall  # type: ignore[union-attr]
+        return (
+            Step("bridge.device", device.create, device.delete),
+            Step("bridge.gateway", device.add_gateway, device.del_gateway),
+            Step("bridge.forwarding", device.enable_forwarding, when=lambda p: not p.internal),
+            Step(
+                "bridge.firewall",
+                lambda p: fw.apply(firewall.program(p, fw.family, fw.table)),
+                lambda p: fw.apply(firewall.unprogram(p, fw.family, fw.table, _chains(fw))),
+            ),
+        )
+
+    # ----------------------------------------------------------------- network ---
+
+    @hookimpl
+    def create_network(self, network: Network) -> None:
+        plan = self._plan(network)
+        with netns.host() as ipr:
+            if links.lookup(ipr, plan.bridge) is not None:
+                raise AlreadyExists(f"bridge {plan.bridge} already exists on this host")
+        run_steps(self._steps(), plan)
+
+    @hookimpl
+    def restore_network(self, network: Network) -> None:
+        plan = self._plan(network)
+        steps = self._steps()
+        if device.exists(plan):
+            steps = tuple(s for s in steps if s.name == "bridge.firewall")
+        run_steps(steps, plan)
+
+    @hookimpl
+    def delete_network(self, network: Network) -> None:
+        undo_steps(self._steps(), self._plan(network), f"delete network {network.name}")
+
+    # ----------------------------------------------------------------- endpoint --
+
+    @hookimpl
+    def create_endpoint(self, network: Network, endpoint: Endpoint) -> InterfaceInfo | None:
+        if endpoint.mac or not endpoint.address:
+            return None
+        return InterfaceInfo(mac=names.mac_from_ipv4(endpoint.address))
+
+    @hookimpl
+    def delete_endpoint(self, network: Network, endpoint: Endpoint) -> None:
+        return None  # the veth pair lives and dies with the join
+
+    @hookimpl
+    def join(self, network: Network, endpoint: Endpoint, sandbox: Sandbox) -> JoinInfo:
+        plan = self._plan(network)
+        host_end = names.veth_name(endpoint.id)
+        with netns.host() as ipr:
+            bridge = links.lookup(ipr, plan.bridge)
+            if bridge is None:
+                raise KernelError("join", plan.bridge, "bridge device is missing")
+            index = links.create_veth(
+                ipr,
+                host_end,
+                names.link_alias(self.ctx.tag, endpoint.id),  # type: ignore[union-attr]
+                peer_name=endpoint.ifname,
+                peer_netns=sandbox.netns_path,
+                peer_mac=endpoint.mac,
+                mtu=plan.mtu,
+                master=bridge,
+            )
+            if not plan.icc:
+                try:
+                    links.set_isolated(ipr, index)
+                except Exception:
+                    links.delete(ipr, host_end)
+                    raise
+        return JoinInfo(created_in_sandbox=True, gateway=None if plan.internal else network.gateway)
+
+    @hookimpl
+    def leave(self, network: Network, endpoint: Endpoint, sandbox: Sandbox) -> None:
+        with netns.host() as ipr:
+            links.delete(ipr, names.veth_name(endpoint.id))
+
+    @hookimpl
+    def endpoint_oper_info(self, network: Network, endpoint: Endpoint) -> dict[str, Any] | None:
+        return {"bridge": self._plan(network).bridge, "host_interface": names.veth_name(endpoint.id)}
+
+
+def _chains(fw: Any) -> set[str]:
+    return {o["chain"]["name"] for o in fw.list() if "chain" in o}
+
+
+plugin = BridgeDriver()

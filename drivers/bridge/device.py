@@ -1,0 +1,45 @@
+"""The bridge device and its gateway address."""
+
+from __future__ import annotations
+
+from netcore.osl import addrs, links, netns, sysctl
+
+from drivers.bridge.plan import BridgePlan
+
+__all__ = ["create", "delete", "exists", "add_gateway", "del_gateway", "enable_forwarding"]
+
+
+def exists(plan: BridgePlan) -> bool:
+    with netns.host() as ipr:
+        return links.lookup(ipr, plan.bridge) is not None
+
+
+def create(plan: BridgePlan) -> None:
+    with netns.host() as ipr:
+        links.create_bridge(ipr, plan.bridge, plan.alias, mtu=plan.mtu)
+
+
+def delete(plan: BridgePlan) -> None:
+    with netns.host() as ipr:
+        links.delete(ipr, plan.bridge)
+
+
+def add_gateway(plan: BridgePlan) -> None:
+    if plan.gateway_cidr:
+        with netns.host() as ipr:
+            index = links.lookup(ipr, plan.bridge)
+            addrs.add(ipr, index, plan.gateway_cidr)
+
+
+def del_gateway(plan: BridgePlan) -> None:
+    if plan.gateway_cidr:
+        with netns.host() as ipr:
+            index = links.lookup(ipr, plan.bridge)
+            if index is not None:
+                addrs.delete(ipr, index, plan.gateway_cidr)
+
+
+def enable_forwarding(plan: BridgePlan) -> None:
+    """Routing between the bridge and the world needs IPv4 forwarding on, as Docker sets it."""
+    if sysctl.read("net.ipv4.ip_forward") != "1":
+        sysctl.write("net.ipv4.ip_forward", 1)

@@ -1,0 +1,86 @@
+"""The bridge driver's options and plan: pure functions, every error before the kernel."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from netcore import InvalidConfig, Network, names
+
+__all__ = ["OPTIONS", "BridgePlan", "plan_network"]
+
+# Docker's option keys, and the short forms netcore also accepts.
+NAME = "com.docker.network.bridge.name"
+MASQ = "com.docker.network.bridge.enable_ip_masquerade"
+ICC = "com.docker.network.bridge.enable_icc"
+MTU = "com.docker.network.driver.mtu"
+SHORT = {"bridge_name": NAME, "masquerade": MASQ, "icc": ICC, "mtu": MTU}
+OPTIONS = {
+    NAME: "name of the Linux bridge (at most 15 characters); default ncbr-<network id>",
+    MASQ: "masquerade traffic leaving the host (true/false, default true)",
+    ICC: "let containers of this network talk to each other (true/false, default true)",
+    MTU: "MTU of the containers' interfaces (68-65535, default 1500)",
+}
+
+
+@dataclass(frozen=True)
+class BridgePlan:
+    network_id: str
+    bridge: str
+    alias: str
+    subnet: str | None
+    gateway_cidr: str | None  # gateway address with the subnet's prefix, on the bridge
+    mtu: int | None
+    icc: bool
+    masquerade: bool
+    internal: bool
+
+
+def _bool(key: str, value: str) -> bool:
+    low = value.strip().lower()
+    if low in ("true", "1", "yes", "on"):
+        return True
+    if low in ("false", "0", "no", "off"):
+        return False
+    raise InvalidConfig(f"invalid value {value!r} for option {key}: expected true or false")
+
+
+def canonical_options(options: dict[str, str]) -> dict[str, str]:
+    """Options under Docker's keys; unknown keys are an error."""
+    out: dict[str, str] = {}
+    for key, value in options.items():
+        full = SHORT.get(key, key)
+        if full not in OPTIONS:
+            known = ", ".join(sorted(SHORT))
+            raise InvalidConfig(f"unknown bridge driver option {key!r} (known: {known}, or their com.docker.network.* forms)")
+        out[full] = value
+    return out
+
+
+def plan_network(network: Network, tag: str) -> BridgePlan:
+    opts = canonical_options(network.options)
+    bridge = opts.get(NAME) or names.bridge_name(network.id)
+    if not names.valid_ifname(bridge):
+        raise InvalidConfig(f"invalid bridge name {bridge!r}: at most {names.IFNAMSIZ} characters, no '/' or spaces")
+    mtu = None
+    if MTU in opts:
+        try:
+            mtu = int(opts[MTU])
+        except ValueError:
+            raise InvalidConfig(f"invalid value {opts[MTU]!r} for option mtu: expected an integer") from None
+        if not 68 <= mtu <= 65535:
+            raise InvalidConfig(f"invalid value {mtu} for option mtu: must be between 68 and 65535")
+    gateway_cidr = None
+    if network.subnet and network.gateway:
+        gateway_cidr = f"{network.gateway}/{ipaddress.ip_network(network.subnet).prefixlen}"
+    return BridgePlan(
+        network_id=network.id,
+        bridge=bridge,
+        alias=names.link_alias(tag, network.id),
+        subnet=network.subnet,
+        gateway_cidr=gateway_cidr,
+        mtu=mtu,
+        icc=_bool(ICC, opts[ICC]) if ICC in opts else True,
+        masquerade=_bool(MASQ, opts[MASQ]) if MASQ in opts else True,
+        internal=network.internal,
+    )

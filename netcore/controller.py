@@ -1,0 +1,453 @@
+"""The controller: every network operation as a transaction over IPAM, driver, kernel and store.
+
+Each operation pushes an undo after each step that changed something; any failure
+runs them in reverse, so a failed command leaves nothing behind. State is written
+to the store only after the kernel side succeeded.
+
+Container start (``setup_sandbox``) follows netavark's two phases: resolve and
+validate every network first, then for each attachment, in order:
+IPAM ``request_address`` -> ``create_endpoint`` -> ``join`` -> core addressing of
+the interface -> store -> ``endpoint_joined``. Teardown is the reverse and
+best-effort: ``leave`` -> ``delete_endpoint`` -> ``release_address`` -> store.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from netcore import interfaces, names
+from netcore.errors import (
+    AlreadyExists,
+    Conflict,
+    Forbidden,
+    InvalidConfig,
+    NetcoreError,
+    NotFound,
+    TeardownIncomplete,
+)
+from netcore.ipam import GATEWAY_REQUEST, DefaultIpam, parse_ipv4_network
+from netcore.models import Attachment, DriverInfo, Endpoint, EngineContext, Network, Sandbox
+from netcore.osl import addrs, links, netns
+from netcore.osl.nft import Firewall
+from netcore.plugins import Hooks, make_plugin_manager
+from netcore.steps import Transaction
+from netcore.store import Store, open_store
+
+__all__ = ["Controller"]
+
+log = logging.getLogger("netcore.controller")
+NETWORK, ENDPOINT, SANDBOX = "network", "endpoint", "sandbox"
+
+
+def _host_prefixes() -> list[str]:
+    with netns.host() as ipr:
+        return addrs.host_prefixes(ipr)
+
+
+class Controller:
+    """The public API of the core. Thread-safe: operations are serialised."""
+
+    def __init__(
+        self,
+        root: str,
+        plugins: Iterable[tuple[str, object]] = (),
+        autoload: bool = True,
+        store: Store | None = None,
+    ) -> None:
+        self.root = root
+        self.tag = names.engine_tag(root)
+        self.store = store or open_store(root)
+        self.firewall = Firewall(names.table_name(root))
+        self.ipam = DefaultIpam(self.store, _host_prefixes)
+        self.hooks = Hooks(make_plugin_manager([("default", self.ipam), *plugins], autoload=autoload))
+        self.lock = threading.RLock()
+        self._started = False
+
+    def start(self) -> None:
+        """Set up the engine's table, hand plugins their context, reconcile store and kernel."""
+        with self.lock:
+            self.firewall.ensure()
+            self.hooks.configure(EngineContext(root=self.root, tag=self.tag, firewall=self.firewall))
+            self._started = True
+            self.reconcile()
+
+    # ================================================================ lookups ====
+
+    def networks(self) -> list[Network]:
+        nets = [Network.from_dict(d) for d in self.store.list(NETWORK)]
+        return sorted(nets, key=lambda n: n.name)
+
+    def network(self, ref: str) -> Network:
+        """A network by name, id, or unique id prefix (like Docker)."""
+        data = self.store.find(NETWORK, ref) or self.store.get(NETWORK, ref)
+        if data is None and len(ref) >= 3:
+            hits = [d for d in self.store.list(NETWORK) if d["id"].startswith(ref)]
+            if len(hits) > 1:
+                raise NotFound(f"network {ref} is ambiguous ({len(hits)} matches)")
+            data = hits[0] if hits else None
+        if data is None:
+            raise NotFound(f"network {ref} not found")
+        return Network.from_dict(data)
+
+    def endpoints(self, network: Network) -> list[Endpoint]:
+        return [Endpoint.from_dict(d) for d in self.store.list(ENDPOINT, parent=network.id)]
+
+    def sandbox(self, sandbox_id: str) -> Sandbox | None:
+        data = self.store.get(SANDBOX, sandbox_id)
+        return Sandbox.from_dict(data) if data else None
+
+    def sandbox_endpoints(self, sandbox: Sandbox) -> list[Endpoint]:
+        out = []
+        for eid in sandbox.endpoints:
+            data = self.store.get(ENDPOINT, eid)
+            if data:
+                out.append(Endpoint.from_dict(data))
+        return out
+
+    def driver_info(self, driver: str) -> DriverInfo:
+        return self.hooks.driver(driver).driver_info() or DriverInfo(name=driver)
+
+    def drivers(self) -> list[str]:
+        return self.hooks.drivers()
+
+    def endpoint_oper_info(self, network: Network, endpoint: Endpoint) -> dict[str, Any]:
+        return self.hooks.driver(network.driver).endpoint_oper_info(network=network, endpoint=endpoint) or {}
+
+    # ================================================================ networks ===
+
+    def create_network(
+        self,
+        name: str,
+        driver: str = "bridge",
+        subnet: str | None = None,
+        gateway: str | None = None,
+        ip_range: str | None = None,
+        options: dict[str, str] | None = None,
+        labels: dict[str, str] | None = None,
+        internal: bool = False,
+        ipam_driver: str = "default",
+        predefined: bool = False,
+    ) -> Network:
+        """IPAM pool -> gateway address -> driver ``create_network`` -> store -> ``network_created``."""
+        if not names.valid_object_name(name):
+            raise InvalidConfig(f"invalid network name {name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        with self.lock:
+            if self.store.find(NETWORK, name) is not None:
+                raise AlreadyExists(f"network with name {name} already exists")
+            drv = self.hooks.driver(driver)
+            info = drv.driver_info() or DriverInfo(name=driver)
+            _check_ipam_input(subnet, gateway, ip_range)
+            net = Network(
+                id=names.new_id(),
+                name=name,
+                driver=driver,
+                scope=info.data_scope,
+                ipam_driver=ipam_driver,
+                options=dict(options or {}),
+                labels=dict(labels or {}),
+                internal=internal,
+                predefined=predefined,
+                created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            )
+            with Transaction(f"create network {name}") as tx:
+                if info.addressing:
+                    ipam = self.hooks.ipam(ipam_driver)
+                    pool = ipam.request_pool(network_id=net.id, subnet=subnet, ip_range=ip_range, options={})
+                    tx.push("ipam.pool", lambda: ipam.release_pool(pool_id=pool.pool_id))
+                    net.subnet, net.pool_id, net.ip_range = pool.subnet, pool.pool_id, ip_range
+                    net.gateway = ipam.request_address(
+                        pool_id=pool.pool_id, address=gateway or pool.gateway, options=dict(GATEWAY_REQUEST)
+                    )
+                elif subnet or gateway or ip_range:
+                    raise InvalidConfig(f"the {driver} driver takes no --subnet, --gateway or --ip-range")
+                tx.step("network.driver")
+                drv.create_network(network=net)
+                tx.push("network.driver", lambda: drv.delete_network(network=net))
+                tx.step("network.store")
+                self.store.put(NETWORK, net.id, net.to_dict(), name=net.name, create=True)
+            self.hooks.broadcast.network_created(network=net)
+            return net
+
+    def delete_network(self, ref: str, force: bool = False) -> Network:
+        """Refused for predefined networks and networks with endpoints (unless ``force``)."""
+        with self.lock:
+            net = self.network(ref)
+            if net.predefined and not force:
+                raise Forbidden(f"{net.name} is a pre-defined network and cannot be removed")
+            eps = self.endpoints(net)
+            if eps:
+                who = ", ".join(sorted(e.name for e in eps))
+                raise Conflict(f"error while removing network: network {net.name} has active endpoints ({who})")
+            errors: list[BaseException] = []
+            try:
+                self.hooks.driver(net.driver).delete_network(network=net)
+            except NotFound as exc:  # driver gone: forget the record anyway
+                log.warning("%s", exc)
+            except Exception as exc:
+                errors.append(exc)
+            if net.pool_id:
+                try:
+                    ipam = self.hooks.ipam(net.ipam_driver)
+                    if net.gateway:
+                        ipam.release_address(pool_id=net.pool_id, address=net.gateway)
+                    ipam.release_pool(pool_id=net.pool_id)
+                except Exception as exc:
+                    errors.append(exc)
+            self.store.delete(NETWORK, net.id)
+            self.hooks.broadcast.network_deleted(network=net)
+            if errors:
+                raise TeardownIncomplete(f"delete network {net.name}", errors)
+            return net
+
+    def prune_networks(self) -> list[str]:
+        """Remove every user network without endpoints; returns their names."""
+        removed = []
+        with self.lock:
+            for net in self.networks():
+                if not net.predefined and not self.store.count(ENDPOINT, parent=net.id):
+                    self.delete_network(net.id)
+                    removed.append(net.name)
+        return removed
+
+    # ================================================================ sandboxes ==
+
+    def setup_sandbox(self, sandbox_id: str, name: str, attachments: list[Attachment]) -> Sandbox:
+        """A container's network stack: its netns and one endpoint per attachment, all or nothing."""
+        with self.lock:
+            nets = [self.network(a.network) for a in attachments]
+            host_ns = [n for n in nets if self.driver_info(n.driver).host_namespace]
+            if host_ns and len(nets) > 1:
+                raise InvalidConfig(f"conflicting options: {host_ns[0].name} type networking can't be used with other networks")
+            if len({n.id for n in nets}) != len(nets):
+                raise InvalidConfig("a container cannot be connected to the same network twice")
+            for net, att in zip(nets, attachments):
+                self._check_attachment(net, att)
+            path = None
+            if not host_ns:
+                path = netns.create(f"nc-{self.tag}-{sandbox_id[:12]}")
+            sandbox = Sandbox(id=sandbox_id, netns_path=path, name=name)
+            try:
+                self.store.put(SANDBOX, sandbox_id, sandbox.to_dict(), create=True)
+                for net, att in zip(nets, attachments):
+                    self._connect(net, sandbox, att)
+            except BaseException:
+                self._teardown(sandbox)
+                raise
+            return sandbox
+
+    def teardown_sandbox(self, sandbox_id: str) -> None:
+        """Every endpoint leaves, the netns goes. Best-effort; a missing sandbox is fine."""
+        with self.lock:
+            sandbox = self.sandbox(sandbox_id)
+            if sandbox is not None:
+                self._teardown(sandbox)
+
+    def _teardown(self, sandbox: Sandbox) -> None:
+        errors: list[BaseException] = []
+        for ep in reversed(self.sandbox_endpoints(sandbox)):
+            try:
+                self._disconnect(self.network(ep.network_id), sandbox, ep)
+            except Exception as exc:
+                errors.append(exc)
+        if sandbox.netns_path:
+            try:
+                netns.delete(sandbox.netns_path)
+            except Exception as exc:
+                errors.append(exc)
+        self.store.delete(SANDBOX, sandbox.id)
+        if errors:
+            raise TeardownIncomplete(f"tear down sandbox {sandbox.name or sandbox.id[:12]}", errors)
+
+    def connect(self, network_ref: str, sandbox_id: str, ip: str | None = None, aliases: Iterable[str] = ()) -> Endpoint:
+        """Put a running sandbox on one more network (``network connect``)."""
+        with self.lock:
+            sandbox = self.sandbox(sandbox_id)
+            if sandbox is None:
+                raise NotFound(f"sandbox {sandbox_id[:12]} not found")
+            net = self.network(network_ref)
+            if sandbox.netns_path is None:
+                raise Forbidden("container sharing network namespace with host network cannot be connected to any other network")
+            if self.driver_info(net.driver).host_namespace:
+                raise Forbidden(f"container cannot be disconnected from its namespace to join {net.name}")
+            if any(e.network_id == net.id for e in self.sandbox_endpoints(sandbox)):
+                raise AlreadyExists(f"endpoint with name {sandbox.name} already exists in network {net.name}")
+            att = Attachment(network=net.id, ip=ip, aliases=tuple(aliases))
+            self._check_attachment(net, att)
+            return self._connect(net, sandbox, att)
+
+    def disconnect(self, network_ref: str, sandbox_id: str) -> Endpoint:
+        with self.lock:
+            sandbox = self.sandbox(sandbox_id)
+            if sandbox is None:
+                raise NotFound(f"sandbox {sandbox_id[:12]} not found")
+            net = self.network(network_ref)
+            ep = next((e for e in self.sandbox_endpoints(sandbox) if e.network_id == net.id), None)
+            if ep is None:
+                raise NotFound(f"container {sandbox.name} is not connected to network {net.name}")
+            self._disconnect(net, sandbox, ep)
+            return ep
+
+    def _check_attachment(self, net: Network, att: Attachment) -> None:
+        if att.ip is not None:
+            if not net.subnet:
+                raise InvalidConfig(f"network {net.name} has no addresses: --ip is not allowed")
+            try:
+                ip = ipaddress.IPv4Address(att.ip)
+            except ValueError:
+                raise InvalidConfig(f"invalid IP address {att.ip!r}") from None
+            if ip not in ipaddress.ip_network(net.subnet):
+                raise InvalidConfig(f"address {ip} is not in subnet {net.subnet} of network {net.name}")
+
+    def _connect(self, net: Network, sandbox: Sandbox, att: Attachment) -> Endpoint:
+        drv = self.hooks.driver(net.driver)
+        used = {e.ifname for e in self.sandbox_endpoints(sandbox)}
+        ifname = next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
+        ep = Endpoint(id=names.new_id(), network_id=net.id, name=sandbox.name, sandbox_id=sandbox.id, ifname=ifname, aliases=list(att.aliases))
+        with Transaction(f"connect {sandbox.name} to {net.name}") as tx:
+            if net.pool_id:
+                ipam = self.hooks.ipam(net.ipam_driver)
+                ip = ipam.request_address(pool_id=net.pool_id, address=att.ip, options={})
+                tx.push("ipam.address", lambda: ipam.release_address(pool_id=net.pool_id, address=ip))
+                ep.address = f"{ip}/{net.prefixlen}"
+            tx.step("endpoint.create")
+            info = drv.create_endpoint(network=net, endpoint=ep)
+            tx.push("endpoint.create", lambda: drv.delete_endpoint(network=net, endpoint=ep))
+            if info is not None:
+                ep.mac = ep.mac or info.mac
+                ep.address = ep.address or info.address
+            tx.step("endpoint.join")
+            join = drv.join(network=net, endpoint=ep, sandbox=sandbox)
+            tx.push("endpoint.join", lambda: drv.leave(network=net, endpoint=ep, sandbox=sandbox))
+            if join is not None:
+                ep.gateway = join.gateway
+                tx.step("endpoint.configure")
+                default = bool(join.gateway) and not interfaces.has_default_route(sandbox)
+                interfaces.configure(sandbox, ep, join, default_route=default)
+            tx.step("endpoint.store")
+            with self.store.transaction():
+                self.store.put(ENDPOINT, ep.id, ep.to_dict(), parent=net.id, create=True)
+                sandbox.endpoints.append(ep.id)
+                self.store.put(SANDBOX, sandbox.id, sandbox.to_dict())
+        self.hooks.broadcast.endpoint_joined(network=net, endpoint=ep, sandbox=sandbox)
+        return ep
+
+    def _disconnect(self, net: Network, sandbox: Sandbox, ep: Endpoint) -> None:
+        errors: list[BaseException] = []
+        try:
+            drv = self.hooks.driver(net.driver)
+            for step in (
+                lambda: drv.leave(network=net, endpoint=ep, sandbox=sandbox),
+                lambda: drv.delete_endpoint(network=net, endpoint=ep),
+            ):
+                try:
+                    step()
+                except Exception as exc:
+                    errors.append(exc)
+        except NotFound as exc:
+            errors.append(exc)
+        if net.pool_id and ep.ip:
+            try:
+                self.hooks.ipam(net.ipam_driver).release_address(pool_id=net.pool_id, address=ep.ip)
+            except Exception as exc:
+                errors.append(exc)
+        with self.store.transaction():
+            self.store.delete(ENDPOINT, ep.id)
+            if ep.id in sandbox.endpoints:
+                sandbox.endpoints.remove(ep.id)
+            if self.store.get(SANDBOX, sandbox.id) is not None:
+                self.store.put(SANDBOX, sandbox.id, sandbox.to_dict())
+        self.hooks.broadcast.endpoint_left(network=net, endpoint=ep, sandbox=sandbox)
+        if ep.gateway and sandbox.netns_path and netns.exists(sandbox.netns_path):
+            self._reelect_gateway(sandbox)
+        if errors:
+            raise TeardownIncomplete(f"disconnect {ep.name} from {net.name}", errors)
+
+    def _reelect_gateway(self, sandbox: Sandbox) -> None:
+        """The default route left with its endpoint: hand it to the next endpoint that has a gateway."""
+        if interfaces.has_default_route(sandbox):
+            return
+        for ep in self.sandbox_endpoints(sandbox):
+            if ep.gateway:
+                interfaces.set_default_route(sandbox, ep)
+                return
+
+    # ================================================================ reconcile ==
+
+    def reconcile(self) -> None:
+        """Make kernel and store agree after a restart.
+
+        Stored networks are restored by their drivers; sandboxes whose netns is gone
+        lose their endpoints; links and namespaces carrying this engine's tag but
+        no record are removed.
+        """
+        with self.lock:
+            for net in self.networks():
+                try:
+                    self.hooks.driver(net.driver).restore_network(network=net)
+                except NetcoreError as exc:
+                    log.warning("restore network %s: %s", net.name, exc)
+            for data in self.store.list(SANDBOX):
+                sandbox = Sandbox.from_dict(data)
+                if sandbox.netns_path and not netns.exists(sandbox.netns_path):
+                    try:
+                        self._teardown(sandbox)
+                    except NetcoreError as exc:
+                        log.warning("%s", exc)
+            known = {d["id"] for d in self.store.list(NETWORK)} | {d["id"] for d in self.store.list(ENDPOINT)}
+            with netns.host() as ipr:
+                for link in links.owned(ipr, f"netcore:{self.tag}:"):
+                    parsed = names.parse_link_alias(link.alias)
+                    if parsed and parsed[1] not in known:
+                        log.info("reconcile: removing orphan link %s", link.name)
+                        links.delete(ipr, link.name)
+            paths = {d.get("netns_path") for d in self.store.list(SANDBOX)}
+            for name in netns.list_names():
+                path = f"{netns.NETNS_DIR}/{name}"
+                if name.startswith(f"nc-{self.tag}-") and path not in paths:
+                    log.info("reconcile: removing orphan netns %s", name)
+                    netns.delete(path)
+
+    def reset(self) -> None:
+        """Remove everything this engine made: sandboxes, networks (predefined too), its table."""
+        with self.lock:
+            for data in self.store.list(SANDBOX):
+                try:
+                    self._teardown(Sandbox.from_dict(data))
+                except NetcoreError as exc:
+                    log.warning("%s", exc)
+            for net in self.networks():
+                try:
+                    self.delete_network(net.id, force=True)
+                except NetcoreError as exc:
+                    log.warning("%s", exc)
+            self.firewall.delete()
+            self.reconcile()
+
+    def close(self) -> None:
+        self.firewall.close()
+        self.store.close()
+
+
+def _check_ipam_input(subnet: str | None, gateway: str | None, ip_range: str | None) -> None:
+    """Validate --subnet/--gateway/--ip-range before anything is reserved."""
+    if subnet is None:
+        if gateway or ip_range:
+            raise InvalidConfig("--gateway and --ip-range need --subnet")
+        return
+    net = parse_ipv4_network(subnet)
+    if ip_range is not None:
+        rng = parse_ipv4_network(ip_range, "ip-range")
+        if not rng.subnet_of(net):
+            raise InvalidConfig(f"ip-range {rng} is not inside subnet {net}")
+    if gateway is not None:
+        try:
+            gw = ipaddress.IPv4Address(gateway)
+        except ValueError:
+            raise InvalidConfig(f"invalid gateway {gateway!r}") from None
+        if gw not in net or gw in (net.network_address, net.broadcast_address):
+            raise InvalidConfig(f"gateway {gw} is not a usable address of subnet {net}")

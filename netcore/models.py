@@ -1,0 +1,161 @@
+"""The Container Network Model: networks, endpoints, sandboxes, and what drivers return.
+
+Records are plain dataclasses that round-trip through JSON (``to_dict`` /
+``from_dict``) so the store, the API and remote drivers all see the same shape.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+__all__ = [
+    "Network",
+    "Endpoint",
+    "Sandbox",
+    "Attachment",
+    "InterfaceInfo",
+    "JoinInfo",
+    "StaticRoute",
+    "DriverInfo",
+    "Pool",
+    "EngineContext",
+    "LOCAL",
+    "GLOBAL",
+]
+
+LOCAL = "local"
+GLOBAL = "global"
+
+T = TypeVar("T")
+
+
+class _Record:
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class Network(_Record):
+    """A named group of endpoints that can talk to each other."""
+
+    id: str
+    name: str
+    driver: str
+    scope: str = LOCAL
+    ipam_driver: str = "default"
+    subnet: str | None = None  # CIDR, None for drivers without addressing (host, none)
+    gateway: str | None = None  # bare IP
+    ip_range: str | None = None  # CIDR inside subnet that addresses are handed from
+    pool_id: str | None = None
+    options: dict[str, str] = field(default_factory=dict)  # driver options (-o k=v)
+    labels: dict[str, str] = field(default_factory=dict)
+    internal: bool = False
+    predefined: bool = False  # bridge/host/none: never removable
+    created: str = ""
+
+    @property
+    def prefixlen(self) -> int | None:
+        return int(self.subnet.split("/")[1]) if self.subnet else None
+
+
+@dataclass
+class Endpoint(_Record):
+    """One attachment of one sandbox to one network."""
+
+    id: str
+    network_id: str
+    name: str  # the container's name
+    sandbox_id: str = ""
+    address: str | None = None  # CIDR, e.g. 10.1.0.2/24
+    mac: str | None = None
+    ifname: str = ""  # the interface name inside the sandbox (eth0, eth1, ...)
+    gateway: str | None = None  # set at join when this network gives a default route
+    aliases: list[str] = field(default_factory=list)  # DNS names besides the container's name
+    options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ip(self) -> str | None:
+        return self.address.split("/")[0] if self.address else None
+
+
+@dataclass
+class Sandbox(_Record):
+    """One container's network stack. ``netns_path`` is None for the host's own namespace."""
+
+    id: str
+    netns_path: str | None
+    name: str = ""
+    endpoints: list[str] = field(default_factory=list)  # endpoint ids, in join order
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A request to put a sandbox on a network: ``--network NET --ip IP --network-alias A``."""
+
+    network: str  # name, id or unique id prefix
+    ip: str | None = None
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class InterfaceInfo:
+    """What ``create_endpoint`` may fill in that IPAM did not: the MAC, or an address."""
+
+    mac: str | None = None
+    address: str | None = None
+
+
+@dataclass(frozen=True)
+class StaticRoute:
+    destination: str  # CIDR
+    next_hop: str | None = None  # None: directly connected on the endpoint's interface
+
+
+@dataclass(frozen=True)
+class JoinInfo:
+    """What ``join`` tells the core about the interface it made for the sandbox.
+
+    ``created_in_sandbox``: the driver already made ``endpoint.ifname`` inside
+    the sandbox; otherwise ``src_ifname`` names a link in the host namespace that
+    the core moves into the sandbox and renames to ``endpoint.ifname``.
+    """
+
+    src_ifname: str | None = None
+    created_in_sandbox: bool = False
+    gateway: str | None = None
+    static_routes: tuple[StaticRoute, ...] = ()
+    disable_gateway_service: bool = False
+
+
+@dataclass(frozen=True)
+class DriverInfo:
+    name: str
+    data_scope: str = LOCAL  # where the driver's state lives: local (SQLite) or global (cluster)
+    connectivity_scope: str = LOCAL  # how far its connectivity reaches
+    addressing: bool = True  # False: the network takes no IPAM pool (host, none)
+    host_namespace: bool = False  # True: its sandboxes are the host's own netns (host)
+
+
+@dataclass(frozen=True)
+class Pool:
+    """An address pool handed out by an IPAM driver."""
+
+    pool_id: str
+    subnet: str  # CIDR
+    gateway: str | None = None  # bare IP, when the IPAM dictates one
+
+
+@dataclass(frozen=True)
+class EngineContext:
+    """Engine-wide settings handed to every plugin through the historic ``configure`` hook."""
+
+    root: str  # the engine's root dir
+    tag: str  # short id of this engine: keeps kernel objects of engines side by side apart
+    firewall: Any  # netcore.osl.nft.Firewall of this engine

@@ -1,0 +1,53 @@
+"""IPv4 addresses on links."""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+from typing import Any
+
+from pyroute2 import NetlinkError
+
+from netcore.errors import KernelError
+from netcore.osl.links import kernel_errors
+
+__all__ = ["add", "delete", "host_prefixes"]
+
+
+def add(ipr: Any, index: int, cidr: str) -> None:
+    iface = ipaddress.IPv4Interface(cidr)
+    with kernel_errors("add address", f"{cidr} on {index}"):
+        ipr.addr(
+            "add",
+            index=index,
+            address=str(iface.ip),
+            prefixlen=iface.network.prefixlen,
+            broadcast=str(iface.network.broadcast_address),
+        )
+
+
+def delete(ipr: Any, index: int, cidr: str) -> None:
+    iface = ipaddress.IPv4Interface(cidr)
+    try:
+        ipr.addr("del", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen)
+    except NetlinkError as exc:
+        if exc.code not in (errno.EADDRNOTAVAIL, errno.ENODEV, errno.ENOENT):
+            raise KernelError("delete address", cidr, exc.code) from None
+
+
+def host_prefixes(ipr: Any) -> list[str]:
+    """Every IPv4 prefix in use on this namespace: routes (but the default) and addresses.
+
+    The default IPAM skips pools overlapping any of them, so a new network never
+    shadows a LAN or VPN the host already reaches.
+    """
+    out: list[str] = []
+    for msg in ipr.get_routes(family=2, table=254):
+        dst, plen = msg.get("RTA_DST"), msg["dst_len"]
+        if dst and plen > 0:
+            out.append(f"{dst}/{plen}")
+    for msg in ipr.get_addr(family=2):
+        address = msg.get("IFA_ADDRESS")
+        if address and not address.startswith("127."):
+            out.append(str(ipaddress.IPv4Interface(f"{address}/{msg['prefixlen']}").network))
+    return out

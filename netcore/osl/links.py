@@ -1,0 +1,159 @@
+"""Links: bridges, veth pairs, their state, names and aliases."""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from pyroute2 import NetlinkError
+
+from netcore.errors import AlreadyExists, KernelError
+
+__all__ = [
+    "Link",
+    "kernel_errors",
+    "lookup",
+    "get",
+    "create_bridge",
+    "create_veth",
+    "set_master",
+    "set_isolated",
+    "set_up",
+    "rename",
+    "delete",
+    "owned",
+]
+
+
+@dataclass(frozen=True)
+class Link:
+    index: int
+    name: str
+    kind: str | None
+    mac: str | None
+    mtu: int
+    up: bool
+    alias: str | None
+    master: int | None
+
+
+@contextmanager
+def kernel_errors(op: str, target: str) -> Iterator[None]:
+    """Turn pyroute2's NetlinkError into netcore's categories."""
+    try:
+        yield
+    except NetlinkError as exc:
+        if exc.code == errno.EEXIST:
+            raise AlreadyExists(f"{op} {target}: already exists") from None
+        raise KernelError(op, target, exc.code) from None
+
+
+def _link(msg: Any) -> Link:
+    return Link(
+        index=msg["index"],
+        name=msg.get("ifname"),
+        kind=msg.get(("linkinfo", "kind")),
+        mac=msg.get("address"),
+        mtu=msg.get("mtu"),
+        up=bool(msg["flags"] & 1),
+        alias=msg.get("ifalias"),
+        master=msg.get("master"),
+    )
+
+
+def lookup(ipr: Any, name: str) -> int | None:
+    found = ipr.link_lookup(ifname=name)
+    return found[0] if found else None
+
+
+def get(ipr: Any, index: int) -> Link | None:
+    try:
+        return _link(ipr.link("get", index=index)[0])
+    except NetlinkError as exc:
+        if exc.code == errno.ENODEV:
+            return None
+        raise KernelError("get link", str(index), exc.code) from None
+
+
+def create_bridge(ipr: Any, name: str, alias: str, mtu: int | None = None) -> int:
+    """A bridge, up, with its alias; returns the index."""
+    with kernel_errors("create bridge", name):
+        ipr.link("add", ifname=name, kind="bridge", ifalias=alias, **({"mtu": mtu} if mtu else {}))
+        index = lookup(ipr, name)
+        if index is None:
+            raise KernelError("create bridge", name, errno.ENODEV)
+        ipr.link("set", index=index, state="up")
+    return index
+
+
+def create_veth(
+    ipr: Any,
+    name: str,
+    alias: str,
+    peer_name: str,
+    peer_netns: str | None = None,
+    peer_mac: str | None = None,
+    mtu: int | None = None,
+    master: int | None = None,
+) -> int:
+    """A veth pair in one netlink call: the host end (attached to ``master`` and up), the
+    peer created directly in the netns at ``peer_netns``. Returns the host end's index."""
+    peer: dict[str, Any] = {"ifname": peer_name}
+    if peer_netns:
+        peer["net_ns_fd"] = peer_netns
+    if peer_mac:
+        peer["address"] = peer_mac
+    extra: dict[str, Any] = {}
+    if mtu:
+        extra["mtu"] = mtu
+        peer["mtu"] = mtu
+    with kernel_errors("create veth", name):
+        ipr.link("add", ifname=name, kind="veth", ifalias=alias, peer=peer, **extra)
+        index = lookup(ipr, name)
+        if index is None:
+            raise KernelError("create veth", name, errno.ENODEV)
+        if master is not None:
+            ipr.link("set", index=index, master=master, state="up")
+        else:
+            ipr.link("set", index=index, state="up")
+    return index
+
+
+def set_master(ipr: Any, index: int, master: int) -> None:
+    with kernel_errors("set master", str(index)):
+        ipr.link("set", index=index, master=master)
+
+
+def set_isolated(ipr: Any, index: int, isolated: bool = True) -> None:
+    """Bridge port isolation: isolated ports reach only non-isolated ports (the gateway)."""
+    with kernel_errors("set bridge port isolated", str(index)):
+        ipr.brport("set", index=index, isolated=int(isolated))
+
+
+def set_up(ipr: Any, index: int, mtu: int | None = None) -> None:
+    with kernel_errors("set link up", str(index)):
+        ipr.link("set", index=index, state="up", **({"mtu": mtu} if mtu else {}))
+
+
+def rename(ipr: Any, index: int, name: str) -> None:
+    with kernel_errors("rename link", f"{index} to {name}"):
+        ipr.link("set", index=index, ifname=name)
+
+
+def delete(ipr: Any, name: str) -> bool:
+    """Delete a link by name; False if it was already gone."""
+    try:
+        ipr.link("del", ifname=name)
+        return True
+    except NetlinkError as exc:
+        if exc.code in (errno.ENODEV, errno.ENOENT):
+            return False
+        raise KernelError("delete link", name, exc.code) from None
+
+
+def owned(ipr: Any, alias_prefix: str) -> list[Link]:
+    """Every link whose alias starts with ``alias_prefix`` (netcore's own, for reconcile)."""
+    return [lk for lk in (_link(m) for m in ipr.get_links()) if lk.alias and lk.alias.startswith(alias_prefix)]

@@ -1,0 +1,149 @@
+"""Network namespaces: create, delete, and open netlink sockets inside them.
+
+Entering a namespace is done with ``setns`` on the calling thread and back again
+(a network namespace is a per-thread attribute), which is several times faster
+than pyroute2's fork-per-namespace helper. Named namespaces live in ``/run/netns``
+like ``ip netns`` makes them, so ``ip netns exec`` works on them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from netcore.errors import KernelError
+
+__all__ = ["NETNS_DIR", "entered", "create", "delete", "exists", "iproute", "list_names", "host"]
+
+NETNS_DIR = "/run/netns"
+CLONE_NEWNET = 0x40000000
+MS_BIND, MS_REC, MS_SHARED = 4096, 16384, 1 << 20
+MNT_DETACH = 2
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_dir_lock = threading.Lock()
+_dir_ready: set[str] = set()
+
+
+def _check(ret: int, op: str, target: str) -> None:
+    if ret != 0:
+        raise KernelError(op, target, ctypes.get_errno())
+
+
+@contextmanager
+def entered(path: str | None) -> Iterator[None]:
+    """Run the body with the calling thread inside the netns at ``path`` (None: stay)."""
+    if path is None:
+        yield
+        return
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        try:
+            target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise KernelError("setns", path, errno.ENOENT) from None
+        try:
+            _check(_libc.setns(target, CLONE_NEWNET), "setns", path)
+        finally:
+            os.close(target)
+        try:
+            yield
+        finally:
+            _check(_libc.setns(own, CLONE_NEWNET), "setns", "(back to own netns)")
+    finally:
+        os.close(own)
+
+
+def iproute(path: str | None = None):  # -> pyroute2.IPRoute
+    """A netlink socket bound to the netns at ``path`` (None: the engine's own). Close it."""
+    from pyroute2 import IPRoute
+
+    with entered(path):
+        return IPRoute()
+
+
+def _ensure_dir(directory: str) -> None:
+    """Make the directory a shared mount point, as ``ip netns`` does.
+
+    Shared propagation lets the unmount of a namespace reach every mount namespace
+    that copied it (containers), so a deleted netns really goes away.
+    """
+    with _dir_lock:
+        if directory in _dir_ready:
+            return
+        os.makedirs(directory, exist_ok=True)
+        d = directory.encode()
+        if _libc.mount(b"none", d, None, MS_SHARED | MS_REC, None) != 0:
+            _check(_libc.mount(d, d, b"none", MS_BIND | MS_REC, None), "mount --bind", directory)
+            _check(_libc.mount(b"none", d, None, MS_SHARED | MS_REC, None), "mount --make-shared", directory)
+        _dir_ready.add(directory)
+
+
+def create(name: str, directory: str = NETNS_DIR) -> str:
+    """Create a named netns with ``lo`` up; returns its path."""
+    _ensure_dir(directory)
+    path = os.path.join(directory, name)
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+    os.close(fd)
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        _check(_libc.unshare(CLONE_NEWNET), "unshare", name)
+        try:
+            src = f"/proc/self/task/{threading.get_native_id()}/ns/net".encode()
+            _check(_libc.mount(src, path.encode(), b"none", MS_BIND, None), "mount --bind", path)
+            from pyroute2 import IPRoute
+
+            with IPRoute() as ipr:
+                ipr.link("set", index=1, state="up")
+        finally:
+            _check(_libc.setns(own, CLONE_NEWNET), "setns", "(back to own netns)")
+    except BaseException:
+        _libc.umount2(path.encode(), MNT_DETACH)
+        os.unlink(path)
+        raise
+    finally:
+        os.close(own)
+    return path
+
+
+def delete(path: str) -> None:
+    """Unmount and remove a named netns; a missing one is fine."""
+    if _libc.umount2(path.encode(), MNT_DETACH) != 0:
+        err = ctypes.get_errno()
+        if err not in (errno.EINVAL, errno.ENOENT):
+            raise KernelError("umount", path, err)
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def exists(path: str) -> bool:
+    return os.path.exists(path)
+
+
+def list_names(directory: str = NETNS_DIR) -> list[str]:
+    try:
+        return sorted(os.listdir(directory))
+    except FileNotFoundError:
+        return []
+
+
+_host_lock = threading.Lock()
+_host_ipr = None
+
+
+@contextmanager
+def host() -> Iterator:
+    """The engine's warm netlink socket in its own netns, one user at a time."""
+    global _host_ipr
+    with _host_lock:
+        if _host_ipr is None:
+            from pyroute2 import IPRoute
+
+            _host_ipr = IPRoute()
+        yield _host_ipr

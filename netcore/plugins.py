@@ -1,0 +1,113 @@
+"""Building the plugin manager and calling one driver's hooks.
+
+Built-in drivers and third-party ones take the same path: entry points in the
+``netcore.drivers`` group, registered under their entry-point name, which is the
+driver name users pass to ``network create -d``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from typing import Any
+
+import pluggy
+
+from netcore import hookspecs
+from netcore.errors import NotFound, PluginError
+
+__all__ = ["ENTRY_POINT_GROUP", "make_plugin_manager", "Hooks"]
+
+ENTRY_POINT_GROUP = "netcore.drivers"
+log = logging.getLogger("netcore.plugins")
+
+_DRIVER_HOOK = "create_network"  # a plugin that implements it is a network driver
+_IPAM_HOOK = "request_pool"  # a plugin that implements it is an IPAM driver
+
+
+def make_plugin_manager(
+    plugins: Iterable[tuple[str, object]] = (),
+    autoload: bool = True,
+    blocked: Iterable[str] = (),
+) -> pluggy.PluginManager:
+    """A validated manager: explicit plugins, then entry points, then ``check_pending``.
+
+    ``NETCORE_DISABLE_PLUGIN_AUTOLOAD=1`` turns entry-point loading off;
+    ``NETCORE_TRACE_HOOKS=1`` logs every hook call.
+    """
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    for name in blocked:
+        pm.set_blocked(name)
+    try:
+        for name, plugin in plugins:
+            pm.register(plugin, name=name)
+        if autoload and not os.environ.get("NETCORE_DISABLE_PLUGIN_AUTOLOAD"):
+            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(f"plugin {exc.plugin_name!r} refused: {exc}") from None
+    except (ImportError, AttributeError) as exc:
+        raise PluginError(f"cannot load a {ENTRY_POINT_GROUP} plugin: {exc}") from None
+    if os.environ.get("NETCORE_TRACE_HOOKS"):
+        pm.trace.root.setwriter(lambda msg: log.debug("%s", msg.rstrip()))
+        pm.enable_tracing()
+    return pm
+
+
+class Hooks:
+    """Typed access to the hooks: one driver's callers, or the broadcast observers."""
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        self.pm = pm
+        self._subsets: dict[str, Any] = {}
+
+    def _names_implementing(self, hook: str) -> list[str]:
+        caller = getattr(self.pm.hook, hook)
+        return sorted(impl.plugin_name for impl in caller.get_hookimpls())
+
+    def drivers(self) -> list[str]:
+        """Names of every network driver loaded."""
+        return self._names_implementing(_DRIVER_HOOK)
+
+    def ipam_drivers(self) -> list[str]:
+        return self._names_implementing(_IPAM_HOOK)
+
+    def _subset(self, name: str, kind: str, known: list[str]) -> Any:
+        if name not in known:
+            raise NotFound(f"{kind} {name!r} not found (loaded: {', '.join(known) or 'none'})")
+        relay = self._subsets.get(name)
+        if relay is None:
+            relay = _SubsetRelay(self.pm, name)
+            self._subsets[name] = relay
+        return relay
+
+    def driver(self, name: str) -> Any:
+        """The hook relay of network driver ``name``: ``hooks.driver("bridge").join(...)``."""
+        return self._subset(name, "driver", self.drivers())
+
+    def ipam(self, name: str) -> Any:
+        return self._subset(name, "IPAM driver", self.ipam_drivers())
+
+    @property
+    def broadcast(self) -> Any:
+        """Observer hooks, called on every plugin."""
+        return self.pm.hook
+
+    def configure(self, context: Any) -> None:
+        self.pm.hook.configure.call_historic(kwargs={"context": context})
+
+
+class _SubsetRelay:
+    """Like ``pm.hook`` but only reaching one plugin (built lazily per hook, then cached)."""
+
+    def __init__(self, pm: pluggy.PluginManager, name: str) -> None:
+        self._pm = pm
+        self._name = name
+        self._others = [p for n, p in pm.list_name_plugin() if n != name]
+
+    def __getattr__(self, hook: str) -> Any:
+        caller = self._pm.subset_hook_caller(hook, remove_plugins=self._others)
+        setattr(self, hook, caller)
+        return caller

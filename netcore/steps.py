@@ -1,0 +1,111 @@
+"""Kernel work as named steps with undos, and the undo stack behind every transaction.
+
+A failing step undoes the finished ones in reverse; teardown runs every undo and
+reports what failed together. ``NETCORE_TEST_FAIL_STEP=<name>`` makes the step of
+that name fail, so tests can prove the rollback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from netcore.errors import KernelError, NetcoreError, TeardownIncomplete
+
+__all__ = ["Step", "run_steps", "undo_steps", "Transaction", "check_injected_failure"]
+
+log = logging.getLogger("netcore.steps")
+
+
+def check_injected_failure(name: str) -> None:
+    """Raise if the test switch names this step."""
+    wanted = os.environ.get("NETCORE_TEST_FAIL_STEP")
+    if wanted and wanted == name:
+        raise KernelError(name, "(injected)", "failure injected by NETCORE_TEST_FAIL_STEP")
+
+
+@dataclass(frozen=True)
+class Step:
+    """``do(plan)`` then, on rollback or teardown, ``undo(plan)``; skipped when ``when(plan)`` is false."""
+
+    name: str
+    do: Callable[[Any], None]
+    undo: Callable[[Any], None] | None = None
+    when: Callable[[Any], bool] | None = None
+
+
+def _applies(step: Step, plan: Any) -> bool:
+    return step.when is None or bool(step.when(plan))
+
+
+def run_steps(steps: Iterable[Step], plan: Any) -> None:
+    """Run each step; on failure undo the finished ones in reverse and re-raise."""
+    done: list[Step] = []
+    for step in steps:
+        if not _applies(step, plan):
+            continue
+        try:
+            check_injected_failure(step.name)
+            log.debug("step %s", step.name)
+            step.do(plan)
+        except NetcoreError:
+            _undo_quietly(done, plan)
+            raise
+        except Exception as exc:
+            _undo_quietly(done, plan)
+            raise KernelError(step.name, "failed", str(exc)) from exc
+        done.append(step)
+
+
+def undo_steps(steps: Iterable[Step], plan: Any, what: str) -> None:
+    """Best-effort teardown: run every undo in reverse, then report all failures at once."""
+    errors: list[BaseException] = []
+    for step in reversed(list(steps)):
+        if step.undo is None or not _applies(step, plan):
+            continue
+        try:
+            step.undo(plan)
+        except Exception as exc:  # keep going: teardown never stops early
+            errors.append(exc)
+    if errors:
+        raise TeardownIncomplete(what, errors)
+
+
+def _undo_quietly(done: list[Step], plan: Any) -> None:
+    for step in reversed(done):
+        if step.undo is None:
+            continue
+        try:
+            step.undo(plan)
+        except Exception:
+            log.exception("rollback of %s failed", step.name)
+
+
+class Transaction:
+    """An undo stack: ``push`` an undo after each change; leaving with an error runs them in reverse."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self._undo: list[tuple[str, Callable[[], Any]]] = []
+
+    def push(self, name: str, undo: Callable[[], Any]) -> None:
+        self._undo.append((name, undo))
+
+    def step(self, name: str) -> None:
+        """Mark a point in the chain where an injected failure may strike."""
+        check_injected_failure(name)
+
+    def __enter__(self) -> "Transaction":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            return
+        for name, undo in reversed(self._undo):
+            try:
+                undo()
+            except Exception:
+                log.exception("%s: rollback of %s failed", self.what, name)
