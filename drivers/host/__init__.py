@@ -14,7 +14,7 @@ __all__ = ["HostDriver", "plugin"]
 class HostDriver:
     @hookimpl
     def driver_info(self) -> DriverInfo:
-        return DriverInfo(name="host", addressing=False)
+        return DriverInfo(name="host", addressing=False, host_namespace=True)
 
     @hookimpl
     def create_network(self, network: Network) -> None:

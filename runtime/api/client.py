@@ -1,0 +1,125 @@
+"""The CLI's side of the API: JSON over HTTP on the engine's unix socket.
+
+Kept to the standard library so the client starts fast. If no engine answers, the
+client starts one (``netcore daemon``) in the background and waits for it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+from urllib.parse import quote, urlencode
+
+__all__ = ["Client", "ApiError", "DEFAULT_SOCKET", "DEFAULT_ROOT", "socket_path"]
+
+DEFAULT_SOCKET = "/run/netcore/netcore.sock"
+DEFAULT_ROOT = "/var/lib/netcore"
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def socket_path(host: str | None) -> str:
+    """``unix:///path`` (or a bare path) -> the path."""
+    host = host or os.environ.get("NETCORE_HOST") or f"unix://{DEFAULT_SOCKET}"
+    if host.startswith("unix://"):
+        return host[len("unix://"):]
+    if "://" in host:
+        raise ApiError(0, f"unsupported host {host!r}: only unix:///path is supported")
+    return host
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float | None) -> None:
+        super().__init__("netcore", timeout=timeout)
+        self.path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self.path)
+        self.sock = sock
+
+
+class Client:
+    def __init__(self, host: str | None = None, root: str | None = None, autostart: bool = True) -> None:
+        self.path = socket_path(host)
+        self.root = root or os.environ.get("NETCORE_ROOT") or DEFAULT_ROOT
+        self.autostart = autostart
+
+    def _open(self, method: str, url: str, body: Any, timeout: float | None) -> http.client.HTTPResponse:
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"} if data is not None else {}
+        for attempt in (0, 1):
+            conn = _UnixConnection(self.path, timeout)
+            try:
+                conn.request(method, url, body=data, headers=headers)
+                return conn.getresponse()
+            except (FileNotFoundError, ConnectionRefusedError):
+                conn.close()
+                if attempt or not self.autostart:
+                    raise ApiError(0, f"cannot connect to the netcore engine at unix://{self.path}: is the engine running?") from None
+                self._start_engine()
+        raise AssertionError("unreachable")
+
+    def request(self, method: str, url: str, body: Any = None, query: dict[str, Any] | None = None, timeout: float | None = 120) -> Any:
+        if query:
+            url += "?" + urlencode(query)
+        resp = self._open(method, url, body, timeout)
+        raw = resp.read()
+        payload = json.loads(raw) if raw else None
+        if resp.status >= 400:
+            message = payload.get("message") if isinstance(payload, dict) else raw.decode(errors="replace")
+            raise ApiError(resp.status, message or f"HTTP {resp.status}")
+        return payload
+
+    def stream(self, url: str, query: dict[str, Any] | None = None) -> Any:
+        """Yield raw chunks of a streaming answer until the engine closes it."""
+        if query:
+            url += "?" + urlencode(query)
+        resp = self._open("GET", url, None, None)
+        if resp.status >= 400:
+            payload = json.loads(resp.read() or b"{}")
+            raise ApiError(resp.status, payload.get("message", f"HTTP {resp.status}"))
+        while True:
+            chunk = resp.read1(65536)
+            if not chunk:
+                return
+            yield chunk
+
+    def _start_engine(self) -> None:
+        """Start ``netcore daemon`` in the background for this socket and root, and wait for it."""
+        os.makedirs(self.root, exist_ok=True)
+        log = open(os.path.join(self.root, "engine.log"), "ab")
+        subprocess.Popen(
+            [sys.executable, "-m", "runtime.cli", "daemon", "--root", self.root, "--socket", self.path],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            close_fds=True,
+        )
+        log.close()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                s = socket.socket(socket.AF_UNIX)
+                s.connect(self.path)
+                s.close()
+                return
+            except OSError:
+                time.sleep(0.02)
+        raise ApiError(0, f"the netcore engine did not start; see {self.root}/engine.log")
+
+
+def q(ref: str) -> str:
+    return quote(ref, safe="")

@@ -1,0 +1,120 @@
+"""Docker-shaped JSON views of networks and containers, as ``inspect`` prints them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from netcore import Network
+from netcore.controller import Controller
+
+__all__ = ["network_view", "container_view", "container_summary"]
+
+
+def network_view(ctl: Controller, net: Network) -> dict[str, Any]:
+    containers = {}
+    for ep in ctl.endpoints(net):
+        containers[ep.sandbox_id] = {
+            "Name": ep.name,
+            "EndpointID": ep.id,
+            "MacAddress": ep.mac or "",
+            "IPv4Address": ep.address or "",
+            "IPv6Address": "",
+        }
+    config = []
+    if net.subnet:
+        entry = {"Subnet": net.subnet, "Gateway": net.gateway}
+        if net.ip_range:
+            entry["IPRange"] = net.ip_range
+        config.append(entry)
+    return {
+        "Name": net.name,
+        "Id": net.id,
+        "Created": net.created,
+        "Scope": net.scope,
+        "Driver": net.driver,
+        "EnableIPv6": False,
+        "IPAM": {"Driver": net.ipam_driver, "Options": {}, "Config": config},
+        "Internal": net.internal,
+        "Attachable": False,
+        "Ingress": False,
+        "Containers": containers,
+        "Options": net.options,
+        "Labels": net.labels,
+    }
+
+
+def _networks(ctl: Controller, rec: dict[str, Any]) -> dict[str, Any]:
+    sandbox = ctl.sandbox(rec["id"])
+    if sandbox is None:
+        return {}
+    out = {}
+    for ep in ctl.sandbox_endpoints(sandbox):
+        try:
+            net = ctl.network(ep.network_id)
+        except Exception:
+            continue
+        out[net.name] = {
+            "NetworkID": net.id,
+            "EndpointID": ep.id,
+            "Gateway": ep.gateway or "",
+            "IPAddress": ep.ip or "",
+            "IPPrefixLen": int(ep.address.split("/")[1]) if ep.address else 0,
+            "MacAddress": ep.mac or "",
+            "Aliases": ep.aliases,
+            "InterfaceName": ep.ifname,
+        }
+    return out
+
+
+def _status(rec: dict[str, Any]) -> str:
+    if rec["state"] == "running":
+        return "Up"
+    if rec["state"] == "exited":
+        return f"Exited ({rec['exit_code']})"
+    return "Created"
+
+
+def container_summary(ctl: Controller, rec: dict[str, Any]) -> dict[str, Any]:
+    """One row of ``ps``."""
+    return {
+        "ID": rec["id"],
+        "Names": rec["name"],
+        "Command": " ".join(rec["argv"]),
+        "CreatedAt": rec["created"],
+        "State": rec["state"],
+        "Status": _status(rec),
+        "Ports": "",
+        "Networks": ",".join(sorted(_networks(ctl, rec))) if rec["state"] == "running" else "",
+    }
+
+
+def container_view(ctl: Controller, rec: dict[str, Any]) -> dict[str, Any]:
+    proc = rec.get("process") or {}
+    running = rec["state"] == "running"
+    sandbox = ctl.sandbox(rec["id"])
+    return {
+        "Id": rec["id"],
+        "Name": "/" + rec["name"],
+        "Created": rec["created"],
+        "Path": rec["argv"][0],
+        "Args": rec["argv"][1:],
+        "State": {
+            "Status": rec["state"],
+            "Running": running,
+            "Pid": proc.get("pid", 0) if running else 0,
+            "ExitCode": rec["exit_code"] or 0,
+            "StartedAt": rec["started_at"],
+            "FinishedAt": rec["finished_at"],
+        },
+        "Config": {
+            "Hostname": rec["hostname"],
+            "Env": [f"{k}={v}" for k, v in rec["env"].items()],
+            "Cmd": rec["argv"],
+            "WorkingDir": rec["workdir"] or "",
+        },
+        "HostConfig": {"AutoRemove": rec["auto_remove"], "NetworkMode": rec["networks"][0] if rec["networks"] else ""},
+        "NetworkSettings": {
+            "SandboxKey": sandbox.netns_path if sandbox and sandbox.netns_path else "",
+            "Networks": _networks(ctl, rec),
+        },
+    }

@@ -1,0 +1,56 @@
+"""Docker-style output: padded tables, human durations, JSON lines."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import click
+
+__all__ = ["table", "json_lines", "ago", "short_id"]
+
+
+def short_id(value: str) -> str:
+    return value[:12]
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    rows = [list(map(str, r)) for r in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    for line in [list(headers)] + rows:
+        click.echo("   ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
+
+
+def json_lines(items: Iterable[Any]) -> None:
+    for item in items:
+        click.echo(json.dumps(item))
+
+
+def _seconds_since(stamp: str | None) -> float | None:
+    if not stamp:
+        return None
+    try:
+        return max(0.0, time.time() - datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S%z").timestamp())
+    except ValueError:
+        return None
+
+
+def _human(seconds: float) -> str:
+    if seconds < 1:
+        return "Less than a second"
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            n = int(seconds // size)
+            return f"{n} {unit}{'s' if n > 1 else ''}" if n > 1 else f"About a{'n' if unit == 'hour' else ''} {unit}"
+    n = int(seconds)
+    return f"{n} second{'s' if n != 1 else ''}"
+
+
+def ago(stamp: str | None) -> str:
+    secs = _seconds_since(stamp)
+    return "" if secs is None else f"{_human(secs)} ago"
+
+

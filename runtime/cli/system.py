@@ -1,0 +1,78 @@
+"""``netcore system reset`` and ``netcore demo``."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+import time
+
+import click
+
+from runtime.api.client import ApiError
+
+__all__ = ["system", "demo"]
+
+CALL = """
+import json, sys, time, urllib.request
+url = "http://%s:8080/helloworld"
+body = json.dumps({"name": "Nic"}).encode()
+for attempt in range(100):
+    try:
+        req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+        print(urllib.request.urlopen(req, timeout=2).read().decode())
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.05)
+sys.exit("no answer from " + url)
+"""
+
+
+@click.group()
+def system() -> None:
+    """Manage the engine."""
+
+
+@system.command("reset")
+@click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation.")
+@click.pass_obj
+def reset(obj, force) -> None:
+    """Remove every container and network of the engine, its kernel state, and stop it."""
+    if not force and not click.confirm("WARNING! This removes all containers and networks, the default ones included.\nAre you sure you want to continue?"):
+        return
+    obj.client.request("POST", "/system/reset")
+
+
+@click.command()
+@click.pass_obj
+def demo(obj) -> None:
+    """Create a network, serve the hello-world API in one container, call it from another."""
+    from runtime.demo import HELLOWORLD
+
+    c = obj.client
+    tag = secrets.token_hex(3)
+    net, server = f"demo-{tag}", f"demo-server-{tag}"
+    click.echo(f"$ netcore network create {net}")
+    c.request("POST", "/networks/create", {"Name": net})
+    try:
+        click.echo(f"$ netcore run -d --name {server} --network {net} -- python3 helloworld.py")
+        view = c.request("POST", "/containers/run", {"Name": server, "Cmd": ["python3", HELLOWORLD], "Networks": [{"name": net}]})
+        ip = view["NetworkSettings"]["Networks"][net]["IPAddress"]
+        click.echo(f"server {server} is at {ip}:8080")
+        click.echo(f"$ netcore run --rm --network {net} -- python3 -c '<POST {{\"name\": \"Nic\"}} to http://{ip}:8080/helloworld>'")
+        started = time.monotonic()
+        client = c.request("POST", "/containers/run", {"Cmd": ["python3", "-c", CALL % ip], "Networks": [{"name": net}]})
+        code = c.request("POST", f"/containers/{client['Id']}/wait", timeout=None)["StatusCode"]
+        answer = b"".join(c.stream(f"/containers/{client['Id']}/logs")).decode().strip()
+        c.request("DELETE", f"/containers/{client['Id']}")
+        click.echo(f"request:  POST /helloworld {{\"name\": \"Nic\"}}")
+        click.echo(f"response: {answer}")
+        click.echo(f"({(time.monotonic() - started) * 1000:.0f} ms, exit code {code})")
+        if code != 0:
+            sys.exit(1)
+    finally:
+        for step in (lambda: c.request("DELETE", f"/containers/{server}", query={"force": "1"}), lambda: c.request("DELETE", f"/networks/{net}")):
+            try:
+                step()
+            except ApiError as exc:
+                click.echo(f"cleanup: {exc}", err=True)
+        click.echo("cleaned up")

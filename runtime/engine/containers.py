@@ -1,0 +1,279 @@
+"""Container lifecycle in the engine: records, network sandbox, files, process.
+
+A container's record lives in the engine's store (kind ``container``); its files
+(hosts, resolv.conf, hostname, log, exit code) under ``<root>/containers/<id>/``.
+Network setup goes through the core's public API (``Controller``) only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import shutil
+import threading
+import time
+from typing import Any
+
+from netcore import Attachment, Conflict, InvalidConfig, NetcoreError, NotFound, names
+from netcore.controller import Controller
+
+from runtime.engine import files, process
+
+__all__ = ["Containers"]
+
+log = logging.getLogger("netcore.containers")
+CONTAINER = "container"
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_ADJ = ("brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid", "merry", "nifty", "quirky", "sharp", "vivid", "witty", "zen")
+_NOUN = ("babbage", "curie", "dijkstra", "euler", "fermat", "gauss", "hopper", "knuth", "lovelace", "noether", "pascal", "ritchie", "shannon", "turing", "wozniak", "yalow")
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+class Containers:
+    def __init__(self, controller: Controller, root: str) -> None:
+        self.controller = controller
+        self.store = controller.store
+        self.dir = os.path.join(root, "containers")
+        os.makedirs(self.dir, exist_ok=True)
+        self.lock = threading.RLock()
+        self._exited: dict[str, threading.Event] = {}
+        self._codes: dict[str, int | None] = {}
+        self.watcher = process.ExitWatcher(self._on_exit)
+
+    # ------------------------------------------------------------ lookups ----
+
+    def list(self, all: bool = False) -> list[dict[str, Any]]:
+        out = self.store.list(CONTAINER)
+        if not all:
+            out = [c for c in out if c["state"] == "running"]
+        return sorted(out, key=lambda c: c["created"], reverse=True)
+
+    def get(self, ref: str) -> dict[str, Any]:
+        """A container by name, id, or unique id prefix."""
+        rec = self.store.find(CONTAINER, ref) or self.store.get(CONTAINER, ref)
+        if rec is None and len(ref) >= 3:
+            hits = [c for c in self.store.list(CONTAINER) if c["id"].startswith(ref)]
+            if len(hits) == 1:
+                rec = hits[0]
+        if rec is None:
+            raise NotFound(f"No such container: {ref}")
+        return rec
+
+    def state_dir(self, cid: str) -> str:
+        return os.path.join(self.dir, cid)
+
+    # ------------------------------------------------------------ run ----------
+
+    def run(
+        self,
+        argv: list[str],
+        name: str | None = None,
+        networks: list[dict[str, Any]] | None = None,
+        env: dict[str, str] | None = None,
+        workdir: str | None = None,
+        hostname: str | None = None,
+        auto_remove: bool = False,
+    ) -> dict[str, Any]:
+        """Create and start a container; everything is undone if any part fails."""
+        if not argv:
+            raise InvalidConfig("no command given: netcore run [OPTIONS] -- COMMAND [ARG...]")
+        cid = names.new_id()
+        name = name or self._random_name()
+        if not names.valid_object_name(name):
+            raise InvalidConfig(f"invalid container name {name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        nets = networks or [{"name": "bridge"}]
+        attachments = [Attachment(n["name"], n.get("ip") or None, tuple(n.get("aliases") or ())) for n in nets]
+        rec: dict[str, Any] = {
+            "id": cid,
+            "name": name,
+            "hostname": hostname or name,
+            "argv": list(argv),
+            "env": dict(env or {}),
+            "workdir": workdir,
+            "networks": [a.network for a in attachments],
+            "auto_remove": auto_remove,
+            "created": _now(),
+            "state": "created",
+            "exit_code": None,
+            "started_at": None,
+            "finished_at": None,
+            "process": None,
+        }
+        with self.lock:
+            self.store.put(CONTAINER, cid, rec, name=name, create=True)  # a duplicate name fails here, before any change
+            sdir = self.state_dir(cid)
+            try:
+                os.makedirs(sdir)
+                sandbox = self.controller.setup_sandbox(cid, name, attachments)
+                host_ns = sandbox.netns_path is None
+                if host_ns:
+                    rec["hostname"] = hostname or os.uname().nodename
+                self._write_files(rec, sdir)
+                env_full = {"PATH": DEFAULT_PATH, "HOSTNAME": rec["hostname"], **rec["env"]}
+                bind = {"/etc/resolv.conf": f"{sdir}/resolv.conf"}
+                if not host_ns:
+                    bind.update({"/etc/hosts": f"{sdir}/hosts", "/etc/hostname": f"{sdir}/hostname"})
+                spec = process.ProcessSpec(
+                    container_id=cid,
+                    argv=list(argv),
+                    env=env_full,
+                    workdir=workdir,
+                    hostname=None if host_ns else rec["hostname"],
+                    netns_path=sandbox.netns_path,
+                    bind_files=bind,
+                    state_dir=sdir,
+                )
+                self._exited[cid] = threading.Event()
+                info = process.start(spec)
+            except BaseException as exc:
+                self._exited.pop(cid, None)
+                try:
+                    self.controller.teardown_sandbox(cid)
+                finally:
+                    self.store.delete(CONTAINER, cid)
+                    shutil.rmtree(sdir, ignore_errors=True)
+                if isinstance(exc, process.ProcessError):
+                    raise InvalidConfig(str(exc)) from None
+                raise
+            rec.update(state="running", started_at=_now(), process=_info_dict(info))
+            self.store.put(CONTAINER, cid, rec, name=name)
+            self.watcher.watch(cid, info, sdir)
+        return rec
+
+    def _write_files(self, rec: dict[str, Any], sdir: str) -> None:
+        sandbox = self.controller.sandbox(rec["id"])
+        addresses = [e.ip for e in self.controller.sandbox_endpoints(sandbox) if e.ip] if sandbox else []
+        files.write_in_place(f"{sdir}/hosts", files.hosts(rec["hostname"], rec["name"], addresses))
+        files.write_in_place(f"{sdir}/hostname", rec["hostname"] + "\n")
+        if not os.path.exists(f"{sdir}/resolv.conf"):
+            files.write_in_place(f"{sdir}/resolv.conf", files.resolv_conf())
+
+    def _random_name(self) -> str:
+        for _ in range(100):
+            name = f"{random.choice(_ADJ)}_{random.choice(_NOUN)}"
+            if self.store.find(CONTAINER, name) is None:
+                return name
+        return f"c_{names.new_id()[:8]}"
+
+    # ------------------------------------------------------------ exit ---------
+
+    def _on_exit(self, cid: str, code: int | None) -> None:
+        """Called by the watcher once per container: record the code, free the network."""
+        with self.lock:
+            rec = self.store.get(CONTAINER, cid)
+            if rec is None:
+                return
+            try:
+                self.controller.teardown_sandbox(cid)
+            except NetcoreError as exc:
+                log.warning("container %s: %s", rec["name"], exc)
+            rec.update(state="exited", exit_code=code, finished_at=_now())
+            if rec["auto_remove"]:
+                self._remove_record(rec)
+            else:
+                self.store.put(CONTAINER, cid, rec, name=rec["name"])
+            self._codes[cid] = code
+            event = self._exited.pop(cid, None)
+        if event is not None:
+            event.set()
+
+    def wait(self, ref: str, timeout: float | None = None) -> int | None:
+        """Block until the container exits; its exit code (also right after an auto-remove)."""
+        with self.lock:
+            cid = ref if ref in self._codes else None
+            if cid is None:
+                rec = self.get(ref)
+                cid = rec["id"]
+                if rec["state"] != "running":
+                    return rec["exit_code"]
+            event = self._exited.get(cid)
+        if event is not None:
+            event.wait(timeout)
+        return self._codes.get(cid)
+
+    # ------------------------------------------------------------ stop / rm ----
+
+    def stop(self, ref: str, timeout: float = 10.0) -> dict[str, Any]:
+        rec = self.get(ref)
+        if rec["state"] == "running":
+            process.stop(_info(rec), timeout=timeout)
+            self.wait(rec["id"], timeout=5.0)
+        return rec
+
+    def remove(self, ref: str, force: bool = False) -> dict[str, Any]:
+        rec = self.get(ref)
+        if rec["state"] == "running":
+            if not force:
+                raise Conflict(
+                    f"cannot remove container {rec['name']}: container is running: stop the container before removing or force remove"
+                )
+            process.kill(_info(rec))
+            self.wait(rec["id"], timeout=5.0)
+        with self.lock:
+            rec = self.store.get(CONTAINER, rec["id"])
+            if rec is not None:
+                self._remove_record(rec)
+        return rec or {}
+
+    def _remove_record(self, rec: dict[str, Any]) -> None:
+        self.watcher.unwatch(rec["id"])
+        self.controller.teardown_sandbox(rec["id"])
+        self.store.delete(CONTAINER, rec["id"])
+        shutil.rmtree(self.state_dir(rec["id"]), ignore_errors=True)
+
+    # ------------------------------------------------------------ networks -----
+
+    def connect(self, network: str, ref: str, ip: str | None = None, aliases: list[str] | None = None) -> None:
+        rec = self.get(ref)
+        if rec["state"] != "running":
+            raise Conflict(f"container {rec['name']} is not running")
+        with self.lock:
+            ep = self.controller.connect(network, rec["id"], ip=ip, aliases=aliases or ())
+            rec["networks"].append(ep.network_id)
+            self.store.put(CONTAINER, rec["id"], rec, name=rec["name"])
+            self._write_files(rec, self.state_dir(rec["id"]))
+
+    def disconnect(self, network: str, ref: str) -> None:
+        rec = self.get(ref)
+        if rec["state"] != "running":
+            raise Conflict(f"container {rec['name']} is not running")
+        with self.lock:
+            ep = self.controller.disconnect(network, rec["id"])
+            rec["networks"] = [n for n in rec["networks"] if n not in (network, ep.network_id)]
+            self.store.put(CONTAINER, rec["id"], rec, name=rec["name"])
+            self._write_files(rec, self.state_dir(rec["id"]))
+
+    # ------------------------------------------------------------ engine start -
+
+    def adopt(self) -> None:
+        """Re-attach to containers that kept running while no engine was up."""
+        for rec in self.store.list(CONTAINER):
+            if rec["state"] != "running":
+                continue
+            info = _info(rec)
+            self._exited[rec["id"]] = threading.Event()
+            self.watcher.watch(rec["id"], info, self.state_dir(rec["id"]))  # fires at once if it exited meanwhile
+
+    def reset(self) -> None:
+        for rec in self.store.list(CONTAINER):
+            try:
+                self.remove(rec["id"], force=True)
+            except NetcoreError as exc:
+                log.warning("%s", exc)
+
+    def close(self) -> None:
+        self.watcher.close()
+
+
+def _info_dict(info: process.ProcessInfo) -> dict[str, Any]:
+    import dataclasses
+
+    return dataclasses.asdict(info)
+
+
+def _info(rec: dict[str, Any]) -> process.ProcessInfo:
+    return process.ProcessInfo(**rec["process"])

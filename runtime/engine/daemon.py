@@ -1,0 +1,169 @@
+"""The engine: owns the controller and the containers, serves the API until stopped.
+
+At start it reconciles the store with the kernel, makes sure the predefined
+networks exist (``bridge``, ``host``, ``none``) and re-adopts containers that kept
+running while no engine was up.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from typing import Any
+
+from netcore import InvalidConfig, NotFound, names
+from netcore.controller import Controller
+
+from runtime.api.server import ApiServer, Router, Stream, follow_file
+from runtime.api.views import container_summary, container_view, network_view
+from runtime.engine import process
+from runtime.engine.containers import Containers
+
+__all__ = ["Engine", "serve", "DEFAULT_ROOT", "DEFAULT_SOCKET"]
+
+log = logging.getLogger("netcore.engine")
+DEFAULT_ROOT = names.DEFAULT_ROOT
+DEFAULT_SOCKET = "/run/netcore/netcore.sock"
+
+
+def predefined_networks(root: str) -> list[dict[str, Any]]:
+    """The networks every engine has from its first start: Docker's three."""
+    bridge_opts = {"com.docker.network.bridge.name": "netcore0"} if root.rstrip("/") == DEFAULT_ROOT else {}
+    return [
+        {"name": "bridge", "driver": "bridge", "options": bridge_opts},
+        {"name": "host", "driver": "host"},
+        {"name": "none", "driver": "none"},
+    ]
+
+
+class Engine:
+    def __init__(self, root: str, controller: Controller | None = None) -> None:
+        self.root = os.path.abspath(root)
+        self.controller = controller or Controller(self.root)
+        self.containers = Containers(self.controller, self.root)
+        self.on_reset: Any = None  # set by serve(): a reset engine exits rather than re-create defaults
+
+    def start(self) -> None:
+        self.controller.start()
+        for spec in predefined_networks(self.root):
+            try:
+                self.controller.network(spec["name"])
+            except NotFound:
+                self.controller.create_network(predefined=True, **spec)
+        self.containers.adopt()
+
+    def close(self) -> None:
+        self.containers.close()
+        self.controller.close()
+
+    # ------------------------------------------------------------ API -------
+
+    def router(self) -> Router:
+        r = Router()
+        ctl, ctr = self.controller, self.containers
+        r.add("GET", "/_ping", lambda **_: {"ok": True, "root": self.root})
+        r.add("GET", "/networks", lambda **_: [network_view(ctl, n) for n in ctl.networks()])
+        r.add("POST", "/networks/create", lambda body, **_: network_view(ctl, self._create_network(body or {})))
+        r.add("POST", "/networks/prune", lambda **_: {"NetworksDeleted": ctl.prune_networks()})
+        r.add("GET", r"/networks/(?P<ref>[^/]+)", lambda ref, **_: network_view(ctl, ctl.network(ref)))
+        r.add("DELETE", r"/networks/(?P<ref>[^/]+)", lambda ref, **_: {"Id": ctl.delete_network(ref).id})
+        r.add("POST", r"/networks/(?P<ref>[^/]+)/connect", self._connect)
+        r.add("POST", r"/networks/(?P<ref>[^/]+)/disconnect", self._disconnect)
+        r.add("GET", "/containers/json", lambda query, **_: [container_summary(ctl, c) for c in ctr.list(all=query.get("all") == "1")])
+        r.add("POST", "/containers/run", lambda body, **_: self._run(body or {}))
+        r.add("GET", r"/containers/(?P<ref>[^/]+)/json", lambda ref, **_: container_view(ctl, ctr.get(ref)))
+        r.add("POST", r"/containers/(?P<ref>[^/]+)/stop", lambda ref, query, **_: {"Id": ctr.stop(ref, float(query.get("t", 10)))["id"]})
+        r.add("POST", r"/containers/(?P<ref>[^/]+)/wait", lambda ref, **_: {"StatusCode": ctr.wait(ref)})
+        r.add("DELETE", r"/containers/(?P<ref>[^/]+)", lambda ref, query, **_: {"Id": ctr.remove(ref, force=query.get("force") == "1").get("id")})
+        r.add("GET", r"/containers/(?P<ref>[^/]+)/logs", self._logs)
+        r.add("POST", "/system/reset", lambda **_: self.reset())
+        return r
+
+    def _create_network(self, body: dict[str, Any]) -> Any:
+        ipam = (body.get("IPAM") or {}).get("Config") or [{}]
+        if len(ipam) > 1:
+            raise InvalidConfig("only one --subnet per network is supported")
+        cfg = ipam[0]
+        return self.controller.create_network(
+            name=body.get("Name", ""),
+            driver=body.get("Driver") or "bridge",
+            subnet=cfg.get("Subnet"),
+            gateway=cfg.get("Gateway"),
+            ip_range=cfg.get("IPRange"),
+            options=body.get("Options") or {},
+            labels=body.get("Labels") or {},
+            internal=bool(body.get("Internal")),
+        )
+
+    def _connect(self, ref: str, body: Any, **_: Any) -> dict[str, Any]:
+        body = body or {}
+        cfg = body.get("EndpointConfig") or {}
+        self.containers.connect(ref, body.get("Container", ""), ip=cfg.get("IPAddress") or None, aliases=cfg.get("Aliases") or [])
+        return {}
+
+    def _disconnect(self, ref: str, body: Any, **_: Any) -> dict[str, Any]:
+        self.containers.disconnect(ref, (body or {}).get("Container", ""))
+        return {}
+
+    def _run(self, body: dict[str, Any]) -> dict[str, Any]:
+        rec = self.containers.run(
+            argv=list(body.get("Cmd") or []),
+            name=body.get("Name") or None,
+            networks=body.get("Networks") or None,
+            env=body.get("Env") or {},
+            workdir=body.get("WorkingDir") or None,
+            hostname=body.get("Hostname") or None,
+            auto_remove=bool(body.get("AutoRemove")),
+        )
+        return container_view(self.controller, rec) if not rec["auto_remove"] else {"Id": rec["id"], "Name": "/" + rec["name"]}
+
+    def _logs(self, ref: str, query: dict[str, str], **_: Any) -> Stream:
+        rec = self.containers.get(ref)
+        path = process.log_path(self.containers.state_dir(rec["id"]))
+        if not os.path.exists(path):
+            return Stream(iter(()))
+        if query.get("follow") != "1":
+            return Stream(follow_file(path, lambda: True))
+        cid = rec["id"]
+
+        def done() -> bool:
+            current = self.controller.store.get("container", cid)
+            return current is None or current["state"] != "running"
+
+        return Stream(follow_file(path, done))
+
+    def reset(self) -> dict[str, Any]:
+        """Remove every container and network of this engine, predefined ones included."""
+        self.containers.reset()
+        self.controller.reset()
+        if self.on_reset is not None:
+            self.on_reset()
+        return {}
+
+
+def serve(root: str, socket_path: str) -> None:
+    """Run the engine in the foreground until SIGTERM or SIGINT."""
+    engine = Engine(root)
+    engine.start()
+    server = ApiServer(socket_path, engine.router())
+    stop = threading.Event()
+
+    def _shutdown(signum: int, frame: Any) -> None:
+        stop.set()
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    engine.on_reset = lambda: threading.Timer(0.1, _shutdown, (0, None)).start()
+    signal.signal(signal.SIGTERM, _shutdown)
+    signal.signal(signal.SIGINT, _shutdown)
+    log.info("engine ready: root %s, socket %s", engine.root, socket_path)
+    try:
+        server.serve_forever(poll_interval=0.5)
+    finally:
+        server.server_close()
+        try:
+            os.unlink(socket_path)
+        except FileNotFoundError:
+            pass
+        engine.close()
