@@ -83,6 +83,8 @@ def container_summary(ctl: Controller, rec: dict[str, Any]) -> dict[str, Any]:
         "CreatedAt": rec["created"],
         "State": rec["state"],
         "Status": _status(rec),
+        "StartedAt": rec["started_at"],
+        "FinishedAt": rec["finished_at"],
         "Ports": "",
         "Networks": ",".join(sorted(_networks(ctl, rec))) if rec["state"] == "running" else "",
     }

@@ -10,7 +10,7 @@ import click
 
 from runtime.api.client import ApiError, q
 from runtime.cli.network import parse_pairs
-from runtime.cli.output import ago, json_lines, short_id, table
+from runtime.cli.output import ago, json_lines, short_id, status, table
 
 __all__ = ["COMMANDS"]
 
@@ -85,7 +85,7 @@ def ps(obj, show_all, quiet, no_trunc, fmt) -> None:
 
     table(
         ["CONTAINER ID", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"],
-        [(ident(r["ID"]), command(r), ago(r["CreatedAt"]), r["Status"], r["Ports"], r["Names"]) for r in rows],
+        [(ident(r["ID"]), command(r), ago(r["CreatedAt"]), status(r), r["Ports"], r["Names"]) for r in rows],
     )
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-__all__ = ["table", "json_lines", "ago", "short_id"]
+__all__ = ["table", "json_lines", "ago", "short_id", "status"]
 
 
 def short_id(value: str) -> str:
@@ -54,3 +54,12 @@ def ago(stamp: str | None) -> str:
     return "" if secs is None else f"{_human(secs)} ago"
 
 
+
+
+def status(row: dict[str, Any]) -> str:
+    """Docker's STATUS column: ``Up 2 minutes``, ``Exited (0) 5 seconds ago``."""
+    if row["State"] == "running":
+        return f"Up {_human(_seconds_since(row['StartedAt']) or 0)}"
+    if row["State"] == "exited":
+        return f"{row['Status']} {ago(row['FinishedAt'])}".rstrip()
+    return row["Status"]

@@ -1,0 +1,107 @@
+"""Helpers for CLI-level integration tests: a private engine, free subnets, netns exec."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+NETCORE = [sys.executable, "-m", "runtime.cli"]
+
+
+def host_prefixes() -> list[ipaddress.IPv4Network]:
+    out = subprocess.run(["ip", "-j", "-4", "route", "show", "table", "all"], capture_output=True, text=True).stdout
+    nets = []
+    for r in json.loads(out or "[]"):
+        dst = r.get("dst", "")
+        if dst and dst != "default" and "/" in dst:
+            nets.append(ipaddress.ip_network(dst, strict=False))
+        elif dst and dst != "default":
+            try:
+                nets.append(ipaddress.ip_network(dst + "/32"))
+            except ValueError:
+                pass
+    return nets
+
+
+def free_subnet(prefixlen: int = 24) -> str:
+    """A random 10.x.y.0/24 that no route on the host covers (tests run side by side)."""
+    taken = host_prefixes()
+    for _ in range(1000):
+        net = ipaddress.ip_network(f"10.{random.randint(64, 250)}.{random.randint(0, 255)}.0/{prefixlen}", strict=False)
+        if not any(net.overlaps(t) for t in taken):
+            return str(net)
+    raise RuntimeError("no free subnet")
+
+
+class Engine:
+    """A ``netcore daemon`` with its own root dir and socket, driven through the CLI."""
+
+    def __init__(self, tmp: Path, env: dict[str, str] | None = None) -> None:
+        self.root = str(tmp / "root")
+        self.socket = str(tmp / "netcore.sock")
+        self.env = {**os.environ, "NETCORE_HOST": f"unix://{self.socket}", "NETCORE_ROOT": self.root, **(env or {})}
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "Engine":
+        log = open(str(Path(self.root).parent / "engine.log"), "ab")
+        os.makedirs(self.root, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [*NETCORE, "daemon", "--root", self.root, "--socket", self.socket, "--log-level", "debug"],
+            env=self.env, stdout=log, stderr=log, start_new_session=True,
+        )
+        deadline = time.monotonic() + 20
+        while not os.path.exists(self.socket):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("engine did not start: " + Path(self.root).parent.joinpath("engine.log").read_text()[-2000:])
+            time.sleep(0.02)
+        return self
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.proc = None
+
+    def __call__(self, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
+        res = subprocess.run([*NETCORE, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+        if check and res.returncode != 0:
+            raise AssertionError(f"netcore {' '.join(args)} exited {res.returncode}: {res.stderr.strip()}")
+        return res
+
+    def json(self, *args: str) -> object:
+        return json.loads(self(*args).stdout)
+
+    def stop(self) -> None:
+        """Remove everything the engine made (system reset stops it), then make sure it is gone."""
+        if self.proc is None:
+            self.start()
+        self("system", "reset", "-f", check=False)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def netns_exec(path: str, *argv: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(["nsenter", f"--net={path}", *argv], capture_output=True, text=True, **kw)
+
+
+def host_links() -> set[str]:
+    return {l["ifname"] for l in json.loads(subprocess.run(["ip", "-j", "link"], capture_output=True, text=True).stdout)}
+
+
+def engine_links(engine: "Engine") -> set[str]:
+    """Links carrying this engine's alias (other tests may be making links at the same time)."""
+    from netcore.names import engine_tag
+
+    prefix = f"netcore:{engine_tag(engine.root)}:"
+    out = json.loads(subprocess.run(["ip", "-j", "link"], capture_output=True, text=True).stdout)
+    return {l["ifname"] for l in out if l.get("ifalias", "").startswith(prefix)}
