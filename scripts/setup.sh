@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
-# Set up a development environment: a venv with netcore (editable), its test tools and the test driver package.
+# Set up netcore on a fresh Debian 12 host (as root): the system packages it drives,
+# a venv with netcore (editable), its test tools and the test driver package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+if ! command -v nft >/dev/null || ! command -v ping >/dev/null || ! command -v nsenter >/dev/null; then
+    apt-get update -qq
+fi
+apt-get install -y -qq --no-install-recommends \
+    iproute2 nftables util-linux iputils-ping tcpdump python3-venv >/dev/null
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip >/dev/null
 .venv/bin/pip install -q -e '.[test]'
