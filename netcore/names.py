@@ -28,7 +28,7 @@ __all__ = [
 
 IFNAMSIZ = 15  # the kernel's limit, not counting the NUL
 DEFAULT_ROOT = "/var/lib/netcore"
-_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")  # Docker's rule for container and network names
+_NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")  # Docker's rule for container and network names
 
 
 def new_id() -> str:
@@ -78,4 +78,4 @@ def valid_ifname(name: str) -> bool:
 
 
 def valid_object_name(name: str) -> bool:
-    return bool(_NAME_RE.match(name)) and len(name) <= 128
+    return bool(_NAME_RE.fullmatch(name)) and len(name) <= 128

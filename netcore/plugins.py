@@ -47,7 +47,8 @@ def make_plugin_manager(
             pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise PluginError(f"plugin {exc.plugin_name!r} refused: {exc}") from None
+        name = pm.get_name(exc.plugin) or repr(exc.plugin)
+        raise PluginError(f"plugin {name!r} refused: {exc}") from None
     except (ImportError, AttributeError) as exc:
         raise PluginError(f"cannot load a {ENTRY_POINT_GROUP} plugin: {exc}") from None
     if os.environ.get("NETCORE_TRACE_HOOKS"):
@@ -77,11 +78,11 @@ class Hooks:
     def _subset(self, name: str, kind: str, known: list[str]) -> Any:
         if name not in known:
             raise NotFound(f"{kind} {name!r} not found (loaded: {', '.join(known) or 'none'})")
-        relay = self._subsets.get(name)
-        if relay is None:
-            relay = _SubsetRelay(self.pm, name)
-            self._subsets[name] = relay
-        return relay
+        plugins = frozenset(self.pm.get_plugins())
+        cached = self._subsets.get(name)
+        if cached is None or cached[0] != plugins:  # rebuilt when a plugin came or went
+            cached = self._subsets[name] = (plugins, _SubsetRelay(self.pm, name))
+        return cached[1]
 
     def driver(self, name: str) -> Any:
         """The hook relay of network driver ``name``: ``hooks.driver("bridge").join(...)``."""

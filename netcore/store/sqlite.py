@@ -43,21 +43,24 @@ class SqliteStore:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        """Nested blocks are savepoints: an inner failure undoes only the inner block."""
         with self._lock:
-            outer = self._depth == 0
-            if outer:
-                self._db.execute("BEGIN IMMEDIATE")
             self._depth += 1
+            point = f"sp{self._depth}"
+            self._db.execute("BEGIN IMMEDIATE" if self._depth == 1 else f"SAVEPOINT {point}")
             try:
                 yield
             except BaseException:
-                self._depth -= 1
-                if outer:
+                if self._depth == 1:
                     self._db.execute("ROLLBACK")
+                else:
+                    self._db.execute(f"ROLLBACK TO {point}")
+                    self._db.execute(f"RELEASE {point}")
                 raise
-            self._depth -= 1
-            if outer:
-                self._db.execute("COMMIT")
+            else:
+                self._db.execute("COMMIT" if self._depth == 1 else f"RELEASE {point}")
+            finally:
+                self._depth -= 1
 
     def get(self, kind: str, id: str) -> dict[str, Any] | None:
         with self._lock:

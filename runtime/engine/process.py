@@ -173,7 +173,7 @@ def _launch_argv(spec: ProcessSpec) -> list[str]:
             raise StartError(f"{cid}: bad bind mount {src} -> {dst}")
     env = {"PATH": DEFAULT_PATH, "HOSTNAME": h or socket.gethostname(), **spec.env}
     argv = [_NSENTER, f"--net={spec.netns_path}", "--"] if spec.netns_path else []
-    argv += [_UNSHARE, "--ipc", "--mount", "--pid", "--propagation", "private"]
+    argv += [_UNSHARE, "--ipc", "--mount", "--pid", "--propagation", "slave"]
     argv += ["--uts"] if h is not None else []
     return argv + ["--", _SH, "-c", _SCRIPT, "netcore-init", spec.state_dir, h or "",
                    spec.workdir or "/", str(len(spec.bind_files)),
@@ -307,7 +307,7 @@ def exec_argv(info: ProcessInfo, argv: Sequence[str], workdir: str | None = None
                 raw = f.read().decode(errors="replace").split("\0")
         except OSError:
             raw = []
-        if _MARKER not in raw or time.monotonic() > deadline:
+        if (len(raw) > 1 and _MARKER not in raw) or time.monotonic() > deadline:
             break
         time.sleep(0.0005)
     cenv = dict(kv.split("=", 1) for kv in raw if "=" in kv and kv != _MARKER)
