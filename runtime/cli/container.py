@@ -10,7 +10,7 @@ import click
 
 from runtime.api.client import ApiError, q
 from runtime.cli.network import parse_pairs
-from runtime.cli.output import ago, json_lines, short_id, status, table
+from runtime.cli.output import ago, inspect_all, json_lines, short_id, status, table
 
 __all__ = ["COMMANDS"]
 
@@ -157,15 +157,7 @@ def rm(obj, force, containers) -> None:
 @click.pass_obj
 def inspect(obj, containers) -> None:
     """Display detailed information on one or more containers."""
-    out, failed = [], None
-    for c in containers:
-        try:
-            out.append(obj.client.request("GET", f"/containers/{q(c)}/json"))
-        except ApiError as exc:
-            failed = exc
-    click.echo(json.dumps(out, indent=4))
-    if failed:
-        raise failed
+    inspect_all(obj.client, (f"/containers/{q(c)}/json" for c in containers))
 
 
 COMMANDS = (run, ps, exec_, logs, stop, rm, inspect)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from runtime.api.client import ApiError, q
-from runtime.cli.output import json_lines, short_id, table
+from runtime.cli.output import inspect_all, json_lines, short_id, table
 
 __all__ = ["network", "parse_pairs"]
 
@@ -75,15 +73,7 @@ def ls(obj, quiet, no_trunc, fmt) -> None:
 @click.pass_obj
 def inspect(obj, names) -> None:
     """Display detailed information on one or more networks."""
-    out, failed = [], None
-    for name in names:
-        try:
-            out.append(obj.client.request("GET", f"/networks/{q(name)}"))
-        except ApiError as exc:
-            failed = exc
-    click.echo(json.dumps(out, indent=4))
-    if failed:
-        raise failed
+    inspect_all(obj.client, (f"/networks/{q(name)}" for name in names))
 
 
 @network.command("rm")

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-__all__ = ["table", "json_lines", "ago", "short_id", "status"]
+__all__ = ["table", "json_lines", "ago", "short_id", "status", "inspect_all"]
 
 
 def short_id(value: str) -> str:
@@ -63,3 +63,16 @@ def status(row: dict[str, Any]) -> str:
     if row["State"] == "exited":
         return f"{row['Status']} {ago(row['FinishedAt'])}".rstrip()
     return row["Status"]
+
+
+def inspect_all(client: Any, paths: Iterable[str]) -> None:
+    """``inspect`` of several objects: print the JSON array of those found, then fail on the last error."""
+    out, failed = [], None
+    for path in paths:
+        try:
+            out.append(client.request("GET", path))
+        except Exception as exc:  # ApiError: keep going like Docker, report at the end
+            failed = exc
+    click.echo(json.dumps(out, indent=4))
+    if failed:
+        raise failed

@@ -64,7 +64,7 @@ def demo(obj) -> None:
         code = c.request("POST", f"/containers/{client['Id']}/wait", timeout=None)["StatusCode"]
         answer = b"".join(c.stream(f"/containers/{client['Id']}/logs")).decode().strip()
         c.request("DELETE", f"/containers/{client['Id']}")
-        click.echo(f"request:  POST /helloworld {{\"name\": \"Nic\"}}")
+        click.echo('request:  POST /helloworld {"name": "Nic"}')
         click.echo(f"response: {answer}")
         click.echo(f"({(time.monotonic() - started) * 1000:.0f} ms, exit code {code})")
         if code != 0:
