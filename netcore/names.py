@@ -22,6 +22,7 @@ __all__ = [
     "parse_link_alias",
     "table_name",
     "mac_from_ipv4",
+    "mac_from_id",
     "valid_ifname",
     "valid_object_name",
 ]
@@ -71,6 +72,12 @@ def mac_from_ipv4(address: str) -> str:
     """Docker's scheme: 02:42 followed by the four bytes of the IPv4 address."""
     packed = ipaddress.IPv4Address(address.split("/")[0]).packed
     return "02:42:" + ":".join(f"{b:02x}" for b in packed)
+
+
+def mac_from_id(object_id: str) -> str:
+    """A locally administered unicast MAC derived from an object id (stable across restarts)."""
+    raw = bytes.fromhex(hashlib.sha256(object_id.encode()).hexdigest()[:12])
+    return ":".join(f"{b:02x}" for b in bytes([(raw[0] & 0xFC) | 0x02]) + raw[1:])
 
 
 def valid_ifname(name: str) -> bool:

@@ -16,7 +16,7 @@ def exists(plan: BridgePlan) -> bool:
 
 def create(plan: BridgePlan) -> None:
     with netns.host() as ipr:
-        links.create_bridge(ipr, plan.bridge, plan.alias, mtu=plan.mtu)
+        links.create_bridge(ipr, plan.bridge, plan.alias, plan.mac, mtu=plan.mtu)
 
 
 def delete(plan: BridgePlan) -> None:

@@ -28,6 +28,7 @@ class BridgePlan:
     network_id: str
     bridge: str
     alias: str
+    mac: str  # the bridge's own (gateway) MAC, fixed for the network's life
     subnet: str | None
     gateway_cidr: str | None  # gateway address with the subnet's prefix, on the bridge
     mtu: int | None
@@ -77,6 +78,7 @@ def plan_network(network: Network, tag: str) -> BridgePlan:
         network_id=network.id,
         bridge=bridge,
         alias=names.link_alias(tag, network.id),
+        mac=names.mac_from_id(network.id),
         subnet=network.subnet,
         gateway_cidr=gateway_cidr,
         mtu=mtu,

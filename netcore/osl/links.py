@@ -78,14 +78,19 @@ def get(ipr: Any, index: int) -> Link | None:
         raise KernelError("get link", str(index), exc.code) from None
 
 
-def create_bridge(ipr: Any, name: str, alias: str, mtu: int | None = None) -> int:
-    """A bridge, up, with its alias; returns the index."""
+def create_bridge(ipr: Any, name: str, alias: str, mac: str, mtu: int | None = None) -> int:
+    """A bridge, up, with its alias; returns the index.
+
+    The bridge gets a fixed MAC: otherwise the kernel lends it the lowest port's,
+    and the gateway's MAC changes under the containers when that port leaves.
+    The alias is set after creation: the kernel ignores IFLA_IFALIAS on RTM_NEWLINK.
+    """
     with kernel_errors("create bridge", name):
-        ipr.link("add", ifname=name, kind="bridge", ifalias=alias, **({"mtu": mtu} if mtu else {}))
+        ipr.link("add", ifname=name, kind="bridge", address=mac, **({"mtu": mtu} if mtu else {}))
         index = lookup(ipr, name)
         if index is None:
             raise KernelError("create bridge", name, errno.ENODEV)
-        ipr.link("set", index=index, state="up")
+        ipr.link("set", index=index, ifalias=alias, state="up")
     return index
 
 
@@ -111,14 +116,11 @@ def create_veth(
         extra["mtu"] = mtu
         peer["mtu"] = mtu
     with kernel_errors("create veth", name):
-        ipr.link("add", ifname=name, kind="veth", ifalias=alias, peer=peer, **extra)
+        ipr.link("add", ifname=name, kind="veth", peer=peer, **extra)
         index = lookup(ipr, name)
         if index is None:
             raise KernelError("create veth", name, errno.ENODEV)
-        if master is not None:
-            ipr.link("set", index=index, master=master, state="up")
-        else:
-            ipr.link("set", index=index, state="up")
+        ipr.link("set", index=index, ifalias=alias, state="up", **({"master": master} if master is not None else {}))
     return index
 
 

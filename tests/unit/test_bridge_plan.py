@@ -23,6 +23,7 @@ def test_defaults():
         network_id=NET_ID,
         bridge="ncbr-0123456789",
         alias=f"netcore:{TAG}:{NET_ID}",
+        mac=names.mac_from_id(NET_ID),
         subnet="10.42.0.0/24",
         gateway_cidr="10.42.0.1/24",
         mtu=None,
