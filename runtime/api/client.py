@@ -19,7 +19,7 @@ from urllib.parse import quote, urlencode
 __all__ = ["Client", "ApiError", "DEFAULT_SOCKET", "DEFAULT_ROOT", "socket_path"]
 
 DEFAULT_SOCKET = "/run/netcore/netcore.sock"
-DEFAULT_ROOT = "/var/lib/netcore"
+DEFAULT_ROOT = "/var/lib/netcore"  # = netcore.names.DEFAULT_ROOT, not imported: the client stays light
 
 
 class ApiError(Exception):

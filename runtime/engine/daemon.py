@@ -21,16 +21,14 @@ from runtime.api.views import container_summary, container_view, network_view
 from runtime.engine import process
 from runtime.engine.containers import Containers
 
-__all__ = ["Engine", "serve", "DEFAULT_ROOT", "DEFAULT_SOCKET"]
+__all__ = ["Engine", "serve", "predefined_networks"]
 
 log = logging.getLogger("netcore.engine")
-DEFAULT_ROOT = names.DEFAULT_ROOT
-DEFAULT_SOCKET = "/run/netcore/netcore.sock"
 
 
 def predefined_networks(root: str) -> list[dict[str, Any]]:
     """The networks every engine has from its first start: Docker's three."""
-    bridge_opts = {"com.docker.network.bridge.name": "netcore0"} if root.rstrip("/") == DEFAULT_ROOT else {}
+    bridge_opts = {"com.docker.network.bridge.name": "netcore0"} if root.rstrip("/") == names.DEFAULT_ROOT else {}
     return [
         {"name": "bridge", "driver": "bridge", "options": bridge_opts},
         {"name": "host", "driver": "host"},
