@@ -28,6 +28,7 @@ from netcore.models import (
     JoinInfo,
     Network,
     Pool,
+    PortBinding,
     Sandbox,
     StaticRoute,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "StaticRoute",
     "DriverInfo",
     "Pool",
+    "PortBinding",
     "EngineContext",
     "LOCAL",
     "GLOBAL",

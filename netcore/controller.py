@@ -31,7 +31,7 @@ from netcore.errors import (
     TeardownIncomplete,
 )
 from netcore.ipam import GATEWAY_REQUEST, DefaultIpam, parse_ipv4_network
-from netcore.models import Attachment, DriverInfo, Endpoint, EngineContext, Network, Sandbox
+from netcore.models import Attachment, DriverInfo, Endpoint, EngineContext, Network, PortBinding, Sandbox
 from netcore.osl import addrs, links, netns
 from netcore.osl.nft import Firewall
 from netcore.plugins import Hooks, make_plugin_manager
@@ -75,6 +75,10 @@ class Controller:
             self.hooks.configure(EngineContext(root=self.root, tag=self.tag, firewall=self.firewall))
             self._started = True
             self.reconcile()
+            for data in self.store.list(SANDBOX):
+                sandbox = Sandbox.from_dict(data)
+                for ep in self.sandbox_endpoints(sandbox):
+                    self.hooks.notify("endpoint_restored", network=self.network(ep.network_id), endpoint=ep, sandbox=sandbox)
 
     # ================================================================ lookups ====
 
@@ -170,7 +174,7 @@ class Controller:
                 tx.push("network.driver", lambda: drv.delete_network(network=net))
                 tx.step("network.store")
                 self.store.put(NETWORK, net.id, net.to_dict(), name=net.name, create=True)
-            self.hooks.broadcast.network_created(network=net)
+            self.hooks.notify("network_created", network=net)
             return net
 
     def delete_network(self, ref: str, force: bool = False) -> Network:
@@ -199,7 +203,7 @@ class Controller:
                 except Exception as exc:
                     errors.append(exc)
             self.store.delete(NETWORK, net.id)
-            self.hooks.broadcast.network_deleted(network=net)
+            self.hooks.notify("network_deleted", network=net)
             if errors:
                 raise TeardownIncomplete(f"delete network {net.name}", errors)
             return net
@@ -216,8 +220,21 @@ class Controller:
 
     # ================================================================ sandboxes ==
 
-    def setup_sandbox(self, sandbox_id: str, name: str, attachments: list[Attachment]) -> Sandbox:
-        """A container's network stack: its netns and one endpoint per attachment, all or nothing."""
+    def setup_sandbox(
+        self,
+        sandbox_id: str,
+        name: str,
+        attachments: list[Attachment],
+        hostname: str = "",
+        dns_servers: Iterable[str] = (),
+        ports: Iterable[PortBinding] = (),
+    ) -> Sandbox:
+        """A container's network stack: its netns and one endpoint per attachment, all or nothing.
+
+        ``hostname`` and ``dns_servers`` are for name resolution (observers such as the
+        embedded DNS read them off the sandbox); ``ports`` are published through the
+        endpoint that gives the sandbox its default route.
+        """
         with self.lock:
             nets = [self.network(a.network) for a in attachments]
             host_ns = [n for n in nets if self.driver_info(n.driver).host_namespace]
@@ -230,7 +247,14 @@ class Controller:
             path = None
             if not host_ns:
                 path = netns.create(f"nc-{self.tag}-{sandbox_id[:12]}")
-            sandbox = Sandbox(id=sandbox_id, netns_path=path, name=name)
+            sandbox = Sandbox(
+                id=sandbox_id,
+                netns_path=path,
+                name=name,
+                hostname=hostname,
+                dns_servers=list(dns_servers),
+                ports=list(ports),
+            )
             try:
                 self.store.put(SANDBOX, sandbox_id, sandbox.to_dict(), create=True)
                 for net, att in zip(nets, attachments):
@@ -333,7 +357,7 @@ class Controller:
                 self.store.put(ENDPOINT, ep.id, ep.to_dict(), parent=net.id, create=True)
                 sandbox.endpoints.append(ep.id)
                 self.store.put(SANDBOX, sandbox.id, sandbox.to_dict())
-        self.hooks.broadcast.endpoint_joined(network=net, endpoint=ep, sandbox=sandbox)
+        self.hooks.notify("endpoint_joined", network=net, endpoint=ep, sandbox=sandbox)
         return ep
 
     def _disconnect(self, net: Network, sandbox: Sandbox, ep: Endpoint) -> None:
@@ -361,7 +385,7 @@ class Controller:
                 sandbox.endpoints.remove(ep.id)
             if self.store.get(SANDBOX, sandbox.id) is not None:
                 self.store.put(SANDBOX, sandbox.id, sandbox.to_dict())
-        self.hooks.broadcast.endpoint_left(network=net, endpoint=ep, sandbox=sandbox)
+        self.hooks.notify("endpoint_left", network=net, endpoint=ep, sandbox=sandbox)
         if ep.gateway and sandbox.netns_path and netns.exists(sandbox.netns_path):
             self._reelect_gateway(sandbox)
         if errors:
@@ -429,6 +453,7 @@ class Controller:
             self.reconcile()
 
     def close(self) -> None:
+        self.hooks.notify("shutdown")
         self.firewall.close()
         self.store.close()
 

@@ -222,6 +222,19 @@ def endpoint_left(network: Network, endpoint: Endpoint, sandbox: Sandbox) -> Non
     """Broadcast after an endpoint left its sandbox."""
 
 
+@hookspec
+def endpoint_restored(network: Network, endpoint: Endpoint, sandbox: Sandbox) -> None:
+    """Broadcast at engine start for every endpoint found in the store after reconcile.
+
+    Observers that keep state in memory (the embedded DNS) rebuild it from these.
+    """
+
+
+@hookspec
+def shutdown() -> None:
+    """Broadcast when the engine stops: release sockets, threads and files."""
+
+
 # ---------------------------------------------------------------- IPAM -----------
 
 

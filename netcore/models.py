@@ -15,6 +15,7 @@ __all__ = [
     "Endpoint",
     "Sandbox",
     "Attachment",
+    "PortBinding",
     "InterfaceInfo",
     "JoinInfo",
     "StaticRoute",
@@ -79,10 +80,17 @@ class Endpoint(_Record):
     gateway: str | None = None  # set at join when this network gives a default route
     aliases: list[str] = field(default_factory=list)  # DNS names besides the container's name
     options: dict[str, str] = field(default_factory=dict)
+    ports: list[PortBinding] = field(default_factory=list)  # host ports published through it (concrete)
 
     @property
     def ip(self) -> str | None:
         return self.address.split("/")[0] if self.address else None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Endpoint:
+        ep = super().from_dict(data)
+        ep.ports = [PortBinding.from_dict(p) for p in data.get("ports") or ()]
+        return ep
 
 
 @dataclass
@@ -93,6 +101,15 @@ class Sandbox(_Record):
     netns_path: str | None
     name: str = ""
     endpoints: list[str] = field(default_factory=list)  # endpoint ids, in join order
+    hostname: str = ""  # a DNS name of the container besides its name and aliases
+    dns_servers: list[str] = field(default_factory=list)  # upstream resolvers (--dns); empty: the host's
+    ports: list[PortBinding] = field(default_factory=list)  # requested publications (-p); see Endpoint.ports
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Sandbox:
+        sb = super().from_dict(data)
+        sb.ports = [PortBinding.from_dict(p) for p in data.get("ports") or ()]
+        return sb
 
 
 @dataclass(frozen=True)
@@ -102,6 +119,22 @@ class Attachment:
     network: str  # name, id or unique id prefix
     ip: str | None = None
     aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PortBinding(_Record):
+    """One published port: ``-p [HOST_IP:][HOST_PORT[-END]:]CONTAINER_PORT[/PROTO]``.
+
+    Requested on the sandbox (``host_port`` 0: any free port; ``host_port_end``:
+    any free port in ``host_port..host_port_end``); concrete on the endpoint that
+    publishes it (one host port, ``host_port_end`` 0). ``host_ip`` "" is every address.
+    """
+
+    container_port: int
+    proto: str = "tcp"
+    host_ip: str = ""
+    host_port: int = 0
+    host_port_end: int = 0
 
 
 @dataclass(frozen=True)

@@ -91,10 +91,17 @@ class Hooks:
     def ipam(self, name: str) -> Any:
         return self._subset(name, "IPAM driver", self.ipam_drivers())
 
-    @property
-    def broadcast(self) -> Any:
-        """Observer hooks, called on every plugin."""
-        return self.pm.hook
+    def notify(self, hook: str, **kwargs: Any) -> None:
+        """Call observer ``hook`` on every plugin that has it.
+
+        Observers run after the operation committed: one that fails is logged and
+        neither undoes the operation nor keeps the other observers from hearing of it.
+        """
+        for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls()):  # pluggy's LIFO order
+            try:
+                impl.function(*(kwargs[arg] for arg in impl.argnames))
+            except Exception:
+                log.exception("plugin %s failed in %s", impl.plugin_name, hook)
 
     def configure(self, context: Any) -> None:
         self.pm.hook.configure.call_historic(kwargs={"context": context})

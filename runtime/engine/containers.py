@@ -108,7 +108,7 @@ class Containers:
             sdir = self.state_dir(cid)
             try:
                 os.makedirs(sdir)
-                sandbox = self.controller.setup_sandbox(cid, name, attachments)
+                sandbox = self.controller.setup_sandbox(cid, name, attachments, hostname=rec["hostname"])
                 host_ns = sandbox.netns_path is None
                 if host_ns:
                     rec["hostname"] = hostname or os.uname().nodename

@@ -185,10 +185,22 @@ def test_drivers_and_ipam_drivers_lists(store):
 def test_observers_broadcast_to_all():
     o1, o2, a = Observer(), Observer(), FakeDriver("a")
     hooks = Hooks(make_plugin_manager(plugins=[("o1", o1), ("o2", o2), ("a", a)], autoload=False))
-    results = hooks.broadcast.network_created(network=net("web"))
-    assert results == ["observed", "observed"]
+    hooks.notify("network_created", network=net("web"))
     assert o1.seen == ["web"] and o2.seen == ["web"]
     assert a.calls == []
+
+
+def test_a_failing_observer_does_not_silence_the_others(caplog):
+    class Broken:
+        @hookimpl
+        def network_created(self, network):
+            raise RuntimeError("boom")
+
+    o1, o2 = Observer(), Observer()
+    hooks = Hooks(make_plugin_manager(plugins=[("o1", o1), ("broken", Broken()), ("o2", o2)], autoload=False))
+    hooks.notify("network_created", network=net("web"))
+    assert o1.seen == ["web"] and o2.seen == ["web"]
+    assert "plugin broken failed in network_created" in caplog.text
 
 
 def test_configure_is_historic_for_late_plugins():
