@@ -35,6 +35,7 @@ from netcore.models import Attachment, DriverInfo, Endpoint, EngineContext, Netw
 from netcore.osl import addrs, links, netns
 from netcore.osl.nft import Firewall
 from netcore.plugins import Hooks, make_plugin_manager
+from netcore.ports import PortAllocator
 from netcore.steps import Transaction
 from netcore.store import Store, open_store
 
@@ -64,6 +65,7 @@ class Controller:
         self.store = store or open_store(root)
         self.firewall = Firewall(names.table_name(root))
         self.ipam = DefaultIpam(self.store, _host_prefixes)
+        self.ports = PortAllocator()
         self.hooks = Hooks(make_plugin_manager([("default", self.ipam), *plugins], autoload=autoload))
         self.lock = threading.RLock()
         self._started = False
@@ -78,7 +80,14 @@ class Controller:
             for data in self.store.list(SANDBOX):
                 sandbox = Sandbox.from_dict(data)
                 for ep in self.sandbox_endpoints(sandbox):
-                    self.hooks.notify("endpoint_restored", network=self.network(ep.network_id), endpoint=ep, sandbox=sandbox)
+                    net = self.network(ep.network_id)
+                    if ep.ports:  # hold the host ports again; the driver re-programs idempotently
+                        self.ports.hold(ep.ports)
+                        try:
+                            self.hooks.driver(net.driver).program_external_connectivity(network=net, endpoint=ep, sandbox=sandbox)
+                        except NetcoreError as exc:
+                            log.warning("restore published ports of %s: %s", ep.name, exc)
+                    self.hooks.notify("endpoint_restored", network=net, endpoint=ep, sandbox=sandbox)
 
     # ================================================================ lookups ====
 
@@ -352,6 +361,8 @@ class Controller:
                 tx.step("endpoint.configure")
                 default = bool(join.gateway) and not interfaces.has_default_route(sandbox)
                 interfaces.configure(sandbox, ep, join, default_route=default)
+                if default:
+                    self._publish(net, ep, sandbox, tx)
             tx.step("endpoint.store")
             with self.store.transaction():
                 self.store.put(ENDPOINT, ep.id, ep.to_dict(), parent=net.id, create=True)
@@ -360,11 +371,37 @@ class Controller:
         self.hooks.notify("endpoint_joined", network=net, endpoint=ep, sandbox=sandbox)
         return ep
 
+    def _publish(self, net: Network, ep: Endpoint, sandbox: Sandbox, tx: Transaction) -> None:
+        """Publish the sandbox's ports through ``ep``, the endpoint with its default route.
+
+        Host ports are chosen and held here, for every driver alike; the driver only
+        programs the forwarding. Drivers without ``program_external_connectivity``
+        (host, none) publish nothing, as Docker discards ports there.
+        """
+        if not sandbox.ports or not self.hooks.implements(net.driver, "program_external_connectivity"):
+            return
+        tx.step("endpoint.ports")
+        ep.ports = self.ports.reserve(sandbox.ports)
+        tx.push("endpoint.ports", lambda: self.ports.release(ep.ports))
+        drv = self.hooks.driver(net.driver)
+        drv.program_external_connectivity(network=net, endpoint=ep, sandbox=sandbox)
+        tx.push("endpoint.publish", lambda: drv.revoke_external_connectivity(network=net, endpoint=ep, sandbox=sandbox))
+
+    def _unpublish(self, net: Network, ep: Endpoint, sandbox: Sandbox) -> None:
+        if not ep.ports:
+            return
+        try:
+            self.hooks.driver(net.driver).revoke_external_connectivity(network=net, endpoint=ep, sandbox=sandbox)
+        finally:
+            self.ports.release(ep.ports)
+            ep.ports = []
+
     def _disconnect(self, net: Network, sandbox: Sandbox, ep: Endpoint) -> None:
         errors: list[BaseException] = []
         try:
             drv = self.hooks.driver(net.driver)
             for step in (
+                lambda: self._unpublish(net, ep, sandbox),
                 lambda: drv.leave(network=net, endpoint=ep, sandbox=sandbox),
                 lambda: drv.delete_endpoint(network=net, endpoint=ep),
             ):
@@ -398,6 +435,13 @@ class Controller:
         for ep in self.sandbox_endpoints(sandbox):
             if ep.gateway:
                 interfaces.set_default_route(sandbox, ep)
+                net = self.network(ep.network_id)
+                try:
+                    with Transaction(f"publish ports of {sandbox.name} on {net.name}") as tx:
+                        self._publish(net, ep, sandbox, tx)
+                        self.store.put(ENDPOINT, ep.id, ep.to_dict(), parent=net.id)
+                except NetcoreError as exc:
+                    log.warning("%s: ports not published: %s", sandbox.name, exc)
                 return
 
     # ================================================================ reconcile ==

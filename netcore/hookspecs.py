@@ -162,10 +162,13 @@ def leave(network: Network, endpoint: Endpoint, sandbox: Sandbox) -> None:
 
 @hookspec(firstresult=True)
 def program_external_connectivity(network: Network, endpoint: Endpoint, sandbox: Sandbox) -> None:
-    """Publish the sandbox's ports through this endpoint (the gateway endpoint).
+    """Forward the host ports in ``endpoint.ports`` to the endpoint's address.
 
-    Called: after ``join`` when this endpoint gives the sandbox its default route.
-    Not implemented: the core treats the network as one without port publishing.
+    Called: after ``join`` when this endpoint gives the sandbox its default route
+    and the sandbox publishes ports; again at engine start (so it must be idempotent).
+    May assume: ``endpoint.ports`` are concrete (one host port each) and the core
+    holds those ports on the host; ``EngineContext.firewall.publish`` does the DNAT.
+    Not implemented: the network publishes no ports (host, none), like Docker.
     Partner: ``revoke_external_connectivity``.
     Since: 0.1
     """

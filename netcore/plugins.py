@@ -88,6 +88,10 @@ class Hooks:
         """The hook relay of network driver ``name``: ``hooks.driver("bridge").join(...)``."""
         return self._subset(name, "driver", self.drivers())
 
+    def implements(self, name: str, hook: str) -> bool:
+        """Whether plugin ``name`` implements ``hook`` (optional driver hooks)."""
+        return name in self._names_implementing(hook)
+
     def ipam(self, name: str) -> Any:
         return self._subset(name, "IPAM driver", self.ipam_drivers())
 

@@ -116,9 +116,9 @@ class BridgeDriver:
                 mtu=plan.mtu,
                 master=bridge,
             )
-            if not plan.icc:
+            if not plan.icc or sandbox.ports:
                 try:
-                    links.set_isolated(ipr, index)
+                    links.set_bridge_port(ipr, index, isolated=not plan.icc or None, hairpin=bool(sandbox.ports) or None)
                 except Exception:
                     links.delete(ipr, host_end)
                     raise
@@ -128,6 +128,16 @@ class BridgeDriver:
     def leave(self, network: Network, endpoint: Endpoint, sandbox: Sandbox) -> None:
         with netns.host() as ipr:
             links.delete(ipr, names.veth_name(endpoint.id))
+
+    @hookimpl
+    def program_external_connectivity(self, network: Network, endpoint: Endpoint, sandbox: Sandbox) -> None:
+        if endpoint.ports and endpoint.ip:
+            self.ctx.firewall.publish(endpoint.ip, endpoint.ports)  # type: ignore[union-attr]
+
+    @hookimpl
+    def revoke_external_connectivity(self, network: Network, endpoint: Endpoint, sandbox: Sandbox) -> None:
+        if endpoint.ports:
+            self.ctx.firewall.unpublish(endpoint.ports)  # type: ignore[union-attr]
 
     @hookimpl
     def endpoint_oper_info(self, network: Network, endpoint: Endpoint) -> dict[str, Any] | None:

@@ -40,6 +40,12 @@ def del_gateway(plan: BridgePlan) -> None:
 
 
 def enable_forwarding(plan: BridgePlan) -> None:
-    """Routing between the bridge and the world needs IPv4 forwarding on, as Docker sets it."""
+    """Routing between the bridge and the world needs IPv4 forwarding on, as Docker sets it.
+
+    ``route_localnet`` lets a connection from the host's 127.0.0.1 to a published
+    port be routed onto the bridge after DNAT (the engine's table then masquerades
+    it, and keeps containers from reaching the host's loopback in return).
+    """
     if sysctl.read("net.ipv4.ip_forward") != "1":
         sysctl.write("net.ipv4.ip_forward", 1)
+    sysctl.write(sysctl.conf_key(plan.bridge, "route_localnet"), 1)

@@ -20,7 +20,7 @@ __all__ = [
     "create_bridge",
     "create_veth",
     "set_master",
-    "set_isolated",
+    "set_bridge_port",
     "set_up",
     "rename",
     "delete",
@@ -129,10 +129,17 @@ def set_master(ipr: Any, index: int, master: int) -> None:
         ipr.link("set", index=index, master=master)
 
 
-def set_isolated(ipr: Any, index: int, isolated: bool = True) -> None:
-    """Bridge port isolation: isolated ports reach only non-isolated ports (the gateway)."""
-    with kernel_errors("set bridge port isolated", str(index)):
-        ipr.brport("set", index=index, isolated=int(isolated))
+def set_bridge_port(ipr: Any, index: int, isolated: bool | None = None, hairpin: bool | None = None) -> None:
+    """Bridge port flags, in one netlink call.
+
+    ``isolated``: the port reaches only non-isolated ports (the gateway), for icc=false.
+    ``hairpin``: frames may leave by the port they came in, so a container reaches
+    its own published port through the host's address.
+    """
+    flags = {k: int(v) for k, v in (("isolated", isolated), ("mode", hairpin)) if v is not None}  # IFLA_BRPORT_MODE: hairpin
+    if flags:
+        with kernel_errors("set bridge port flags", str(index)):
+            ipr.brport("set", index=index, **flags)
 
 
 def set_up(ipr: Any, index: int, mtu: int | None = None) -> None:

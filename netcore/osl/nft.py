@@ -7,10 +7,21 @@ network is one transaction that adds or removes map elements and chains:
 
     forward      iifname vmap @fwd_in ; oifname vmap @fwd_out
     postrouting  ip saddr vmap @post_src            (nat)
+                 ip saddr 127.0.0.0/8 ct status dnat masquerade   (localhost -> published port)
     prerouting   fib daddr type local -> jump dnat  (nat, port publishing)
     output       fib daddr type local -> jump dnat  (nat)
+    dnat         dnat to ip daddr . l4proto . dport map @ip_addr : (same key) map @ip_port
+                                                     (-p IP:HOST:CPORT)
+                 dnat to l4proto . dport map @any_addr : (same key) map @any_port
+                                                     (-p HOST:CPORT)
+    input        iifname @net_ifs ip daddr 127.0.0.0/8: drop unless it is a reply
+                 (bridges get route_localnet for localhost publishing; this keeps
+                 containers away from the host's loopback services)
 
-Drivers build the commands as data (JSON dicts) and hand them to ``Firewall.apply``.
+Published ports are map elements, so publishing is O(1) in the number of ports
+already published. (Address and port sit in two maps rather than one map with
+concatenated data: nft 1.0.6 crashes on the latter in JSON.) Drivers build the commands as data (JSON dicts) and
+hand them to ``Firewall.apply``; ``publish``/``unpublish`` manage the port maps.
 """
 
 from __future__ import annotations
@@ -18,11 +29,15 @@ from __future__ import annotations
 import ctypes
 import json
 import threading
+from collections.abc import Iterable
 from typing import Any
 
 from netcore.errors import KernelError
+from netcore.models import PortBinding
 
 __all__ = ["Firewall", "cmd", "jump", "rule", "prefix"]
+
+LOOPBACK = "127.0.0.0/8"
 
 _NFT_CTX_OUTPUT_JSON = 1 << 4
 
@@ -127,6 +142,32 @@ class Firewall:
         if not self.exists():
             self.apply(self.base_commands())
 
+    def publish(self, container_ip: str, bindings: Iterable[PortBinding]) -> None:
+        """DNAT each binding's host port to ``container_ip`` (idempotent)."""
+        commands = []
+        for b in bindings:
+            kind, key = _port_key(b)
+            commands.append(cmd("add", "element", family=self.family, table=self.table, name=f"{kind}_addr", elem=[[key, container_ip]]))
+            commands.append(cmd("add", "element", family=self.family, table=self.table, name=f"{kind}_port", elem=[[key, b.container_port]]))
+        self.apply(commands)
+
+    def unpublish(self, bindings: Iterable[PortBinding]) -> None:
+        """Remove the bindings' DNAT entries; ones already gone are fine."""
+        commands = [
+            cmd("delete", "element", family=self.family, table=self.table, name=f"{kind}_{part}", elem=[key])
+            for b in bindings
+            for kind, key in [_port_key(b)]
+            for part in ("addr", "port")
+        ]
+        try:
+            self.apply(commands)
+        except KernelError:  # some already gone: the batch was refused as a whole
+            for c in commands:
+                try:
+                    self.apply([c])
+                except KernelError:
+                    pass
+
     def delete(self) -> None:
         if self.exists():
             self.apply([cmd("delete", "table", family=self.family, name=self.table)])
@@ -139,16 +180,26 @@ class Firewall:
             cmd("add", "map", family=f, table=t, name="fwd_in", type="ifname", map="verdict"),
             cmd("add", "map", family=f, table=t, name="fwd_out", type="ifname", map="verdict"),
             cmd("add", "map", family=f, table=t, name="post_src", type="ipv4_addr", map="verdict", flags=["interval"]),
+            cmd("add", "map", family=f, table=t, name="any_addr", type=_ANY_KEY, map="ipv4_addr"),
+            cmd("add", "map", family=f, table=t, name="any_port", type=_ANY_KEY, map="inet_service"),
+            cmd("add", "map", family=f, table=t, name="ip_addr", type=_IP_KEY, map="ipv4_addr"),
+            cmd("add", "map", family=f, table=t, name="ip_port", type=_IP_KEY, map="inet_service"),
             cmd("add", "chain", family=f, table=t, name="forward", type="filter", hook="forward", prio=0, policy="accept"),
             cmd("add", "chain", family=f, table=t, name="postrouting", type="nat", hook="postrouting", prio=100, policy="accept"),
             cmd("add", "chain", family=f, table=t, name="prerouting", type="nat", hook="prerouting", prio=-100, policy="accept"),
             cmd("add", "chain", family=f, table=t, name="output", type="nat", hook="output", prio=-100, policy="accept"),
+            cmd("add", "chain", family=f, table=t, name="input", type="filter", hook="input", prio=0, policy="accept"),
             cmd("add", "chain", family=f, table=t, name="dnat"),
             rule(f, t, "forward", {"vmap": {"key": _meta("iifname"), "data": "@fwd_in"}}),
             rule(f, t, "forward", {"vmap": {"key": _meta("oifname"), "data": "@fwd_out"}}),
-            rule(f, t, "postrouting", {"vmap": {"key": {"payload": {"protocol": "ip", "field": "saddr"}}, "data": "@post_src"}}),
+            rule(f, t, "postrouting", {"vmap": {"key": _ip("saddr"), "data": "@post_src"}}),
+            rule(f, t, "postrouting", _eq(_ip("saddr"), prefix(LOOPBACK)), _ct_dnat(), {"masquerade": None}),
             rule(f, t, "prerouting", _fib_local(), jump("dnat")),
             rule(f, t, "output", _fib_local(), jump("dnat")),
+            rule(f, t, "dnat", _dnat_by({"concat": [_ip("daddr"), _L4PROTO, _DPORT]}, "ip")),
+            rule(f, t, "dnat", _dnat_by({"concat": [_L4PROTO, _DPORT]}, "any")),
+            rule(f, t, "input", _eq(_meta("iifname"), "@net_ifs"), _eq(_ip("daddr"), prefix(LOOPBACK)), _ct_dnat(), {"accept": None}),
+            rule(f, t, "input", _eq(_meta("iifname"), "@net_ifs"), _eq(_ip("daddr"), prefix(LOOPBACK)), {"drop": None}),
         ]
 
     def close(self) -> None:
@@ -156,6 +207,36 @@ class Firewall:
             if self._ctx is not None:
                 _Lib.get().nft_ctx_free(self._ctx)
                 self._ctx = None
+
+
+_ANY_KEY = ["inet_proto", "inet_service"]
+_IP_KEY = ["ipv4_addr", "inet_proto", "inet_service"]
+_L4PROTO = {"meta": {"key": "l4proto"}}
+_DPORT = {"payload": {"protocol": "th", "field": "dport"}}
+
+
+def _ip(field: str) -> dict[str, Any]:
+    return {"payload": {"protocol": "ip", "field": field}}
+
+
+def _eq(left: Any, right: Any) -> dict[str, Any]:
+    return {"match": {"op": "==", "left": left, "right": right}}
+
+
+def _ct_dnat() -> dict[str, Any]:
+    """``ct status dnat``: the connection's destination was rewritten (a published port)."""
+    return {"match": {"op": "in", "left": {"ct": {"key": "status"}}, "right": "dnat"}}
+
+
+def _dnat_by(key: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {"dnat": {"family": "ip", "addr": {"map": {"key": key, "data": f"@{kind}_addr"}}, "port": {"map": {"key": key, "data": f"@{kind}_port"}}}}
+
+
+def _port_key(b: PortBinding) -> tuple[str, dict[str, Any]]:
+    """The maps (``ip_*`` when bound to one host address, else ``any_*``) and key of a concrete binding."""
+    if b.host_ip:
+        return "ip", {"concat": [b.host_ip, b.proto, b.host_port]}
+    return "any", {"concat": [b.proto, b.host_port]}
 
 
 def _fib_local() -> dict[str, Any]:

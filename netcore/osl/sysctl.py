@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from netcore.errors import KernelError
 
-__all__ = ["read", "write"]
+__all__ = ["read", "write", "conf_key"]
 
 
 def _path(key: str) -> str:
-    return "/proc/sys/" + key.replace(".", "/")
+    """``net.ipv4.ip_forward`` or, for keys with interface names (which may hold dots), a path."""
+    return "/proc/sys/" + (key if "/" in key else key.replace(".", "/"))
+
+
+def conf_key(ifname: str, setting: str) -> str:
+    """The key of a per-interface IPv4 setting, e.g. ``conf_key("br0", "route_localnet")``."""
+    return f"net/ipv4/conf/{ifname}/{setting}"
 
 
 def read(key: str) -> str:

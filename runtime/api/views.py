@@ -7,6 +7,8 @@ from typing import Any
 from netcore import Network
 from netcore.controller import Controller
 
+from runtime import portspec
+
 __all__ = ["network_view", "container_view", "container_summary"]
 
 
@@ -74,6 +76,13 @@ def _status(rec: dict[str, Any]) -> str:
     return "Created"
 
 
+def _ports(ctl: Controller, rec: dict[str, Any]) -> dict[str, Any]:
+    """NetworkSettings.Ports: exposed ports, with the host ports the gateway endpoint publishes."""
+    sandbox = ctl.sandbox(rec["id"]) if rec["state"] == "running" else None
+    published = [b for ep in (ctl.sandbox_endpoints(sandbox) if sandbox else ()) for b in ep.ports]
+    return portspec.ports_view(rec.get("exposed_ports") or {}, published)
+
+
 def container_summary(ctl: Controller, rec: dict[str, Any]) -> dict[str, Any]:
     """One row of ``ps``."""
     return {
@@ -85,7 +94,7 @@ def container_summary(ctl: Controller, rec: dict[str, Any]) -> dict[str, Any]:
         "Status": _status(rec),
         "StartedAt": rec["started_at"],
         "FinishedAt": rec["finished_at"],
-        "Ports": "",
+        "Ports": portspec.format_ps(_ports(ctl, rec)),
         "Networks": ",".join(sorted(_networks(ctl, rec))) if rec["state"] == "running" else "",
     }
 
@@ -113,10 +122,18 @@ def container_view(ctl: Controller, rec: dict[str, Any]) -> dict[str, Any]:
             "Env": [f"{k}={v}" for k, v in rec["env"].items()],
             "Cmd": rec["argv"],
             "WorkingDir": rec["workdir"] or "",
+            "ExposedPorts": rec.get("exposed_ports") or {},
         },
-        "HostConfig": {"AutoRemove": rec["auto_remove"], "NetworkMode": rec["networks"][0] if rec["networks"] else ""},
+        "HostConfig": {
+            "AutoRemove": rec["auto_remove"],
+            "NetworkMode": rec["networks"][0] if rec["networks"] else "",
+            "PortBindings": rec.get("port_bindings") or {},
+            "PublishAllPorts": rec.get("publish_all", False),
+            "Dns": rec.get("dns") or [],
+        },
         "NetworkSettings": {
             "SandboxKey": sandbox.netns_path if sandbox and sandbox.netns_path else "",
+            "Ports": _ports(ctl, rec),
             "Networks": _networks(ctl, rec),
         },
     }

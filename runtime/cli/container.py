@@ -19,21 +19,29 @@ __all__ = ["COMMANDS"]
 @click.option("-d", "--detach", is_flag=True, help="Run in the background and print the container ID.")
 @click.option("--rm", "auto_remove", is_flag=True, help="Remove the container when it exits.")
 @click.option("--name", help="Assign a name to the container.")
-@click.option("--network", "--net", "networks", multiple=True, help="Connect to a network (repeatable; default bridge).")
+@click.option(
+    "--network", "--net", "networks", multiple=True,
+    help="Connect to a network: NAME, or name=NAME[,alias=A][,ip=IP] (repeatable; default bridge).",
+)
 @click.option("--ip", help="IPv4 address on the first network.")
-@click.option("--network-alias", "aliases", multiple=True, help="Alias on the first network.")
+@click.option("--network-alias", "aliases", multiple=True, help="Network-scoped alias on the first network.")
+@click.option("-p", "--publish", "publish", multiple=True, help="Publish a port: [IP:][HOST_PORT:]CONTAINER_PORT[/udp], ranges allowed.")
+@click.option("-P", "--publish-all", is_flag=True, help="Publish every exposed port to a free host port.")
+@click.option("--expose", "expose", multiple=True, help="Expose a port or a range of ports: PORT[-END][/udp].")
+@click.option("--dns", "dns", multiple=True, help="Upstream DNS server for names the embedded DNS does not know.")
 @click.option("-e", "--env", "env", multiple=True, help="Set environment variable KEY=VALUE.")
 @click.option("-w", "--workdir", help="Working directory inside the container.")
 @click.option("--hostname", help="Container host name (default: its name).")
 @click.argument("command", nargs=-1, required=True)
 @click.pass_obj
-def run(obj, detach, auto_remove, name, networks, ip, aliases, env, workdir, hostname, command) -> None:
+def run(obj, detach, auto_remove, name, networks, ip, aliases, publish, publish_all, expose, dns, env, workdir, hostname, command) -> None:
     """Run a command in a new container."""
-    nets = [{"name": n} for n in (networks or ("bridge",))]
+    nets = [_network_spec(n) for n in (networks or ("bridge",))]
     if ip:
         nets[0]["ip"] = ip
     if aliases:
-        nets[0]["aliases"] = list(aliases)
+        nets[0]["aliases"] = nets[0].get("aliases", []) + list(aliases)
+    exposed, bindings = _ports(publish, expose)
     body = {
         "Name": name,
         "Cmd": list(command),
@@ -42,6 +50,10 @@ def run(obj, detach, auto_remove, name, networks, ip, aliases, env, workdir, hos
         "Hostname": hostname,
         "Networks": nets,
         "AutoRemove": auto_remove,
+        "ExposedPorts": exposed,
+        "PortBindings": bindings,
+        "PublishAllPorts": publish_all,
+        "Dns": list(dns),
     }
     client = obj.client
     try:
@@ -59,6 +71,47 @@ def run(obj, detach, auto_remove, name, networks, ip, aliases, env, workdir, hos
         out.flush()
     code = client.request("POST", f"/containers/{cid}/wait", timeout=None)["StatusCode"]
     sys.exit(code if code is not None else 0)
+
+
+def _network_spec(value: str) -> dict:
+    """``--network NAME`` or Docker's ``--network name=NAME,alias=A,ip=IP``."""
+    if "=" not in value:
+        return {"name": value}
+    spec: dict = {}
+    for field in value.split(","):
+        key, sep, val = field.partition("=")
+        if not sep or not val:
+            raise click.BadParameter(f"invalid network option {field!r}", param_hint="--network")
+        if key == "name":
+            spec["name"] = val
+        elif key == "alias":
+            spec.setdefault("aliases", []).append(val)
+        elif key == "ip":
+            spec["ip"] = val
+        else:
+            raise click.BadParameter(f"unknown network option {key!r} (known: name, alias, ip)", param_hint="--network")
+    if "name" not in spec:
+        raise click.BadParameter(f"no network name in {value!r}", param_hint="--network")
+    return spec
+
+
+def _ports(publish: tuple[str, ...], expose: tuple[str, ...]) -> tuple[dict, dict]:
+    """``-p`` and ``--expose`` as the API's ExposedPorts and PortBindings."""
+    from runtime.portspec import PortSpecError, parse_expose, parse_publish
+
+    exposed: dict = {}
+    bindings: dict = {}
+    try:
+        for spec in expose:
+            exposed.update(parse_expose(spec))
+        for spec in publish:
+            e, b = parse_publish(spec)
+            exposed.update(e)
+            for key, hosts in b.items():
+                bindings.setdefault(key, []).extend(hosts)
+    except PortSpecError as exc:
+        raise click.BadParameter(str(exc), param_hint="-p/--expose") from None
+    return exposed, bindings
 
 
 @click.command()
@@ -160,4 +213,25 @@ def inspect(obj, containers) -> None:
     inspect_all(obj.client, (f"/containers/{q(c)}/json" for c in containers))
 
 
-COMMANDS = (run, ps, exec_, logs, stop, rm, inspect)
+@click.command()
+@click.argument("container")
+@click.argument("private_port", required=False)
+@click.pass_obj
+def port(obj, container, private_port) -> None:
+    """List port mappings, or look up the public port of PRIVATE_PORT[/PROTO]."""
+    view = obj.client.request("GET", f"/containers/{q(container)}/json")
+    ports = view["NetworkSettings"]["Ports"]
+    if private_port:
+        key = private_port if "/" in private_port else f"{private_port}/tcp"
+        hosts = ports.get(key)
+        if not hosts:
+            raise ApiError(0, f"No public port '{key}' published for {view['Name'].lstrip('/')}")
+        for h in hosts:
+            click.echo(f"{h['HostIp']}:{h['HostPort']}")
+        return
+    for key, hosts in sorted(ports.items(), key=lambda kv: (int(kv[0].split("/")[0]), kv[0])):
+        for h in hosts or ():
+            click.echo(f"{key} -> {h['HostIp']}:{h['HostPort']}")
+
+
+COMMANDS = (run, ps, exec_, logs, stop, rm, inspect, port)

@@ -15,9 +15,10 @@ import threading
 import time
 from typing import Any
 
-from netcore import Attachment, Conflict, InvalidConfig, NetcoreError, NotFound, names
+from netcore import Attachment, Conflict, InvalidConfig, NetcoreError, NotFound, PortBinding, names
 from netcore.controller import Controller
 
+from runtime import portspec
 from runtime.engine import files, process
 
 __all__ = ["Containers"]
@@ -77,6 +78,10 @@ class Containers:
         workdir: str | None = None,
         hostname: str | None = None,
         auto_remove: bool = False,
+        exposed_ports: dict[str, Any] | None = None,
+        port_bindings: dict[str, list[dict[str, str]]] | None = None,
+        publish_all: bool = False,
+        dns: list[str] | None = None,
     ) -> dict[str, Any]:
         """Create and start a container; everything is undone if any part fails."""
         if not argv:
@@ -87,6 +92,10 @@ class Containers:
             raise InvalidConfig(f"invalid container name {name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
         nets = networks or [{"name": "bridge"}]
         attachments = [Attachment(n["name"], n.get("ip") or None, tuple(n.get("aliases") or ())) for n in nets]
+        exposed = dict(exposed_ports or {})
+        bindings = dict(port_bindings or {})
+        ports = _requested_ports(exposed, bindings, publish_all)
+        dns = [_check_ip(s, "--dns") for s in dns or ()]
         rec: dict[str, Any] = {
             "id": cid,
             "name": name,
@@ -96,6 +105,10 @@ class Containers:
             "workdir": workdir,
             "networks": [a.network for a in attachments],
             "auto_remove": auto_remove,
+            "exposed_ports": {**exposed, **{f"{p.container_port}/{p.proto}": {} for p in ports}},
+            "port_bindings": bindings,
+            "publish_all": publish_all,
+            "dns": dns,
             "created": _now(),
             "state": "created",
             "exit_code": None,
@@ -108,7 +121,7 @@ class Containers:
             sdir = self.state_dir(cid)
             try:
                 os.makedirs(sdir)
-                sandbox = self.controller.setup_sandbox(cid, name, attachments, hostname=rec["hostname"])
+                sandbox = self.controller.setup_sandbox(cid, name, attachments, hostname=rec["hostname"], dns_servers=dns, ports=ports)
                 host_ns = sandbox.netns_path is None
                 if host_ns:
                     rec["hostname"] = hostname or os.uname().nodename
@@ -145,12 +158,17 @@ class Containers:
         return rec
 
     def _write_files(self, rec: dict[str, Any], sdir: str) -> None:
+        """hosts and hostname follow the networks; resolv.conf switches to the embedded DNS
+        once the container is on a user-defined network (and stays so, as Docker's does)."""
         sandbox = self.controller.sandbox(rec["id"])
-        addresses = [e.ip for e in self.controller.sandbox_endpoints(sandbox) if e.ip] if sandbox else []
+        endpoints = self.controller.sandbox_endpoints(sandbox) if sandbox else []
+        addresses = [e.ip for e in endpoints if e.ip]
         files.write_in_place(f"{sdir}/hosts", files.hosts(rec["hostname"], rec["name"], addresses))
         files.write_in_place(f"{sdir}/hostname", rec["hostname"] + "\n")
-        if not os.path.exists(f"{sdir}/resolv.conf"):
-            files.write_in_place(f"{sdir}/resolv.conf", files.resolv_conf())
+        embedded = bool(sandbox and sandbox.netns_path) and any(not self.controller.network(e.network_id).predefined for e in endpoints)
+        path = f"{sdir}/resolv.conf"
+        if not os.path.exists(path) or (embedded and not files.uses_embedded_dns(path)):
+            files.write_in_place(path, files.resolv_conf(embedded=embedded, servers=rec.get("dns") or ()))
 
     def _random_name(self) -> str:
         for _ in range(100):
@@ -267,6 +285,25 @@ class Containers:
 
     def close(self) -> None:
         self.watcher.close()
+
+
+def _requested_ports(exposed: dict[str, Any], bindings: dict[str, list[dict[str, str]]], publish_all: bool) -> list[PortBinding]:
+    """``-p`` bindings, plus with ``-P`` every exposed port not bound yet, on a free host port."""
+    if publish_all:
+        bindings = {**{key: [{"HostIp": "", "HostPort": ""}] for key in exposed}, **bindings}
+    try:
+        return [PortBinding(**d) for d in portspec.to_bindings(bindings)]
+    except portspec.PortSpecError as exc:
+        raise InvalidConfig(str(exc)) from None
+
+
+def _check_ip(value: str, what: str) -> str:
+    import ipaddress
+
+    try:
+        return str(ipaddress.IPv4Address(value))
+    except ValueError:
+        raise InvalidConfig(f"invalid IPv4 address {value!r} for {what}") from None
 
 
 def _info_dict(info: process.ProcessInfo) -> dict[str, Any]:

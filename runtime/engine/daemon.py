@@ -114,6 +114,10 @@ class Engine:
             workdir=body.get("WorkingDir") or None,
             hostname=body.get("Hostname") or None,
             auto_remove=bool(body.get("AutoRemove")),
+            exposed_ports=body.get("ExposedPorts") or {},
+            port_bindings=body.get("PortBindings") or {},
+            publish_all=bool(body.get("PublishAllPorts")),
+            dns=body.get("Dns") or [],
         )
         return container_view(self.controller, rec) if not rec["auto_remove"] else {"Id": rec["id"], "Name": "/" + rec["name"]}
 

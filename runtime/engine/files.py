@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 
-__all__ = ["hosts", "resolv_conf", "write_in_place"]
+__all__ = ["hosts", "resolv_conf", "uses_embedded_dns", "write_in_place", "EMBEDDED_DNS"]
+
+EMBEDDED_DNS = "127.0.0.11"
 
 
 def hosts(hostname: str, name: str, addresses: list[str]) -> str:
@@ -23,20 +26,40 @@ def hosts(hostname: str, name: str, addresses: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def resolv_conf(host_file: str = "/etc/resolv.conf") -> str:
-    """The host's resolver config without loopback nameservers, which mean nothing inside a netns."""
+def resolv_conf(embedded: bool = False, servers: Iterable[str] = (), host_file: str = "/etc/resolv.conf") -> str:
+    """A container's resolv.conf, made from the host's as Docker makes it.
+
+    ``embedded``: one nameserver, the embedded DNS at 127.0.0.11 (which forwards to
+    ``servers`` or the host's), the host's search domains, and ``options ndots:0``.
+    Otherwise the host's file with ``servers`` (``--dns``) in place of its
+    nameservers, and without loopback nameservers, which mean nothing in a netns.
+    """
     try:
         with open(host_file) as f:
             text = f.read()
     except OSError:
-        return ""
+        text = ""
+    servers = list(servers)
     kept = []
     for line in text.splitlines():
         parts = line.split()
-        if len(parts) >= 2 and parts[0] == "nameserver" and (parts[1].startswith("127.") or parts[1] == "::1"):
-            continue
+        if len(parts) >= 2 and parts[0] == "nameserver":
+            if embedded or servers or parts[1].startswith("127.") or parts[1] == "::1":
+                continue
+        if embedded and parts and parts[0] == "options":
+            continue  # replaced by ndots:0 below
         kept.append(line)
-    return "\n".join(kept) + "\n"
+    head = [f"nameserver {EMBEDDED_DNS}"] if embedded else [f"nameserver {s}" for s in servers]
+    tail = ["options ndots:0"] if embedded else []
+    return "\n".join(head + kept + tail) + "\n"
+
+
+def uses_embedded_dns(path: str) -> bool:
+    try:
+        with open(path) as f:
+            return any(line.split()[:2] == ["nameserver", EMBEDDED_DNS] for line in f if line.strip())
+    except OSError:
+        return False
 
 
 def write_in_place(path: str, text: str) -> None:

@@ -7,6 +7,7 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -57,11 +58,19 @@ class Engine:
             env=self.env, stdout=log, stderr=log, start_new_session=True,
         )
         deadline = time.monotonic() + 20
-        while not os.path.exists(self.socket):
+        while not self._answers():  # a socket file alone may be a killed engine's
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("engine did not start: " + Path(self.root).parent.joinpath("engine.log").read_text()[-2000:])
             time.sleep(0.02)
         return self
+
+    def _answers(self) -> bool:
+        with socket.socket(socket.AF_UNIX) as s:
+            try:
+                s.connect(self.socket)
+                return True
+            except OSError:
+                return False
 
     def kill9(self) -> None:
         assert self.proc is not None

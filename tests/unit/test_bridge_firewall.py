@@ -66,6 +66,8 @@ def oif(op: str, right: Any) -> dict[str, Any]:
 
 
 DROP, ACCEPT, MASQ = {"drop": None}, {"accept": None}, {"masquerade": None}
+CT_DNAT = {"match": {"op": "in", "left": {"ct": {"key": "status"}}, "right": "dnat"}}
+CT_REPLY = {"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": ["established", "related"]}}
 
 
 # ------------------------------------------------------------------ goldens ----
@@ -119,7 +121,9 @@ def test_chains_added_and_flushed_before_any_rule(icc, internal, masq):
 @pytest.mark.parametrize("icc,internal,masq", COMBOS, ids=lambda v: b(v))
 def test_icc_rule(icc, internal, masq):
     cin = rules(program(make_plan(icc, internal, masq), FAMILY, TABLE), CIN)
-    assert cin[0] == [oif("==", BRIDGE), ACCEPT if icc else DROP]
+    assert [oif("==", BRIDGE), ACCEPT if icc else DROP] in cin
+    # published ports (DNAT) pass before icc and isolation, except on internal networks
+    assert (cin[0] == [CT_DNAT, ACCEPT]) is (not internal)
 
 
 @pytest.mark.parametrize("icc,internal,masq", COMBOS, ids=lambda v: b(v))
@@ -141,19 +145,20 @@ def test_internal_drops_both_ways_and_never_masquerades(icc, masq):
 
 
 @pytest.mark.parametrize("icc,masq", list(itertools.product([True, False], repeat=2)), ids=lambda v: b(v))
-def test_not_internal_has_no_catch_all_drop(icc, masq):
+def test_not_internal_lets_out_anything_and_in_only_replies_and_published_ports(icc, masq):
     cmds = program(make_plan(icc, internal=False, masq=masq), FAMILY, TABLE)
     assert [DROP] not in rules(cmds, CIN)
-    assert rules(cmds, COUT) == []
-    assert len(rules(cmds, CIN)) == 2
+    assert len(rules(cmds, CIN)) == 3
+    assert rules(cmds, COUT) == [[CT_REPLY, ACCEPT], [CT_DNAT, ACCEPT], [DROP]]
 
 
 @pytest.mark.parametrize("icc", [True, False], ids=b)
 def test_masquerade_only_when_on_and_not_internal(icc):
+    hairpin = [oif("==", BRIDGE), CT_DNAT, MASQ]  # a published port reached from its own network
     on = rules(program(make_plan(icc, internal=False, masq=True), FAMILY, TABLE), CPOST)
-    assert on == [[oif("!=", BRIDGE), MASQ]]  # not for traffic staying on the bridge
+    assert on == [hairpin, [oif("!=", BRIDGE), MASQ]]  # not for traffic staying on the bridge
     off = rules(program(make_plan(icc, internal=False, masq=False), FAMILY, TABLE), CPOST)
-    assert off == []
+    assert off == [hairpin]
 
 
 @pytest.mark.parametrize("icc,internal,masq", COMBOS, ids=lambda v: b(v))
