@@ -7,7 +7,8 @@ MACs and IPs: scapy's own route/ARP tables describe the host, never a sandbox.
 
 ``lab`` (fixture) gives:
 - ``lab.network(**kw)``: a bridge network on a fresh subnet;
-- ``lab.box(net, ip=None)``: a sandbox on it (``Box``: path, ip, mac, veth, ...);
+- ``lab.box(net, ip=None, ports=())``: a sandbox on it (``Box``: path, ip, mac, veth, ...),
+  publishing ``ports`` (``PortBinding``s);
 - ``lab.bridge_mac(net)``: the bridge's MAC as the host sees it;
 - ``lab.sr1(box, frame)``: send from the box's eth0, wait for the answer;
 - ``lab.send(where, frame)``;
@@ -33,7 +34,7 @@ logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
 from scapy.all import ARP, ICMP, IP, TCP, Ether, Raw, conf, sniff  # noqa: E402
 
 from netcore import names  # noqa: E402
-from netcore.models import Attachment, Endpoint, Network, Sandbox  # noqa: E402
+from netcore.models import Attachment, Endpoint, Network, PortBinding, Sandbox  # noqa: E402
 from netcore.osl import netns  # noqa: E402
 
 conf.verb = 0
@@ -132,10 +133,10 @@ class Lab:
         self._n += 1
         return self.c.create_network(f"pk{self.unique}-{self._n}", subnet=subnet or self.unique.subnet(), **kw)
 
-    def box(self, net: Network, ip: str | None = None) -> Box:
+    def box(self, net: Network, ip: str | None = None, ports: tuple[PortBinding, ...] = ()) -> Box:
         self._n += 1
         name = f"pk{self.unique}-{self._n}"
-        sb = self.c.setup_sandbox(secrets.token_hex(32), name, [Attachment(net.name, ip=ip)])
+        sb = self.c.setup_sandbox(secrets.token_hex(32), name, [Attachment(net.name, ip=ip)], ports=ports)
         (ep,) = self.c.sandbox_endpoints(sb)
         assert ep.mac == names.mac_from_ipv4(ep.ip), ep
         return Box(sb, ep, net)

@@ -1,59 +1,17 @@
 """Leaving the network: --internal keeps packets in, a normal network masquerades them out.
 
-"Outside" is a namespace of the test's own (``nct-<unique>``), joined to the host by a
-veth pair (``nct<unique>h`` on the host) with a test-only /30, and holding an "outside
-host" address on its loopback that the host reaches by a /32 route through the /30.
+"Outside" is the ``outside`` fixture of conftest.py: a namespace of the test's own.
 Nothing is ever sent to a real address.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import secrets
-from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 from pktlab import ICMP, IP, TCP, Ether, Raw, link_mac, token_filter
 
 pytestmark = pytest.mark.root
-
-
-@dataclass
-class Outside:
-    netns: str  # name
-    host_if: str  # host end of the veth pair
-    out_if: str  # outside end, inside ``netns``
-    host_ip: str  # the host's address on the /30 (what masquerade must rewrite to)
-    peer_ip: str  # the outside end's address on the /30
-    addr: str  # the "outside host": on the outside netns' loopback, routed via peer_ip
-
-    @property
-    def path(self) -> str:
-        return f"/run/netns/{self.netns}"
-
-
-@pytest.fixture
-def outside(unique, host) -> Iterator[Outside]:
-    p2p = ipaddress.ip_network(unique.subnet(30))
-    host_ip, peer_ip = (str(a) for a in p2p.hosts())
-    addr = str(next(ipaddress.ip_network(unique.subnet()).hosts()))
-    o = Outside(f"nct-{unique}", f"nct{unique}h", f"nct{unique}o", host_ip, peer_ip, addr)
-    try:
-        host.run("ip", "netns", "add", o.netns)
-        host.run("ip", "link", "add", o.host_if, "type", "veth", "peer", "name", o.out_if, "netns", o.netns)
-        host.run("ip", "addr", "add", f"{host_ip}/30", "dev", o.host_if)
-        host.run("ip", "link", "set", o.host_if, "up")
-        host.run("ip", "-n", o.netns, "link", "set", "lo", "up")
-        host.run("ip", "-n", o.netns, "addr", "add", f"{peer_ip}/30", "dev", o.out_if)
-        host.run("ip", "-n", o.netns, "addr", "add", f"{addr}/32", "dev", "lo")
-        host.run("ip", "-n", o.netns, "link", "set", o.out_if, "up")
-        host.run("ip", "route", "add", f"{addr}/32", "via", peer_ip, "dev", o.host_if)
-        yield o
-    finally:
-        host.run("ip", "route", "del", f"{addr}/32", check=False)
-        host.run("ip", "link", "del", o.host_if, check=False)
-        host.run("ip", "netns", "del", o.netns, check=False)
 
 
 def to_outside(box, gw_mac, outside, ident, sport, token):
