@@ -296,7 +296,9 @@ class Controller:
         if errors:
             raise TeardownIncomplete(f"tear down sandbox {sandbox.name or sandbox.id[:12]}", errors)
 
-    def connect(self, network_ref: str, sandbox_id: str, ip: str | None = None, aliases: Iterable[str] = ()) -> Endpoint:
+    def connect(
+        self, network_ref: str, sandbox_id: str, ip: str | None = None, aliases: Iterable[str] = (), gw_priority: int = 0
+    ) -> Endpoint:
         """Put a running sandbox on one more network (``network connect``)."""
         with self.lock:
             sandbox = self.sandbox(sandbox_id)
@@ -309,7 +311,7 @@ class Controller:
                 raise Forbidden(f"container cannot be disconnected from its namespace to join {net.name}")
             if any(e.network_id == net.id for e in self.sandbox_endpoints(sandbox)):
                 raise AlreadyExists(f"endpoint with name {sandbox.name} already exists in network {net.name}")
-            att = Attachment(network=net.id, ip=ip, aliases=tuple(aliases))
+            att = Attachment(network=net.id, ip=ip, aliases=tuple(aliases), gw_priority=gw_priority)
             self._check_attachment(net, att)
             return self._connect(net, sandbox, att)
 
@@ -340,7 +342,7 @@ class Controller:
         drv = self.hooks.driver(net.driver)
         used = {e.ifname for e in self.sandbox_endpoints(sandbox)}
         ifname = next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
-        ep = Endpoint(id=names.new_id(), network_id=net.id, name=sandbox.name, sandbox_id=sandbox.id, ifname=ifname, aliases=list(att.aliases))
+        ep = Endpoint(id=names.new_id(), network_id=net.id, name=sandbox.name, sandbox_id=sandbox.id, ifname=ifname, aliases=list(att.aliases), gw_priority=att.gw_priority)
         with Transaction(f"connect {sandbox.name} to {net.name}") as tx:
             if net.pool_id:
                 ipam = self.hooks.ipam(net.ipam_driver)
@@ -359,29 +361,56 @@ class Controller:
             if join is not None:
                 ep.gateway = join.gateway
                 tx.step("endpoint.configure")
-                default = bool(join.gateway) and not interfaces.has_default_route(sandbox)
-                interfaces.configure(sandbox, ep, join, default_route=default)
-                if default:
-                    self._publish(net, ep, sandbox, tx)
+                interfaces.configure(sandbox, ep, join)
+            previous = sandbox.gateway_endpoint
+            changed = self._elect_gateway(sandbox, [*self.sandbox_endpoints(sandbox), ep], tx)
+            tx.push("sandbox.gateway", lambda: setattr(sandbox, "gateway_endpoint", previous))
             tx.step("endpoint.store")
             with self.store.transaction():
                 self.store.put(ENDPOINT, ep.id, ep.to_dict(), parent=net.id, create=True)
+                for other in changed:
+                    if other.id != ep.id:
+                        self.store.put(ENDPOINT, other.id, other.to_dict(), parent=other.network_id)
                 sandbox.endpoints.append(ep.id)
                 self.store.put(SANDBOX, sandbox.id, sandbox.to_dict())
         self.hooks.notify("endpoint_joined", network=net, endpoint=ep, sandbox=sandbox)
         return ep
 
-    def _publish(self, net: Network, ep: Endpoint, sandbox: Sandbox, tx: Transaction) -> None:
-        """Publish the sandbox's ports through ``ep``, the endpoint with its default route.
+    def _elect_gateway(self, sandbox: Sandbox, endpoints: list[Endpoint], tx: Transaction) -> list[Endpoint]:
+        """Give the default route, and the published ports with it, to the right endpoint.
+
+        That is the endpoint with a gateway and the highest ``gw_priority``; among equals
+        the one that joined first, so the first network keeps the route unless asked
+        otherwise (Docker's ``gw-priority``). Returns the endpoints whose records changed.
+        """
+        if sandbox.netns_path is None:
+            return []
+        best = max((e for e in endpoints if e.gateway), key=lambda e: e.gw_priority, default=None)
+        if best is None or best.id == sandbox.gateway_endpoint:
+            return []
+        current = next((e for e in endpoints if e.id == sandbox.gateway_endpoint), None)
+        tx.step("endpoint.gateway")
+        interfaces.set_default_route(sandbox, best)
+        if current is not None:
+            tx.push("endpoint.gateway", lambda: interfaces.set_default_route(sandbox, current))
+            old_net, old_ports = self.network(current.network_id), list(current.ports)
+            self._unpublish(old_net, current, sandbox)
+            tx.push("endpoint.unpublish", lambda: self._publish_ports(old_net, current, sandbox, old_ports, Transaction("restore")))
+        sandbox.gateway_endpoint = best.id
+        self._publish_ports(self.network(best.network_id), best, sandbox, sandbox.ports, tx)
+        return [e for e in (current, best) if e is not None]
+
+    def _publish_ports(self, net: Network, ep: Endpoint, sandbox: Sandbox, ports: list[PortBinding], tx: Transaction) -> None:
+        """Publish ``ports`` through ``ep``, the endpoint with the sandbox's default route.
 
         Host ports are chosen and held here, for every driver alike; the driver only
         programs the forwarding. Drivers without ``program_external_connectivity``
         (host, none) publish nothing, as Docker discards ports there.
         """
-        if not sandbox.ports or not self.hooks.implements(net.driver, "program_external_connectivity"):
+        if not ports or not self.hooks.implements(net.driver, "program_external_connectivity"):
             return
         tx.step("endpoint.ports")
-        ep.ports = self.ports.reserve(sandbox.ports)
+        ep.ports = self.ports.reserve(ports)
         tx.push("endpoint.ports", lambda: self.ports.release(ep.ports))
         drv = self.hooks.driver(net.driver)
         drv.program_external_connectivity(network=net, endpoint=ep, sandbox=sandbox)
@@ -423,26 +452,24 @@ class Controller:
             if self.store.get(SANDBOX, sandbox.id) is not None:
                 self.store.put(SANDBOX, sandbox.id, sandbox.to_dict())
         self.hooks.notify("endpoint_left", network=net, endpoint=ep, sandbox=sandbox)
-        if ep.gateway and sandbox.netns_path and netns.exists(sandbox.netns_path):
+        if ep.id == sandbox.gateway_endpoint:
             self._reelect_gateway(sandbox)
         if errors:
             raise TeardownIncomplete(f"disconnect {ep.name} from {net.name}", errors)
 
     def _reelect_gateway(self, sandbox: Sandbox) -> None:
-        """The default route left with its endpoint: hand it to the next endpoint that has a gateway."""
-        if interfaces.has_default_route(sandbox):
-            return
-        for ep in self.sandbox_endpoints(sandbox):
-            if ep.gateway:
-                interfaces.set_default_route(sandbox, ep)
-                net = self.network(ep.network_id)
-                try:
-                    with Transaction(f"publish ports of {sandbox.name} on {net.name}") as tx:
-                        self._publish(net, ep, sandbox, tx)
-                        self.store.put(ENDPOINT, ep.id, ep.to_dict(), parent=net.id)
-                except NetcoreError as exc:
-                    log.warning("%s: ports not published: %s", sandbox.name, exc)
-                return
+        """The default route left with its endpoint: hand it on (best-effort; the disconnect stands)."""
+        sandbox.gateway_endpoint = ""
+        if sandbox.netns_path and netns.exists(sandbox.netns_path):
+            try:
+                with Transaction(f"move the default route of {sandbox.name}") as tx:
+                    for ep in self._elect_gateway(sandbox, self.sandbox_endpoints(sandbox), tx):
+                        self.store.put(ENDPOINT, ep.id, ep.to_dict(), parent=ep.network_id)
+            except NetcoreError as exc:
+                log.warning("%s: %s", sandbox.name, exc)
+                sandbox.gateway_endpoint = ""
+        if self.store.get(SANDBOX, sandbox.id) is not None:
+            self.store.put(SANDBOX, sandbox.id, sandbox.to_dict())
 
     # ================================================================ reconcile ==
 

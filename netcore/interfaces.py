@@ -13,11 +13,14 @@ from netcore.errors import KernelError
 from netcore.models import Endpoint, JoinInfo, Sandbox
 from netcore.osl import addrs, links, netns, routes
 
-__all__ = ["configure", "has_default_route", "set_default_route"]
+__all__ = ["configure", "set_default_route"]
 
 
-def configure(sandbox: Sandbox, endpoint: Endpoint, info: JoinInfo, default_route: bool) -> None:
-    """Bring ``endpoint.ifname`` up in the sandbox with its address; add the default route if asked."""
+def configure(sandbox: Sandbox, endpoint: Endpoint, info: JoinInfo) -> None:
+    """Bring ``endpoint.ifname`` up in the sandbox with its address and static routes.
+
+    The default route is the controller's choice among the sandbox's endpoints
+    (``set_default_route``)."""
     if sandbox.netns_path is None or not (info.created_in_sandbox or info.src_ifname):
         return
     if info.src_ifname and not info.created_in_sandbox:
@@ -40,8 +43,6 @@ def configure(sandbox: Sandbox, endpoint: Endpoint, info: JoinInfo, default_rout
         links.set_up(ipr, index)
         for route in info.static_routes:
             routes.add(ipr, route.destination, gateway=route.next_hop, oif=None if route.next_hop else index)
-        if default_route and info.gateway:
-            _add_default(ipr, info.gateway, endpoint)
     finally:
         ipr.close()
 
@@ -49,22 +50,12 @@ def configure(sandbox: Sandbox, endpoint: Endpoint, info: JoinInfo, default_rout
 def _add_default(ipr: Any, gateway: str, endpoint: Endpoint) -> None:
     if endpoint.address and ipaddress.ip_address(gateway) not in ipaddress.ip_interface(endpoint.address).network:
         # a gateway outside the subnet (e.g. 169.254.1.1) needs a link route first
-        routes.add(ipr, f"{gateway}/32", oif=links.lookup(ipr, endpoint.ifname), scope="link")
-    routes.add(ipr, "default", gateway=gateway)
-
-
-def has_default_route(sandbox: Sandbox) -> bool:
-    if sandbox.netns_path is None:
-        return True
-    ipr = netns.iproute(sandbox.netns_path)
-    try:
-        return any(m["dst_len"] == 0 for m in ipr.get_routes(family=2, table=254))
-    finally:
-        ipr.close()
+        routes.add(ipr, f"{gateway}/32", oif=links.lookup(ipr, endpoint.ifname), scope="link", replace=True)
+    routes.add(ipr, "default", gateway=gateway, replace=True)
 
 
 def set_default_route(sandbox: Sandbox, endpoint: Endpoint) -> None:
-    """Point the sandbox's default route at ``endpoint.gateway`` (after the old gateway endpoint left)."""
+    """Point the sandbox's default route at ``endpoint.gateway``, replacing any other."""
     if sandbox.netns_path is None or not endpoint.gateway:
         return
     ipr = netns.iproute(sandbox.netns_path)

@@ -81,6 +81,7 @@ class Endpoint(_Record):
     aliases: list[str] = field(default_factory=list)  # DNS names besides the container's name
     options: dict[str, str] = field(default_factory=dict)
     ports: list[PortBinding] = field(default_factory=list)  # host ports published through it (concrete)
+    gw_priority: int = 0  # the sandbox's default route goes to its endpoint with the highest
 
     @property
     def ip(self) -> str | None:
@@ -104,6 +105,7 @@ class Sandbox(_Record):
     hostname: str = ""  # a DNS name of the container besides its name and aliases
     dns_servers: list[str] = field(default_factory=list)  # upstream resolvers (--dns); empty: the host's
     ports: list[PortBinding] = field(default_factory=list)  # requested publications (-p); see Endpoint.ports
+    gateway_endpoint: str = ""  # id of the endpoint holding the default route (and the published ports)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Sandbox:
@@ -114,11 +116,12 @@ class Sandbox(_Record):
 
 @dataclass(frozen=True)
 class Attachment:
-    """A request to put a sandbox on a network: ``--network NET --ip IP --network-alias A``."""
+    """A request to put a sandbox on a network: ``--network name=NET,ip=IP,alias=A,gw-priority=N``."""
 
     network: str  # name, id or unique id prefix
     ip: str | None = None
     aliases: tuple[str, ...] = ()
+    gw_priority: int = 0
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,10 @@ from netcore.osl.links import kernel_errors
 __all__ = ["add", "delete"]
 
 
-def add(ipr: Any, dst: str, gateway: str | None = None, oif: int | None = None, scope: str | None = None) -> None:
-    """``dst`` is a CIDR or ``default``; via ``gateway``, or directly on ``oif``."""
+def add(
+    ipr: Any, dst: str, gateway: str | None = None, oif: int | None = None, scope: str | None = None, replace: bool = False
+) -> None:
+    """``dst`` is a CIDR or ``default``; via ``gateway``, or directly on ``oif``; ``replace`` any route to ``dst``."""
     spec: dict[str, Any] = {"dst": "0.0.0.0/0" if dst == "default" else dst}
     if gateway:
         spec["gateway"] = gateway
@@ -23,7 +25,7 @@ def add(ipr: Any, dst: str, gateway: str | None = None, oif: int | None = None, 
     if scope == "link":
         spec["scope"] = 253
     with kernel_errors("add route", f"{dst} via {gateway or oif}"):
-        ipr.route("add", **spec)
+        ipr.route("replace" if replace else "add", **spec)
 
 
 def delete(ipr: Any, dst: str, gateway: str | None = None) -> None:

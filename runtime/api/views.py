@@ -63,6 +63,7 @@ def _networks(ctl: Controller, rec: dict[str, Any]) -> dict[str, Any]:
             "IPPrefixLen": int(ep.address.split("/")[1]) if ep.address else 0,
             "MacAddress": ep.mac or "",
             "Aliases": ep.aliases,
+            "GwPriority": ep.gw_priority,
             "InterfaceName": ep.ifname,
         }
     return out

@@ -21,7 +21,7 @@ __all__ = ["COMMANDS"]
 @click.option("--name", help="Assign a name to the container.")
 @click.option(
     "--network", "--net", "networks", multiple=True,
-    help="Connect to a network: NAME, or name=NAME[,alias=A][,ip=IP] (repeatable; default bridge).",
+    help="Connect to a network: NAME, or name=NAME[,alias=A][,ip=IP][,gw-priority=N] (repeatable; default bridge).",
 )
 @click.option("--ip", help="IPv4 address on the first network.")
 @click.option("--network-alias", "aliases", multiple=True, help="Network-scoped alias on the first network.")
@@ -74,7 +74,7 @@ def run(obj, detach, auto_remove, name, networks, ip, aliases, publish, publish_
 
 
 def _network_spec(value: str) -> dict:
-    """``--network NAME`` or Docker's ``--network name=NAME,alias=A,ip=IP``."""
+    """``--network NAME`` or Docker's ``--network name=NAME,alias=A,ip=IP,gw-priority=N``."""
     if "=" not in value:
         return {"name": value}
     spec: dict = {}
@@ -88,8 +88,13 @@ def _network_spec(value: str) -> dict:
             spec.setdefault("aliases", []).append(val)
         elif key == "ip":
             spec["ip"] = val
+        elif key == "gw-priority":
+            try:
+                spec["gw_priority"] = int(val)
+            except ValueError:
+                raise click.BadParameter(f"invalid gw-priority {val!r}: expected an integer", param_hint="--network") from None
         else:
-            raise click.BadParameter(f"unknown network option {key!r} (known: name, alias, ip)", param_hint="--network")
+            raise click.BadParameter(f"unknown network option {key!r} (known: name, alias, ip, gw-priority)", param_hint="--network")
     if "name" not in spec:
         raise click.BadParameter(f"no network name in {value!r}", param_hint="--network")
     return spec

@@ -109,12 +109,13 @@ def prune(obj, force) -> None:
 @network.command("connect")
 @click.option("--ip", help="IPv4 address for the container on this network.")
 @click.option("--alias", "aliases", multiple=True, help="Network-scoped alias for the container.")
+@click.option("--gw-priority", type=int, default=0, help="Take the default route if higher than the other networks' (default 0).")
 @click.argument("net")
 @click.argument("container")
 @click.pass_obj
-def connect(obj, ip, aliases, net, container) -> None:
+def connect(obj, ip, aliases, gw_priority, net, container) -> None:
     """Connect a running container to a network."""
-    body = {"Container": container, "EndpointConfig": {"IPAddress": ip, "Aliases": list(aliases)}}
+    body = {"Container": container, "EndpointConfig": {"IPAddress": ip, "Aliases": list(aliases), "GwPriority": gw_priority}}
     obj.client.request("POST", f"/networks/{q(net)}/connect", body)
 
 

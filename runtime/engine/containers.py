@@ -91,7 +91,9 @@ class Containers:
         if not names.valid_object_name(name):
             raise InvalidConfig(f"invalid container name {name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
         nets = networks or [{"name": "bridge"}]
-        attachments = [Attachment(n["name"], n.get("ip") or None, tuple(n.get("aliases") or ())) for n in nets]
+        attachments = [
+            Attachment(n["name"], n.get("ip") or None, tuple(n.get("aliases") or ()), int(n.get("gw_priority") or 0)) for n in nets
+        ]
         exposed = dict(exposed_ports or {})
         bindings = dict(port_bindings or {})
         ports = _requested_ports(exposed, bindings, publish_all)
@@ -245,12 +247,14 @@ class Containers:
 
     # ------------------------------------------------------------ networks -----
 
-    def connect(self, network: str, ref: str, ip: str | None = None, aliases: list[str] | None = None) -> None:
+    def connect(
+        self, network: str, ref: str, ip: str | None = None, aliases: list[str] | None = None, gw_priority: int = 0
+    ) -> None:
         rec = self.get(ref)
         if rec["state"] != "running":
             raise Conflict(f"container {rec['name']} is not running")
         with self.lock:
-            ep = self.controller.connect(network, rec["id"], ip=ip, aliases=aliases or ())
+            ep = self.controller.connect(network, rec["id"], ip=ip, aliases=aliases or (), gw_priority=gw_priority)
             rec["networks"].append(ep.network_id)
             self.store.put(CONTAINER, rec["id"], rec, name=rec["name"])
             self._write_files(rec, self.state_dir(rec["id"]))

@@ -98,7 +98,13 @@ class Engine:
     def _connect(self, ref: str, body: Any, **_: Any) -> dict[str, Any]:
         body = body or {}
         cfg = body.get("EndpointConfig") or {}
-        self.containers.connect(ref, body.get("Container", ""), ip=cfg.get("IPAddress") or None, aliases=cfg.get("Aliases") or [])
+        self.containers.connect(
+            ref,
+            body.get("Container", ""),
+            ip=cfg.get("IPAddress") or None,
+            aliases=cfg.get("Aliases") or [],
+            gw_priority=int(cfg.get("GwPriority") or 0),
+        )
         return {}
 
     def _disconnect(self, ref: str, body: Any, **_: Any) -> dict[str, Any]:
