@@ -136,18 +136,33 @@ def ports_view(exposed: dict[str, Any], published: list[Any]) -> dict[str, list[
 
 
 def format_ps(ports: dict[str, list[dict[str, str]] | None]) -> str:
-    """The PORTS column: ``0.0.0.0:8080->80/tcp, 443/tcp`` (published first, by port)."""
+    """The PORTS column as Docker prints it: ``0.0.0.0:8000-8002->7000-7002/tcp, 443/tcp``.
 
-    def order(key: str) -> tuple[int, str]:
+    Runs of consecutive container ports published on consecutive host ports of one
+    address (or all unpublished) are shown as one range.
+    """
+    rows: list[tuple[str, str, int, int | None]] = []  # (proto, host ip, container port, host port)
+    for key, hosts in ports.items():
         port, proto = key.split("/")
-        return int(port), proto
+        for h in hosts or [None]:
+            rows.append((proto, h["HostIp"] if h else "", int(port), int(h["HostPort"]) if h else None))
+    rows.sort(key=lambda r: (r[3] is None, r[0], r[1], r[2], r[3] or 0))
+    runs: list[list[tuple[str, str, int, int | None]]] = []
+    for r in rows:
+        last = runs[-1][-1] if runs else None
+        if last and (last[0], last[1]) == (r[0], r[1]) and r[2] == last[2] + 1 and (
+            (r[3] is None and last[3] is None) or (r[3] is not None and last[3] is not None and r[3] == last[3] + 1)
+        ):
+            runs[-1].append(r)
+        else:
+            runs.append([r])
+
+    def span(a: int, b: int) -> str:
+        return str(a) if a == b else f"{a}-{b}"
 
     shown = []
-    for key in sorted(ports, key=order):
-        hosts = ports[key]
-        if not hosts:
-            shown.append(key)
-            continue
-        for h in hosts:
-            shown.append(f"{h['HostIp']}:{h['HostPort']}->{key}")
+    for run in runs:
+        (proto, ip, c0, h0), (_, _, c1, h1) = run[0], run[-1]
+        cont = f"{span(c0, c1)}/{proto}"
+        shown.append(cont if h0 is None else f"{ip}:{span(h0, h1)}->{cont}")  # type: ignore[arg-type]
     return ", ".join(shown)
