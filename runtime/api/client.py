@@ -1,19 +1,20 @@
 """The CLI's side of the API: JSON over HTTP on the engine's unix socket.
 
-Kept to the standard library so the client starts fast. If no engine answers, the
-client starts one (``netcore daemon``) in the background and waits for it.
+Kept small so the client starts fast: the engine answers HTTP/1.0 (one request per
+connection, the body runs to the end of the stream), which a few lines on a raw
+socket speak; ``http.client`` alone would cost the CLI ~20 ms of imports (it pulls in
+the email package). If no engine answers, the client starts one (``netcore daemon``)
+in the background and waits for it.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import socket
-import subprocess
 import sys
 import time
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote, urlencode
 
 __all__ = ["Client", "ApiError", "DEFAULT_SOCKET", "DEFAULT_ROOT", "socket_path"]
@@ -38,16 +39,47 @@ def socket_path(host: str | None) -> str:
     return host
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float | None) -> None:
-        super().__init__("netcore", timeout=timeout)
-        self.path = path
+class _Response:
+    """Status and the body's stream of one HTTP/1.0 answer."""
 
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self.path)
+    def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
+        self.file: BinaryIO = sock.makefile("rb")
+        status_line = self.file.readline()
+        try:
+            self.status = int(status_line.split()[1])
+        except (IndexError, ValueError):
+            raise ApiError(0, "the netcore engine sent a malformed answer") from None
+        while self.file.readline() not in (b"\r\n", b"\n", b""):
+            pass  # headers: the body runs to the end of the stream
+
+    def read(self) -> bytes:
+        try:
+            return self.file.read()
+        finally:
+            self.close()
+
+    def read1(self, n: int) -> bytes:
+        return self.file.read1(n)
+
+    def close(self) -> None:
+        self.file.close()
+        self.sock.close()
+
+
+def _send(path: str, method: str, url: str, data: bytes | None, timeout: float | None) -> _Response:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(path)
+        head = f"{method} {url} HTTP/1.0\r\nHost: netcore\r\n"
+        if data is not None:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n"
+        sock.sendall(head.encode() + b"\r\n" + (data or b""))
+        return _Response(sock)
+    except BaseException:
+        sock.close()
+        raise
 
 
 class Client:
@@ -56,16 +88,12 @@ class Client:
         self.root = root or os.environ.get("NETCORE_ROOT") or DEFAULT_ROOT
         self.autostart = autostart
 
-    def _open(self, method: str, url: str, body: Any, timeout: float | None) -> http.client.HTTPResponse:
+    def _open(self, method: str, url: str, body: Any, timeout: float | None) -> _Response:
         data = None if body is None else json.dumps(body).encode()
-        headers = {"Content-Type": "application/json"} if data is not None else {}
         for attempt in (0, 1):
-            conn = _UnixConnection(self.path, timeout)
             try:
-                conn.request(method, url, body=data, headers=headers)
-                return conn.getresponse()
+                return _send(self.path, method, url, data, timeout)
             except (FileNotFoundError, ConnectionRefusedError):
-                conn.close()
                 if attempt or not self.autostart:
                     raise ApiError(0, f"cannot connect to the netcore engine at unix://{self.path}: is the engine running?") from None
                 self._start_engine()
@@ -90,14 +118,19 @@ class Client:
         if resp.status >= 400:
             payload = json.loads(resp.read() or b"{}")
             raise ApiError(resp.status, payload.get("message", f"HTTP {resp.status}"))
-        while True:
-            chunk = resp.read1(65536)
-            if not chunk:
-                return
-            yield chunk
+        try:
+            while True:
+                chunk = resp.read1(65536)
+                if not chunk:
+                    return
+                yield chunk
+        finally:
+            resp.close()
 
     def _start_engine(self) -> None:
         """Start ``netcore daemon`` in the background for this socket and root, and wait for it."""
+        import subprocess
+
         os.makedirs(self.root, exist_ok=True)
         log = open(os.path.join(self.root, "engine.log"), "ab")
         subprocess.Popen(
