@@ -75,12 +75,12 @@ class EmbeddedDns:
     @hookimpl
     def shutdown(self) -> None:
         """Close every socket and stop the thread; a later join starts afresh."""
-        loop, self._loop, self._forwarder = self._loop, None, None
+        if self._loop is not None:
+            self._loop.stop()  # joins the thread first: no query is being served after this
+        self._loop, self._forwarder = None, None
         self._listening.clear()
         with self._lock:
             self.index = NameIndex()
-        if loop is not None:
-            loop.stop()
 
     # ------------------------------------------------------------ queries -----
 
