@@ -124,7 +124,8 @@ class NameIndex:
 
     def drop_network(self, network_id: str) -> list[Record]:
         """Forget every record on a deleted network; returns them."""
-        return [self.remove(r.endpoint_id) for r in list(self._records.values()) if r.network_id == network_id]  # type: ignore[misc]
+        ids = [r.endpoint_id for r in self._records.values() if r.network_id == network_id]
+        return [rec for eid in ids if (rec := self.remove(eid)) is not None]
 
     # ------------------------------------------------------------ queries -----
 
