@@ -329,3 +329,20 @@ def test_stop_closes_every_socket(loop):
     assert udp.fileno() == -1 and tcp.fileno() == -1
     with pytest.raises(RuntimeError):
         loop.add(UdpListener(socket.socket(socket.AF_INET, socket.SOCK_DGRAM), "c", lambda *a: None))
+
+
+def test_loopback_upstreams_are_dialled_from_the_engine_namespace(loop, resolvers):
+    """A sandbox netns that cannot be entered: only an upstream marked ``from_host`` is reachable."""
+    up = resolvers(answer("192.0.2.11"))
+    in_sandbox = Upstream("127.0.0.1", port=up.port, from_host=False)
+    for upstream, expected in ((up.upstream, dns.rcode.NOERROR), (in_sandbox, dns.rcode.SERVFAIL)):
+        query = dns.message.make_query("example.com", "A")
+        got: list[bytes] = []
+        done = threading.Event()
+        with loop.lock:
+            Forwarder(loop, deadline=30).start(
+                query, query.to_wire(), [upstream], "/nonexistent/netns", "sb", lambda w: (got.append(w), done.set()), False
+            )
+        assert done.wait(10)
+        assert dns.message.from_wire(got[0]).rcode() == expected, upstream
+    assert len(up.queries) == 1, "the query meant for the sandbox's netns never left from the engine's"
