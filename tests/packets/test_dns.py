@@ -286,6 +286,19 @@ def test_disconnect_and_teardown_remove_records_at_once(dl):
     assert resolves(b, b.sandbox.name) == [b.ip]
 
 
+def test_nothing_is_left_of_removed_containers(dl):
+    other = dl.network()
+    boxes = [dl.box(dl.main, other, aliases=("svc",)) for _ in range(4)]
+    keep = boxes[0]
+    assert len(dl.dns.index) == 8
+    for box in boxes[1:]:
+        dl.c.teardown_sandbox(box.id)
+    assert len(dl.dns.index) == 2, "keep's two endpoints are all that is indexed"
+    assert dl.dns.index.sandboxes() == [keep.id]
+    assert [dl.dns.sockets(b.id) for b in boxes] == [2, 0, 0, 0]
+    assert resolves(keep, "svc") == [keep.ip_on(dl.main)]
+
+
 def test_other_types_of_a_known_name_are_empty_noerror(dl):
     a = dl.box(dl.main, aliases=("web",))
     b = dl.box(dl.main)
