@@ -16,9 +16,10 @@ from collections.abc import Callable
 
 import dns.exception
 import dns.message
+import dns.rcode
 
 from netcore.dns.forward import MAX_UPSTREAMS, Forwarder, read_nameservers
-from netcore.dns.query import Forward, encode, handle
+from netcore.dns.query import Forward, encode, handle, respond
 from netcore.dns.records import NameIndex, resolution_enabled
 from netcore.dns.server import Loop, TcpListener, UdpListener, open_listeners
 from netcore.hookspecs import hookimpl
@@ -96,12 +97,16 @@ class EmbeddedDns:
         except dns.exception.DNSException as exc:  # not DNS, or mangled: nothing to answer to
             log.debug("dns: dropping a malformed query from sandbox %s: %s", sandbox_id[:12], exc)
             return
-        result = self.handle(sandbox_id, query)
-        if isinstance(result, Forward):
-            assert self._forwarder is not None
-            self._forwarder.start(query, wire, result.upstreams, result.netns_path, sandbox_id, reply, tcp)
-        else:
-            reply(encode(result, query, tcp))
+        try:
+            result = self.handle(sandbox_id, query)
+            if isinstance(result, Forward):
+                assert self._forwarder is not None
+                self._forwarder.start(query, wire, result.upstreams, result.netns_path, sandbox_id, reply, tcp)
+            else:
+                reply(encode(result, query, tcp))
+        except Exception:  # a bug must cost one query, never the sandbox's listener
+            log.exception("dns: query from sandbox %s failed", sandbox_id[:12])
+            reply(encode(respond(query, dns.rcode.SERVFAIL), query, tcp))
 
     # ------------------------------------------------------------ internals ---
 

@@ -51,3 +51,20 @@ def test_handle_answers_from_the_index_and_forwards_the_rest(tmp_path):
     r = plugin.handle(sb.id, dns.message.make_query("web", "A"))
     assert r.rcode() == dns.rcode.NOERROR and r.answer[0][0].address == "10.1.0.2"
     assert plugin.handle(sb.id, dns.message.make_query("example.org", "A")) == Forward((Upstream("10.0.0.1"),), "/run/netns/x")
+
+
+def test_a_failing_query_costs_that_query_only(tmp_path, monkeypatch):
+    plugin = EmbeddedDns(resolv_conf=str(tmp_path / "none"))
+
+    def broken(sandbox_id, query):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(plugin, "handle", broken)
+    query = dns.message.make_query("web", "A")
+    replies: list[bytes] = []
+    plugin.serve("c" * 64, query.to_wire(), replies.append, False)
+    (wire,) = replies
+    r = dns.message.from_wire(wire)
+    assert r.id == query.id and r.rcode() == dns.rcode.SERVFAIL
+    plugin.serve("c" * 64, b"\x00\x01junk", replies.append, False)
+    assert len(replies) == 1, "a datagram that is not DNS gets no answer"
