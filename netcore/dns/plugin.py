@@ -21,7 +21,8 @@ import dns.rcode
 from netcore.dns.forward import MAX_UPSTREAMS, Forwarder, read_nameservers
 from netcore.dns.query import Forward, encode, handle, respond
 from netcore.dns.records import NameIndex, resolution_enabled
-from netcore.dns.server import Loop, TcpListener, UdpListener, open_listeners
+from netcore.dns import redirect
+from netcore.dns.server import ADDRESS, Loop, TcpListener, UdpListener, open_listeners
 from netcore.hookspecs import hookimpl
 from netcore.models import Endpoint, EngineContext, Network, Sandbox
 
@@ -119,7 +120,13 @@ class EmbeddedDns:
             self._open_sandbox(sandbox)
 
     def _open_sandbox(self, sandbox: Sandbox) -> None:
-        udp, tcp = open_listeners(sandbox.netns_path)
+        udp, tcp = open_listeners(sandbox.netns_path, port=0)
+        try:
+            redirect.program(sandbox.netns_path, ADDRESS, udp.getsockname()[1], tcp.getsockname()[1])
+        except BaseException:
+            udp.close()
+            tcp.close()
+            raise
         if self._loop is None:
             self._loop = Loop()
             self._forwarder = Forwarder(self._loop)

@@ -34,6 +34,7 @@ from typing import Any
 
 from netcore.errors import KernelError
 from netcore.models import PortBinding
+from netcore.osl import netns
 
 __all__ = ["Firewall", "cmd", "jump", "rule", "prefix"]
 
@@ -101,14 +102,16 @@ class Firewall:
 
     family = "inet"
 
-    def __init__(self, table: str) -> None:
+    def __init__(self, table: str, netns_path: str | None = None) -> None:
         self.table = table
+        self.netns_path = netns_path  # None: the engine's own netns
         self._lock = threading.Lock()
         self._ctx: Any = None
 
     def _run(self, text: str) -> str:
         lib = _Lib.get()
-        with self._lock:
+        # libnftables talks netlink in the namespace it runs in: enter the table's
+        with self._lock, netns.entered(self.netns_path):
             if self._ctx is None:
                 self._ctx = lib.nft_ctx_new(0)
                 lib.nft_ctx_output_set_flags(self._ctx, _NFT_CTX_OUTPUT_JSON)

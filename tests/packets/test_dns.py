@@ -12,7 +12,9 @@ from __future__ import annotations
 import ipaddress
 import secrets
 import selectors
+import json
 import socket
+import subprocess
 import struct
 import threading
 from collections.abc import Iterator
@@ -471,26 +473,30 @@ def test_query_and_answer_on_the_sandbox_loopback(dl):
     b = dl.box(dl.main)
     lab = Lab(dl.c, dl.unique)
     query = dns.message.make_query("web", "A")
+    udp_port, tcp_port = redirect_ports(b)
     try:
         with lab.capture(b.path, "lo") as cap:
             r = ask(b, "", query=query)
-            frames = cap.packets(lambda p: p.haslayer(DNS) and p[DNS].id == query.id and p[DNS].qr == 1, first=True)
-            asked = cap.packets(lambda p: p.haslayer(DNS) and p[DNS].id == query.id and p[DNS].qr == 0, first=True)
+            frames = cap.packets(lambda p: on_wire(p, udp_port, query.id, 1), first=True)
+            asked = cap.packets(lambda p: on_wire(p, udp_port, query.id, 0), first=True)
     finally:
         lab.close()
     assert r.rcode() == dns.rcode.NOERROR
 
+    # lo shows the query after the sandbox's nat table sent port 53 to the resolver's own
+    # port, and the answer after conntrack rewrote its source back to 127.0.0.11:53
+    assert udp_port != 53 and tcp_port != 53
     assert asked, cap.summary()
     qpkt = asked[0]
     assert qpkt[IP].dst == "127.0.0.11"
-    assert qpkt[UDP].dport == 53
-    assert qpkt[DNS].qd[0].qname == b"web."
+    assert qpkt[UDP].dport == udp_port
+    assert DNS(bytes(qpkt[UDP].payload)).qd[0].qname == b"web."
 
     assert frames, cap.summary()
     ans = frames[0]
     assert ans[IP].src == "127.0.0.11" and ans[IP].dst == qpkt[IP].src
     assert ans[UDP].sport == 53 and ans[UDP].dport == qpkt[UDP].sport
-    d = ans[DNS]
+    d = DNS(bytes(ans[UDP].payload))
     assert d.id == query.id
     assert d.qr == 1 and d.rcode == 0 and d.aa == 1
     assert d.qd[0].qname == b"web." and d.qd[0].qtype == 1
@@ -499,3 +505,38 @@ def test_query_and_answer_on_the_sandbox_loopback(dl):
     assert rr.rrname == b"web." and rr.type == 1 and rr.rclass == 1
     assert rr.rdata == a.ip
     assert rr.ttl == 600
+
+
+def on_wire(p: Any, port: int, ident: int, qr: int) -> bool:
+    """A DNS message to or from the resolver's real port (scapy dissects DNS on port 53 only)."""
+    if UDP not in p or not {port, 53} & {p[UDP].sport, p[UDP].dport}:
+        return False
+    d = DNS(bytes(p[UDP].payload))
+    return d.id == ident and d.qr == qr
+
+
+def redirect_ports(box: Box) -> tuple[int, int]:
+    """The resolver's UDP and TCP ports, read off the DNAT rules in the box's netns."""
+    out = subprocess.run(["nsenter", f"--net={box.path}", "nft", "-j", "list", "table", "inet", "netcore-dns"],
+                         capture_output=True, text=True, check=True).stdout
+    ports = {}
+    for obj in json.loads(out)["nftables"]:
+        r = obj.get("rule")
+        if r:
+            proto = next(e["match"]["left"]["payload"]["protocol"] for e in r["expr"] if "match" in e and e["match"]["right"] == 53)
+            ports[proto] = next(e["dnat"]["port"] for e in r["expr"] if "dnat" in e)
+    return ports["udp"], ports["tcp"]
+
+
+def test_port_53_stays_free_for_the_containers_own_dns_server(dl):
+    a = dl.box(dl.main, aliases=("web",))
+    b = dl.box(dl.main)
+    with netns.entered(b.path):
+        own_udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        own_tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    with own_udp, own_tcp:
+        own_udp.bind(("0.0.0.0", 53))  # a container's dnsmasq or CoreDNS
+        own_tcp.bind(("0.0.0.0", 53))
+        own_tcp.listen()
+        assert resolves(b, "web") == [a.ip]  # 127.0.0.11:53 still reaches the embedded DNS
+        assert addresses(ask(b, "web", tcp=True)) == [a.ip]
