@@ -41,9 +41,11 @@ def cli(ctx: click.Context, host: str | None, root: str | None) -> None:
 @click.option("--root", "daemon_root", default=None, help="Root dir for state (default /var/lib/netcore, or $NETCORE_ROOT).")
 @click.option("--socket", "socket_path", default=None, help="API socket path (default /run/netcore/netcore.sock).")
 @click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--dns", "dns", multiple=True, help="DNS server for every container, instead of the host's resolv.conf nameservers.")
 @click.pass_obj
-def daemon(obj: _Ctx, daemon_root: str | None, socket_path: str | None, log_level: str) -> None:
+def daemon(obj: _Ctx, daemon_root: str | None, socket_path: str | None, log_level: str, dns: tuple[str, ...]) -> None:
     """Run the engine in the foreground."""
+    import ipaddress
     import logging
     import os
 
@@ -52,7 +54,12 @@ def daemon(obj: _Ctx, daemon_root: str | None, socket_path: str | None, log_leve
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     root = daemon_root or obj.root or os.environ.get("NETCORE_ROOT") or DEFAULT_ROOT
-    serve(root, socket_path or parse_host(obj.host))
+    for server in dns:
+        try:
+            ipaddress.IPv4Address(server)
+        except ValueError:
+            raise click.BadParameter(f"invalid IPv4 address {server!r}", param_hint="--dns") from None
+    serve(root, socket_path or parse_host(obj.host), dns_servers=list(dns))
 
 
 def _register() -> None:

@@ -35,8 +35,9 @@ def _now() -> str:
 
 
 class Containers:
-    def __init__(self, controller: Controller, root: str) -> None:
+    def __init__(self, controller: Controller, root: str, resolv_conf: str = "/etc/resolv.conf") -> None:
         self.controller = controller
+        self.resolv_conf = resolv_conf  # the engine's: the host's, or made from ``daemon --dns``
         self.store = controller.store
         self.dir = os.path.join(root, "containers")
         os.makedirs(self.dir, exist_ok=True)
@@ -170,7 +171,7 @@ class Containers:
         embedded = bool(sandbox and sandbox.netns_path) and any(not self.controller.network(e.network_id).predefined for e in endpoints)
         path = f"{sdir}/resolv.conf"
         if not os.path.exists(path) or (embedded and not files.uses_embedded_dns(path)):
-            files.write_in_place(path, files.resolv_conf(embedded=embedded, servers=rec.get("dns") or ()))
+            files.write_in_place(path, files.resolv_conf(embedded=embedded, servers=rec.get("dns") or (), host_file=self.resolv_conf))
 
     def _random_name(self) -> str:
         for _ in range(100):

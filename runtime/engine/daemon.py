@@ -15,10 +15,11 @@ from typing import Any
 
 from netcore import InvalidConfig, NotFound, names
 from netcore.controller import Controller
+from netcore.dns import EmbeddedDns
 
 from runtime.api.server import ApiServer, Router, Stream, follow_file
 from runtime.api.views import container_summary, container_view, network_view
-from runtime.engine import process
+from runtime.engine import files, process
 from runtime.engine.containers import Containers
 
 __all__ = ["Engine", "serve", "predefined_networks"]
@@ -37,10 +38,11 @@ def predefined_networks(root: str) -> list[dict[str, Any]]:
 
 
 class Engine:
-    def __init__(self, root: str, controller: Controller | None = None) -> None:
+    def __init__(self, root: str, controller: Controller | None = None, dns_servers: list[str] | None = None) -> None:
         self.root = os.path.abspath(root)
-        self.controller = controller or Controller(self.root)
-        self.containers = Containers(self.controller, self.root)
+        self.resolv_conf = files.engine_resolv_conf(self.root, dns_servers or [])
+        self.controller = controller or Controller(self.root, plugins=[("dns", EmbeddedDns(resolv_conf=self.resolv_conf))])
+        self.containers = Containers(self.controller, self.root, resolv_conf=self.resolv_conf)
         self.on_reset: Any = None  # set by serve(): a reset engine exits rather than re-create defaults
 
     def start(self) -> None:
@@ -151,9 +153,9 @@ class Engine:
         return {}
 
 
-def serve(root: str, socket_path: str) -> None:
+def serve(root: str, socket_path: str, dns_servers: list[str] | None = None) -> None:
     """Run the engine in the foreground until SIGTERM or SIGINT."""
-    engine = Engine(root)
+    engine = Engine(root, dns_servers=dns_servers)
     engine.start()
     server = ApiServer(socket_path, engine.router())
     stop = threading.Event()

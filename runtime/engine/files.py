@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-__all__ = ["hosts", "resolv_conf", "uses_embedded_dns", "write_in_place", "EMBEDDED_DNS"]
+__all__ = ["hosts", "resolv_conf", "engine_resolv_conf", "uses_embedded_dns", "write_in_place", "EMBEDDED_DNS"]
 
 EMBEDDED_DNS = "127.0.0.11"
 
@@ -52,6 +52,18 @@ def resolv_conf(embedded: bool = False, servers: Iterable[str] = (), host_file: 
     head = [f"nameserver {EMBEDDED_DNS}"] if embedded else [f"nameserver {s}" for s in servers]
     tail = ["options ndots:0"] if embedded else []
     return "\n".join(head + kept + tail) + "\n"
+
+
+def engine_resolv_conf(root: str, servers: list[str], host_file: str = "/etc/resolv.conf") -> str:
+    """The resolver config the engine starts from: the host's, or with ``netcore daemon
+    --dns`` the host's search domains and options with those nameservers instead (Docker's
+    daemon-wide ``--dns``). Returns its path; the embedded DNS forwards to its nameservers."""
+    if not servers:
+        return host_file
+    path = os.path.join(root, "resolv.conf")
+    os.makedirs(root, exist_ok=True)
+    write_in_place(path, resolv_conf(servers=servers, host_file=host_file))
+    return path
 
 
 def uses_embedded_dns(path: str) -> bool:

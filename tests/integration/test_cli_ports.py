@@ -7,7 +7,6 @@ answer with the peer address they saw, so a test can tell NAT from no NAT.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import socket
 import subprocess
@@ -15,7 +14,7 @@ import time
 
 import pytest
 
-from cli_engine import engine_links, free_subnet, netns_exec
+from cli_engine import engine_links, netns_exec
 
 pytestmark = pytest.mark.root
 
@@ -62,30 +61,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("", 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture
-def underlay(name):
-    """A client host: netns ``nct-<name>`` with a veth to the host; yields (netns path, host ip, client ip)."""
-    net = ipaddress.ip_network(free_subnet(30))
-    host_ip, client_ip = (str(a) for a in net.hosts())
-    ns, h, c = f"nct-{name}", f"nct{name}h", f"nct{name}c"
-    cmds = [
-        ["ip", "netns", "add", ns],
-        ["ip", "link", "add", h, "type", "veth", "peer", "name", c, "netns", ns],
-        ["ip", "addr", "add", f"{host_ip}/30", "dev", h],
-        ["ip", "link", "set", h, "up"],
-        ["ip", "-n", ns, "addr", "add", f"{client_ip}/30", "dev", c],
-        ["ip", "-n", ns, "link", "set", c, "up"],
-        ["ip", "-n", ns, "link", "set", "lo", "up"],
-    ]
-    try:
-        for cmd in cmds:
-            subprocess.run(cmd, check=True, capture_output=True)
-        yield f"/run/netns/{ns}", host_ip, client_ip
-    finally:
-        subprocess.run(["ip", "link", "del", h], capture_output=True)
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
 def serve(engine, cname: str, net: str, port: int, *flags: str) -> str:
