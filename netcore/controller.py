@@ -31,7 +31,8 @@ from netcore.errors import (
     TeardownIncomplete,
 )
 from netcore.ipam import GATEWAY_REQUEST, DefaultIpam, parse_ipv4_network
-from netcore.models import Attachment, DriverInfo, Endpoint, EngineContext, Network, PortBinding, Sandbox
+from netcore.ipam.pools import global_pools
+from netcore.models import GLOBAL, Attachment, DriverInfo, Endpoint, EngineContext, Network, PortBinding, Sandbox
 from netcore.osl import addrs, links, netns
 from netcore.osl.nft import Firewall
 from netcore.plugins import Hooks, make_plugin_manager
@@ -43,6 +44,8 @@ __all__ = ["Controller"]
 
 log = logging.getLogger("netcore.controller")
 NETWORK, ENDPOINT, SANDBOX = "network", "endpoint", "sandbox"
+GLOBAL_IPAM = "global-default"  # the default IPAM on the cluster store, for global networks
+GWBRIDGE = "netcore_gwbridge"  # Docker's docker_gwbridge: egress and ports for overlay containers
 
 
 def _host_prefixes() -> list[str]:
@@ -59,22 +62,33 @@ class Controller:
         plugins: Iterable[tuple[str, object]] = (),
         autoload: bool = True,
         store: Store | None = None,
+        cluster: Any = None,
     ) -> None:
         self.root = root
         self.tag = names.engine_tag(root)
-        self.store = store or open_store(root)
+        self.store = store or open_store(root)  # local scope, and a cache of the cluster's networks
+        self.cluster = cluster  # netcore.cluster.Cluster, or None on a single host
         self.firewall = Firewall(names.table_name(root))
         self.ipam = DefaultIpam(self.store, _host_prefixes)
+        builtin: list[tuple[str, object]] = [("default", self.ipam)]
+        if cluster is not None:
+            builtin.append(
+                (GLOBAL_IPAM, DefaultIpam(cluster.store, _host_prefixes, pools=global_pools, space="GlobalDefault", lease=cluster.lease_id))
+            )
         self.ports = PortAllocator()
-        self.hooks = Hooks(make_plugin_manager([("default", self.ipam), *plugins], autoload=autoload))
+        self.hooks = Hooks(make_plugin_manager([*builtin, *plugins], autoload=autoload))
         self.lock = threading.RLock()
         self._started = False
+        self._peers: dict[str, Endpoint] = {}  # endpoints of other hosts, by id
 
     def start(self) -> None:
         """Set up the engine's table, hand plugins their context, reconcile store and kernel."""
         with self.lock:
             self.firewall.ensure()
-            self.hooks.configure(EngineContext(root=self.root, tag=self.tag, firewall=self.firewall))
+            self.hooks.configure(EngineContext(root=self.root, tag=self.tag, firewall=self.firewall, cluster=self.cluster))
+            if self.cluster is not None:
+                self.cluster.join()
+                self._sync_networks(self.cluster.watch(NETWORK, self._on_network_event))
             self._started = True
             self.reconcile()
             for data in self.store.list(SANDBOX):
@@ -88,6 +102,8 @@ class Controller:
                         except NetcoreError as exc:
                             log.warning("restore published ports of %s: %s", ep.name, exc)
                     self.hooks.notify("endpoint_restored", network=net, endpoint=ep, sandbox=sandbox)
+            if self.cluster is not None:
+                self._sync_endpoints(self.cluster.watch(ENDPOINT, self._on_endpoint_event))
 
     # ================================================================ lookups ====
 
@@ -128,6 +144,11 @@ class Controller:
     def drivers(self) -> list[str]:
         return self.hooks.drivers()
 
+    def _ipam(self, net: Network) -> Any:
+        """The IPAM of a network; ``default`` on a global network means the cluster's."""
+        name = GLOBAL_IPAM if net.scope == GLOBAL and net.ipam_driver == "default" else net.ipam_driver
+        return self.hooks.ipam(name)
+
     def endpoint_oper_info(self, network: Network, endpoint: Endpoint) -> dict[str, Any]:
         return self.hooks.driver(network.driver).endpoint_oper_info(network=network, endpoint=endpoint) or {}
 
@@ -154,6 +175,14 @@ class Controller:
                 raise AlreadyExists(f"network with name {name} already exists")
             drv = self.hooks.driver(driver)
             info = drv.driver_info() or DriverInfo(name=driver)
+            if info.data_scope == GLOBAL:
+                if self.cluster is None:
+                    raise InvalidConfig(
+                        f"{driver} networks span hosts and need a cluster: start the engine with "
+                        "--cluster-store etcd://HOST:PORT --advertise ADDRESS"
+                    )
+                if self.cluster.store.find(NETWORK, name) is not None:
+                    raise AlreadyExists(f"network with name {name} already exists")
             _check_ipam_input(subnet, gateway, ip_range)
             net = Network(
                 id=names.new_id(),
@@ -169,7 +198,7 @@ class Controller:
             )
             with Transaction(f"create network {name}") as tx:
                 if info.addressing:
-                    ipam = self.hooks.ipam(ipam_driver)
+                    ipam = self._ipam(net)
                     pool = ipam.request_pool(network_id=net.id, subnet=subnet, ip_range=ip_range, options={})
                     tx.push("ipam.pool", lambda: ipam.release_pool(pool_id=pool.pool_id))
                     net.subnet, net.pool_id, net.ip_range = pool.subnet, pool.pool_id, ip_range
@@ -182,6 +211,9 @@ class Controller:
                 drv.create_network(network=net)
                 tx.push("network.driver", lambda: drv.delete_network(network=net))
                 tx.step("network.store")
+                if net.scope == GLOBAL:  # the cluster's create decides a name race between hosts
+                    self.cluster.store.put(NETWORK, net.id, net.to_dict(), name=net.name, create=True)
+                    tx.push("network.cluster", lambda: self.cluster.store.delete(NETWORK, net.id))
                 self.store.put(NETWORK, net.id, net.to_dict(), name=net.name, create=True)
             self.hooks.notify("network_created", network=net)
             return net
@@ -193,6 +225,8 @@ class Controller:
             if net.predefined and not force:
                 raise Forbidden(f"{net.name} is a pre-defined network and cannot be removed")
             eps = self.endpoints(net)
+            if net.scope == GLOBAL and self.cluster is not None:
+                eps = self.cluster.endpoints(net.id)  # on every host
             if eps:
                 who = ", ".join(sorted(e.name for e in eps))
                 raise Conflict(f"error while removing network: network {net.name} has active endpoints ({who})")
@@ -205,12 +239,14 @@ class Controller:
                 errors.append(exc)
             if net.pool_id:
                 try:
-                    ipam = self.hooks.ipam(net.ipam_driver)
+                    ipam = self._ipam(net)
                     if net.gateway:
                         ipam.release_address(pool_id=net.pool_id, address=net.gateway)
                     ipam.release_pool(pool_id=net.pool_id)
                 except Exception as exc:
                     errors.append(exc)
+            if net.scope == GLOBAL and self.cluster is not None:
+                self.cluster.store.delete(NETWORK, net.id)  # the other hosts forget it through their watch
             self.store.delete(NETWORK, net.id)
             self.hooks.notify("network_deleted", network=net)
             if errors:
@@ -268,6 +304,7 @@ class Controller:
                 self.store.put(SANDBOX, sandbox_id, sandbox.to_dict(), create=True)
                 for net, att in zip(nets, attachments):
                     self._connect(net, sandbox, att)
+                self._gateway_service(sandbox)
             except BaseException:
                 self._teardown(sandbox)
                 raise
@@ -313,7 +350,13 @@ class Controller:
                 raise AlreadyExists(f"endpoint with name {sandbox.name} already exists in network {net.name}")
             att = Attachment(network=net.id, ip=ip, aliases=tuple(aliases), gw_priority=gw_priority)
             self._check_attachment(net, att)
-            return self._connect(net, sandbox, att)
+            ep = self._connect(net, sandbox, att)
+            try:
+                self._gateway_service(sandbox)
+            except BaseException:
+                self._disconnect(net, sandbox, ep)
+                raise
+            return ep
 
     def disconnect(self, network_ref: str, sandbox_id: str) -> Endpoint:
         with self.lock:
@@ -325,7 +368,34 @@ class Controller:
             if ep is None:
                 raise NotFound(f"container {sandbox.name} is not connected to network {net.name}")
             self._disconnect(net, sandbox, ep)
+            try:
+                self._gateway_service(sandbox)
+            except NetcoreError as exc:
+                log.warning("%s: gateway bridge: %s", sandbox.name, exc)
             return ep
+
+    def _gateway_service(self, sandbox: Sandbox) -> None:
+        """Attach the sandbox to the gateway bridge while it needs one, detach it after.
+
+        A sandbox needs it when one of its networks spans hosts (overlay) and is not
+        internal, and no other network gives it a default route: like Docker's
+        docker_gwbridge, a local bridge network (icc off) for egress and published ports.
+        """
+        if sandbox.netns_path is None:
+            return
+        eps = self.sandbox_endpoints(sandbox)
+        gw = self.store.find(NETWORK, GWBRIDGE)
+        gw_id = gw["id"] if gw else None
+        others = [(e, self.network(e.network_id)) for e in eps if e.network_id != gw_id]
+        need = any(self.driver_info(n.driver).connectivity_scope == GLOBAL and not n.internal for _, n in others) and not any(
+            e.gateway for e, _ in others
+        )
+        current = next((e for e in eps if e.network_id == gw_id), None)
+        if need and current is None:
+            net = Network.from_dict(gw) if gw else self.create_network(GWBRIDGE, "bridge", options={"icc": "false"})
+            self._connect(net, sandbox, Attachment(network=net.id))
+        elif current is not None and not need:
+            self._disconnect(self.network(current.network_id), sandbox, current)
 
     def _check_attachment(self, net: Network, att: Attachment) -> None:
         if att.ip is not None:
@@ -345,7 +415,7 @@ class Controller:
         ep = Endpoint(id=names.new_id(), network_id=net.id, name=sandbox.name, sandbox_id=sandbox.id, ifname=ifname, aliases=list(att.aliases), gw_priority=att.gw_priority)
         with Transaction(f"connect {sandbox.name} to {net.name}") as tx:
             if net.pool_id:
-                ipam = self.hooks.ipam(net.ipam_driver)
+                ipam = self._ipam(net)
                 ip = ipam.request_address(pool_id=net.pool_id, address=att.ip, options={})
                 tx.push("ipam.address", lambda: ipam.release_address(pool_id=net.pool_id, address=ip))
                 ep.address = f"{ip}/{net.prefixlen}"
@@ -362,6 +432,12 @@ class Controller:
                 ep.gateway = join.gateway
                 tx.step("endpoint.configure")
                 interfaces.configure(sandbox, ep, join)
+            if net.scope == GLOBAL and self.cluster is not None:
+                tx.step("endpoint.cluster")
+                ep.host = self.cluster.advertise
+                ep.dns_names = list(dict.fromkeys(n for n in (sandbox.name, *ep.aliases, sandbox.hostname, sandbox.id[:12]) if n))
+                self.cluster.publish(ep)
+                tx.push("endpoint.cluster", lambda: self.cluster.withdraw(ep.id))
             previous = sandbox.gateway_endpoint
             changed = self._elect_gateway(sandbox, [*self.sandbox_endpoints(sandbox), ep], tx)
             tx.push("sandbox.gateway", lambda: setattr(sandbox, "gateway_endpoint", previous))
@@ -440,9 +516,14 @@ class Controller:
                     errors.append(exc)
         except NotFound as exc:
             errors.append(exc)
+        if net.scope == GLOBAL and self.cluster is not None:
+            try:
+                self.cluster.withdraw(ep.id)
+            except Exception as exc:
+                errors.append(exc)
         if net.pool_id and ep.ip:
             try:
-                self.hooks.ipam(net.ipam_driver).release_address(pool_id=net.pool_id, address=ep.ip)
+                self._ipam(net).release_address(pool_id=net.pool_id, address=ep.ip)
             except Exception as exc:
                 errors.append(exc)
         with self.store.transaction():
@@ -470,6 +551,92 @@ class Controller:
                 sandbox.gateway_endpoint = ""
         if self.store.get(SANDBOX, sandbox.id) is not None:
             self.store.put(SANDBOX, sandbox.id, sandbox.to_dict())
+
+    # ================================================================ cluster ====
+
+    def _sync_networks(self, records: list[dict[str, Any]]) -> None:
+        """The local cache of global networks becomes what the cluster has (engine start)."""
+        ids = set()
+        for data in records:
+            ids.add(data["id"])
+            self._cache_network(data)
+        for net in self.networks():
+            if net.scope == GLOBAL and net.id not in ids:
+                self._forget_network(net)
+
+    def _cache_network(self, data: dict[str, Any]) -> None:
+        try:
+            self.store.put(NETWORK, data["id"], data, name=data["name"])
+        except AlreadyExists:
+            log.error("cluster network %s clashes with a local network of the same name: not shown here", data["name"])
+
+    def _forget_network(self, net: Network) -> None:
+        """Another host removed a global network: drop what this host has of it."""
+        if self.store.count(ENDPOINT, parent=net.id):
+            log.warning("network %s was removed from the cluster while local containers are on it", net.name)
+            return
+        try:
+            self.hooks.driver(net.driver).delete_network(network=net)
+        except NetcoreError as exc:
+            log.warning("forget network %s: %s", net.name, exc)
+        self.store.delete(NETWORK, net.id)
+        self.hooks.notify("network_deleted", network=net)
+
+    def _on_network_event(self, event: str, nid: str, data: dict[str, Any] | None) -> None:
+        with self.lock:
+            try:
+                if event == "put" and data is not None:
+                    self._cache_network(data)
+                elif event == "delete":
+                    cached = self.store.get(NETWORK, nid)
+                    if cached is not None:
+                        self._forget_network(Network.from_dict(cached))
+            except Exception:
+                log.exception("cluster network event %s %s", event, nid[:12])
+
+    def _sync_endpoints(self, records: list[dict[str, Any]]) -> None:
+        """Engine start: program every remote endpoint, drop this host's stale ones, (re)publish the live ones."""
+        mine = {e.id for n in self.networks() if n.scope == GLOBAL for e in self.endpoints(n)}
+        for data in records:
+            ep = Endpoint.from_dict(data)
+            if ep.host != self.cluster.advertise:
+                self._peer_added(ep)
+            elif ep.id not in mine:
+                self.cluster.withdraw(ep.id)  # left while this engine was down
+        self._republish()
+
+    def _republish(self) -> None:
+        """This host's endpoints on global networks, under the current lease."""
+        for net in self.networks():
+            if net.scope == GLOBAL:
+                for ep in self.endpoints(net):
+                    self.cluster.publish(ep)
+
+    def _on_endpoint_event(self, event: str, eid: str, data: dict[str, Any] | None) -> None:
+        with self.lock:
+            try:
+                if event == "put" and data is not None:
+                    ep = Endpoint.from_dict(data)
+                    if ep.host != self.cluster.advertise:
+                        self._peer_added(ep)
+                elif event == "delete":
+                    gone = self._peers.pop(eid, None)
+                    if gone is not None:
+                        net = self.network(gone.network_id)
+                        self.hooks.driver(net.driver).peer_delete(network=net, endpoint=gone)
+                        self.hooks.notify("peer_left", network=net, endpoint=gone)
+            except Exception:
+                log.exception("cluster endpoint event %s %s", event, eid[:12])
+
+    def _peer_added(self, ep: Endpoint) -> None:
+        data = self.store.get(NETWORK, ep.network_id)
+        if data is None:
+            log.debug("endpoint %s of unknown network %s", ep.id[:12], ep.network_id[:12])
+            return
+        net = Network.from_dict(data)
+        self._peers[ep.id] = ep
+        self.hooks.driver(net.driver).peer_add(network=net, endpoint=ep)
+        self.hooks.notify("peer_joined", network=net, endpoint=ep)
 
     # ================================================================ reconcile ==
 
@@ -503,7 +670,7 @@ class Controller:
             paths = {d.get("netns_path") for d in self.store.list(SANDBOX)}
             for name in netns.list_names():
                 path = f"{netns.NETNS_DIR}/{name}"
-                if name.startswith(f"nc-{self.tag}-") and path not in paths:
+                if names.is_sandbox_netns(name, self.tag) and path not in paths:
                     log.info("reconcile: removing orphan netns %s", name)
                     netns.delete(path)
 
@@ -517,14 +684,21 @@ class Controller:
                     log.warning("%s", exc)
             for net in self.networks():
                 try:
-                    self.delete_network(net.id, force=True)
+                    if net.scope == GLOBAL:
+                        self._forget_network(net)  # the cluster's: other hosts may use it
+                    else:
+                        self.delete_network(net.id, force=True)
                 except NetcoreError as exc:
                     log.warning("%s", exc)
             self.firewall.delete()
             self.reconcile()
 
     def close(self) -> None:
+        """Stop; the containers and their endpoints stay (the lease is left to lapse, not revoked:
+        an engine restarted within its TTL takes its endpoints over without a gap)."""
         self.hooks.notify("shutdown")
+        if self.cluster is not None:
+            self.cluster.close()
         self.firewall.close()
         self.store.close()
 

@@ -202,6 +202,29 @@ def discover_delete(node: dict[str, Any]) -> None:
     """
 
 
+@hookspec(firstresult=True)
+def peer_add(network: Network, endpoint: Endpoint) -> None:
+    """An endpoint on another host joined ``network`` (a global-scope network).
+
+    Called: from the cluster watch, for every remote endpoint of every global network
+    this engine knows, at start too; the driver decides whether it has local state
+    to program (overlay: FDB and neighbour entries once a local container is on it).
+    May assume: ``endpoint.host`` is the owning engine's advertised address (its VTEP),
+    ``endpoint.address`` and ``endpoint.mac`` are set. Idempotent.
+    Not implemented: the driver does not care about remote endpoints.
+    Partner: ``peer_delete``.
+    Since: 0.2
+    """
+
+
+@hookspec(firstresult=True)
+def peer_delete(network: Network, endpoint: Endpoint) -> None:
+    """A remote endpoint left ``network`` (or its host vanished). "Already gone" is success.
+
+    Since: 0.2
+    """
+
+
 # ---------------------------------------------------------------- observers ------
 
 
@@ -231,6 +254,16 @@ def endpoint_restored(network: Network, endpoint: Endpoint, sandbox: Sandbox) ->
 
     Observers that keep state in memory (the embedded DNS) rebuild it from these.
     """
+
+
+@hookspec
+def peer_joined(network: Network, endpoint: Endpoint) -> None:
+    """Broadcast when an endpoint on another host joined a global network (its names, for DNS)."""
+
+
+@hookspec
+def peer_left(network: Network, endpoint: Endpoint) -> None:
+    """Broadcast when an endpoint on another host left a global network."""
 
 
 @hookspec

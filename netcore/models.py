@@ -82,6 +82,8 @@ class Endpoint(_Record):
     options: dict[str, str] = field(default_factory=dict)
     ports: list[PortBinding] = field(default_factory=list)  # host ports published through it (concrete)
     gw_priority: int = 0  # the sandbox's default route goes to its endpoint with the highest
+    host: str = ""  # global networks: the advertised address of the engine that owns it (its VTEP)
+    dns_names: list[str] = field(default_factory=list)  # global networks: its names for the other hosts' DNS
 
     @property
     def ip(self) -> str | None:
@@ -195,3 +197,4 @@ class EngineContext:
     root: str  # the engine's root dir
     tag: str  # short id of this engine: keeps kernel objects of engines side by side apart
     firewall: Any  # netcore.osl.nft.Firewall of this engine
+    cluster: Any = None  # netcore.cluster.Cluster when the engine is in a cluster, else None

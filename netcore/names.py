@@ -25,6 +25,7 @@ __all__ = [
     "mac_from_id",
     "valid_ifname",
     "valid_object_name",
+    "is_sandbox_netns",
 ]
 
 IFNAMSIZ = 15  # the kernel's limit, not counting the NUL
@@ -86,3 +87,14 @@ def valid_ifname(name: str) -> bool:
 
 def valid_object_name(name: str) -> bool:
     return bool(_NAME_RE.fullmatch(name)) and len(name) <= 128
+
+
+def is_sandbox_netns(name: str, tag: str) -> bool:
+    """Whether a netns name is one of this engine's sandboxes: ``nc-<tag>-<12 hex>``.
+
+    Drivers name their own namespaces ``nc-<tag>-<kind>-...`` (the overlay's ``-ov-``),
+    which reconcile leaves to them.
+    """
+    prefix = f"nc-{tag}-"
+    rest = name[len(prefix):]
+    return name.startswith(prefix) and len(rest) == 12 and all(c in "0123456789abcdef" for c in rest)

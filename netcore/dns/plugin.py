@@ -67,10 +67,22 @@ class EmbeddedDns:
             self._close_sandbox(sandbox.id)
 
     @hookimpl
+    def peer_joined(self, network: Network, endpoint: Endpoint) -> None:
+        """A container on another host: its names resolve for ours on the same network."""
+        if not network.predefined and endpoint.ip is not None:
+            with self._lock:
+                self.index.add_peer(network, endpoint)
+
+    @hookimpl
+    def peer_left(self, network: Network, endpoint: Endpoint) -> None:
+        with self._lock:
+            self.index.remove(endpoint.id)
+
+    @hookimpl
     def network_deleted(self, network: Network) -> None:
         with self._lock:
             gone = {r.sandbox_id for r in self.index.drop_network(network.id)}
-            gone = {sid for sid in gone if self.index.sandbox(sid) is None}
+            gone = {sid for sid in gone if sid and self.index.sandbox(sid) is None}  # "": another host's
         for sid in gone:
             self._close_sandbox(sid)
 

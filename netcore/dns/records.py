@@ -80,16 +80,7 @@ class NameIndex:
 
     def add(self, network: Network, endpoint: Endpoint, sandbox: Sandbox) -> Record:
         """Index ``endpoint`` (replacing an older record of the same id)."""
-        if endpoint.ip is None:
-            raise ValueError(f"endpoint {endpoint.id[:12]} has no address")
-        self.remove(endpoint.id)
-        rec = Record(endpoint.id, sandbox.id, network.id, endpoint.ip, endpoint_names(endpoint, sandbox))
-        net = self._nets.get(network.id)
-        if net is None:
-            net = self._nets[network.id] = _Net(normalize(network.name), network.internal)
-        for name in rec.names:
-            net.by_name.setdefault(name, []).append(rec)
-        net.by_ip[rec.ip] = rec
+        rec = self._insert(network, endpoint, sandbox.id, endpoint_names(endpoint, sandbox))
         sb = self._sandboxes.get(sandbox.id)
         if sb is None:
             sb = self._sandboxes[sandbox.id] = SandboxEntry(sandbox.id, sandbox.netns_path, ())
@@ -97,6 +88,24 @@ class NameIndex:
         sb.endpoint_ids.append(rec.endpoint_id)
         order = {eid: i for i, eid in enumerate(sandbox.endpoints)}  # the sandbox's join order, when known
         sb.endpoint_ids.sort(key=lambda eid: order.get(eid, len(order)))
+        return rec
+
+    def add_peer(self, network: Network, endpoint: Endpoint) -> Record:
+        """Index an endpoint of another host (global networks): its names, no sandbox of ours."""
+        names = tuple(dict.fromkeys(n for n in (normalize(x) for x in endpoint.dns_names or [endpoint.name]) if n))
+        return self._insert(network, endpoint, "", names)
+
+    def _insert(self, network: Network, endpoint: Endpoint, sandbox_id: str, names: tuple[str, ...]) -> Record:
+        if endpoint.ip is None:
+            raise ValueError(f"endpoint {endpoint.id[:12]} has no address")
+        self.remove(endpoint.id)
+        rec = Record(endpoint.id, sandbox_id, network.id, endpoint.ip, names)
+        net = self._nets.get(network.id)
+        if net is None:
+            net = self._nets[network.id] = _Net(normalize(network.name), network.internal)
+        for name in rec.names:
+            net.by_name.setdefault(name, []).append(rec)
+        net.by_ip[rec.ip] = rec
         self._records[rec.endpoint_id] = rec
         return rec
 
@@ -116,10 +125,11 @@ class NameIndex:
             del net.by_ip[rec.ip]
         if not net.by_ip and not net.by_name:
             del self._nets[rec.network_id]
-        sb = self._sandboxes[rec.sandbox_id]
-        sb.endpoint_ids.remove(endpoint_id)
-        if not sb.endpoint_ids:
-            del self._sandboxes[rec.sandbox_id]
+        sb = self._sandboxes.get(rec.sandbox_id)  # None for another host's endpoint
+        if sb is not None:
+            sb.endpoint_ids.remove(endpoint_id)
+            if not sb.endpoint_ids:
+                del self._sandboxes[rec.sandbox_id]
         return rec
 
     def drop_network(self, network_id: str) -> list[Record]:

@@ -2,6 +2,9 @@
 
 Registered by the controller under the name ``default``, through the same hook
 contract (``request_pool`` ... ``release_address``) a third-party IPAM implements.
+A second instance on the cluster store serves global-scope networks: there several
+engines allocate at once, and the store's atomic create (``put(create=True)``)
+decides every race; the loser moves on to the next pool or address.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Callable, Iterable
 from netcore.errors import AlreadyExists, Conflict, InvalidConfig, NotFound
 from netcore.hookspecs import hookimpl
 from netcore.ipam.allocator import RangeAllocator
-from netcore.ipam.pools import first_free_pool, overlapping
+from netcore.ipam.pools import default_pools, first_free_pool, overlapping
 from netcore.models import Pool
 from netcore.store import Store
 
@@ -39,9 +42,19 @@ def parse_ipv4_network(value: str, what: str = "subnet") -> ipaddress.IPv4Networ
 class DefaultIpam:
     """Pools are ``pool`` records, each reserved address an ``address`` record under its pool."""
 
-    def __init__(self, store: Store, host_prefixes: Callable[[], Iterable[str]] = lambda: ()) -> None:
+    def __init__(
+        self,
+        store: Store,
+        host_prefixes: Callable[[], Iterable[str]] = lambda: (),
+        pools: Callable[[], Iterable[ipaddress.IPv4Network]] = default_pools,
+        space: str = "LocalDefault",
+        lease: Callable[[], int | None] = lambda: None,
+    ) -> None:
         self.store = store
         self.host_prefixes = host_prefixes
+        self.pools = pools
+        self.space = space  # the address space: prefix of pool ids
+        self.lease = lease  # cluster: container addresses live as long as their engine's lease
         self._allocators: dict[str, RangeAllocator] = {}
         self._lock = threading.Lock()
 
@@ -51,6 +64,15 @@ class DefaultIpam:
     def request_pool(
         self, network_id: str, subnet: str | None, ip_range: str | None, options: dict[str, str]
     ) -> Pool:
+        for _ in range(64):  # another engine may take the pool we picked: pick again
+            try:
+                return self._request_pool(network_id, subnet, ip_range)
+            except AlreadyExists:
+                if subnet:
+                    raise Conflict(f"subnet {subnet} is already in use") from None
+        raise Conflict("could not reserve an address pool: too much contention")
+
+    def _request_pool(self, network_id: str, subnet: str | None, ip_range: str | None) -> Pool:
         pools = self.store.list(_POOL)
         taken = {ipaddress.ip_network(p["subnet"]): p for p in pools}
         if subnet:
@@ -64,14 +86,14 @@ class DefaultIpam:
             busy = list(taken)
             for prefix in self.host_prefixes():
                 busy.append(ipaddress.ip_network(prefix, strict=False))
-            net = first_free_pool(n for n in busy if n.version == 4)
+            net = first_free_pool((n for n in busy if n.version == 4), self.pools())
             if net is None:
                 raise Conflict("all predefined address pools have been fully subnetted")
         if ip_range:
             sub = parse_ipv4_network(ip_range, "ip-range")
             if not sub.subnet_of(net):  # type: ignore[arg-type]
                 raise InvalidConfig(f"ip-range {sub} is not inside subnet {net}")
-        pool_id = f"LocalDefault/{net}"
+        pool_id = f"{self.space}/{net}"
         record = {"pool_id": pool_id, "subnet": str(net), "ip_range": ip_range, "network_id": network_id}
         self.store.put(_POOL, pool_id, record, create=True)
         return Pool(pool_id=pool_id, subnet=str(net))
@@ -118,17 +140,39 @@ class DefaultIpam:
                     raise InvalidConfig(f"address {ip} is not a usable address of subnet {net}")
                 if not alloc.mark(int(ip)):
                     raise AlreadyExists(f"address {ip} is already in use on {net}")
-            else:
+                self._record(pool_id, ip, alloc, keep_on_clash=False, leased=not gateway)
+                return str(ip)
+            refreshed = False
+            while True:  # the store has the last word: an address another engine took is skipped
                 n = alloc.allocate()
+                if n is None and not refreshed:  # others may have freed some: ask the store once
+                    self._allocators.pop(pool_id, None)
+                    alloc, net = self._allocator(pool_id)
+                    refreshed = True
+                    continue
                 if n is None:
                     raise Conflict(f"no available addresses left in {net}")
                 ip = ipaddress.IPv4Address(n)
-            try:
-                self.store.put(_ADDR, f"{pool_id}/{ip}", {"address": str(ip)}, parent=pool_id, create=True)
-            except Exception:
+                try:
+                    self._record(pool_id, ip, alloc, keep_on_clash=True, leased=True)
+                    return str(ip)
+                except AlreadyExists:
+                    continue
+
+    def _record(self, pool_id: str, ip: ipaddress.IPv4Address, alloc: RangeAllocator, keep_on_clash: bool, leased: bool) -> None:
+        """Write the address's row; on a clash it stays marked taken (someone else has it) if asked."""
+        lease = self.lease() if leased else None
+        extra = {"lease": lease} if lease is not None else {}
+        try:
+            self.store.put(_ADDR, f"{pool_id}/{ip}", {"address": str(ip)}, parent=pool_id, create=True, **extra)
+        except AlreadyExists:
+            if not keep_on_clash:
                 alloc.release(int(ip))
-                raise
-            return str(ip)
+                raise AlreadyExists(f"address {ip} is already in use") from None
+            raise
+        except Exception:
+            alloc.release(int(ip))
+            raise
 
     @hookimpl
     def release_address(self, pool_id: str, address: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Iterator
 
-__all__ = ["default_pools", "first_free_pool", "overlapping"]
+__all__ = ["default_pools", "global_pools", "first_free_pool", "overlapping"]
 
 Net = ipaddress.IPv4Network
 
@@ -15,6 +15,11 @@ def default_pools() -> Iterator[Net]:
     for second in range(17, 32):
         yield ipaddress.IPv4Network(f"172.{second}.0.0/16")
     yield from ipaddress.IPv4Network("192.168.0.0/16").subnets(new_prefix=20)
+
+
+def global_pools() -> Iterator[Net]:
+    """Docker swarm's defaults for networks that span hosts: 10.0.0.0/8 in /24s."""
+    yield from ipaddress.IPv4Network("10.0.0.0/8").subnets(new_prefix=24)
 
 
 def overlapping(candidate: Net, taken: Iterable[Net]) -> Net | None:

@@ -19,6 +19,8 @@ __all__ = [
     "get",
     "create_bridge",
     "create_veth",
+    "create_vxlan",
+    "move",
     "set_master",
     "set_bridge_port",
     "set_up",
@@ -122,6 +124,30 @@ def create_veth(
             raise KernelError("create veth", name, errno.ENODEV)
         ipr.link("set", index=index, ifalias=alias, state="up", **({"master": master} if master is not None else {}))
     return index
+
+
+def create_vxlan(ipr: Any, name: str, alias: str, vni: int, local: str, port: int = 4789, mtu: int | None = None) -> int:
+    """A VXLAN device in ``ipr``'s netns, programmed statically: learning off, proxy ARP on.
+
+    Its UDP socket (and its claim on the VNI) stays in the netns where it is made
+    even after ``move``: make it where the underlay is. Returns the index.
+    """
+    with kernel_errors("create vxlan", f"{name} (vni {vni})"):
+        ipr.link(
+            "add", ifname=name, kind="vxlan", vxlan_id=vni, vxlan_port=port, vxlan_local=local,
+            vxlan_learning=0, vxlan_proxy=1, **({"mtu": mtu} if mtu else {}),
+        )
+        index = lookup(ipr, name)
+        if index is None:
+            raise KernelError("create vxlan", name, errno.ENODEV)
+        ipr.link("set", index=index, ifalias=alias)
+    return index
+
+
+def move(ipr: Any, index: int, netns_path: str) -> None:
+    """Move a link into the netns at ``netns_path`` (it keeps its name)."""
+    with kernel_errors("move link", f"{index} into {netns_path}"):
+        ipr.link("set", index=index, net_ns_fd=netns_path)
 
 
 def set_master(ipr: Any, index: int, master: int) -> None:
