@@ -34,6 +34,15 @@ cancellation, and parses stream chunks as if they were whole lines. Watches here
 on a raw socket per watch (one thread each) that parses the chunked JSON stream,
 resumes from the last revision seen after any disconnect, and resynchronises from a
 full listing when that revision was compacted.
+
+Caveats:
+
+- One transaction is one etcd txn: etcd refuses more than ``--max-txn-ops`` (128 by
+  default) writes or guards in it (``StoreError``); split bigger batches.
+- ``close()`` stops keeping leases alive but does not revoke them: a restarted engine
+  that re-registers within the TTL causes no delete/put churn at its peers. Call
+  ``revoke_lease`` for a deliberate, immediate withdrawal.
+- Plain HTTP only (no TLS, no auth), one endpoint per store.
 """
 
 from __future__ import annotations
@@ -540,7 +549,7 @@ class EtcdStore:
 
     def healthy(self) -> bool:
         try:
-            resp = self._client.session.get(f"http://{self._client.host}:{self.port}/health", timeout=self.timeout)
+            resp = self._client.session.get(self._client.base_url + "/health", timeout=self.timeout)
             return resp.status_code == 200 and resp.json().get("health") == "true"
         except Exception:
             return False
