@@ -4,11 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
-if ! command -v nft >/dev/null || ! command -v ping >/dev/null || ! command -v nsenter >/dev/null; then
+if ! command -v nft >/dev/null || ! command -v ping >/dev/null || ! command -v nsenter >/dev/null || ! command -v etcd >/dev/null; then
     apt-get update -qq
 fi
 apt-get install -y -qq --no-install-recommends \
-    iproute2 nftables util-linux iputils-ping tcpdump python3-venv >/dev/null
+    iproute2 nftables util-linux iputils-ping tcpdump python3-venv etcd-server >/dev/null
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip >/dev/null
 # compat mode: a plain path entry; the default editable finder costs the CLI ~15 ms at start

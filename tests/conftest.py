@@ -370,3 +370,35 @@ class HostCmd:
 @pytest.fixture
 def host() -> HostCmd:
     return HostCmd()
+
+
+# ============================================================ etcd ============
+#
+# ``etcd_server`` (session): one private etcd (tests/etcd_server.py) on free ports with
+# its own data dir, never the system's service. ``etcd_store``: an EtcdStore on a
+# unique key prefix per test, so tests share that etcd without seeing each other's
+# keys; closed after the test.
+
+
+@pytest.fixture(scope="session")
+def etcd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from etcd_server import ETCD, start_etcd
+
+    if not os.access(ETCD, os.X_OK):
+        pytest.skip(f"{ETCD} is missing: apt-get install etcd-server (scripts/setup.sh does)")
+    srv = start_etcd(str(tmp_path_factory.mktemp("etcd") / "data"))
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def etcd_store(etcd_server: Any, unique: Unique) -> Iterator[Any]:
+    from netcore.store.etcd import EtcdStore
+
+    store = EtcdStore(etcd_server.url, prefix=f"/nctest-{unique}/")
+    try:
+        yield store
+    finally:
+        store.close()
