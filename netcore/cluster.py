@@ -61,8 +61,8 @@ class Cluster:
 
     def watch(self, kind: str, callback: Callable[[str, str, dict[str, Any] | None], None]) -> list[dict[str, Any]]:
         """A snapshot of ``kind`` and, from right after it, every change to ``callback``."""
-        records, revision = self.store.list_with_revision(kind)
-        self._cancels.append(self.store.watch(kind, callback, start_revision=revision + 1))
+        records, revision = self.store.list_with_revision(kind)  # the revision to watch from
+        self._cancels.append(self.store.watch(kind, callback, start_revision=revision))
         return records
 
     def close(self) -> None:

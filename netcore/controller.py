@@ -71,10 +71,10 @@ class Controller:
         self.firewall = Firewall(names.table_name(root))
         self.ipam = DefaultIpam(self.store, _host_prefixes)
         builtin: list[tuple[str, object]] = [("default", self.ipam)]
+        self.global_ipam: DefaultIpam | None = None
         if cluster is not None:
-            builtin.append(
-                (GLOBAL_IPAM, DefaultIpam(cluster.store, _host_prefixes, pools=global_pools, space="GlobalDefault", lease=cluster.lease_id))
-            )
+            self.global_ipam = DefaultIpam(cluster.store, _host_prefixes, pools=global_pools, space="GlobalDefault", lease=cluster.lease_id)
+            builtin.append((GLOBAL_IPAM, self.global_ipam))
         self.ports = PortAllocator()
         self.hooks = Hooks(make_plugin_manager([*builtin, *plugins], autoload=autoload))
         self.lock = threading.RLock()
@@ -88,6 +88,7 @@ class Controller:
             self.hooks.configure(EngineContext(root=self.root, tag=self.tag, firewall=self.firewall, cluster=self.cluster))
             if self.cluster is not None:
                 self.cluster.join()
+                self.cluster.store.on_lease_lost = lambda lease: threading.Thread(target=self._rejoin, daemon=True).start()
                 self._sync_networks(self.cluster.watch(NETWORK, self._on_network_event))
             self._started = True
             self.reconcile()
@@ -603,14 +604,29 @@ class Controller:
                 self._peer_added(ep)
             elif ep.id not in mine:
                 self.cluster.withdraw(ep.id)  # left while this engine was down
-        self._republish()
+        self._republish(renew_addresses=True)  # a new lease: the old one lapses
 
-    def _republish(self) -> None:
-        """This host's endpoints on global networks, under the current lease."""
+    def _republish(self, renew_addresses: bool = False) -> None:
+        """This host's endpoints on global networks (and their addresses) under the current lease."""
         for net in self.networks():
             if net.scope == GLOBAL:
                 for ep in self.endpoints(net):
                     self.cluster.publish(ep)
+                    if renew_addresses and self.global_ipam and net.pool_id and ep.ip and net.ipam_driver == "default":
+                        self.global_ipam.renew(net.pool_id, ep.ip)
+
+    def _rejoin(self) -> None:
+        """The lease lapsed (etcd was away too long): join again and put back what this host owns."""
+        for delay in (0.5, 1, 2, 5, 10, 10, 30):
+            try:
+                with self.lock:
+                    self.cluster.join()
+                    self._republish(renew_addresses=True)
+                log.info("cluster: joined again under a new lease")
+                return
+            except NetcoreError as exc:
+                log.warning("cluster: rejoin failed (%s); retrying", exc)
+                time.sleep(delay)
 
     def _on_endpoint_event(self, event: str, eid: str, data: dict[str, Any] | None) -> None:
         with self.lock:

@@ -174,6 +174,11 @@ class DefaultIpam:
             alloc.release(int(ip))
             raise
 
+    def renew(self, pool_id: str, address: str) -> None:
+        """Write an address's row again under the current lease (the engine's lease was lost)."""
+        lease = self.lease()
+        self.store.put(_ADDR, f"{pool_id}/{address}", {"address": address}, parent=pool_id, **({"lease": lease} if lease is not None else {}))
+
     @hookimpl
     def release_address(self, pool_id: str, address: str) -> None:
         with self._lock:

@@ -41,25 +41,31 @@ def cli(ctx: click.Context, host: str | None, root: str | None) -> None:
 @click.option("--root", "daemon_root", default=None, help="Root dir for state (default /var/lib/netcore, or $NETCORE_ROOT).")
 @click.option("--socket", "socket_path", default=None, help="API socket path (default /run/netcore/netcore.sock).")
 @click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--config-file", default=None, help="JSON file with the settings below (dockerd's daemon.json keys).")
 @click.option("--dns", "dns", multiple=True, help="DNS server for every container, instead of the host's resolv.conf nameservers.")
+@click.option("--cluster-store", default=None, help="Join a cluster whose global state is in etcd://HOST:PORT.")
+@click.option("--cluster-advertise", "--advertise", "advertise", default=None, help="This host's address for the cluster (IP, IP:PORT or interface).")
+@click.option("--cluster-store-opt", "store_opts", multiple=True, help="discovery.ttl=SECONDS: how long the cluster waits for a silent engine.")
 @click.pass_obj
-def daemon(obj: _Ctx, daemon_root: str | None, socket_path: str | None, log_level: str, dns: tuple[str, ...]) -> None:
+def daemon(obj: _Ctx, daemon_root, socket_path, log_level, config_file, dns, cluster_store, advertise, store_opts) -> None:
     """Run the engine in the foreground."""
-    import ipaddress
     import logging
     import os
 
     from runtime.api.client import DEFAULT_ROOT, socket_path as parse_host
+    from runtime.engine import config
     from runtime.engine.daemon import serve
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for chatty in ("pyroute2", "urllib3"):  # their debug output is every netlink message and HTTP call
+        logging.getLogger(chatty).setLevel(max(logging.INFO, logging.getLogger().level))
     root = daemon_root or obj.root or os.environ.get("NETCORE_ROOT") or DEFAULT_ROOT
-    for server in dns:
-        try:
-            ipaddress.IPv4Address(server)
-        except ValueError:
-            raise click.BadParameter(f"invalid IPv4 address {server!r}", param_hint="--dns") from None
-    serve(root, socket_path or parse_host(obj.host), dns_servers=list(dns))
+    flags = {"dns": list(dns), "cluster-store": cluster_store, "cluster-advertise": advertise, "cluster-store-opts": list(store_opts)}
+    try:
+        settings = config.load(config_file, flags)
+    except Exception as exc:  # InvalidConfig: one line, like every CLI error
+        raise click.UsageError(str(exc)) from None
+    serve(root, socket_path or parse_host(obj.host), settings)
 
 
 def _register() -> None:

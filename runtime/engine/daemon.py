@@ -20,6 +20,7 @@ from netcore.dns import EmbeddedDns
 from runtime.api.server import ApiServer, Router, Stream, follow_file
 from runtime.api.views import container_summary, container_view, network_view
 from runtime.engine import files, process
+from runtime.engine.config import DaemonConfig
 from runtime.engine.containers import Containers
 
 __all__ = ["Engine", "serve", "predefined_networks"]
@@ -38,10 +39,18 @@ def predefined_networks(root: str) -> list[dict[str, Any]]:
 
 
 class Engine:
-    def __init__(self, root: str, controller: Controller | None = None, dns_servers: list[str] | None = None) -> None:
+    def __init__(self, root: str, controller: Controller | None = None, settings: DaemonConfig | None = None) -> None:
         self.root = os.path.abspath(root)
-        self.resolv_conf = files.engine_resolv_conf(self.root, dns_servers or [])
-        self.controller = controller or Controller(self.root, plugins=[("dns", EmbeddedDns(resolv_conf=self.resolv_conf))])
+        settings = settings or DaemonConfig()
+        self.resolv_conf = files.engine_resolv_conf(self.root, settings.dns)
+        cluster = None
+        if settings.cluster_store and settings.advertise:
+            from netcore.cluster import Cluster  # the etcd client only for engines in a cluster
+
+            cluster = Cluster(settings.cluster_store, settings.advertise, ttl=settings.ttl)
+        self.controller = controller or Controller(
+            self.root, plugins=[("dns", EmbeddedDns(resolv_conf=self.resolv_conf))], cluster=cluster
+        )
         self.containers = Containers(self.controller, self.root, resolv_conf=self.resolv_conf)
         self.on_reset: Any = None  # set by serve(): a reset engine exits rather than re-create defaults
 
@@ -153,9 +162,9 @@ class Engine:
         return {}
 
 
-def serve(root: str, socket_path: str, dns_servers: list[str] | None = None) -> None:
+def serve(root: str, socket_path: str, settings: DaemonConfig | None = None) -> None:
     """Run the engine in the foreground until SIGTERM or SIGINT."""
-    engine = Engine(root, dns_servers=dns_servers)
+    engine = Engine(root, settings=settings)
     engine.start()
     server = ApiServer(socket_path, engine.router())
     stop = threading.Event()

@@ -44,8 +44,11 @@ def free_subnet(prefixlen: int = 24) -> str:
 class Engine:
     """A ``netcore daemon`` with its own root dir and socket, driven through the CLI."""
 
-    def __init__(self, tmp: Path, env: dict[str, str] | None = None, daemon_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, tmp: Path, env: dict[str, str] | None = None, daemon_args: tuple[str, ...] = (), netns: str | None = None
+    ) -> None:
         self.daemon_args = daemon_args
+        self.netns = netns  # run the engine inside this netns (a test "host"); the CLI stays outside
         self.root = str(tmp / "root")
         self.socket = str(tmp / "netcore.sock")
         self.env = {**os.environ, "NETCORE_HOST": f"unix://{self.socket}", "NETCORE_ROOT": self.root, **(env or {})}
@@ -54,8 +57,9 @@ class Engine:
     def start(self) -> "Engine":
         log = open(str(Path(self.root).parent / "engine.log"), "ab")
         os.makedirs(self.root, exist_ok=True)
+        wrap = ["nsenter", f"--net={self.netns}"] if self.netns else []
         self.proc = subprocess.Popen(
-            [*NETCORE, "daemon", "--root", self.root, "--socket", self.socket, "--log-level", "debug", *self.daemon_args],
+            [*wrap, *NETCORE, "daemon", "--root", self.root, "--socket", self.socket, "--log-level", "debug", *self.daemon_args],
             env=self.env, stdout=log, stderr=log, start_new_session=True,
         )
         deadline = time.monotonic() + 20
