@@ -96,6 +96,8 @@ class DefaultIpam:
         pool_id = f"{self.space}/{net}"
         record = {"pool_id": pool_id, "subnet": str(net), "ip_range": ip_range, "network_id": network_id}
         self.store.put(_POOL, pool_id, record, create=True)
+        with self._lock:
+            self._allocators.pop(pool_id, None)  # a pool of that id released elsewhere: its old state is void
         return Pool(pool_id=pool_id, subnet=str(net))
 
     @hookimpl
