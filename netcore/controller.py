@@ -322,7 +322,7 @@ class Controller:
         errors: list[BaseException] = []
         for ep in reversed(self.sandbox_endpoints(sandbox)):
             try:
-                self._disconnect(self.network(ep.network_id), sandbox, ep)
+                self._disconnect(self.network(ep.network_id), sandbox, ep, reelect=False)
             except Exception as exc:
                 errors.append(exc)
         if sandbox.netns_path:
@@ -502,7 +502,9 @@ class Controller:
             self.ports.release(ep.ports)
             ep.ports = []
 
-    def _disconnect(self, net: Network, sandbox: Sandbox, ep: Endpoint) -> None:
+    def _disconnect(self, net: Network, sandbox: Sandbox, ep: Endpoint, reelect: bool = True) -> None:
+        """Undo ``_connect``; ``reelect``: hand the default route on if it leaves (not when the
+        whole sandbox goes)."""
         errors: list[BaseException] = []
         try:
             drv = self.hooks.driver(net.driver)
@@ -534,7 +536,7 @@ class Controller:
             if self.store.get(SANDBOX, sandbox.id) is not None:
                 self.store.put(SANDBOX, sandbox.id, sandbox.to_dict())
         self.hooks.notify("endpoint_left", network=net, endpoint=ep, sandbox=sandbox)
-        if ep.id == sandbox.gateway_endpoint:
+        if ep.id == sandbox.gateway_endpoint and reelect:
             self._reelect_gateway(sandbox)
         if errors:
             raise TeardownIncomplete(f"disconnect {ep.name} from {net.name}", errors)

@@ -136,8 +136,14 @@ class ApiServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         return conn, ("netcore", 0)
 
 
-def follow_file(path: str, done: Callable[[], bool], interval: float = 0.02) -> Any:
-    """Yield a file's content, then what is appended, until ``done()`` and nothing is left."""
+def follow_file(
+    path: str, done: Callable[[], bool], interval: float = 0.02, wait: Callable[[float], Any] = time.sleep
+) -> Any:
+    """Yield a file's content, then what is appended, until ``done()`` and nothing is left.
+
+    Between polls it calls ``wait(interval)``: an event's ``wait`` that is set when the
+    writer finishes ends the stream at once instead of up to ``interval`` later.
+    """
     with open(path, "rb") as f:
         while True:
             chunk = f.read(65536)
@@ -149,4 +155,4 @@ def follow_file(path: str, done: Callable[[], bool], interval: float = 0.02) -> 
                 if rest:
                     yield rest
                 return
-            time.sleep(interval)
+            wait(interval)

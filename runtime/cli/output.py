@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 from typing import Any
 
 import click
@@ -33,6 +32,8 @@ def _seconds_since(stamp: str | None) -> float | None:
     if not stamp:
         return None
     try:
+        from datetime import datetime  # only ``ps`` needs it: kept off the start-up path
+
         return max(0.0, time.time() - datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S%z").timestamp())
     except ValueError:
         return None

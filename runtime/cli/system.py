@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
+import os
 import sys
 import time
 
@@ -49,7 +49,7 @@ def demo(obj) -> None:
     from runtime.demo import HELLOWORLD
 
     c = obj.client
-    tag = secrets.token_hex(3)
+    tag = os.urandom(3).hex()
     net, server = f"demo-{tag}", f"demo-server-{tag}"
     click.echo(f"$ netcore network create {net}")
     c.request("POST", "/networks/create", {"Name": net})

@@ -202,6 +202,10 @@ class Containers:
         if event is not None:
             event.set()
 
+    def exit_event(self, cid: str) -> threading.Event | None:
+        """Set when the running container ``cid`` exits (None: it is not running)."""
+        return self._exited.get(cid)
+
     def wait(self, ref: str, timeout: float | None = None) -> int | None:
         """Block until the container exits; its exit code (also right after an auto-remove)."""
         with self.lock:

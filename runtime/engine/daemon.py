@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from typing import Any
 
 from netcore import InvalidConfig, NotFound, names
@@ -151,7 +152,8 @@ class Engine:
             current = self.controller.store.get("container", cid)
             return current is None or current["state"] != "running"
 
-        return Stream(follow_file(path, done))
+        exited = self.containers.exit_event(cid)
+        return Stream(follow_file(path, done, wait=exited.wait if exited else time.sleep))
 
     def reset(self) -> dict[str, Any]:
         """Remove every container and network of this engine, predefined ones included."""
