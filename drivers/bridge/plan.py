@@ -6,6 +6,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from netcore import InvalidConfig, Network, names
+from netcore import options as options_
 
 __all__ = ["OPTIONS", "BridgePlan", "plan_network"]
 
@@ -37,25 +38,9 @@ class BridgePlan:
     internal: bool
 
 
-def _bool(key: str, value: str) -> bool:
-    low = value.strip().lower()
-    if low in ("true", "1", "yes", "on"):
-        return True
-    if low in ("false", "0", "no", "off"):
-        return False
-    raise InvalidConfig(f"invalid value {value!r} for option {key}: expected true or false")
-
-
 def canonical_options(options: dict[str, str]) -> dict[str, str]:
     """Options under Docker's keys; unknown keys are an error."""
-    out: dict[str, str] = {}
-    for key, value in options.items():
-        full = SHORT.get(key, key)
-        if full not in OPTIONS:
-            known = ", ".join(sorted(SHORT))
-            raise InvalidConfig(f"unknown bridge driver option {key!r} (known: {known}, or their com.docker.network.* forms)")
-        out[full] = value
-    return out
+    return options_.canonical(options, SHORT, OPTIONS, "bridge")
 
 
 def plan_network(network: Network, tag: str) -> BridgePlan:
@@ -63,14 +48,7 @@ def plan_network(network: Network, tag: str) -> BridgePlan:
     bridge = opts.get(NAME) or names.bridge_name(network.id)
     if not names.valid_ifname(bridge):
         raise InvalidConfig(f"invalid bridge name {bridge!r}: at most {names.IFNAMSIZ} characters, no '/' or spaces")
-    mtu = None
-    if MTU in opts:
-        try:
-            mtu = int(opts[MTU])
-        except ValueError:
-            raise InvalidConfig(f"invalid value {opts[MTU]!r} for option mtu: expected an integer") from None
-        if not 68 <= mtu <= 65535:
-            raise InvalidConfig(f"invalid value {mtu} for option mtu: must be between 68 and 65535")
+    mtu = options_.mtu(opts[MTU]) if MTU in opts else None
     gateway_cidr = None
     if network.subnet and network.gateway:
         gateway_cidr = f"{network.gateway}/{ipaddress.ip_network(network.subnet).prefixlen}"
@@ -82,7 +60,7 @@ def plan_network(network: Network, tag: str) -> BridgePlan:
         subnet=network.subnet,
         gateway_cidr=gateway_cidr,
         mtu=mtu,
-        icc=_bool(ICC, opts[ICC]) if ICC in opts else True,
-        masquerade=_bool(MASQ, opts[MASQ]) if MASQ in opts else True,
+        icc=options_.boolean(ICC, opts[ICC]) if ICC in opts else True,
+        masquerade=options_.boolean(MASQ, opts[MASQ]) if MASQ in opts else True,
         internal=network.internal,
     )

@@ -6,6 +6,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from netcore import InvalidConfig, Network
+from netcore import options as options_
 
 __all__ = ["VNI", "MTU", "OverlayPlan", "plan_network", "parse_vni", "ENCAP"]
 
@@ -29,13 +30,7 @@ class OverlayPlan:
 
 
 def canonical_options(options: dict[str, str]) -> dict[str, str]:
-    out = {}
-    for key, value in options.items():
-        full = SHORT.get(key, key)
-        if full not in OPTIONS:
-            raise InvalidConfig(f"unknown overlay driver option {key!r} (known: {', '.join(sorted(SHORT))}, or their com.docker.network.* forms)")
-        out[full] = value
-    return out
+    return options_.canonical(options, SHORT, OPTIONS, "overlay")
 
 
 def parse_vni(value: str) -> int:
@@ -47,14 +42,7 @@ def parse_vni(value: str) -> int:
 
 def plan_network(network: Network, tag: str) -> OverlayPlan:
     opts = canonical_options(network.options)
-    mtu = None
-    if MTU in opts:
-        try:
-            mtu = int(opts[MTU])
-        except ValueError:
-            raise InvalidConfig(f"invalid value {opts[MTU]!r} for option mtu: expected an integer") from None
-        if not 68 <= mtu <= 65535:
-            raise InvalidConfig(f"invalid value {mtu} for option mtu: must be between 68 and 65535")
+    mtu = options_.mtu(opts[MTU]) if MTU in opts else None
     if not network.subnet:
         raise InvalidConfig("an overlay network needs a subnet")
     gateway_cidr = f"{network.gateway}/{ipaddress.ip_network(network.subnet).prefixlen}" if network.gateway else None
