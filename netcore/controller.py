@@ -180,7 +180,7 @@ class Controller:
                 if self.cluster is None:
                     raise InvalidConfig(
                         f"{driver} networks span hosts and need a cluster: start the engine with "
-                        "--cluster-store etcd://HOST:PORT --advertise ADDRESS"
+                        "--cluster-store etcd://HOST:PORT --cluster-advertise ADDRESS"
                     )
                 if self.cluster.store.find(NETWORK, name) is not None:
                     raise AlreadyExists(f"network with name {name} already exists")

@@ -48,7 +48,7 @@ class OverlayDriver:
         assert self.ctx is not None, "overlay driver used before configure()"
         if self.ctx.cluster is None:
             raise InvalidConfig(
-                "the overlay driver needs a cluster: start the engine with --cluster-store etcd://HOST:PORT --advertise ADDRESS"
+                "the overlay driver needs a cluster: start the engine with --cluster-store etcd://HOST:PORT --cluster-advertise ADDRESS"
             )
         return self.ctx.cluster
 

@@ -156,3 +156,13 @@ def test_join_failure_releases_address_and_links(tmp_path, name, subnet):
         assert eng("ps", "-a", "-q").stdout == ""
     finally:
         eng.stop()
+
+
+def test_overlay_without_a_cluster_is_refused_in_one_line(engine, name):
+    res = engine("network", "create", "-d", "overlay", name, check=False)
+    assert res.returncode != 0
+    assert res.stderr.strip() == (
+        "Error response from daemon: overlay networks span hosts and need a cluster: start the engine with "
+        "--cluster-store etcd://HOST:PORT --cluster-advertise ADDRESS"
+    )
+    assert name not in engine("network", "ls").stdout
