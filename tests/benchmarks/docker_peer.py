@@ -1,0 +1,108 @@
+"""Docker Engine (Debian's docker.io): dockerd confined to netns ``ncb-docker``.
+
+dockerd rewrites the firewall of the namespace it runs in (FORWARD policy DROP, NAT
+chains) and the host has br_netfilter loaded, so on the host it would break everyone's
+bridge traffic. Here it runs under ``nsenter --net`` with its own data root, exec root,
+socket and containerd namespace; the CLI on the host talks to that socket.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Sequence
+
+from tests.benchmarks.core import Cleanup, in_netns, netns_add, netns_del, run
+from tests.benchmarks.image import IMAGE, build_rootfs_tar
+from tests.benchmarks.peer import Peer, Unavailable
+
+DATA = "/var/lib/ncb-docker"
+EXEC = "/run/ncb-docker"
+SOCK = "/run/ncb-docker.sock"
+PIDFILE = "/run/ncb-docker.pid"
+
+
+def docker_cli() -> str | None:
+    """Debian's client (same release as the daemon) before any other on PATH."""
+    return "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else shutil.which("docker")
+
+
+class Docker(Peer):
+    name = "docker"
+    netns = "ncb-docker"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proc: subprocess.Popen | None = None
+        self.bin = docker_cli()
+
+    def start(self, cleanup: Cleanup) -> None:
+        if not shutil.which("dockerd") or not self.bin:
+            raise Unavailable("dockerd not installed (scripts/bench-setup.sh installs docker.io)")
+        netns_add(self.netns)
+        cleanup.push("netns " + self.netns, lambda: netns_del(self.netns))
+        os.makedirs(DATA, exist_ok=True)
+        os.makedirs(EXEC, exist_ok=True)
+        cleanup.push("docker dirs", self._wipe)
+        log = open("/tmp/ncb-dockerd.log", "ab")
+        self.proc = subprocess.Popen(
+            in_netns(self.netns, [
+                "dockerd", "--data-root", DATA, "--exec-root", EXEC, "--pidfile", PIDFILE,
+                "-H", f"unix://{SOCK}", "--containerd-namespace", "ncb", "--containerd-plugins-namespace", "ncb-plugins",
+            ]),
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+        )
+        log.close()
+        cleanup.push("dockerd", self.stop)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if run(self.cli("version", "--format", "{{.Server.Version}}"), check=False).returncode == 0:
+                break
+            if self.proc.poll() is not None:
+                raise Unavailable("dockerd exited at start; see /tmp/ncb-dockerd.log")
+            time.sleep(0.25)
+        else:
+            raise Unavailable("dockerd did not answer within 60 s")
+        self.version = "Docker " + run(self.cli("version", "--format", "{{.Server.Version}}")).stdout.strip()
+        info = run(self.cli("info", "--format", "{{.Driver}} {{.CgroupDriver}} {{.DefaultRuntime}}")).stdout.strip()
+        self.notes.append(f"storage/cgroup/runtime: {info}; userland-proxy on (Docker's default)")
+        self.daemon_pids = [self.proc.pid]
+        run(self.cli("import", build_rootfs_tar(), IMAGE))
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        ids = run(self.cli("ps", "-aq"), check=False).stdout.split()
+        if ids:
+            run(self.cli("rm", "-f", *ids), check=False, timeout=300)
+        run(self.cli("network", "prune", "-f"), check=False)
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def _wipe(self) -> None:
+        for d in (EXEC, DATA):
+            subprocess.run(["umount", "-R", "-l", d], capture_output=True)
+            shutil.rmtree(d, ignore_errors=True)
+        for f in (SOCK, PIDFILE):
+            if os.path.exists(f):
+                os.unlink(f)
+
+    def cli(self, *args: str) -> list[str]:
+        return [self.bin or "docker", "-H", f"unix://{SOCK}", *args]
+
+    def run_argv(self, network: str, cmd: Sequence[str], rm: bool = True, detach: bool = False,
+                 name: str | None = None, publish: str | None = None) -> list[str]:
+        opts = ["--network", network]
+        opts += ["--rm"] if rm else []
+        opts += ["-d"] if detach else []
+        opts += ["--name", name] if name else []
+        opts += ["-p", publish] if publish else []
+        return self.cli("run", *opts, IMAGE, *cmd)
