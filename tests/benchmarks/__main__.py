@@ -158,6 +158,12 @@ def main(argv: list[str] | None = None) -> int:
                 res["measures"][name] = {"error": str(exc)}
                 log(f"measure {name} failed: {exc}")
                 traceback.print_exc()
+            nc = ctx.peer("netcore")
+            if isinstance(nc, Netcore) and not nc.alive():
+                notes.append(f"netcore engine DIED during measure {name} (exit status {nc.proc.returncode if nc.proc else '?'}; see /tmp/ncb-netcore-engine.log); later netcore rows are void")
+                log(f"netcore engine died during {name}")
+                ctx.peers.remove(nc)
+                cleanup.push("dead netcore engine", nc.stop)
             res["measures"].setdefault(name, {})
             if isinstance(res["measures"][name], dict):
                 res["measures"][name]["seconds"] = round(time.monotonic() - t0, 1)

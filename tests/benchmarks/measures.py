@@ -305,6 +305,18 @@ def m_ls(ctx: Ctx) -> dict[str, Any]:
     return _series(s)
 
 
+def m_breakdown(ctx: Ctx) -> dict[str, Any]:
+    """Diagnostic: netcore's CLI time split into interpreter, imports and engine (API) time."""
+    from tests.benchmarks import breakdown
+    from tests.benchmarks.netcore_peer import Netcore
+
+    nc = ctx.peer("netcore")
+    if not isinstance(nc, Netcore):
+        return {"notes": ["netcore not running: skipped"]}
+    _ensure_run_net(ctx)
+    return breakdown.measure(nc, ctx.reps)
+
+
 MEASURES: dict[str, tuple[str, Callable[[Ctx], dict[str, Any]]]] = {
     "run": ("1+2: network setup+teardown per container; run --rm end to end", m_run),
     "network": ("3: network create / rm (CLI)", m_network_create_rm),
@@ -315,4 +327,5 @@ MEASURES: dict[str, tuple[str, Callable[[Ctx], dict[str, Any]]]] = {
     "throughput": ("8: TCP throughput (iperf3)", m_throughput),
     "dns": ("9: DNS round trip for another container's name", m_dns),
     "ls": ("10: CLI network ls round trip", m_ls),
+    "breakdown": ("diagnostic: netcore CLI time = interpreter + imports + engine (API)", m_breakdown),
 }

@@ -49,6 +49,7 @@ class Netcore(Peer):
         self.proc = subprocess.Popen(
             in_netns(self.netns, [self.bin, "daemon", "--root", ROOT, "--socket", SOCK]),
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            env=dict(os.environ, PYTHONFAULTHANDLER="1"),  # a crash leaves a traceback in the log
         )
         log.close()
         cleanup.push("netcore engine", self.stop)
@@ -87,7 +88,12 @@ class Netcore(Peer):
             pass
 
     def cli(self, *args: str) -> list[str]:
-        return [self.bin, "-H", f"unix://{SOCK}", *args]
+        """The CLI runs in the engine's netns with the engine's root: were the engine gone, the
+        CLI's start-on-demand would otherwise start a default-root engine in the host netns."""
+        return in_netns(self.netns, [self.bin, "-H", f"unix://{SOCK}", "--root", ROOT, *args])
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     def run_argv(self, network: str, cmd: Sequence[str], rm: bool = True, detach: bool = False,
                  name: str | None = None, publish: str | None = None) -> list[str]:

@@ -155,5 +155,33 @@ def markdown(res: dict[str, Any], rows: list[Row]) -> str:
                 notes.append(f"{name}: FAILED: {m['error']}")
     if notes:
         out += ["", "Notes:", ""] + [f"- {n}" for n in notes]
-    out += ["", "Raw series (median / min / max ms unless stated) are in results.json."]
+    out += ["", "## Every series: median, min, max (ms unless stated; throughput Gbit/s)", "",
+            "| measure | series | n | median | min | max | p99 |", "|---|---|---|---|---|---|---|"]
+    for name, series in _all_series(res):
+        for key, st in series:
+            out.append(f"| {name} | {key} | {st['n']} | {_fmt(st['median'])} | {_fmt(st['min'])} | "
+                       f"{_fmt(st['max'])} | {_fmt(st['p99'])} |")
+    bd = res.get("measures", {}).get("breakdown", {})
+    if bd.get("import_cumulative_us_top"):
+        out += ["", "Slowest imports of `import runtime.cli` (cumulative µs, `python -X importtime`):", ""]
+        out += [f"- {us} µs {mod.strip()}" for us, mod in bd["import_cumulative_us_top"]]
     return "\n".join(out) + "\n"
+
+
+def _all_series(res: dict[str, Any]) -> list[tuple[str, list[tuple[str, dict[str, Any]]]]]:
+    """Every statistics dict in the results, found by shape, with a readable key path."""
+    out = []
+
+    def walk(prefix: str, d: Any, acc: list) -> None:
+        if isinstance(d, dict) and {"median", "min", "max", "n"} <= set(d):
+            acc.append((prefix, d))
+        elif isinstance(d, dict):
+            for k, v in d.items():
+                walk(f"{prefix} {k}".strip() if k != "stats" else prefix, v, acc)
+
+    for name, m in res.get("measures", {}).items():
+        acc: list = []
+        walk("", m, acc)
+        if acc:
+            out.append((name, acc))
+    return out
