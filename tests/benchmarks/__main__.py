@@ -46,7 +46,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--ipam-prefix", type=int, default=16, help="prefix length of the IPAM pool to exhaust (default 16)")
     ap.add_argument("--iperf-time", type=int, default=5, help="seconds per iperf3 run (default 5)")
     ap.add_argument("--iperf-reps", type=int, default=2, help="iperf3 runs per peer and mode (default 2)")
-    ap.add_argument("-o", "--out", default="/tmp/ncb-bench", help="output dir for results.json and results.md (default /tmp/ncb-bench)")
+    ap.add_argument("-o", "--out", default=os.path.join(REPO, "tests", "benchmarks", "results"),
+                    help="output dir for results.json and results.md (default tests/benchmarks/results, git-ignored)")
     a = ap.parse_args(argv)
     a.measures = [m.strip() for m in a.measures.split(",") if m.strip()]
     unknown = [m for m in a.measures if m not in MEASURES]
