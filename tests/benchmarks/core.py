@@ -173,12 +173,12 @@ def _comm(pid: int) -> str:
         return "?"
 
 
-def infra_processes(netns_name: str, also_children_of: Sequence[int] = ()) -> dict[int, str]:
+def infra_processes(netns_name: str, also_children_of: Sequence[int] = (), any_pidns: bool = False) -> dict[int, str]:
     """The peer's own processes (daemons, shims, monitors), not the containers' workloads.
 
     Every process in the peer's netns, plus the children of ``also_children_of`` (netcore's
     monitors sit in the container's netns), keeping only those in the host's pid namespace
-    (a container's processes have their own).
+    (a container's processes have their own) unless ``any_pidns``.
     """
     target = os.stat(f"{NETNS_DIR}/{netns_name}").st_ino
     host_pidns = _ns_inode(os.getpid(), "pid")  # /proc/1 may be unreadable in a sandbox
@@ -186,13 +186,41 @@ def infra_processes(netns_name: str, also_children_of: Sequence[int] = ()) -> di
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             pid = int(entry)
-            if _ns_inode(pid, "net") == target and _ns_inode(pid, "pid") == host_pidns:
+            if _ns_inode(pid, "net") == target and (any_pidns or _ns_inode(pid, "pid") == host_pidns):
                 found[pid] = _comm(pid)
     for parent in list(also_children_of):
         for c in _children(parent):
             if _ns_inode(c, "pid") == host_pidns:
                 found[c] = _comm(c)
     return found
+
+
+def kill_pids(pids: dict[int, str] | list[int]) -> int:
+    """SIGKILL exactly these processes (never by name); returns how many were signalled."""
+    import signal
+
+    n = 0
+    for pid in list(pids):
+        try:
+            os.kill(pid, signal.SIGKILL)
+            n += 1
+        except ProcessLookupError:
+            pass
+    return n
+
+
+def cgroup_members(relative_dirs: list[str]) -> list[int]:
+    """Pids in the given cgroup dirs (relative to each v1 hierarchy, e.g. ``docker/<id>``)."""
+    out: set[int] = set()
+    base = "/sys/fs/cgroup"
+    for hier in ("pids", "memory", "unified"):
+        for rel in relative_dirs:
+            try:
+                with open(f"{base}/{hier}/{rel}/cgroup.procs") as f:
+                    out.update(int(x) for x in f.read().split())
+            except OSError:
+                pass
+    return sorted(out)
 
 
 def memory_kib(procs: dict[int, str]) -> int:

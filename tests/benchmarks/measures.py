@@ -188,13 +188,16 @@ def m_many(ctx: Ctx) -> dict[str, Any]:
                 "supervisor_processes": nsup,
             }
     finally:
-        for p in ctx.peers:
+        for p in ctx.peers:  # a peer that hangs here is left to its stop(), which kills it
             t0 = time.perf_counter()
-            for i in range(0, len(started[p.name]), 50):
-                run(p.rm_force_argv(started[p.name][i:i + 50]), check=False, timeout=600)
-            if p.name in out:
-                out[p.name]["rm_f_ms_per_container"] = round((time.perf_counter() - t0) * 1000 / max(1, len(started[p.name])), 1)
-            run(p.network_rm_argv("ncbmany"), check=False)
+            try:
+                for i in range(0, len(started[p.name]), 50):
+                    run(p.rm_force_argv(started[p.name][i:i + 50]), check=False, timeout=180)
+                if p.name in out:
+                    out[p.name]["rm_f_ms_per_container"] = round((time.perf_counter() - t0) * 1000 / max(1, len(started[p.name])), 1)
+                run(p.network_rm_argv("ncbmany"), check=False, timeout=120)
+            except BenchError as exc:
+                out.setdefault("notes", []).append(f"{p.name}: removing the containers hung: {exc}")
     return out
 
 

@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from tests.benchmarks.core import Cleanup, in_netns, netns_add, netns_del, run
+from tests.benchmarks.core import BenchError, Cleanup, in_netns, infra_processes, kill_pids, netns_add, netns_del, run
 from tests.benchmarks.peer import Peer, Unavailable
 
 ROOT = "/var/lib/ncb-netcore"
@@ -71,7 +71,10 @@ class Netcore(Peer):
         """``system reset -f`` removes every container, network and the nft table, and stops the engine."""
         if self.proc is None:
             return
-        run(self.cli("system", "reset", "-f"), check=False, timeout=120)
+        try:
+            run(self.cli("system", "reset", "-f"), check=False, timeout=300)
+        except BenchError as exc:
+            self.notes.append(f"netcore cleanup hung ({exc}); killed its containers")
         try:
             self.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
@@ -86,6 +89,20 @@ class Netcore(Peer):
             os.unlink(SOCK)
         except FileNotFoundError:
             pass
+        self._sweep()
+
+    def _sweep(self) -> None:
+        """After a failed reset: containers outlive their engine by design, so kill the processes
+        in this engine's sandboxes (netns ``nc-<its tag>-*``, nobody else's) and remove those."""
+        import hashlib
+
+        tag = hashlib.sha256(ROOT.rstrip("/").encode()).hexdigest()[:6]  # = netcore.names.engine_tag
+        left = [n for n in os.listdir("/run/netns") if n.startswith(f"nc-{tag}-")] if os.path.isdir("/run/netns") else []
+        for name in left:
+            kill_pids(infra_processes(name, any_pidns=True))  # monitor shell and container
+            run(["ip", "netns", "del", name], check=False)
+        if left:
+            self.notes.append(f"removed {len(left)} sandbox netns left by the engine")
 
     def cli(self, *args: str) -> list[str]:
         """The CLI runs in the engine's netns with the engine's root: were the engine gone, the
