@@ -223,6 +223,21 @@ def cgroup_members(relative_dirs: list[str]) -> list[int]:
     return sorted(out)
 
 
+def umount_under(path: str) -> int:
+    """Lazily unmount every mount at or below ``path``, deepest first (a killed dockerd leaves
+    one netns bind mount per container under its exec root); returns how many."""
+    path = path.rstrip("/")
+    points = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            mp = line.split()[4].replace("\\040", " ")
+            if mp == path or mp.startswith(path + "/"):
+                points.append(mp)
+    for mp in sorted(points, key=len, reverse=True):
+        subprocess.run(["umount", "-l", mp], capture_output=True)
+    return len(points)
+
+
 def memory_kib(procs: dict[int, str]) -> int:
     return sum(pss_kib(p) for p in procs)
 

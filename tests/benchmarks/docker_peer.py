@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 
 from tests.benchmarks.core import (BenchError, Cleanup, cgroup_members, in_netns, infra_processes, kill_pids,
-                                   netns_add, netns_del, run)
+                                   netns_add, netns_del, run, umount_under)
 from tests.benchmarks.image import IMAGE, build_rootfs_tar
 from tests.benchmarks.peer import Peer, Unavailable
 
@@ -109,8 +109,13 @@ class Docker(Peer):
 
     def _wipe(self) -> None:
         for d in (EXEC, DATA):
-            subprocess.run(["umount", "-R", "-l", d], capture_output=True)
+            umount_under(d)
             shutil.rmtree(d, ignore_errors=True)
+        for hier in os.listdir("/sys/fs/cgroup"):  # the empty parent cgroup dockerd made
+            try:
+                os.rmdir(f"/sys/fs/cgroup/{hier}/docker")
+            except OSError:
+                pass
         for f in (SOCK, PIDFILE):
             if os.path.exists(f):
                 os.unlink(f)

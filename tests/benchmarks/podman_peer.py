@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Sequence
 
 from tests.benchmarks.core import (BenchError, Cleanup, cgroup_members, in_netns, infra_processes, kill_pids,
-                                   netns_add, netns_del, run)
+                                   netns_add, netns_del, run, umount_under)
 from tests.benchmarks.image import IMAGE, build_rootfs_tar
 from tests.benchmarks.peer import Peer, Unavailable
 
@@ -56,9 +55,15 @@ class Podman(Peer):
             kill_pids({p: c for p, c in infra_processes(self.netns).items() if c == "conmon"})
             kill_pids(cgroup_members([f"libpod_parent/libpod-{c}" for c in cids]))
         run(self.cli("system", "reset", "-f"), check=False, timeout=300)
-        subprocess.run(["umount", "-R", "-l", f"{ROOT}/storage/overlay"], capture_output=True)
-        shutil.rmtree(ROOT, ignore_errors=True)
-        shutil.rmtree(RUNROOT, ignore_errors=True)
+        for d in (ROOT, RUNROOT):
+            umount_under(d)
+            shutil.rmtree(d, ignore_errors=True)
+        for hier in os.listdir("/sys/fs/cgroup"):  # the empty parent cgroups podman made
+            for d in ("libpod_parent/conmon", "libpod_parent"):
+                try:
+                    os.rmdir(f"/sys/fs/cgroup/{hier}/{d}")
+                except OSError:
+                    pass
 
     def cli(self, *args: str) -> list[str]:
         return in_netns(self.netns, [
