@@ -472,20 +472,26 @@ class Controller:
             tx.push("endpoint.gateway", lambda: interfaces.set_default_route(sandbox, current))
             old_net, old_ports = self.network(current.network_id), list(current.ports)
             self._unpublish(old_net, current, sandbox)
-            tx.push("endpoint.unpublish", lambda: self._publish_ports(old_net, current, sandbox, old_ports, Transaction("restore")))
+            tx.push("endpoint.unpublish", lambda: self._publish_ports(old_net, current, sandbox, old_ports))
         sandbox.gateway_endpoint = best.id
         self._publish_ports(self.network(best.network_id), best, sandbox, sandbox.ports, tx)
         return [e for e in (current, best) if e is not None]
 
-    def _publish_ports(self, net: Network, ep: Endpoint, sandbox: Sandbox, ports: list[PortBinding], tx: Transaction) -> None:
+    def _publish_ports(
+        self, net: Network, ep: Endpoint, sandbox: Sandbox, ports: list[PortBinding], tx: Transaction | None = None
+    ) -> None:
         """Publish ``ports`` through ``ep``, the endpoint with the sandbox's default route.
 
         Host ports are chosen and held here, for every driver alike; the driver only
         programs the forwarding. Drivers without ``program_external_connectivity``
-        (host, none) publish nothing, as Docker discards ports there.
+        (host, none) publish nothing, as Docker discards ports there. Without ``tx``
+        it is a transaction of its own.
         """
         if not ports or not self.hooks.implements(net.driver, "program_external_connectivity"):
             return
+        if tx is None:
+            with Transaction(f"publish ports of {sandbox.name} on {net.name}") as own:
+                return self._publish_ports(net, ep, sandbox, ports, own)
         tx.step("endpoint.ports")
         ep.ports = self.ports.reserve(ports)
         tx.push("endpoint.ports", lambda: self.ports.release(ep.ports))
