@@ -69,14 +69,21 @@ def fdb(host, net_id: str) -> set[tuple[str, str]]:
     return {(e["mac"], e["dst"]) for e in json.loads(out.stdout or "[]") if e.get("dst")}
 
 
+def overlay(lab, name: str) -> str:
+    """An overlay network made on the first host, once every host shows it; its id."""
+    nid = lab.hosts[0]("network", "create", "-d", "overlay", name).stdout.strip()
+    for h in lab.hosts[1:]:
+        lab.wait(lambda: name in h("network", "ls").stdout)
+    return nid
+
+
 def pings(host, cname: str, ip: str) -> bool:
     return host("exec", cname, "ping", "-c", "1", "-W", "1", ip, check=False).returncode == 0
 
 
 def test_an_overlay_network_is_the_clusters(lab2, name):
     h1, h2 = lab2.hosts
-    nid = h1("network", "create", "-d", "overlay", name).stdout.strip()
-    lab2.wait(lambda: name in h2("network", "ls").stdout)
+    nid = overlay(lab2, name)
     view = h2.json("network", "inspect", name)[0]
     assert view["Id"] == nid
     assert view["Driver"] == "overlay" and view["Scope"] == "global"
@@ -96,8 +103,7 @@ def test_an_overlay_network_is_the_clusters(lab2, name):
 
 def test_containers_on_two_hosts_talk_by_name_with_full_size_segments(lab2, name):
     h1, h2 = lab2.hosts
-    h1("network", "create", "-d", "overlay", name)
-    lab2.wait(lambda: name in h2("network", "ls").stdout)
+    overlay(lab2, name)
     h1("run", "-d", "--name", f"{name}-srv", "--network", name, "--", "python3", "-c", SERVE, "7000")
     h2("run", "-d", "--name", f"{name}-cli", "--network", name, "--", "sleep", "120")
     srv = ip_on(h1, f"{name}-srv", name)
@@ -123,8 +129,7 @@ def test_containers_on_two_hosts_talk_by_name_with_full_size_segments(lab2, name
 
 def test_joins_and_leaves_reach_the_other_host(lab2, name):
     h1, h2 = lab2.hosts
-    nid = h1("network", "create", "-d", "overlay", name).stdout.strip()
-    lab2.wait(lambda: name in h2("network", "ls").stdout)
+    nid = overlay(lab2, name)
     h1("run", "-d", "--name", f"{name}-a", "--network", name, "--", "sleep", "120")
     assert fdb(h1, nid) == set()  # nobody else yet: nothing programmed, nothing flooded
     h2("run", "-d", "--name", f"{name}-b", "--network", name, "--", "sleep", "120")
@@ -140,8 +145,7 @@ def test_joins_and_leaves_reach_the_other_host(lab2, name):
 
 def test_published_ports_on_an_overlay_container(lab2, name):
     h1, h2 = lab2.hosts
-    h1("network", "create", "-d", "overlay", name)
-    lab2.wait(lambda: name in h2("network", "ls").stdout)
+    overlay(lab2, name)
     h2("run", "-d", "--name", f"{name}-web", "--network", name, "-p", "18080:7000", "--", "python3", "-c", SERVE, "7000")
     # from the other host, over the underlay, to the host's address
     out = h1.run_in(sys.executable, "-c", SEND, h2.ip, "18080", "1000")
@@ -153,8 +157,7 @@ def test_published_ports_on_an_overlay_container(lab2, name):
 def test_restart_resyncs_without_stale_entries(lab2_own, name):
     lab = lab2_own
     h1, h2 = lab.hosts
-    nid = h1("network", "create", "-d", "overlay", name).stdout.strip()
-    lab.wait(lambda: name in h2("network", "ls").stdout)
+    nid = overlay(lab, name)
     h1("run", "-d", "--name", f"{name}-a", "--network", name, "--", "sleep", "300")
     h2("run", "-d", "--name", f"{name}-b", "--network", name, "--", "sleep", "300")
     h2("run", "-d", "--name", f"{name}-c", "--network", name, "--", "sleep", "300")
@@ -174,8 +177,7 @@ def test_restart_resyncs_without_stale_entries(lab2_own, name):
 def test_a_vanished_host_is_forgotten_when_its_lease_expires(lab2_own, name):
     lab = lab2_own
     h1, h2 = lab.hosts
-    nid = h1("network", "create", "-d", "overlay", name).stdout.strip()
-    lab.wait(lambda: name in h2("network", "ls").stdout)
+    nid = overlay(lab, name)
     h1("run", "-d", "--name", f"{name}-a", "--network", name, "--", "sleep", "300")
     h2("run", "-d", "--name", f"{name}-b", "--network", name, "--", "sleep", "300")
     b_mac = mac_on(h2, f"{name}-b", name)
