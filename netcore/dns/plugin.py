@@ -19,9 +19,9 @@ import dns.message
 import dns.rcode
 
 from netcore.dns.forward import MAX_UPSTREAMS, Forwarder, read_nameservers
-from netcore.dns.query import Forward, encode, handle, respond
+from netcore.dns.query import TTL, Forward, encode, handle, respond
 from netcore.dns.records import NameIndex, resolution_enabled
-from netcore.dns import redirect
+from netcore.dns import fastpath, redirect
 from netcore.dns.server import ADDRESS, Loop, TcpListener, UdpListener, open_listeners
 from netcore.hookspecs import hookimpl
 from netcore.models import Endpoint, EngineContext, Network, Sandbox
@@ -105,6 +105,11 @@ class EmbeddedDns:
 
     def serve(self, sandbox_id: str, wire: bytes, reply: Callable[[bytes], None], tcp: bool) -> None:
         """One query off a socket (on the loop's thread): answer it now or start forwarding it."""
+        with self._lock:
+            fast = fastpath.answer_a(wire, lambda name: self.index.lookup(sandbox_id, name), TTL)
+        if fast is not None:
+            reply(fast)
+            return
         try:
             query = dns.message.from_wire(wire)
         except dns.exception.DNSException as exc:  # not DNS, or mangled: nothing to answer to
