@@ -80,16 +80,21 @@ class Controller:
         self.lock = threading.RLock()
         self._started = False
         self._peers: dict[str, Endpoint] = {}  # endpoints of other hosts, by id
+        self._closed = False
 
     def start(self) -> None:
         """Set up the engine's table, hand plugins their context, reconcile store and kernel."""
         with self.lock:
             self.firewall.ensure()
             self.hooks.configure(EngineContext(root=self.root, tag=self.tag, firewall=self.firewall, cluster=self.cluster))
+            joined = False
             if self.cluster is not None:
-                self.cluster.join()
                 self.cluster.store.on_lease_lost = lambda lease: threading.Thread(target=self._rejoin, daemon=True).start()
-                self._sync_networks(self.cluster.watch(NETWORK, self._on_network_event))
+                try:
+                    self._join_networks()
+                    joined = True
+                except NetcoreError as exc:  # etcd away: local work goes on, the cluster catches up later
+                    log.warning("cluster: %s; local networks only until it answers", exc)
             self._started = True
             self.reconcile()
             for data in self.store.list(SANDBOX):
@@ -103,8 +108,32 @@ class Controller:
                         except NetcoreError as exc:
                             log.warning("restore published ports of %s: %s", ep.name, exc)
                     self.hooks.notify("endpoint_restored", network=net, endpoint=ep, sandbox=sandbox)
-            if self.cluster is not None:
+            if joined:
                 self._sync_endpoints(self.cluster.watch(ENDPOINT, self._on_endpoint_event))
+            elif self.cluster is not None:
+                threading.Thread(target=self._join_later, daemon=True).start()
+
+    def _join_networks(self) -> None:
+        self.cluster.join()
+        self._sync_networks(self.cluster.watch(NETWORK, self._on_network_event))
+
+    def _join_later(self) -> None:
+        """The engine started without etcd: join as soon as it answers, then sync as at start."""
+        delay = 0.5
+        while not self._closed:
+            time.sleep(delay)
+            try:
+                with self.lock:
+                    self._join_networks()
+                    for net in self.networks():
+                        if net.scope == GLOBAL:
+                            self.hooks.driver(net.driver).restore_network(network=net)
+                    self._sync_endpoints(self.cluster.watch(ENDPOINT, self._on_endpoint_event))
+                log.info("cluster: joined")
+                return
+            except NetcoreError as exc:
+                log.debug("cluster: still away: %s", exc)
+                delay = min(delay * 2, 10)
 
     # ================================================================ lookups ====
 
@@ -720,6 +749,7 @@ class Controller:
     def close(self) -> None:
         """Stop; the containers and their endpoints stay (the lease is left to lapse, not revoked:
         an engine restarted within its TTL takes its endpoints over without a gap)."""
+        self._closed = True
         self.hooks.notify("shutdown")
         if self.cluster is not None:
             self.cluster.close()

@@ -192,6 +192,11 @@ def test_a_vanished_host_is_forgotten_when_its_lease_expires(lab2_own, name):
 def test_etcd_away_local_work_goes_on_global_fails_fast(lab2_own, name):
     lab = lab2_own
     h1, h2 = lab.hosts
+    nid = overlay(lab, name)
+    h1("run", "-d", "--name", f"{name}-a", "--network", name, "--", "sleep", "300")
+    h2("run", "-d", "--name", f"{name}-b", "--network", name, "--", "sleep", "300")
+    b_mac, b_ip = mac_on(h2, f"{name}-b", name), ip_on(h2, f"{name}-b", name)
+    assert lab.wait(lambda: fdb(h1, nid) == {(b_mac, h2.ip)})
     lab.etcd.kill()
     try:
         h1("network", "create", f"{name}-local")  # local scope: no etcd needed
@@ -199,10 +204,15 @@ def test_etcd_away_local_work_goes_on_global_fails_fast(lab2_own, name):
         res = h1("network", "create", "-d", "overlay", f"{name}-ov", check=False, timeout=30)
         assert res.returncode != 0 and "cluster store" in res.stderr and "unreachable" in res.stderr
         assert len(res.stderr.strip().splitlines()) == 1
+        assert pings(h1, f"{name}-a", b_ip)  # the data path needs no etcd
+        h1.engine.kill9()
+        h1.engine.start()  # an engine can start while etcd is away, with its local networks
+        assert name in h1("network", "ls").stdout and f"{name}-local" in h1("network", "ls").stdout
     finally:
         lab.etcd.restart()
-    lab.wait(lambda: h1("network", "create", "-d", "overlay", f"{name}-ov", check=False).returncode == 0, timeout=20)
-    assert lab.wait(lambda: f"{name}-ov" in h2("network", "ls").stdout)
+    lab.wait(lambda: h2("network", "create", "-d", "overlay", f"{name}-ov", check=False).returncode == 0, timeout=20)
+    assert lab.wait(lambda: f"{name}-ov" in h1("network", "ls").stdout, timeout=20)  # h1 caught up
+    assert fdb(h1, nid) == {(b_mac, h2.ip)} and pings(h1, f"{name}-a", b_ip)
 
 
 def test_five_hosts_allocate_at_the_same_time(tmp_path, name):
