@@ -177,7 +177,7 @@ def test_drivers_and_ipam_drivers_lists(store):
         )
     )
     assert hooks.drivers() == ["a", "b"]
-        assert hooks.ipam_drivers() == ["default"]
+    assert hooks.ipam_drivers() == ["default"]
     pool = hooks.ipam("default").request_pool(network_id="n", subnet="10.5.0.0/24", ip_range=None, options={})
     assert pool.subnet == "10.5.0.0/24"
 
