@@ -95,6 +95,25 @@ def test_one_host_calico_data_path(engine, subnet, name):
     engine("network", "rm", name)
 
 
+def test_one_host_restart_puts_back_what_is_missing(engine, subnet, name):
+    engine("network", "create", "-d", "routed", "--subnet", subnet, "-o", "block-size=28", name)
+    engine("run", "-d", "--name", f"{name}-a", "--network", name, "--", "sleep", "300")
+    engine("run", "-d", "--name", f"{name}-b", "--network", name, "--", "sleep", "300")
+    a, b = ep_on(engine, f"{name}-a", name), ep_on(engine, f"{name}-b", name)
+    block = str(ipaddress.ip_network(f"{a['IPAddress']}/28", strict=False))
+    engine.kill9()
+    # while the engine is away someone removes the block's blackhole and a /32
+    subprocess.run(["ip", "route", "del", "blackhole", block], check=True)
+    subprocess.run(["ip", "route", "del", b["IPAddress"]], check=True)
+    engine.start()
+    host_routes = routes()
+    assert any(r.get("type") == "blackhole" and r["dst"] == block for r in host_routes)
+    assert any(r["dst"] == b["IPAddress"] and r.get("dev") == names.veth_name(b["EndpointID"]) for r in host_routes)
+    assert pings(engine, f"{name}-a", b["IPAddress"])
+    engine("rm", "-f", f"{name}-a", f"{name}-b")
+    engine("network", "rm", name)
+
+
 def test_a_full_block_spills_into_the_next_and_empty_blocks_are_given_back(engine, subnet, name):
     engine("network", "create", "-d", "routed", "--subnet", subnet, "-o", "block-size=30", name)
     for i in range(4):
