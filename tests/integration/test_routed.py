@@ -318,3 +318,20 @@ def test_bird_outlives_an_engine_restart(tmp_path, name, subnet):
         assert reach(lab, h1, f"{name}-a", b)
     finally:
         lab.close()
+
+
+def test_routed_networks_are_isolated_across_hosts(lab2, name):
+    h1, h2 = lab2.hosts
+    make_network(lab2, f"{name}-x", "store", "-o", "block-size=28")
+    make_network(lab2, f"{name}-y", "store", "-o", "block-size=28")
+    h1("run", "-d", "--name", f"{name}-x1", "--network", f"{name}-x", "--", "sleep", "120")
+    h2("run", "-d", "--name", f"{name}-x2", "--network", f"{name}-x", "--", "sleep", "120")
+    h2("run", "-d", "--name", f"{name}-y2", "--network", f"{name}-y", "--", "sleep", "120")
+    x1, x2, y2 = ip_on(h1, f"{name}-x1", f"{name}-x"), ip_on(h2, f"{name}-x2", f"{name}-x"), ip_on(h2, f"{name}-y2", f"{name}-y")
+    assert reach(lab2, h1, f"{name}-x1", x2)  # control: same network, across hosts
+    lab2.wait(lambda: any(r["dst"].startswith(y2.rsplit(".", 1)[0]) for r in routes(h1.path)))  # h1 knows y's block
+    assert not pings(h1, f"{name}-x1", y2) and not pings(h2, f"{name}-y2", x1)
+    h1("rm", "-f", f"{name}-x1")
+    h2("rm", "-f", f"{name}-x2", f"{name}-y2")
+    h1("network", "rm", f"{name}-x")
+    h1("network", "rm", f"{name}-y")
