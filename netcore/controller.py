@@ -159,6 +159,9 @@ class Controller:
             return self.hooks.driver(network.driver).network_oper_info(network=network) or {}
         except NotFound:
             return {}
+        except NetcoreError as exc:  # state is for show: a failing driver must not break inspect or ls
+            log.warning("network %s: driver state: %s", network.name, exc)
+            return {"Error": str(exc)}
 
     # ================================================================ networks ===
 

@@ -16,6 +16,7 @@ both.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import threading
@@ -376,7 +377,7 @@ class RoutedDriver:
         plan = self._plan(network)
         out: dict[str, Any] = {"host_interface": names.veth_name(endpoint.id), "gateway": GATEWAY}
         if endpoint.ip:
-            out["block"] = str(__import__("ipaddress").IPv4Network(f"{endpoint.ip}/{plan.block_size}", strict=False))
+            out["block"] = str(ipaddress.IPv4Network(f"{endpoint.ip}/{plan.block_size}", strict=False))
         return out
 
     @hookimpl
