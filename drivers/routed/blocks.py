@@ -94,9 +94,9 @@ class BlockIpam:
 
     # ------------------------------------------------------------ changes ----
 
-    def claim(self, network_id: str, subnet: str, block_size: int, routing: str, wanted: str | None = None) -> Block | None:
-        """Claim ``wanted`` (if free) or the first free block of the pool; None when none is left."""
-        taken = {b.block for b in self.blocks(network_id)}
+    def claim(self, network_id: str, subnet: str, block_size: int, routing: str, wanted: str | None = None, skip: set[str] = frozenset()) -> Block | None:  # type: ignore[assignment]
+        """Claim ``wanted`` (if free) or the first free block of the pool not in ``skip``; None when none is left."""
+        taken = {b.block for b in self.blocks(network_id)} | set(skip)
         for cidr in [wanted] if wanted else blocks_of(subnet, block_size):
             if cidr in taken:
                 continue
@@ -114,14 +114,16 @@ class BlockIpam:
             ip = self._take_free(blk)
             if ip:
                 return ip, None
+        useless: set[str] = set()
         while True:
-            blk = self.claim(network_id, subnet, block_size, routing)
+            blk = self.claim(network_id, subnet, block_size, routing, skip=useless)
             if blk is None:
                 raise Conflict(f"no free address block of /{block_size} left in {subnet} (the other blocks belong to other hosts)")
             ip = self._take_free(blk)
             if ip:
                 return ip, blk
             self.release_block(blk)  # e.g. a /32 block holding the pool's network address
+            useless.add(blk.block)
 
     def _take_free(self, blk: Block) -> str | None:
         used = self.used(blk)
