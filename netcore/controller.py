@@ -86,7 +86,7 @@ class Controller:
         """Set up the engine's table, hand plugins their context, reconcile store and kernel."""
         with self.lock:
             self.firewall.ensure()
-            self.hooks.configure(EngineContext(root=self.root, tag=self.tag, firewall=self.firewall, cluster=self.cluster))
+            self.hooks.configure(EngineContext(root=self.root, tag=self.tag, firewall=self.firewall, cluster=self.cluster, store=self.store))
             joined = False
             if self.cluster is not None:
                 self.cluster.store.on_lease_lost = lambda lease: threading.Thread(target=self._rejoin, daemon=True).start()
@@ -182,6 +182,16 @@ class Controller:
     def endpoint_oper_info(self, network: Network, endpoint: Endpoint) -> dict[str, Any]:
         return self.hooks.driver(network.driver).endpoint_oper_info(network=network, endpoint=endpoint) or {}
 
+    def network_oper_info(self, network: Network) -> dict[str, Any]:
+        """Driver-specific runtime state of a network (routed: its blocks, its BGP sessions)."""
+        try:
+            return self.hooks.driver(network.driver).network_oper_info(network=network) or {}
+        except NotFound:
+            return {}
+        except NetcoreError as exc:  # state is for show: a failing driver must not break inspect or ls
+            log.warning("network %s: driver state: %s", network.name, exc)
+            return {"Error": str(exc)}
+
     # ================================================================ networks ===
 
     def create_network(
@@ -214,6 +224,8 @@ class Controller:
                 if self.cluster.store.find(NETWORK, name) is not None:
                     raise AlreadyExists(f"network with name {name} already exists")
             _check_ipam_input(subnet, gateway, ip_range)
+            if ipam_driver == "default" and info.ipam:
+                ipam_driver = info.ipam  # the driver's own IPAM (routed: per-host blocks)
             net = Network(
                 id=names.new_id(),
                 name=name,

@@ -130,6 +130,16 @@ def endpoint_oper_info(network: Network, endpoint: Endpoint) -> dict[str, Any] |
     """
 
 
+@hookspec(firstresult=True)
+def network_oper_info(network: Network) -> dict[str, Any] | None:
+    """Driver-specific runtime facts about a network, shown by ``network inspect``
+    (under ``DriverState``), e.g. routed's address blocks and BGP sessions.
+
+    Returns: a JSON-able dict, or None for "nothing to add".
+    Since: 0.3
+    """
+
+
 # ---------------------------------------------------------------- join / leave ---
 
 

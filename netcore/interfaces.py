@@ -42,7 +42,8 @@ def configure(sandbox: Sandbox, endpoint: Endpoint, info: JoinInfo) -> None:
             addrs.add(ipr, index, endpoint.address)
         links.set_up(ipr, index)
         for route in info.static_routes:
-            routes.add(ipr, route.destination, gateway=route.next_hop, oif=None if route.next_hop else index)
+            # a route without a next hop is directly connected: link scope, so it can serve as one
+            routes.add(ipr, route.destination, gateway=route.next_hop, oif=None if route.next_hop else index, scope=None if route.next_hop else "link")
     finally:
         ipr.close()
 

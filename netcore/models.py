@@ -179,6 +179,7 @@ class DriverInfo:
     connectivity_scope: str = LOCAL  # how far its connectivity reaches
     addressing: bool = True  # False: the network takes no IPAM pool (host, none)
     host_namespace: bool = False  # True: its sandboxes are the host's own netns (host)
+    ipam: str | None = None  # the IPAM its networks use unless --ipam-driver names another (routed: its block IPAM)
 
 
 @dataclass(frozen=True)
@@ -198,3 +199,4 @@ class EngineContext:
     tag: str  # short id of this engine: keeps kernel objects of engines side by side apart
     firewall: Any  # netcore.osl.nft.Firewall of this engine
     cluster: Any = None  # netcore.cluster.Cluster when the engine is in a cluster, else None
+    store: Any = None  # the engine's local store (SQLite): for drivers that keep records of their own

@@ -8,7 +8,7 @@ if ! command -v nft >/dev/null || ! command -v ping >/dev/null || ! command -v n
     apt-get update -qq
 fi
 apt-get install -y -qq --no-install-recommends \
-    iproute2 nftables util-linux iputils-ping tcpdump python3-venv etcd-server >/dev/null
+    iproute2 nftables util-linux iputils-ping tcpdump python3-venv etcd-server bird2 >/dev/null
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip >/dev/null
 # compat mode: a plain path entry; the default editable finder costs the CLI ~15 ms at start

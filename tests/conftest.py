@@ -3,7 +3,7 @@
 - ``_leak_check`` (session, autouse): snapshots netcore-looking kernel objects
   (netns ``nc-*``/``nct-*`` in /run/netns, host links ``nc*`` or with a
   ``netcore:`` alias, nft tables ``netcore*``, main-table IPv4 routes on those
-  links) before the run and fails the session if new ones are left after it
+  links, routes of the routed driver's protocol 78, BIRD daemons of engines) before the run and fails the session if new ones are left after it
   (objects tagged by a netcore engine of another process are only reported).
   ``NETCORE_LEAK_CHECK=0`` turns it off.
 - ``unique``: a short random hex string per test that also hands out /24s (or
@@ -154,21 +154,41 @@ def _nft_tables() -> set[KObj]:
     return out
 
 
+ROUTED_PROTO = "78"  # routes of the routed driver (/32s, blackholes, remote blocks, 169.254.1.1)
+
+
 def _routes(links: set[KObj]) -> set[KObj]:
     tags = {k.name.split(" ")[0]: k.tag for k in links}
     out = set()
     for r in _run_json(["ip", "-j", "-4", "route", "show", "table", "main"]):
         dev = r.get("dev", "")
-        if dev.startswith(LINK_PREFIX) or dev in tags:
-            text = " ".join(f"{k} {r[k]}" for k in ("dst", "gateway", "dev") if r.get(k))
+        if dev.startswith(LINK_PREFIX) or dev in tags or str(r.get("protocol")) == ROUTED_PROTO:
+            text = " ".join(f"{k} {r[k]}" for k in ("type", "dst", "gateway", "dev", "protocol") if r.get(k))
             out.add(KObj("route", text, tags.get(dev)))
+    return out
+
+
+def _bird() -> set[KObj]:
+    """BIRD daemons of netcore engines (routed, routing=bgp): config <root>/routed/bird.conf."""
+    out = set()
+    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            argv = open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if os.path.basename(argv[0]) != "bird" or "-c" not in argv[:-1]:
+            continue
+        conf = argv[argv.index("-c") + 1]
+        if conf.endswith("/routed/bird.conf"):
+            root = conf[: -len("/routed/bird.conf")]
+            out.add(KObj("process", f"bird -c {conf}", hashlib.sha256(root.rstrip("/").encode()).hexdigest()[:6]))
     return out
 
 
 def snapshot() -> set[KObj]:
     """The netcore-looking objects on the host right now."""
     links = _links()
-    return _netns() | links | _nft_tables() | _routes(links)
+    return _netns() | links | _nft_tables() | _routes(links) | _bird()
 
 
 _seen_tags: set[str] = set()

@@ -105,15 +105,19 @@ def create_veth(
     peer_mac: str | None = None,
     mtu: int | None = None,
     master: int | None = None,
+    mac: str | None = None,
 ) -> int:
-    """A veth pair in one netlink call: the host end (attached to ``master`` and up), the
-    peer created directly in the netns at ``peer_netns``. Returns the host end's index."""
+    """A veth pair in one netlink call: the host end (attached to ``master`` and up, with
+    ``mac`` if given), the peer created directly in the netns at ``peer_netns``.
+    Returns the host end's index."""
     peer: dict[str, Any] = {"ifname": peer_name}
     if peer_netns:
         peer["net_ns_fd"] = peer_netns
     if peer_mac:
         peer["address"] = peer_mac
     extra: dict[str, Any] = {}
+    if mac:
+        extra["address"] = mac
     if mtu:
         extra["mtu"] = mtu
         peer["mtu"] = mtu

@@ -141,9 +141,15 @@ class Firewall:
         return json.loads(out)["nftables"] if out.strip() else []
 
     def ensure(self) -> None:
-        """Create the table and its base chains if they are not there yet."""
+        """Create the table and its base chains if they are not there yet (and sets added since)."""
         if not self.exists():
             self.apply(self.base_commands())
+        else:
+            self.apply(self.added_sets())
+
+    def added_sets(self) -> list[dict[str, Any]]:
+        """Sets newer than some tables already in the kernel: ``add`` is idempotent."""
+        return [cmd("add", "set", family=self.family, table=self.table, name="net_pools", type="ipv4_addr", flags=["interval"])]
 
     def publish(self, container_ip: str, bindings: Iterable[PortBinding]) -> None:
         """DNAT each binding's host port to ``container_ip`` (idempotent)."""
@@ -180,6 +186,7 @@ class Firewall:
         return [
             cmd("add", "table", family=f, name=t),
             cmd("add", "set", family=f, table=t, name="net_ifs", type="ifname"),
+            *self.added_sets(),  # net_pools: address pools of routed networks (isolation by prefix)
             cmd("add", "map", family=f, table=t, name="fwd_in", type="ifname", map="verdict"),
             cmd("add", "map", family=f, table=t, name="fwd_out", type="ifname", map="verdict"),
             cmd("add", "map", family=f, table=t, name="post_src", type="ipv4_addr", map="verdict", flags=["interval"]),

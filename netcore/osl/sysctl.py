@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from netcore.errors import KernelError
 
-__all__ = ["read", "write", "conf_key"]
+__all__ = ["read", "write", "conf_key", "neigh_key"]
 
 
 def _path(key: str) -> str:
@@ -15,6 +15,11 @@ def _path(key: str) -> str:
 def conf_key(ifname: str, setting: str) -> str:
     """The key of a per-interface IPv4 setting, e.g. ``conf_key("br0", "route_localnet")``."""
     return f"net/ipv4/conf/{ifname}/{setting}"
+
+
+def neigh_key(ifname: str, setting: str) -> str:
+    """The key of a per-interface IPv4 neighbour (ARP) setting, e.g. ``neigh_key("ncve-x", "proxy_delay")``."""
+    return f"net/ipv4/neigh/{ifname}/{setting}"
 
 
 def read(key: str) -> str:

@@ -42,6 +42,7 @@ def network_view(ctl: Controller, net: Network) -> dict[str, Any]:
         "Containers": containers,
         "Options": net.options,
         "Labels": net.labels,
+        **({"DriverState": state} if (state := ctl.network_oper_info(net)) else {}),
     }
 
 

@@ -9,7 +9,7 @@ from netcore.errors import NotFound, PluginError
 from netcore.ipam import DefaultIpam
 from netcore.plugins import ENTRY_POINT_GROUP, Hooks, make_plugin_manager
 
-BUILTINS = {"bridge", "host", "none"}
+BUILTINS = {"bridge", "host", "none", "routed"}
 
 
 def net(name: str = "web", driver: str = "a") -> Network:
@@ -229,7 +229,7 @@ def test_autoload_registers_every_builtin_and_passes_check_pending(store):
     pm.check_pending()
     hooks = Hooks(pm)
     assert BUILTINS <= set(hooks.drivers())
-    assert hooks.ipam_drivers() == ["default"]
+    assert hooks.ipam_drivers() == ["default", "routed"]  # routed is its networks' IPAM too (per-host blocks)
     for name in BUILTINS:
         # the entry-point name is the name users pass to -d: it must match the driver's own
         assert hooks.driver(name).driver_info().name == name
