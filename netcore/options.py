@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from netcore.errors import InvalidConfig
 
-__all__ = ["canonical", "boolean", "mtu"]
+__all__ = ["canonical", "boolean", "integer", "mtu"]
 
 
 def canonical(options: dict[str, str], short: dict[str, str], known: dict[str, str], driver: str) -> dict[str, str]:
@@ -17,9 +17,9 @@ def canonical(options: dict[str, str], short: dict[str, str], known: dict[str, s
     for key, value in options.items():
         full = short.get(key, key)
         if full not in known:
-            raise InvalidConfig(
-                f"unknown {driver} driver option {key!r} (known: {', '.join(sorted(short))}, or their com.docker.network.* forms)"
-            )
+            plain = sorted({*short, *known} - {k for k in {*short, *known} if k.startswith("com.docker.")})
+            docker = ", or their com.docker.network.* forms" if any(k.startswith("com.docker.") for k in known) else ""
+            raise InvalidConfig(f"unknown {driver} driver option {key!r} (known: {', '.join(plain)}{docker})")
         out[full] = value
     return out
 
@@ -33,11 +33,15 @@ def boolean(key: str, value: str) -> bool:
     raise InvalidConfig(f"invalid value {value!r} for option {key}: expected true or false")
 
 
-def mtu(value: str) -> int:
+def integer(key: str, value: str) -> int:
     try:
-        size = int(value)
+        return int(value)
     except ValueError:
-        raise InvalidConfig(f"invalid value {value!r} for option mtu: expected an integer") from None
+        raise InvalidConfig(f"invalid value {value!r} for option {key}: expected an integer") from None
+
+
+def mtu(value: str) -> int:
+    size = integer("mtu", value)
     if not 68 <= size <= 65535:
         raise InvalidConfig(f"invalid value {size} for option mtu: must be between 68 and 65535")
     return size

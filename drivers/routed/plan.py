@@ -6,6 +6,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from netcore import InvalidConfig, Network
+from netcore import options as options_
 
 __all__ = ["OPTIONS", "GATEWAY", "HOST_MAC", "RTPROT", "RoutedPlan", "plan_network", "canonical_options", "STORE", "BGP"]
 
@@ -34,30 +35,8 @@ class RoutedPlan:
     mtu: int | None
 
 
-def _bool(key: str, value: str) -> bool:
-    low = value.strip().lower()
-    if low in ("true", "1", "yes", "on"):
-        return True
-    if low in ("false", "0", "no", "off"):
-        return False
-    raise InvalidConfig(f"invalid value {value!r} for option {key}: expected true or false")
-
-
-def _int(key: str, value: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise InvalidConfig(f"invalid value {value!r} for option {key}: expected an integer") from None
-
-
 def canonical_options(options: dict[str, str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for key, value in options.items():
-        full = ALIASES.get(key, key)
-        if full not in OPTIONS:
-            raise InvalidConfig(f"unknown routed driver option {key!r} (known: {', '.join(sorted(OPTIONS))})")
-        out[full] = value
-    return out
+    return options_.canonical(options, ALIASES, OPTIONS, "routed")
 
 
 def plan_network(network: Network) -> RoutedPlan:
@@ -67,23 +46,19 @@ def plan_network(network: Network) -> RoutedPlan:
     pool = ipaddress.IPv4Network(network.subnet)
     size = max(26, pool.prefixlen)
     if BLOCK_SIZE in opts:
-        size = _int(BLOCK_SIZE, opts[BLOCK_SIZE])
+        size = options_.integer(BLOCK_SIZE, opts[BLOCK_SIZE])
         if not pool.prefixlen <= size <= 32:
             raise InvalidConfig(f"invalid value {size} for option {BLOCK_SIZE}: must be between {pool.prefixlen} (the subnet's) and 32")
     routing = opts.get(ROUTING, STORE).strip().lower()
     if routing not in (STORE, BGP):
         raise InvalidConfig(f"invalid value {opts[ROUTING]!r} for option {ROUTING}: expected store or bgp")
-    mtu = None
-    if MTU in opts:
-        mtu = _int(MTU, opts[MTU])
-        if not 68 <= mtu <= 65535:
-            raise InvalidConfig(f"invalid value {mtu} for option mtu: must be between 68 and 65535")
+    mtu = options_.mtu(opts[MTU]) if MTU in opts else None
     return RoutedPlan(
         network_id=network.id,
         subnet=str(pool),
         block_size=size,
         routing=routing,
-        nat_outgoing=_bool(NAT, opts[NAT]) if NAT in opts else True,
+        nat_outgoing=options_.boolean(NAT, opts[NAT]) if NAT in opts else True,
         internal=network.internal,
         mtu=mtu,
     )
