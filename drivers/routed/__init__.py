@@ -20,6 +20,7 @@ import ipaddress
 import logging
 import os
 import threading
+import time
 from typing import Any
 
 from netcore import (
@@ -82,11 +83,31 @@ class RoutedDriver:
             self.pools = DefaultIpam(store, _host_prefixes, pools=default_pools, space="LocalDefault")
         self.blocks = BlockIpam(store, self.me)
         if context.cluster is not None and store is not None:
-            with self.lock:
-                snapshot = context.cluster.watch(BLOCK, self._on_block)
-                self._known = {b.id: b for b in map(Block.from_dict, snapshot)}
-                self._sync_all_routes()
-            context.cluster.watch("node", lambda *_: self._on_node())
+            try:
+                self._watch_cluster()
+            except NetcoreError as exc:  # etcd away at start: the routes already in the kernel stay
+                log.warning("routed: %s; watching blocks once it answers", exc)
+                threading.Thread(target=self._watch_later, daemon=True).start()
+
+    def _watch_cluster(self) -> None:
+        """Every block claimed in the cluster, then every change: routes follow (store mode)."""
+        cluster = self.ctx.cluster  # type: ignore[union-attr]
+        with self.lock:
+            snapshot = cluster.watch(BLOCK, self._on_block)
+            self._known = {b.id: b for b in map(Block.from_dict, snapshot)}
+            self._sync_all_routes()
+        cluster.watch("node", lambda *_: self._on_node())
+
+    def _watch_later(self) -> None:
+        delay = 0.5
+        while True:
+            time.sleep(delay)
+            try:
+                self._watch_cluster()
+                return
+            except NetcoreError as exc:
+                log.debug("routed: cluster still away: %s", exc)
+                delay = min(delay * 2, 10)
 
     @hookimpl
     def driver_info(self) -> DriverInfo:
