@@ -197,6 +197,7 @@ class Controller(ClusterSync):
                 raise AlreadyExists(f"network with name {name} already exists")
             drv = self.hooks.driver(driver)
             info = drv.driver_info() or DriverInfo(name=driver)
+            self.firewall.coexist()  # Docker may have started after this engine
             if info.data_scope == GLOBAL:
                 if self.cluster is None:
                     raise InvalidConfig(

@@ -39,6 +39,8 @@ from netcore.osl import netns
 __all__ = ["Firewall", "cmd", "jump", "rule", "prefix"]
 
 LOOPBACK = "127.0.0.0/8"
+DOCKER_USER = ("ip", "filter", "DOCKER-USER")  # where Docker lets other tools accept forwarded traffic
+OUR_IFNAMES = ("ncbr-*", "ncve-*", "netcore0")  # bridges, veths, the default bridge
 
 _NFT_CTX_OUTPUT_JSON = 1 << 4
 
@@ -146,6 +148,53 @@ class Firewall:
             self.apply(self.base_commands())
         else:
             self.apply(self.added_sets())
+        self.coexist()
+
+    def _docker_user_rules(self) -> list[dict[str, Any]]:
+        """Our rules in Docker's DOCKER-USER chain (empty when there is no such chain)."""
+        fam, table, chain = DOCKER_USER
+        try:
+            out = self._run(json.dumps({"nftables": [{"list": {"chain": {"family": fam, "table": table, "name": chain}}}]}))
+        except KernelError:
+            return []
+        rules = [o["rule"] for o in json.loads(out).get("nftables", []) if "rule" in o] if out.strip() else []
+        return [r for r in rules if r.get("comment") == self.table]
+
+    def coexist(self) -> None:
+        """Where Docker runs, let forwarded traffic of netcore's interfaces past its FORWARD policy.
+
+        Docker sets the iptables FORWARD policy to DROP, and with br_netfilter even bridged
+        traffic meets it; an accept in any other table does not help (every base chain
+        must accept). DOCKER-USER is the chain Docker keeps for other tools' rules: an
+        accept there for ``ncbr-*``, ``ncve-*`` and ``netcore0`` skips only Docker's own
+        verdict, while this table's rules still isolate and filter. Idempotent; nothing
+        happens on a host without Docker. Networks with a custom bridge name need a rule
+        of their own there.
+        """
+        fam, table, chain = DOCKER_USER
+        try:
+            self._run(json.dumps({"nftables": [{"list": {"chain": {"family": fam, "table": table, "name": chain}}}]}))
+        except KernelError:
+            return
+        if self._docker_user_rules():
+            return
+        self.apply(
+            [
+                {"insert": {"rule": {"family": fam, "table": table, "chain": chain, "comment": self.table,
+                                     "expr": [_eq(_meta(key), pattern), {"accept": None}]}}}
+                for key in ("oifname", "iifname")
+                for pattern in OUR_IFNAMES
+            ]
+        )
+
+    def uncoexist(self) -> None:
+        """Take this engine's rules out of DOCKER-USER again."""
+        fam, table, chain = DOCKER_USER
+        for r in self._docker_user_rules():
+            try:
+                self.apply([{"delete": {"rule": {"family": fam, "table": table, "chain": chain, "handle": r["handle"]}}}])
+            except KernelError:
+                pass
 
     def added_sets(self) -> list[dict[str, Any]]:
         """Sets newer than some tables already in the kernel: ``add`` is idempotent."""
@@ -178,6 +227,7 @@ class Firewall:
                     pass
 
     def delete(self) -> None:
+        self.uncoexist()
         if self.exists():
             self.apply([cmd("delete", "table", family=self.family, name=self.table)])
 
