@@ -49,11 +49,6 @@ GLOBAL_IPAM = "global-default"  # the default IPAM on the cluster store, for glo
 GWBRIDGE = "netcore_gwbridge"  # Docker's docker_gwbridge: egress and ports for overlay containers
 
 
-def _host_prefixes() -> list[str]:
-    with netns.host() as ipr:
-        return addrs.host_prefixes(ipr)
-
-
 class Controller(ClusterSync):
     """The public API of the core. Thread-safe: operations are serialised.
 
@@ -73,11 +68,11 @@ class Controller(ClusterSync):
         self.store = store or open_store(root)  # local scope, and a cache of the cluster's networks
         self.cluster = cluster  # netcore.cluster.Cluster, or None on a single host
         self.firewall = Firewall(names.table_name(root))
-        self.ipam = DefaultIpam(self.store, _host_prefixes)
+        self.ipam = DefaultIpam(self.store, addrs.host_prefixes)
         builtin: list[tuple[str, object]] = [("default", self.ipam)]
         self.global_ipam: DefaultIpam | None = None
         if cluster is not None:
-            self.global_ipam = DefaultIpam(cluster.store, _host_prefixes, pools=global_pools, space="GlobalDefault", lease=cluster.lease_id)
+            self.global_ipam = DefaultIpam(cluster.store, addrs.host_prefixes, pools=global_pools, space="GlobalDefault", lease=cluster.lease_id)
             builtin.append((GLOBAL_IPAM, self.global_ipam))
         self.ports = PortAllocator()
         self.hooks = Hooks(make_plugin_manager([*builtin, *plugins], autoload=autoload))

@@ -42,7 +42,7 @@ from netcore import (
 )
 from netcore.ipam import GATEWAY_REQUEST, DefaultIpam
 from netcore.ipam.pools import default_pools, global_pools
-from netcore.osl import addrs, netns
+from netcore.osl import addrs
 
 from drivers.routed import dataplane, firewall
 from drivers.routed.bird import Bird, render
@@ -53,11 +53,6 @@ __all__ = ["RoutedDriver", "plugin"]
 
 log = logging.getLogger("netcore.routed")
 NAME = "routed"
-
-
-def _host_prefixes() -> list[str]:
-    with netns.host() as ipr:
-        return addrs.host_prefixes(ipr)
 
 
 class RoutedDriver:
@@ -76,11 +71,11 @@ class RoutedDriver:
         if context.cluster is not None:
             self.me = context.cluster.advertise
             store = context.cluster.store
-            self.pools = DefaultIpam(store, _host_prefixes, pools=global_pools, space="GlobalDefault")
+            self.pools = DefaultIpam(store, addrs.host_prefixes, pools=global_pools, space="GlobalDefault")
         else:
             self.me = "local"
             store = context.store
-            self.pools = DefaultIpam(store, _host_prefixes, pools=default_pools, space="LocalDefault")
+            self.pools = DefaultIpam(store, addrs.host_prefixes, pools=default_pools, space="LocalDefault")
         self.blocks = BlockIpam(store, self.me)
         if context.cluster is not None and store is not None:
             try:

@@ -9,6 +9,7 @@ from typing import Any
 from pyroute2 import NetlinkError
 
 from netcore.errors import KernelError
+from netcore.osl import netns
 from netcore.osl.links import kernel_errors
 
 __all__ = ["add", "delete", "host_prefixes"]
@@ -35,12 +36,16 @@ def delete(ipr: Any, index: int, cidr: str) -> None:
             raise KernelError("delete address", cidr, exc.code) from None
 
 
-def host_prefixes(ipr: Any) -> list[str]:
+def host_prefixes(ipr: Any = None) -> list[str]:
     """Every IPv4 prefix in use on this namespace: routes (but the default) and addresses.
 
     The default IPAM skips pools overlapping any of them, so a new network never
-    shadows a LAN or VPN the host already reaches.
+    shadows a LAN or VPN the host already reaches. Without ``ipr``: the engine's own
+    namespace, through its warm socket.
     """
+    if ipr is None:
+        with netns.host() as host:
+            return host_prefixes(host)
     out: list[str] = []
     for msg in ipr.get_routes(family=2, table=254):
         dst, plen = msg.get("RTA_DST"), msg["dst_len"]
