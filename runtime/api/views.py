@@ -12,7 +12,9 @@ from runtime import portspec
 __all__ = ["network_view", "container_view", "container_summary"]
 
 
-def network_view(ctl: Controller, net: Network) -> dict[str, Any]:
+def network_view(ctl: Controller, net: Network, driver_state: bool = True) -> dict[str, Any]:
+    """``driver_state``: ask the driver for its runtime facts (inspect), which may cost it a
+    round trip to a daemon (routed asks BIRD); the list of all networks does without."""
     containers = {}
     for ep in ctl.endpoints(net):
         containers[ep.sandbox_id] = {
@@ -42,7 +44,7 @@ def network_view(ctl: Controller, net: Network) -> dict[str, Any]:
         "Containers": containers,
         "Options": net.options,
         "Labels": net.labels,
-        **({"DriverState": state} if (state := ctl.network_oper_info(net)) else {}),
+        **({"DriverState": state} if driver_state and (state := ctl.network_oper_info(net)) else {}),
     }
 
 

@@ -74,7 +74,7 @@ class Engine:
         r = Router()
         ctl, ctr = self.controller, self.containers
         r.add("GET", "/_ping", lambda **_: {"ok": True, "root": self.root})
-        r.add("GET", "/networks", lambda **_: [network_view(ctl, n) for n in ctl.networks()])
+        r.add("GET", "/networks", lambda **_: [network_view(ctl, n, driver_state=False) for n in ctl.networks()])
         r.add("POST", "/networks/create", lambda body, **_: network_view(ctl, self._create_network(body or {})))
         r.add("POST", "/networks/prune", lambda **_: {"NetworksDeleted": ctl.prune_networks()})
         r.add("GET", r"/networks/(?P<ref>[^/]+)", lambda ref, **_: network_view(ctl, ctl.network(ref)))
