@@ -41,6 +41,13 @@ def free_subnet(prefixlen: int = 24) -> str:
     raise RuntimeError("no free subnet")
 
 
+def free_port() -> int:
+    """A TCP port nothing on the host is bound to right now."""
+    with socket.socket() as s:
+        s.bind(("", 0))
+        return s.getsockname()[1]
+
+
 class Engine:
     """A ``netcore daemon`` with its own root dir and socket, driven through the CLI."""
 

@@ -6,6 +6,8 @@ import socket
 
 import pytest
 
+from cli_engine import free_port
+
 pytestmark = pytest.mark.root
 
 
@@ -58,9 +60,7 @@ def test_gw_priority_takes_the_default_route_and_the_published_ports(engine, nam
     a, b, c = (f"{name}{x}" for x in "abc")
     for n in (a, b, c):
         engine("network", "create", n)
-    with socket.socket() as s:
-        s.bind(("", 0))
-        hport = s.getsockname()[1]
+    hport = free_port()
     engine("run", "-d", "--name", name, "--network", a, "--network", f"name={b},gw-priority=1", "-p", f"{hport}:7000",
            "--", "python3", "-c", "import socket,sys\ns=socket.create_server(('',7000))\nwhile True:\n c,a=s.accept(); c.sendall(a[0].encode()); c.close()")
     assert routes(engine, name)["default"] == f"via {gateway(engine, b)} dev eth1"

@@ -7,14 +7,12 @@ answer with the peer address they saw, so a test can tell NAT from no NAT.
 
 from __future__ import annotations
 
-import json
 import socket
 import subprocess
-import time
 
 import pytest
 
-from cli_engine import engine_links, netns_exec
+from cli_engine import engine_links, free_port, netns_exec
 
 pytestmark = pytest.mark.root
 
@@ -55,12 +53,6 @@ def ask(host: str, port: int, proto: str = "tcp", netns: str | None = None, once
     argv = ["python3", "-c", ASK_ONCE if once else ASK, host, str(port), proto]
     res = netns_exec(netns, *argv, timeout=30) if netns else subprocess.run(argv, capture_output=True, text=True, timeout=30)
     return res.stdout.strip()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("", 0))
-        return s.getsockname()[1]
 
 
 def serve(engine, cname: str, net: str, port: int, *flags: str) -> str:

@@ -9,6 +9,7 @@ import subprocess
 
 import pytest
 
+from cli_engine import free_port
 from netcore import Attachment, PortBinding, names
 from netcore.errors import Conflict, NetcoreError
 
@@ -20,12 +21,6 @@ def published(controller) -> dict[int, str]:
     out = subprocess.run(["nft", "-j", "list", "map", "inet", names.table_name(controller.root), "any_addr"], capture_output=True, text=True, check=True)
     elems = json.loads(out.stdout)["nftables"][1]["map"].get("elem", [])
     return {key["concat"][1]: addr for key, addr in elems}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("", 0))
-        return s.getsockname()[1]
 
 
 def bindable(port: int) -> bool:
