@@ -15,7 +15,7 @@ from typing import Any
 
 from netcore import InvalidConfig
 
-__all__ = ["DaemonConfig", "load"]
+__all__ = ["DaemonConfig", "load", "ipv4"]
 
 DEFAULT_TTL = 15
 KNOWN = {"dns", "cluster-store", "cluster-advertise", "cluster-store-opts"}
@@ -29,7 +29,8 @@ class DaemonConfig:
     ttl: int = DEFAULT_TTL
 
 
-def _ipv4(value: str, what: str) -> str:
+def ipv4(value: str, what: str) -> str:
+    """A user's IPv4 address (``--dns``), or one clear line naming the flag."""
     try:
         return str(ipaddress.IPv4Address(value))
     except ValueError:
@@ -98,7 +99,7 @@ def load(path: str | None, flags: dict[str, Any]) -> DaemonConfig:
     if bool(store) != bool(advertise):
         raise InvalidConfig("--cluster-store and --cluster-advertise go together")
     return DaemonConfig(
-        dns=[_ipv4(s, "--dns") for s in merged.get("dns") or []],
+        dns=[ipv4(s, "--dns") for s in merged.get("dns") or []],
         cluster_store=store,
         advertise=advertise,
         ttl=_ttl(opts),

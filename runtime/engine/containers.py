@@ -20,6 +20,7 @@ from netcore.controller import Controller
 
 from runtime import portspec
 from runtime.engine import files, process
+from runtime.engine.config import ipv4
 
 __all__ = ["Containers"]
 
@@ -98,7 +99,7 @@ class Containers:
         exposed = dict(exposed_ports or {})
         bindings = dict(port_bindings or {})
         ports = _requested_ports(exposed, bindings, publish_all)
-        dns = [_check_ip(s, "--dns") for s in dns or ()]
+        dns = [ipv4(s, "--dns") for s in dns or ()]
         rec: dict[str, Any] = {
             "id": cid,
             "name": name,
@@ -304,15 +305,6 @@ def _requested_ports(exposed: dict[str, Any], bindings: dict[str, list[dict[str,
         return [PortBinding(**d) for d in portspec.to_bindings(bindings)]
     except portspec.PortSpecError as exc:
         raise InvalidConfig(str(exc)) from None
-
-
-def _check_ip(value: str, what: str) -> str:
-    import ipaddress
-
-    try:
-        return str(ipaddress.IPv4Address(value))
-    except ValueError:
-        raise InvalidConfig(f"invalid IPv4 address {value!r} for {what}") from None
 
 
 def _info_dict(info: process.ProcessInfo) -> dict[str, Any]:
