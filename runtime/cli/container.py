@@ -1,79 +1,28 @@
-"""Container commands: run, ps, exec, logs, stop, rm, inspect."""
+"""Container commands: run, ps, exec, logs, stop, rm, inspect, port."""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
-
-import click
+from argparse import REMAINDER, ArgumentTypeError
 
 from runtime.api.client import ApiError, q
-from runtime.cli.network import parse_pairs
+from runtime.cli import UsageError, command, pair
 from runtime.cli.output import ago, inspect_all, json_lines, short_id, status, table
 
-__all__ = ["COMMANDS"]
+__all__ = ["register"]
 
 
-@click.command(context_settings={"allow_interspersed_args": False})
-@click.option("-d", "--detach", is_flag=True, help="Run in the background and print the container ID.")
-@click.option("--rm", "auto_remove", is_flag=True, help="Remove the container when it exits.")
-@click.option("--name", help="Assign a name to the container.")
-@click.option(
-    "--network", "--net", "networks", multiple=True,
-    help="Connect to a network: NAME, or name=NAME[,alias=A][,ip=IP][,gw-priority=N] (repeatable; default bridge).",
-)
-@click.option("--ip", help="IPv4 address on the first network.")
-@click.option("--network-alias", "aliases", multiple=True, help="Network-scoped alias on the first network.")
-@click.option("-p", "--publish", "publish", multiple=True, help="Publish a port: [IP:][HOST_PORT:]CONTAINER_PORT[/udp], ranges allowed.")
-@click.option("-P", "--publish-all", is_flag=True, help="Publish every exposed port to a free host port.")
-@click.option("--expose", "expose", multiple=True, help="Expose a port or a range of ports: PORT[-END][/udp].")
-@click.option("--dns", "dns", multiple=True, help="Upstream DNS server for names the embedded DNS does not know.")
-@click.option("-e", "--env", "env", multiple=True, help="Set environment variable KEY=VALUE.")
-@click.option("-w", "--workdir", help="Working directory inside the container.")
-@click.option("--hostname", help="Container host name (default: its name).")
-@click.argument("command", nargs=-1, required=True)
-@click.pass_obj
-def run(obj, detach, auto_remove, name, networks, ip, aliases, publish, publish_all, expose, dns, env, workdir, hostname, command) -> None:
-    """Run a command in a new container."""
-    nets = [_network_spec(n) for n in (networks or ("bridge",))]
-    if ip:
-        nets[0]["ip"] = ip
-    if aliases:
-        nets[0]["aliases"] = nets[0].get("aliases", []) + list(aliases)
-    exposed, bindings = _ports(publish, expose)
-    body = {
-        "Name": name,
-        "Cmd": list(command),
-        "Env": parse_pairs(env, "environment variable") if env else {},
-        "WorkingDir": workdir,
-        "Hostname": hostname,
-        "Networks": nets,
-        "AutoRemove": auto_remove,
-        "ExposedPorts": exposed,
-        "PortBindings": bindings,
-        "PublishAllPorts": publish_all,
-        "Dns": list(dns),
-    }
-    client = obj.client
-    try:
-        created = client.request("POST", "/containers/run", body)
-    except ApiError as exc:
-        exc.exit_code = 125  # Docker's code for "the container could not be run"
-        raise
-    cid = created["Id"]
-    if detach:
-        click.echo(cid)
-        return
-    out = sys.stdout.buffer
-    for chunk in client.stream(f"/containers/{cid}/logs", {"follow": "1"}):
-        out.write(chunk)
-        out.flush()
-    code = client.request("POST", f"/containers/{cid}/wait", timeout=None)["StatusCode"]
-    sys.exit(code if code is not None else 0)
+def _argv(a, name: str) -> list[str]:
+    """The command after the options, ``--`` optional."""
+    cmd = a.command[1:] if a.command[:1] == ["--"] else a.command
+    if not cmd:
+        raise UsageError(f'"netcore {name}" requires at least 1 argument')
+    return cmd
 
 
-def _network_spec(value: str) -> dict:
+def network_spec(value: str) -> dict:
     """``--network NAME`` or Docker's ``--network name=NAME,alias=A,ip=IP,gw-priority=N``."""
     if "=" not in value:
         return {"name": value}
@@ -81,7 +30,7 @@ def _network_spec(value: str) -> dict:
     for field in value.split(","):
         key, sep, val = field.partition("=")
         if not sep or not val:
-            raise click.BadParameter(f"invalid network option {field!r}", param_hint="--network")
+            raise ArgumentTypeError(f"invalid network option {field!r}")
         if key == "name":
             spec["name"] = val
         elif key == "alias":
@@ -92,151 +41,230 @@ def _network_spec(value: str) -> dict:
             try:
                 spec["gw_priority"] = int(val)
             except ValueError:
-                raise click.BadParameter(f"invalid gw-priority {val!r}: expected an integer", param_hint="--network") from None
+                raise ArgumentTypeError(f"invalid gw-priority {val!r}: expected an integer") from None
         else:
-            raise click.BadParameter(f"unknown network option {key!r} (known: name, alias, ip, gw-priority)", param_hint="--network")
+            raise ArgumentTypeError(f"unknown network option {key!r} (known: name, alias, ip, gw-priority)")
     if "name" not in spec:
-        raise click.BadParameter(f"no network name in {value!r}", param_hint="--network")
+        raise ArgumentTypeError(f"no network name in {value!r}")
     return spec
 
 
-def _ports(publish: tuple[str, ...], expose: tuple[str, ...]) -> tuple[dict, dict]:
-    """``-p`` and ``--expose`` as the API's ExposedPorts and PortBindings."""
-    from runtime.portspec import PortSpecError, parse_expose, parse_publish
+def _portspec(parse_name: str):
+    """An argparse ``type`` for ``-p`` / ``--expose`` in Docker's notation (runtime.portspec)."""
 
+    def parse(spec: str):
+        from runtime import portspec
+
+        try:
+            return getattr(portspec, parse_name)(spec)
+        except portspec.PortSpecError as exc:
+            raise ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
+def run_arguments(p) -> None:
+    p.add_argument("-d", "--detach", action="store_true", help="Run in the background and print the container ID.")
+    p.add_argument("--rm", dest="auto_remove", action="store_true", help="Remove the container when it exits.")
+    p.add_argument("--name", help="Assign a name to the container.")
+    p.add_argument("--network", "--net", dest="networks", action="append", default=[], type=network_spec, metavar="NETWORK",
+                   help="Connect to a network: NAME, or name=NAME[,alias=A][,ip=IP][,gw-priority=N] (repeatable; default bridge).")
+    p.add_argument("--ip", metavar="IP", help="IPv4 address on the first network.")
+    p.add_argument("--network-alias", dest="aliases", action="append", default=[], metavar="ALIAS", help="Network-scoped alias on the first network.")
+    p.add_argument("-p", "--publish", action="append", default=[], type=_portspec("parse_publish"), metavar="SPEC",
+                   help="Publish a port: [IP:][HOST_PORT:]CONTAINER_PORT[/udp], ranges allowed.")
+    p.add_argument("-P", "--publish-all", action="store_true", help="Publish every exposed port to a free host port.")
+    p.add_argument("--expose", action="append", default=[], type=_portspec("parse_expose"), metavar="PORT",
+                   help="Expose a port or a range of ports: PORT[-END][/udp].")
+    p.add_argument("--dns", action="append", default=[], metavar="IP", help="Upstream DNS server for names the embedded DNS does not know.")
+    p.add_argument("-e", "--env", action="append", default=[], type=pair("environment variable"), metavar="KEY=VALUE", help="Set environment variable KEY=VALUE.")
+    p.add_argument("-w", "--workdir", help="Working directory inside the container.")
+    p.add_argument("--hostname", help="Container host name (default: its name).")
+    p.add_argument("command", nargs=REMAINDER, help="The command and its arguments.")
+
+
+def run(cli, a) -> None:
+    """Run a command in a new container."""
+    cmd = _argv(a, "run")
+    nets = a.networks or [{"name": "bridge"}]
+    if a.ip:
+        nets[0]["ip"] = a.ip
+    if a.aliases:
+        nets[0]["aliases"] = nets[0].get("aliases", []) + a.aliases
     exposed: dict = {}
     bindings: dict = {}
+    for e in a.expose:
+        exposed.update(e)
+    for e, b in a.publish:
+        exposed.update(e)
+        for key, hosts in b.items():
+            bindings.setdefault(key, []).extend(hosts)
+    body = {
+        "Name": a.name,
+        "Cmd": cmd,
+        "Env": dict(a.env),
+        "WorkingDir": a.workdir,
+        "Hostname": a.hostname,
+        "Networks": nets,
+        "AutoRemove": a.auto_remove,
+        "ExposedPorts": exposed,
+        "PortBindings": bindings,
+        "PublishAllPorts": a.publish_all,
+        "Dns": a.dns,
+    }
+    client = cli.client
     try:
-        for spec in expose:
-            exposed.update(parse_expose(spec))
-        for spec in publish:
-            e, b = parse_publish(spec)
-            exposed.update(e)
-            for key, hosts in b.items():
-                bindings.setdefault(key, []).extend(hosts)
-    except PortSpecError as exc:
-        raise click.BadParameter(str(exc), param_hint="-p/--expose") from None
-    return exposed, bindings
-
-
-@click.command()
-@click.option("-a", "--all", "show_all", is_flag=True, help="Show all containers (default shows just running).")
-@click.option("-q", "--quiet", is_flag=True, help="Only display container IDs.")
-@click.option("--no-trunc", is_flag=True, help="Do not truncate the output.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
-@click.pass_obj
-def ps(obj, show_all, quiet, no_trunc, fmt) -> None:
-    """List containers."""
-    rows = obj.client.request("GET", "/containers/json", query={"all": "1" if show_all else "0"})
-    ident = (lambda i: i) if no_trunc else short_id
-    if quiet:
-        for r in rows:
-            click.echo(ident(r["ID"]))
+        created = client.request("POST", "/containers/run", body)
+    except ApiError as exc:
+        exc.exit_code = 125  # Docker's code for "the container could not be run"
+        raise
+    cid = created["Id"]
+    if a.detach:
+        print(cid)
         return
-    if fmt == "json":
+    out = sys.stdout.buffer
+    for chunk in client.stream(f"/containers/{cid}/logs", {"follow": "1"}):
+        out.write(chunk)
+        out.flush()
+    code = client.request("POST", f"/containers/{cid}/wait", timeout=None)["StatusCode"]
+    sys.exit(code if code is not None else 0)
+
+
+def ps_arguments(p) -> None:
+    p.add_argument("-a", "--all", action="store_true", help="Show all containers (default shows just running).")
+    p.add_argument("-q", "--quiet", action="store_true", help="Only display container IDs.")
+    p.add_argument("--no-trunc", action="store_true", help="Do not truncate the output.")
+    p.add_argument("--format", default="table", choices=["table", "json"])
+
+
+def ps(cli, a) -> None:
+    """List containers."""
+    rows = cli.client.request("GET", "/containers/json", query={"all": "1" if a.all else "0"})
+    ident = (lambda i: i) if a.no_trunc else short_id
+    if a.quiet:
+        for r in rows:
+            print(ident(r["ID"]))
+        return
+    if a.format == "json":
         json_lines(dict(r, ID=ident(r["ID"])) for r in rows)
         return
 
-    def command(r):
+    def command_of(r):
         cmd = r["Command"]
-        return json.dumps(cmd if no_trunc or len(cmd) <= 20 else cmd[:19] + "…", ensure_ascii=False)
+        return json.dumps(cmd if a.no_trunc or len(cmd) <= 20 else cmd[:19] + "…", ensure_ascii=False)
 
     table(
         ["CONTAINER ID", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"],
-        [(ident(r["ID"]), command(r), ago(r["CreatedAt"]), status(r), r["Ports"], r["Names"]) for r in rows],
+        [(ident(r["ID"]), command_of(r), ago(r["CreatedAt"]), status(r), r["Ports"], r["Names"]) for r in rows],
     )
 
 
-@click.command(name="exec", context_settings={"allow_interspersed_args": False})
-@click.option("-w", "--workdir", help="Working directory inside the container.")
-@click.option("-e", "--env", "env", multiple=True, help="Set environment variable KEY=VALUE.")
-@click.argument("container")
-@click.argument("command", nargs=-1, required=True)
-@click.pass_obj
-def exec_(obj, workdir, env, container, command) -> None:
+def exec_arguments(p) -> None:
+    p.add_argument("-w", "--workdir", help="Working directory inside the container.")
+    p.add_argument("-e", "--env", action="append", default=[], type=pair("environment variable"), metavar="KEY=VALUE", help="Set environment variable KEY=VALUE.")
+    p.add_argument("container", metavar="CONTAINER")
+    p.add_argument("command", nargs=REMAINDER, help="The command and its arguments.")
+
+
+def exec_(cli, a) -> None:
     """Run a command in a running container."""
     from runtime.engine.process import ProcessInfo, exec_argv
 
-    view = obj.client.request("GET", f"/containers/{q(container)}/json")
+    cmd = _argv(a, "exec")
+    view = cli.client.request("GET", f"/containers/{q(a.container)}/json")
     if not view["State"]["Running"]:
         raise ApiError(409, f"container {view['Name'].lstrip('/')} is not running")
     info = ProcessInfo(monitor_pid=0, pid=view["State"]["Pid"], started_at=0.0)
     extra = dict(e.split("=", 1) for e in view["Config"]["Env"])
-    extra.update(parse_pairs(env, "environment variable"))
-    argv = exec_argv(info, list(command), workdir=workdir, env=extra)
+    extra.update(a.env)
+    argv = exec_argv(info, cmd, workdir=a.workdir, env=extra)
     os.execvp(argv[0], argv)
 
 
-@click.command()
-@click.option("-f", "--follow", is_flag=True, help="Follow log output.")
-@click.argument("container")
-@click.pass_obj
-def logs(obj, follow, container) -> None:
+def logs_arguments(p) -> None:
+    p.add_argument("-f", "--follow", action="store_true", help="Follow log output.")
+    p.add_argument("container", metavar="CONTAINER")
+
+
+def logs(cli, a) -> None:
     """Fetch the output of a container."""
     out = sys.stdout.buffer
-    for chunk in obj.client.stream(f"/containers/{q(container)}/logs", {"follow": "1" if follow else "0"}):
+    for chunk in cli.client.stream(f"/containers/{q(a.container)}/logs", {"follow": "1" if a.follow else "0"}):
         out.write(chunk)
         out.flush()
 
 
-def _each(obj, containers, action) -> None:
+def _each(containers: list[str], action) -> None:
     failed = None
     for c in containers:
         try:
             action(c)
-            click.echo(c)
+            print(c)
         except ApiError as exc:
-            click.echo(f"Error response from daemon: {exc}", err=True) if len(containers) > 1 else None
+            if len(containers) > 1:
+                print(f"Error response from daemon: {exc}", file=sys.stderr)
             failed = exc
     if failed:
         raise failed
 
 
-@click.command()
-@click.option("-t", "--time", "timeout", default=10, show_default=True, type=int, help="Seconds to wait before killing it.")
-@click.argument("containers", nargs=-1, required=True)
-@click.pass_obj
-def stop(obj, timeout, containers) -> None:
+def stop_arguments(p) -> None:
+    p.add_argument("-t", "--time", type=int, default=10, help="Seconds to wait before killing it (default 10).")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
+
+
+def stop(cli, a) -> None:
     """Stop one or more running containers."""
-    _each(obj, containers, lambda c: obj.client.request("POST", f"/containers/{q(c)}/stop", query={"t": timeout}, timeout=timeout + 30))
+    _each(a.containers, lambda c: cli.client.request("POST", f"/containers/{q(c)}/stop", query={"t": a.time}, timeout=a.time + 30))
 
 
-@click.command()
-@click.option("-f", "--force", is_flag=True, help="Force the removal of a running container (uses SIGKILL).")
-@click.argument("containers", nargs=-1, required=True)
-@click.pass_obj
-def rm(obj, force, containers) -> None:
+def rm_arguments(p) -> None:
+    p.add_argument("-f", "--force", action="store_true", help="Force the removal of a running container (uses SIGKILL).")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
+
+
+def rm(cli, a) -> None:
     """Remove one or more containers."""
-    _each(obj, containers, lambda c: obj.client.request("DELETE", f"/containers/{q(c)}", query={"force": "1" if force else "0"}))
+    _each(a.containers, lambda c: cli.client.request("DELETE", f"/containers/{q(c)}", query={"force": "1" if a.force else "0"}))
 
 
-@click.command()
-@click.argument("containers", nargs=-1, required=True)
-@click.pass_obj
-def inspect(obj, containers) -> None:
+def inspect_arguments(p) -> None:
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
+
+
+def inspect(cli, a) -> None:
     """Display detailed information on one or more containers."""
-    inspect_all(obj.client, (f"/containers/{q(c)}/json" for c in containers))
+    inspect_all(cli.client, (f"/containers/{q(c)}/json" for c in a.containers))
 
 
-@click.command()
-@click.argument("container")
-@click.argument("private_port", required=False)
-@click.pass_obj
-def port(obj, container, private_port) -> None:
+def port_arguments(p) -> None:
+    p.add_argument("container", metavar="CONTAINER")
+    p.add_argument("private_port", nargs="?", metavar="PRIVATE_PORT[/PROTO]")
+
+
+def port(cli, a) -> None:
     """List port mappings, or look up the public port of PRIVATE_PORT[/PROTO]."""
-    view = obj.client.request("GET", f"/containers/{q(container)}/json")
+    view = cli.client.request("GET", f"/containers/{q(a.container)}/json")
     ports = view["NetworkSettings"]["Ports"]
-    if private_port:
-        key = private_port if "/" in private_port else f"{private_port}/tcp"
+    if a.private_port:
+        key = a.private_port if "/" in a.private_port else f"{a.private_port}/tcp"
         hosts = ports.get(key)
         if not hosts:
             raise ApiError(0, f"No public port '{key}' published for {view['Name'].lstrip('/')}")
         for h in hosts:
-            click.echo(f"{h['HostIp']}:{h['HostPort']}")
+            print(f"{h['HostIp']}:{h['HostPort']}")
         return
     for key, hosts in sorted(ports.items(), key=lambda kv: (int(kv[0].split("/")[0]), kv[0])):
         for h in hosts or ():
-            click.echo(f"{key} -> {h['HostIp']}:{h['HostPort']}")
+            print(f"{key} -> {h['HostIp']}:{h['HostPort']}")
 
 
-COMMANDS = (run, ps, exec_, logs, stop, rm, inspect, port)
+def register(sub) -> None:
+    command(sub, "run", run, run_arguments, usage="netcore run [OPTIONS] [--] COMMAND [ARG...]")
+    command(sub, "ps", ps, ps_arguments)
+    command(sub, "exec", exec_, exec_arguments, usage="netcore exec [OPTIONS] CONTAINER [--] COMMAND [ARG...]")
+    command(sub, "logs", logs, logs_arguments)
+    command(sub, "stop", stop, stop_arguments)
+    command(sub, "rm", rm, rm_arguments)
+    command(sub, "inspect", inspect, inspect_arguments)
+    command(sub, "port", port, port_arguments)

@@ -1,129 +1,130 @@
-"""``netcore network ...``: create, ls, inspect, rm, prune, connect, disconnect."""
+"""``netcore network ...``: create, ls, inspect, rm, prune, connect, disconnect.
+
+Each command is a function (its docstring is its summary) and, before it, the function
+that declares its arguments.
+"""
 
 from __future__ import annotations
 
-import click
-
 from runtime.api.client import ApiError, q
-from runtime.cli.output import inspect_all, json_lines, short_id, table
+from runtime.cli import command, group, pair
+from runtime.cli.output import confirm, inspect_all, json_lines, short_id, table
 
-__all__ = ["network", "parse_pairs"]
-
-
-def parse_pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
-    """``k=v`` options into a dict; a value without ``=`` is an error naming it."""
-    out = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"invalid {what} {item!r}: expected KEY=VALUE")
-        out[key] = value
-    return out
+__all__ = ["register"]
 
 
-@click.group()
-def network() -> None:
-    """Manage networks."""
+def create_arguments(p) -> None:
+    p.add_argument("-d", "--driver", default="bridge", help="Driver that manages the network (default bridge).")
+    p.add_argument("--subnet", metavar="CIDR", help="Subnet in CIDR format, e.g. 10.99.0.0/24.")
+    p.add_argument("--gateway", metavar="IP", help="IPv4 gateway of the subnet.")
+    p.add_argument("--ip-range", metavar="CIDR", help="Allocate container addresses from this sub-range (CIDR).")
+    p.add_argument("-o", "--opt", dest="opts", action="append", default=[], type=pair("option"), metavar="KEY=VALUE", help="Driver option.")
+    p.add_argument("--label", dest="labels", action="append", default=[], type=pair("label"), metavar="KEY=VALUE", help="Label.")
+    p.add_argument("--internal", action="store_true", help="Restrict external access to the network.")
+    p.add_argument("name", metavar="NAME")
 
 
-@network.command("create")
-@click.option("-d", "--driver", default="bridge", show_default=True, help="Driver that manages the network.")
-@click.option("--subnet", help="Subnet in CIDR format, e.g. 10.99.0.0/24.")
-@click.option("--gateway", help="IPv4 gateway of the subnet.")
-@click.option("--ip-range", help="Allocate container addresses from this sub-range (CIDR).")
-@click.option("-o", "--opt", "opts", multiple=True, help="Driver option KEY=VALUE.")
-@click.option("--label", "labels", multiple=True, help="Label KEY=VALUE.")
-@click.option("--internal", is_flag=True, help="Restrict external access to the network.")
-@click.argument("name")
-@click.pass_obj
-def create(obj, driver, subnet, gateway, ip_range, opts, labels, internal, name) -> None:
+def create(cli, a) -> None:
     """Create a network."""
-    config = {k: v for k, v in {"Subnet": subnet, "Gateway": gateway, "IPRange": ip_range}.items() if v}
+    config = {k: v for k, v in {"Subnet": a.subnet, "Gateway": a.gateway, "IPRange": a.ip_range}.items() if v}
     body = {
-        "Name": name,
-        "Driver": driver,
-        "Options": parse_pairs(opts, "option"),
-        "Labels": parse_pairs(labels, "label"),
-        "Internal": internal,
+        "Name": a.name,
+        "Driver": a.driver,
+        "Options": dict(a.opts),
+        "Labels": dict(a.labels),
+        "Internal": a.internal,
         "IPAM": {"Config": [config] if config else []},
     }
-    click.echo(obj.client.request("POST", "/networks/create", body)["Id"])
+    print(cli.client.request("POST", "/networks/create", body)["Id"])
 
 
-@network.command("ls")
-@click.option("-q", "--quiet", is_flag=True, help="Only display network IDs.")
-@click.option("--no-trunc", is_flag=True, help="Do not truncate the output.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
-@click.pass_obj
-def ls(obj, quiet, no_trunc, fmt) -> None:
+def ls_arguments(p) -> None:
+    p.add_argument("-q", "--quiet", action="store_true", help="Only display network IDs.")
+    p.add_argument("--no-trunc", action="store_true", help="Do not truncate the output.")
+    p.add_argument("--format", default="table", choices=["table", "json"])
+
+
+def ls(cli, a) -> None:
     """List networks."""
-    nets = obj.client.request("GET", "/networks")
-    ident = (lambda i: i) if no_trunc else short_id
-    if quiet:
+    nets = cli.client.request("GET", "/networks")
+    ident = (lambda i: i) if a.no_trunc else short_id
+    if a.quiet:
         for n in nets:
-            click.echo(ident(n["Id"]))
-    elif fmt == "json":
+            print(ident(n["Id"]))
+    elif a.format == "json":
         json_lines({"ID": ident(n["Id"]), "Name": n["Name"], "Driver": n["Driver"], "Scope": n["Scope"], "Internal": n["Internal"]} for n in nets)
     else:
         table(["NETWORK ID", "NAME", "DRIVER", "SCOPE"], [(ident(n["Id"]), n["Name"], n["Driver"], n["Scope"]) for n in nets])
 
 
-@network.command("inspect")
-@click.argument("names", nargs=-1, required=True)
-@click.pass_obj
-def inspect(obj, names) -> None:
+def networks_arguments(p) -> None:
+    p.add_argument("names", nargs="+", metavar="NETWORK")
+
+
+def inspect(cli, a) -> None:
     """Display detailed information on one or more networks."""
-    inspect_all(obj.client, (f"/networks/{q(name)}" for name in names))
+    inspect_all(cli.client, (f"/networks/{q(name)}" for name in a.names))
 
 
-@network.command("rm")
-@click.argument("names", nargs=-1, required=True)
-@click.pass_obj
-def rm(obj, names) -> None:
+def rm(cli, a) -> None:
     """Remove one or more networks."""
     failed = None
-    for name in names:
+    for name in a.names:
         try:
-            obj.client.request("DELETE", f"/networks/{q(name)}")
-            click.echo(name)
+            cli.client.request("DELETE", f"/networks/{q(name)}")
+            print(name)
         except ApiError as exc:
             failed = exc
     if failed:
         raise failed
 
 
-@network.command("prune")
-@click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation.")
-@click.pass_obj
-def prune(obj, force) -> None:
+def prune_arguments(p) -> None:
+    p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation.")
+
+
+def prune(cli, a) -> None:
     """Remove all unused user networks."""
-    if not force and not click.confirm("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue?"):
+    if not a.force and not confirm("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue?"):
         return
-    deleted = obj.client.request("POST", "/networks/prune")["NetworksDeleted"]
+    deleted = cli.client.request("POST", "/networks/prune")["NetworksDeleted"]
     if deleted:
-        click.echo("Deleted Networks:")
+        print("Deleted Networks:")
         for name in deleted:
-            click.echo(name)
+            print(name)
 
 
-@network.command("connect")
-@click.option("--ip", help="IPv4 address for the container on this network.")
-@click.option("--alias", "aliases", multiple=True, help="Network-scoped alias for the container.")
-@click.option("--gw-priority", type=int, default=0, help="Take the default route if higher than the other networks' (default 0).")
-@click.argument("net")
-@click.argument("container")
-@click.pass_obj
-def connect(obj, ip, aliases, gw_priority, net, container) -> None:
+def connect_arguments(p) -> None:
+    p.add_argument("--ip", metavar="IP", help="IPv4 address for the container on this network.")
+    p.add_argument("--alias", dest="aliases", action="append", default=[], metavar="ALIAS", help="Network-scoped alias for the container.")
+    p.add_argument("--gw-priority", type=int, default=0, metavar="N", help="Take the default route if higher than the other networks' (default 0).")
+    p.add_argument("network", metavar="NETWORK")
+    p.add_argument("container", metavar="CONTAINER")
+
+
+def connect(cli, a) -> None:
     """Connect a running container to a network."""
-    body = {"Container": container, "EndpointConfig": {"IPAddress": ip, "Aliases": list(aliases), "GwPriority": gw_priority}}
-    obj.client.request("POST", f"/networks/{q(net)}/connect", body)
+    body = {"Container": a.container, "EndpointConfig": {"IPAddress": a.ip, "Aliases": a.aliases, "GwPriority": a.gw_priority}}
+    cli.client.request("POST", f"/networks/{q(a.network)}/connect", body)
 
 
-@network.command("disconnect")
-@click.option("-f", "--force", is_flag=True, help="Force the container to disconnect.")
-@click.argument("net")
-@click.argument("container")
-@click.pass_obj
-def disconnect(obj, force, net, container) -> None:
+def disconnect_arguments(p) -> None:
+    p.add_argument("-f", "--force", action="store_true", help="Force the container to disconnect.")
+    p.add_argument("network", metavar="NETWORK")
+    p.add_argument("container", metavar="CONTAINER")
+
+
+def disconnect(cli, a) -> None:
     """Disconnect a container from a network."""
-    obj.client.request("POST", f"/networks/{q(net)}/disconnect", {"Container": container, "Force": force})
+    cli.client.request("POST", f"/networks/{q(a.network)}/disconnect", {"Container": a.container, "Force": a.force})
+
+
+def register(sub) -> None:
+    verbs = group(sub, "network", "Manage networks.")
+    command(verbs, "create", create, create_arguments)
+    command(verbs, "ls", ls, ls_arguments)
+    command(verbs, "inspect", inspect, networks_arguments)
+    command(verbs, "rm", rm, networks_arguments)
+    command(verbs, "prune", prune, prune_arguments)
+    command(verbs, "connect", connect, connect_arguments)
+    command(verbs, "disconnect", disconnect, disconnect_arguments)

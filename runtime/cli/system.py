@@ -6,11 +6,11 @@ import os
 import sys
 import time
 
-import click
-
 from runtime.api.client import ApiError
+from runtime.cli import command, group
+from runtime.cli.output import confirm
 
-__all__ = ["system", "demo"]
+__all__ = ["register"]
 
 CALL = """
 import json, sys, time, urllib.request
@@ -27,46 +27,40 @@ sys.exit("no answer from " + url)
 """
 
 
-@click.group()
-def system() -> None:
-    """Manage the engine."""
+def reset_arguments(p) -> None:
+    p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation.")
 
 
-@system.command("reset")
-@click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation.")
-@click.pass_obj
-def reset(obj, force) -> None:
+def reset(cli, a) -> None:
     """Remove every container and network of the engine, its kernel state, and stop it."""
-    if not force and not click.confirm("WARNING! This removes all containers and networks, the default ones included.\nAre you sure you want to continue?"):
+    if not a.force and not confirm("WARNING! This removes all containers and networks, the default ones included.\nAre you sure you want to continue?"):
         return
-    obj.client.request("POST", "/system/reset")
+    cli.client.request("POST", "/system/reset")
 
 
-@click.command()
-@click.pass_obj
-def demo(obj) -> None:
+def demo(cli, a) -> None:
     """Create a network, serve the hello-world API in one container, call it from another."""
     from runtime.demo import HELLOWORLD
 
-    c = obj.client
+    c = cli.client
     tag = os.urandom(3).hex()
     net, server = f"demo-{tag}", f"demo-server-{tag}"
-    click.echo(f"$ netcore network create {net}")
+    print(f"$ netcore network create {net}")
     c.request("POST", "/networks/create", {"Name": net})
     try:
-        click.echo(f"$ netcore run -d --name {server} --network {net} -- python3 helloworld.py")
+        print(f"$ netcore run -d --name {server} --network {net} -- python3 helloworld.py")
         view = c.request("POST", "/containers/run", {"Name": server, "Cmd": ["python3", HELLOWORLD], "Networks": [{"name": net}]})
         ip = view["NetworkSettings"]["Networks"][net]["IPAddress"]
-        click.echo(f"server {server} is at {ip}:8080")
-        click.echo(f"$ netcore run --rm --network {net} -- python3 -c '<POST {{\"name\": \"Nic\"}} to http://{ip}:8080/helloworld>'")
+        print(f"server {server} is at {ip}:8080")
+        print(f"$ netcore run --rm --network {net} -- python3 -c '<POST {{\"name\": \"Nic\"}} to http://{ip}:8080/helloworld>'")
         started = time.monotonic()
         client = c.request("POST", "/containers/run", {"Cmd": ["python3", "-c", CALL % ip], "Networks": [{"name": net}]})
         code = c.request("POST", f"/containers/{client['Id']}/wait", timeout=None)["StatusCode"]
         answer = b"".join(c.stream(f"/containers/{client['Id']}/logs")).decode().strip()
         c.request("DELETE", f"/containers/{client['Id']}")
-        click.echo('request:  POST /helloworld {"name": "Nic"}')
-        click.echo(f"response: {answer}")
-        click.echo(f"({(time.monotonic() - started) * 1000:.0f} ms, exit code {code})")
+        print('request:  POST /helloworld {"name": "Nic"}')
+        print(f"response: {answer}")
+        print(f"({(time.monotonic() - started) * 1000:.0f} ms, exit code {code})")
         if code != 0:
             sys.exit(1)
     finally:
@@ -74,5 +68,10 @@ def demo(obj) -> None:
             try:
                 step()
             except ApiError as exc:
-                click.echo(f"cleanup: {exc}", err=True)
-        click.echo("cleaned up")
+                print(f"cleanup: {exc}", file=sys.stderr)
+        print("cleaned up")
+
+
+def register(sub) -> None:
+    command(group(sub, "system", "Manage the engine."), "reset", reset, reset_arguments)
+    command(sub, "demo", demo)
