@@ -3,6 +3,8 @@
 Kernel work per network is the step table below; an endpoint is a single veth
 pair whose container end is created directly inside the sandbox under its final
 name (eth0, eth1 ...), so a join is one netlink call plus the core's addressing.
+A leave deletes the pair, except when the whole sandbox goes: the kernel then
+destroys it with the sandbox's netns, in the background.
 """
 
 from __future__ import annotations
@@ -125,7 +127,9 @@ class BridgeDriver:
         return JoinInfo(created_in_sandbox=True, gateway=None if plan.internal else network.gateway)
 
     @hookimpl
-    def leave(self, network: Network, endpoint: Endpoint, sandbox: Sandbox) -> None:
+    def leave(self, network: Network, endpoint: Endpoint, sandbox: Sandbox, teardown: bool) -> None:
+        if teardown:
+            return  # the veth goes with its peer when the core deletes the sandbox's netns
         with netns.host() as ipr:
             links.delete(ipr, names.veth_name(endpoint.id))
 
