@@ -105,13 +105,17 @@ def add_port(plan: OverlayPlan, tag: str, local: str, endpoint: Any, sandbox_net
         ipr.close()
 
 
-def remove_port(plan: OverlayPlan, endpoint_id: str) -> int:
-    """Delete an endpoint's veth; returns how many container ports are left on br0."""
+def remove_port(plan: OverlayPlan, endpoint_id: str, delete: bool = True) -> set[str]:
+    """Delete an endpoint's veth (``delete`` False: leave it to the kernel, which destroys it
+    with the container's netns); returns the names of the other container ports on br0
+    (some may be such veths still waiting for the kernel)."""
+    veth = names.veth_name(endpoint_id)
     ipr = netns.iproute(path(plan))
     try:
-        links.delete(ipr, names.veth_name(endpoint_id))
+        if delete:
+            links.delete(ipr, veth)
         br = links.lookup(ipr, BRIDGE)
-        return sum(1 for m in ipr.get_links() if m.get("master") == br and m.get("ifname") != VXLAN)
+        return {m.get("ifname") for m in ipr.get_links() if m.get("master") == br and m.get("ifname") not in (VXLAN, veth)}
     finally:
         ipr.close()
 

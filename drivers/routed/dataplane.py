@@ -26,7 +26,7 @@ from netcore.osl import links, netns, routes, sysctl
 
 from drivers.routed.plan import GATEWAY, HOST_MAC, RTPROT
 
-__all__ = ["add_port", "remove_port", "port_exists", "ensure_gateway_route", "drop_gateway_route_if_unused", "sync_blocks", "route_block", "unroute_block"]
+__all__ = ["add_port", "remove_port", "unroute_port", "port_exists", "ensure_gateway_route", "drop_gateway_route_if_unused", "sync_blocks", "route_block", "unroute_block"]
 
 
 def _host_sysctls(veth: str) -> None:
@@ -74,6 +74,14 @@ def restore_port(endpoint: Any) -> None:
 def remove_port(endpoint_id: str) -> None:
     with netns.host() as ipr:
         links.delete(ipr, names.veth_name(endpoint_id))  # its /32 route goes with it
+
+
+def unroute_port(endpoint: Any) -> None:
+    """Only the /32 route of a container, whose veth the kernel is about to destroy anyway."""
+    with netns.host() as ipr:
+        index = links.lookup(ipr, names.veth_name(endpoint.id))
+        if index is not None and endpoint.ip:
+            routes.delete(ipr, f"{endpoint.ip}/32", oif=index, proto=RTPROT)
 
 
 def ensure_gateway_route() -> None:
