@@ -300,7 +300,7 @@ class Controller(ClusterSync):
         embedded DNS read them off the sandbox); ``ports`` are published through the
         endpoint that gives the sandbox its default route.
         """
-        with self.lock:
+        with self.lock, netns.session():  # one netlink socket in the new netns for all the steps
             nets = [self.network(a.network) for a in attachments]
             host_ns = [n for n in nets if self.driver_info(n.driver).host_namespace]
             if host_ns and len(nets) > 1:
@@ -332,7 +332,7 @@ class Controller(ClusterSync):
 
     def teardown_sandbox(self, sandbox_id: str) -> None:
         """Every endpoint leaves, the netns goes. Best-effort; a missing sandbox is fine."""
-        with self.lock:
+        with self.lock, netns.session():
             sandbox = self.sandbox(sandbox_id)
             if sandbox is not None:
                 self._teardown(sandbox)
@@ -360,7 +360,7 @@ class Controller(ClusterSync):
         self, network_ref: str, sandbox_id: str, ip: str | None = None, aliases: Iterable[str] = (), gw_priority: int = 0
     ) -> Endpoint:
         """Put a running sandbox on one more network (``network connect``)."""
-        with self.lock:
+        with self.lock, netns.session():
             sandbox = self.sandbox(sandbox_id)
             if sandbox is None:
                 raise NotFound(f"sandbox {sandbox_id[:12]} not found")
@@ -382,7 +382,7 @@ class Controller(ClusterSync):
             return ep
 
     def disconnect(self, network_ref: str, sandbox_id: str) -> Endpoint:
-        with self.lock:
+        with self.lock, netns.session():
             sandbox = self.sandbox(sandbox_id)
             if sandbox is None:
                 raise NotFound(f"sandbox {sandbox_id[:12]} not found")

@@ -146,3 +146,49 @@ def test_a_failed_setup_after_a_join_is_reaped_too(controller, unique, monkeypat
 
     assert eventually(settled)
     assert controller.endpoints(net) == []
+
+
+# ============================================================ sockets ========
+
+
+def test_a_container_setup_opens_one_netlink_socket_in_its_netns(controller, unique, monkeypatch):
+    import pyroute2
+
+    net = controller.create_network(f"t{unique}", subnet=unique.subnet())
+    controller.setup_sandbox(secrets.token_hex(32), f"w{unique}", [Attachment(net.name)])  # the host's socket is warm
+    made, closed = [], []
+    real = pyroute2.IPRoute
+
+    class Counting(real):  # type: ignore[misc, valid-type]
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            made.append(self)
+
+        def close(self, *a, **kw):
+            closed.append(self)
+            return super().close(*a, **kw)
+
+    monkeypatch.setattr(pyroute2, "IPRoute", Counting)
+    sid = secrets.token_hex(32)
+    controller.setup_sandbox(sid, f"c{unique}", [Attachment(net.name)])
+    assert len(made) == 1 and closed == made  # lo, the address, the link, the default route: one socket, closed
+    controller.teardown_sandbox(sid)
+    assert len(made) == 1
+
+
+def test_a_session_shares_and_closes_its_sockets(unique):
+    with netns.session():
+        path = netns.create(f"nct-{unique}")
+        try:
+            with netns.netlink(path) as a, netns.netlink(path) as b:
+                assert a is b  # the socket create brought lo up with
+        finally:
+            netns.delete(path)  # closes it: a netns made again under the same name gets a new one
+        path = netns.create(f"nct-{unique}")
+        with netns.netlink(path) as c:
+            assert c is not a
+    try:
+        with netns.netlink(path) as d, netns.netlink(path) as e:
+            assert d is not e and d is not c  # no session: one socket per use
+    finally:
+        netns.delete(path)
