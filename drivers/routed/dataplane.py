@@ -21,7 +21,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from netcore import names
+from netcore import KernelError, names
 from netcore.osl import links, netns, routes, sysctl
 
 from drivers.routed.plan import GATEWAY, HOST_MAC, RTPROT
@@ -47,11 +47,14 @@ def add_port(tag: str, endpoint: Any, sandbox_netns: str, mtu: int | None) -> st
     """The veth pair, sysctls and /32 route of a container; returns the host end's name."""
     veth = names.veth_name(endpoint.id)
     with netns.host() as ipr:
-        index = links.create_veth(
+        links.create_veth(
             ipr, veth, names.link_alias(tag, endpoint.id), peer_name=endpoint.ifname, peer_netns=sandbox_netns,
             peer_mac=endpoint.mac, mtu=mtu, mac=HOST_MAC,
         )
         try:
+            index = links.lookup(ipr, veth)
+            if index is None:
+                raise KernelError("join", veth, "the veth vanished")
             _host_sysctls(veth)
             routes.add(ipr, f"{endpoint.ip}/32", oif=index, scope="link", proto=RTPROT, replace=True)
         except BaseException:
