@@ -11,6 +11,7 @@ from typing import Any
 from pyroute2 import NetlinkError
 
 from netcore.errors import AlreadyExists, KernelError
+from netcore.osl import netns
 
 __all__ = [
     "Link",
@@ -67,8 +68,12 @@ def _link(msg: Any) -> Link:
 
 
 def lookup(ipr: Any, name: str) -> int | None:
-    found = ipr.link_lookup(ifname=name)
-    return found[0] if found else None
+    """The index of link ``name`` in ``ipr``'s netns, None if there is none."""
+    try:
+        return netns.ifindex(ipr, name)  # an ioctl, for the sockets netns.py made
+    except LookupError:
+        found = ipr.link_lookup(ifname=name)
+        return found[0] if found else None
 
 
 def get(ipr: Any, index: int) -> Link | None:

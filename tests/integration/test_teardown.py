@@ -192,3 +192,31 @@ def test_a_session_shares_and_closes_its_sockets(unique):
             assert d is not e and d is not c  # no session: one socket per use
     finally:
         netns.delete(path)
+
+
+def test_lookup_by_ioctl_answers_for_the_sockets_own_netns(unique):
+    from pyroute2 import IPRoute
+
+    with netns.session():
+        path = netns.create(f"nct-{unique}")
+        try:
+            with netns.netlink(path) as ipr:
+                links.create_veth(ipr, f"nct{unique}a", f"nct:{unique}", peer_name=f"nct{unique}b")
+                by_netlink = ipr.link_lookup(ifname=f"nct{unique}b")[0]
+                assert netns.ifindex(ipr, f"nct{unique}b") == by_netlink == links.lookup(ipr, f"nct{unique}b")
+                assert links.lookup(ipr, "nosuch0") is None
+                with netns.host() as host:
+                    assert links.lookup(host, f"nct{unique}b") is None  # not in the host's netns
+        finally:
+            netns.delete(path)
+        stale = ipr
+        path = netns.create(f"nct-{unique}")  # the same path, another netns: the old socket must not ask it
+        try:
+            with pytest.raises(LookupError):
+                netns.ifindex(stale, "lo")
+        finally:
+            netns.delete(path)
+    with IPRoute() as raw:  # not made by netns.py: netlink answers
+        with pytest.raises(LookupError):
+            netns.ifindex(raw, "lo")
+        assert links.lookup(raw, "lo") == 1
