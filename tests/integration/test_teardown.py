@@ -207,14 +207,15 @@ def test_lookup_by_ioctl_answers_for_the_sockets_own_netns(unique):
                 assert links.lookup(ipr, "nosuch0") is None
                 with netns.host() as host:
                     assert links.lookup(host, f"nct{unique}b") is None  # not in the host's netns
+            stale = netns.iproute(path)  # open (so its netns and that netns's inode number stay taken)
         finally:
             netns.delete(path)
-        stale = ipr
         path = netns.create(f"nct-{unique}")  # the same path, another netns: the old socket must not ask it
         try:
             with pytest.raises(LookupError):
                 netns.ifindex(stale, "lo")
         finally:
+            stale.close()
             netns.delete(path)
     with IPRoute() as raw:  # not made by netns.py: netlink answers
         with pytest.raises(LookupError):
