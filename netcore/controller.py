@@ -300,7 +300,7 @@ class Controller(ClusterSync):
         embedded DNS read them off the sandbox); ``ports`` are published through the
         endpoint that gives the sandbox its default route.
         """
-        with self.lock:
+        with self.lock, netns.session():  # one netlink socket in the new netns for all the steps
             nets = [self.network(a.network) for a in attachments]
             host_ns = [n for n in nets if self.driver_info(n.driver).host_namespace]
             if host_ns and len(nets) > 1:
@@ -332,16 +332,19 @@ class Controller(ClusterSync):
 
     def teardown_sandbox(self, sandbox_id: str) -> None:
         """Every endpoint leaves, the netns goes. Best-effort; a missing sandbox is fine."""
-        with self.lock:
+        with self.lock, netns.session():
             sandbox = self.sandbox(sandbox_id)
             if sandbox is not None:
                 self._teardown(sandbox)
 
     def _teardown(self, sandbox: Sandbox) -> None:
+        """Every endpoint leaves (``leave`` with ``teardown=True`` when this deletes the netns:
+        the kernel then reaps the interfaces in it), then the netns goes."""
         errors: list[BaseException] = []
+        going = sandbox.netns_path is not None and netns.exists(sandbox.netns_path)
         for ep in reversed(self.sandbox_endpoints(sandbox)):
             try:
-                self._disconnect(self.network(ep.network_id), sandbox, ep, reelect=False)
+                self._disconnect(self.network(ep.network_id), sandbox, ep, teardown=going)
             except Exception as exc:
                 errors.append(exc)
         if sandbox.netns_path:
@@ -357,7 +360,7 @@ class Controller(ClusterSync):
         self, network_ref: str, sandbox_id: str, ip: str | None = None, aliases: Iterable[str] = (), gw_priority: int = 0
     ) -> Endpoint:
         """Put a running sandbox on one more network (``network connect``)."""
-        with self.lock:
+        with self.lock, netns.session():
             sandbox = self.sandbox(sandbox_id)
             if sandbox is None:
                 raise NotFound(f"sandbox {sandbox_id[:12]} not found")
@@ -379,7 +382,7 @@ class Controller(ClusterSync):
             return ep
 
     def disconnect(self, network_ref: str, sandbox_id: str) -> Endpoint:
-        with self.lock:
+        with self.lock, netns.session():
             sandbox = self.sandbox(sandbox_id)
             if sandbox is None:
                 raise NotFound(f"sandbox {sandbox_id[:12]} not found")
@@ -447,7 +450,7 @@ class Controller(ClusterSync):
                 ep.address = ep.address or info.address
             tx.step("endpoint.join")
             join = drv.join(network=net, endpoint=ep, sandbox=sandbox)
-            tx.push("endpoint.join", lambda: drv.leave(network=net, endpoint=ep, sandbox=sandbox))
+            tx.push("endpoint.join", lambda: drv.leave(network=net, endpoint=ep, sandbox=sandbox, teardown=False))
             if join is not None:
                 ep.gateway = join.gateway
                 tx.step("endpoint.configure")
@@ -527,15 +530,16 @@ class Controller(ClusterSync):
             self.ports.release(ep.ports)
             ep.ports = []
 
-    def _disconnect(self, net: Network, sandbox: Sandbox, ep: Endpoint, reelect: bool = True) -> None:
-        """Undo ``_connect``; ``reelect``: hand the default route on if it leaves (not when the
-        whole sandbox goes)."""
+    def _disconnect(self, net: Network, sandbox: Sandbox, ep: Endpoint, teardown: bool = False) -> None:
+        """Undo ``_connect``. ``teardown``: the whole sandbox goes and its netns is deleted next,
+        so the default route is not handed on and the driver may leave the interface to the
+        kernel (see the ``leave`` hook)."""
         errors: list[BaseException] = []
         try:
             drv = self.hooks.driver(net.driver)
             for step in (
                 lambda: self._unpublish(net, ep, sandbox),
-                lambda: drv.leave(network=net, endpoint=ep, sandbox=sandbox),
+                lambda: drv.leave(network=net, endpoint=ep, sandbox=sandbox, teardown=teardown),
                 lambda: drv.delete_endpoint(network=net, endpoint=ep),
             ):
                 try:
@@ -561,7 +565,7 @@ class Controller(ClusterSync):
             if self.store.get(SANDBOX, sandbox.id) is not None:
                 self.store.put(SANDBOX, sandbox.id, sandbox.to_dict())
         self.hooks.notify("endpoint_left", network=net, endpoint=ep, sandbox=sandbox)
-        if ep.id == sandbox.gateway_endpoint and reelect:
+        if ep.id == sandbox.gateway_endpoint and not teardown:
             self._reelect_gateway(sandbox)
         if errors:
             raise TeardownIncomplete(f"disconnect {ep.name} from {net.name}", errors)

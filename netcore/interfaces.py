@@ -30,8 +30,7 @@ def configure(sandbox: Sandbox, endpoint: Endpoint, info: JoinInfo) -> None:
                 raise KernelError("join", info.src_ifname, "the driver's interface does not exist")
             with links.kernel_errors("move link", f"{info.src_ifname} into {sandbox.netns_path}"):
                 hipr.link("set", index=index, net_ns_fd=sandbox.netns_path)
-    ipr = netns.iproute(sandbox.netns_path)
-    try:
+    with netns.netlink(sandbox.netns_path) as ipr:
         name = info.src_ifname if info.src_ifname and not info.created_in_sandbox else endpoint.ifname
         index = links.lookup(ipr, name)
         if index is None:
@@ -44,8 +43,6 @@ def configure(sandbox: Sandbox, endpoint: Endpoint, info: JoinInfo) -> None:
         for route in info.static_routes:
             # a route without a next hop is directly connected: link scope, so it can serve as one
             routes.add(ipr, route.destination, gateway=route.next_hop, oif=None if route.next_hop else index, scope=None if route.next_hop else "link")
-    finally:
-        ipr.close()
 
 
 def _add_default(ipr: Any, gateway: str, endpoint: Endpoint) -> None:
@@ -59,8 +56,5 @@ def set_default_route(sandbox: Sandbox, endpoint: Endpoint) -> None:
     """Point the sandbox's default route at ``endpoint.gateway``, replacing any other."""
     if sandbox.netns_path is None or not endpoint.gateway:
         return
-    ipr = netns.iproute(sandbox.netns_path)
-    try:
+    with netns.netlink(sandbox.netns_path) as ipr:
         _add_default(ipr, endpoint.gateway, endpoint)
-    finally:
-        ipr.close()

@@ -242,8 +242,9 @@ def _leak_check(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     before = snapshot()
     yield
     basetemp = tmp_path_factory.getbasetemp()
-    # deleting a netns destroys the links inside it asynchronously: give the kernel a moment
-    deadline = time.monotonic() + 2.0
+    # deleting a netns destroys the links inside it (and the veths with a peer there)
+    # asynchronously, and a container's teardown relies on that: give the kernel a moment
+    deadline = time.monotonic() + 5.0
     while True:
         new = snapshot() - before
         ours = _suite_tags(basetemp)

@@ -3,6 +3,8 @@
 Kernel work per network is the step table below; an endpoint is a single veth
 pair whose container end is created directly inside the sandbox under its final
 name (eth0, eth1 ...), so a join is one netlink call plus the core's addressing.
+A leave deletes the pair, except when the whole sandbox goes: the kernel then
+destroys it with the sandbox's netns, in the background.
 """
 
 from __future__ import annotations
@@ -55,13 +57,9 @@ class BridgeDriver:
         fw = self.ctx.firewall  # type: ignore[union-attr]
         return (
             Step("bridge.device", device.create, device.delete),
-            Step("bridge.gateway", device.add_gateway, device.del_gateway),
+            Step("bridge.gateway", device.add_gateway),  # no undo: the address goes with the device
             Step("bridge.forwarding", device.enable_forwarding, when=lambda p: not p.internal),
-            Step(
-                "bridge.firewall",
-                lambda p: fw.apply(firewall.program(p, fw.family, fw.table)),
-                lambda p: fw.apply(firewall.unprogram(p, fw.family, fw.table, _chains(fw))),
-            ),
+            Step("bridge.firewall", lambda p: fw.apply(firewall.program(p, fw.family, fw.table)), lambda p: _unprogram(fw, p)),
         )
 
     # ----------------------------------------------------------------- network ---
@@ -106,7 +104,7 @@ class BridgeDriver:
             bridge = links.lookup(ipr, plan.bridge)
             if bridge is None:
                 raise KernelError("join", plan.bridge, "bridge device is missing")
-            index = links.create_veth(
+            links.create_veth(
                 ipr,
                 host_end,
                 names.link_alias(self.ctx.tag, endpoint.id),  # type: ignore[union-attr]
@@ -118,6 +116,9 @@ class BridgeDriver:
             )
             if not plan.icc or sandbox.ports:
                 try:
+                    index = links.lookup(ipr, host_end)
+                    if index is None:
+                        raise KernelError("join", host_end, "the veth vanished")
                     links.set_bridge_port(ipr, index, isolated=not plan.icc or None, hairpin=bool(sandbox.ports) or None)
                 except Exception:
                     links.delete(ipr, host_end)
@@ -125,7 +126,9 @@ class BridgeDriver:
         return JoinInfo(created_in_sandbox=True, gateway=None if plan.internal else network.gateway)
 
     @hookimpl
-    def leave(self, network: Network, endpoint: Endpoint, sandbox: Sandbox) -> None:
+    def leave(self, network: Network, endpoint: Endpoint, sandbox: Sandbox, teardown: bool) -> None:
+        if teardown:
+            return  # the veth goes with its peer when the core deletes the sandbox's netns
         with netns.host() as ipr:
             links.delete(ipr, names.veth_name(endpoint.id))
 
@@ -144,8 +147,13 @@ class BridgeDriver:
         return {"bridge": self._plan(network).bridge, "host_interface": names.veth_name(endpoint.id)}
 
 
-def _chains(fw: Any) -> set[str]:
-    return {o["chain"]["name"] for o in fw.list() if "chain" in o}
+def _unprogram(fw: Any, plan: BridgePlan) -> None:
+    """Remove the network's chains and map elements in one transaction; if some were gone
+    already (nft refuses the batch as a whole), list the table and remove what is left."""
+    try:
+        fw.apply(firewall.unprogram(plan, fw.family, fw.table, set(firewall.chains(plan))))
+    except KernelError:
+        fw.apply(firewall.unprogram(plan, fw.family, fw.table, {o["chain"]["name"] for o in fw.list() if "chain" in o}))
 
 
 plugin = BridgeDriver()

@@ -6,7 +6,7 @@ from netcore.osl import addrs, links, netns, sysctl
 
 from drivers.bridge.plan import BridgePlan
 
-__all__ = ["create", "delete", "exists", "add_gateway", "del_gateway", "enable_forwarding"]
+__all__ = ["create", "delete", "exists", "add_gateway", "enable_forwarding"]
 
 
 def exists(plan: BridgePlan) -> bool:
@@ -29,14 +29,6 @@ def add_gateway(plan: BridgePlan) -> None:
         with netns.host() as ipr:
             index = links.lookup(ipr, plan.bridge)
             addrs.add(ipr, index, plan.gateway_cidr)
-
-
-def del_gateway(plan: BridgePlan) -> None:
-    if plan.gateway_cidr:
-        with netns.host() as ipr:
-            index = links.lookup(ipr, plan.bridge)
-            if index is not None:
-                addrs.delete(ipr, index, plan.gateway_cidr)
 
 
 def enable_forwarding(plan: BridgePlan) -> None:

@@ -109,9 +109,16 @@ class OverlayDriver:
         return JoinInfo(created_in_sandbox=True, gateway=None)
 
     @hookimpl
-    def leave(self, network: Network, endpoint: Endpoint, sandbox: Sandbox) -> None:
+    def leave(self, network: Network, endpoint: Endpoint, sandbox: Sandbox, teardown: bool) -> None:
+        """The veth goes now, or with the container's netns on ``teardown``; the network's
+        namespace goes with the last local container (ports of containers already gone but
+        not yet reaped by the kernel do not count)."""
         plan = self._plan(network)
-        if ovs.exists(plan) and ovs.remove_port(plan, endpoint.id) == 0:
+        if not ovs.exists(plan):
+            return
+        ports = ovs.remove_port(plan, endpoint.id, delete=not teardown)
+        live = {names.veth_name(d["id"]) for d in self.ctx.store.list("endpoint", parent=network.id) if d["id"] != endpoint.id}  # type: ignore[union-attr]
+        if not ports & live:
             ovs.destroy(plan)  # the last local container left
 
     # ----------------------------------------------------------------- peers -----

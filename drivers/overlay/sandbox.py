@@ -53,8 +53,7 @@ def ensure(plan: OverlayPlan, tag: str, local: str) -> bool:
     alias = names.link_alias(tag, plan.network_id)
     p = netns.create(plan.netns)
     try:
-        ipr = netns.iproute(p)
-        try:
+        with netns.netlink(p) as ipr:
             br = links.create_bridge(ipr, BRIDGE, alias, names.mac_from_id(plan.network_id), mtu=size)
             if plan.gateway_cidr:
                 addrs.add(ipr, br, plan.gateway_cidr)
@@ -71,8 +70,6 @@ def ensure(plan: OverlayPlan, tag: str, local: str) -> bool:
             links.rename(ipr, index, VXLAN)
             links.set_master(ipr, index, br)
             links.set_up(ipr, index)
-        finally:
-            ipr.close()
     except BaseException:
         netns.delete(p)
         raise
@@ -86,8 +83,7 @@ def destroy(plan: OverlayPlan) -> None:
 
 def add_port(plan: OverlayPlan, tag: str, local: str, endpoint: Any, sandbox_netns: str) -> None:
     """A veth pair: one end on br0 here, the other made in the container as ``endpoint.ifname``."""
-    ipr = netns.iproute(path(plan))
-    try:
+    with netns.netlink(path(plan)) as ipr:
         br = links.lookup(ipr, BRIDGE)
         if br is None:
             raise KernelError("join", f"{BRIDGE} in {plan.netns}", "bridge device is missing")
@@ -101,19 +97,18 @@ def add_port(plan: OverlayPlan, tag: str, local: str, endpoint: Any, sandbox_net
             mtu=mtu(plan, local),
             master=br,
         )
-    finally:
-        ipr.close()
 
 
-def remove_port(plan: OverlayPlan, endpoint_id: str) -> int:
-    """Delete an endpoint's veth; returns how many container ports are left on br0."""
-    ipr = netns.iproute(path(plan))
-    try:
-        links.delete(ipr, names.veth_name(endpoint_id))
+def remove_port(plan: OverlayPlan, endpoint_id: str, delete: bool = True) -> set[str]:
+    """Delete an endpoint's veth (``delete`` False: leave it to the kernel, which destroys it
+    with the container's netns); returns the names of the other container ports on br0
+    (some may be such veths still waiting for the kernel)."""
+    veth = names.veth_name(endpoint_id)
+    with netns.netlink(path(plan)) as ipr:
+        if delete:
+            links.delete(ipr, veth)
         br = links.lookup(ipr, BRIDGE)
-        return sum(1 for m in ipr.get_links() if m.get("master") == br and m.get("ifname") != VXLAN)
-    finally:
-        ipr.close()
+        return {m.get("ifname") for m in ipr.get_links() if m.get("master") == br and m.get("ifname") not in (VXLAN, veth)}
 
 
 def _vxlan(ipr: Any) -> int:
@@ -124,30 +119,21 @@ def _vxlan(ipr: Any) -> int:
 
 
 def add_peer(plan: OverlayPlan, ip: str, mac: str, vtep: str) -> None:
-    ipr = netns.iproute(path(plan))
-    try:
+    with netns.netlink(path(plan)) as ipr:
         neigh.add_peer(ipr, _vxlan(ipr), ip, mac, vtep)
-    finally:
-        ipr.close()
 
 
 def delete_peer(plan: OverlayPlan, ip: str, mac: str, vtep: str) -> None:
-    ipr = netns.iproute(path(plan))
-    try:
+    with netns.netlink(path(plan)) as ipr:
         neigh.delete_peer(ipr, _vxlan(ipr), ip, mac, vtep)
-    finally:
-        ipr.close()
 
 
 def sync_peers(plan: OverlayPlan, wanted: set[tuple[str, str, str]]) -> None:
     """Make the static entries exactly ``wanted`` (ip, mac, vtep): stale ones go, missing ones come."""
-    ipr = netns.iproute(path(plan))
-    try:
+    with netns.netlink(path(plan)) as ipr:
         vx = _vxlan(ipr)
         have = set(neigh.peers(ipr, vx))
         for ip, mac, vtep in sorted(have - wanted):
             neigh.delete_peer(ipr, vx, ip, mac, vtep)
         for ip, mac, vtep in sorted(wanted - have):
             neigh.add_peer(ipr, vx, ip, mac, vtep)
-    finally:
-        ipr.close()

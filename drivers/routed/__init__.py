@@ -373,9 +373,14 @@ class RoutedDriver:
                 pass  # already gone
 
     @hookimpl
-    def leave(self, network: Network, endpoint: Endpoint, sandbox: Sandbox) -> None:
+    def leave(self, network: Network, endpoint: Endpoint, sandbox: Sandbox, teardown: bool) -> None:
+        """On ``teardown`` the veth goes with the container's netns; its /32 route goes now,
+        so the host stops routing to it and the gateway route check does not count it."""
         self._detach(names.veth_name(endpoint.id))
-        dataplane.remove_port(endpoint.id)
+        if teardown:
+            dataplane.unroute_port(endpoint)
+        else:
+            dataplane.remove_port(endpoint.id)
         dataplane.drop_gateway_route_if_unused()
 
     @hookimpl

@@ -21,12 +21,12 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from netcore import names
+from netcore import KernelError, names
 from netcore.osl import links, netns, routes, sysctl
 
 from drivers.routed.plan import GATEWAY, HOST_MAC, RTPROT
 
-__all__ = ["add_port", "remove_port", "port_exists", "ensure_gateway_route", "drop_gateway_route_if_unused", "sync_blocks", "route_block", "unroute_block"]
+__all__ = ["add_port", "remove_port", "unroute_port", "port_exists", "ensure_gateway_route", "drop_gateway_route_if_unused", "sync_blocks", "route_block", "unroute_block"]
 
 
 def _host_sysctls(veth: str) -> None:
@@ -47,11 +47,14 @@ def add_port(tag: str, endpoint: Any, sandbox_netns: str, mtu: int | None) -> st
     """The veth pair, sysctls and /32 route of a container; returns the host end's name."""
     veth = names.veth_name(endpoint.id)
     with netns.host() as ipr:
-        index = links.create_veth(
+        links.create_veth(
             ipr, veth, names.link_alias(tag, endpoint.id), peer_name=endpoint.ifname, peer_netns=sandbox_netns,
             peer_mac=endpoint.mac, mtu=mtu, mac=HOST_MAC,
         )
         try:
+            index = links.lookup(ipr, veth)
+            if index is None:
+                raise KernelError("join", veth, "the veth vanished")
             _host_sysctls(veth)
             routes.add(ipr, f"{endpoint.ip}/32", oif=index, scope="link", proto=RTPROT, replace=True)
         except BaseException:
@@ -74,6 +77,14 @@ def restore_port(endpoint: Any) -> None:
 def remove_port(endpoint_id: str) -> None:
     with netns.host() as ipr:
         links.delete(ipr, names.veth_name(endpoint_id))  # its /32 route goes with it
+
+
+def unroute_port(endpoint: Any) -> None:
+    """Only the /32 route of a container, whose veth the kernel is about to destroy anyway."""
+    with netns.host() as ipr:
+        index = links.lookup(ipr, names.veth_name(endpoint.id))
+        if index is not None and endpoint.ip:
+            routes.delete(ipr, f"{endpoint.ip}/32", oif=index, proto=RTPROT)
 
 
 def ensure_gateway_route() -> None:

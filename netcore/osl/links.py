@@ -11,6 +11,7 @@ from typing import Any
 from pyroute2 import NetlinkError
 
 from netcore.errors import AlreadyExists, KernelError
+from netcore.osl import netns
 
 __all__ = [
     "Link",
@@ -67,8 +68,12 @@ def _link(msg: Any) -> Link:
 
 
 def lookup(ipr: Any, name: str) -> int | None:
-    found = ipr.link_lookup(ifname=name)
-    return found[0] if found else None
+    """The index of link ``name`` in ``ipr``'s netns, None if there is none."""
+    try:
+        return netns.ifindex(ipr, name)  # an ioctl, for the sockets netns.py made
+    except LookupError:
+        found = ipr.link_lookup(ifname=name)
+        return found[0] if found else None
 
 
 def get(ipr: Any, index: int) -> Link | None:
@@ -106,10 +111,11 @@ def create_veth(
     mtu: int | None = None,
     master: int | None = None,
     mac: str | None = None,
-) -> int:
-    """A veth pair in one netlink call: the host end (attached to ``master`` and up, with
-    ``mac`` if given), the peer created directly in the netns at ``peer_netns``.
-    Returns the host end's index."""
+) -> None:
+    """A veth pair: the host end (attached to ``master`` and up, with ``mac`` if given) and
+    the peer, created directly in the netns at ``peer_netns``, in one netlink call; the
+    alias in a second one, by name (the kernel ignores an alias on creation). ``lookup``
+    the host end if you need its index."""
     peer: dict[str, Any] = {"ifname": peer_name}
     if peer_netns:
         peer["net_ns_fd"] = peer_netns
@@ -121,13 +127,15 @@ def create_veth(
     if mtu:
         extra["mtu"] = mtu
         peer["mtu"] = mtu
+    if master is not None:
+        extra["master"] = master
     with kernel_errors("create veth", name):
-        ipr.link("add", ifname=name, kind="veth", peer=peer, **extra)
-        index = lookup(ipr, name)
-        if index is None:
-            raise KernelError("create veth", name, errno.ENODEV)
-        ipr.link("set", index=index, ifalias=alias, state="up", **({"master": master} if master is not None else {}))
-    return index
+        ipr.link("add", ifname=name, kind="veth", peer=peer, state="up", **extra)
+        try:
+            ipr.link("set", ifname=name, ifalias=alias)
+        except BaseException:
+            delete(ipr, name)
+            raise
 
 
 def create_vxlan(ipr: Any, name: str, alias: str, vni: int, local: str, port: int = 4789, mtu: int | None = None) -> int:

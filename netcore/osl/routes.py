@@ -53,11 +53,15 @@ def add(
         ipr.route("replace" if replace else "add", **spec)
 
 
-def delete(ipr: Any, dst: str, gateway: str | None = None, proto: int | None = None, type: int | None = None) -> None:
-    """Remove a route to ``dst`` (matching ``gateway``/``proto``/``type`` when given); "already gone" is fine."""
+def delete(
+    ipr: Any, dst: str, gateway: str | None = None, proto: int | None = None, type: int | None = None, oif: int | None = None
+) -> None:
+    """Remove a route to ``dst`` (matching ``gateway``/``proto``/``type``/``oif`` when given); "already gone" is fine."""
     spec: dict[str, Any] = {"dst": "0.0.0.0/0" if dst == "default" else dst, "scope": 255}  # RT_SCOPE_NOWHERE: any scope
     if gateway:
         spec["gateway"] = gateway
+    if oif is not None:
+        spec["oif"] = oif
     if proto is not None:
         spec["proto"] = proto
     if type is not None:

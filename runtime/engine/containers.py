@@ -27,6 +27,7 @@ __all__ = ["Containers"]
 log = logging.getLogger("netcore.containers")
 CONTAINER = "container"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+KEEP_LOG = 60.0  # seconds an auto-removed container's files wait for its client (run --rm reads the log after the exit)
 _ADJ = ("brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid", "merry", "nifty", "quirky", "sharp", "vivid", "witty", "zen")
 _NOUN = ("babbage", "curie", "dijkstra", "euler", "fermat", "gauss", "hopper", "knuth", "lovelace", "noether", "pascal", "ritchie", "shannon", "turing", "wozniak", "yalow")
 
@@ -45,6 +46,7 @@ class Containers:
         self.lock = threading.RLock()
         self._exited: dict[str, threading.Event] = {}
         self._codes: dict[str, int | None] = {}
+        self._kept: dict[str, float] = {}  # auto-removed containers whose files wait for the client: id -> until
         self.watcher = process.ExitWatcher(self._on_exit)
 
     # ------------------------------------------------------------ lookups ----
@@ -68,6 +70,15 @@ class Containers:
 
     def state_dir(self, cid: str) -> str:
         return os.path.join(self.dir, cid)
+
+    def log_path(self, ref: str) -> tuple[str, str]:
+        """The id and log file of a container, or of one auto-removed a moment ago: ``run --rm``'s
+        client follows the log after the run request, and a short command may be gone by then."""
+        with self.lock:
+            if ref in self._kept:
+                return ref, process.log_path(self.state_dir(ref))
+        cid = self.get(ref)["id"]
+        return cid, process.log_path(self.state_dir(cid))
 
     # ------------------------------------------------------------ run ----------
 
@@ -195,7 +206,7 @@ class Containers:
                 log.warning("container %s: %s", rec["name"], exc)
             rec.update(state="exited", exit_code=code, finished_at=_now())
             if rec["auto_remove"]:
-                self._remove_record(rec)
+                self._remove_record(rec, keep_files=True)
             else:
                 self.store.put(CONTAINER, cid, rec, name=rec["name"])
             self._codes[cid] = code
@@ -208,7 +219,8 @@ class Containers:
         return self._exited.get(cid)
 
     def wait(self, ref: str, timeout: float | None = None) -> int | None:
-        """Block until the container exits; its exit code (also right after an auto-remove)."""
+        """Block until the container exits; its exit code (also right after an auto-remove, whose
+        files go now: the client that waits has read the log)."""
         with self.lock:
             cid = ref if ref in self._codes else None
             if cid is None:
@@ -219,6 +231,9 @@ class Containers:
             event = self._exited.get(cid)
         if event is not None:
             event.wait(timeout)
+        with self.lock:
+            if self._kept.pop(cid, None) is not None:
+                shutil.rmtree(self.state_dir(cid), ignore_errors=True)
         return self._codes.get(cid)
 
     # ------------------------------------------------------------ stop / rm ----
@@ -245,11 +260,21 @@ class Containers:
                 self._remove_record(rec)
         return rec or {}
 
-    def _remove_record(self, rec: dict[str, Any]) -> None:
+    def _remove_record(self, rec: dict[str, Any], keep_files: bool = False) -> None:
+        """The container goes; ``keep_files``: its files stay for its client (``log_path``,
+        ``wait``) for up to KEEP_LOG seconds."""
         self.watcher.unwatch(rec["id"])
         self.controller.teardown_sandbox(rec["id"])
         self.store.delete(CONTAINER, rec["id"])
-        shutil.rmtree(self.state_dir(rec["id"]), ignore_errors=True)
+        now = time.monotonic()
+        for cid, until in list(self._kept.items()):
+            if until <= now:
+                del self._kept[cid]
+                shutil.rmtree(self.state_dir(cid), ignore_errors=True)
+        if keep_files:
+            self._kept[rec["id"]] = now + KEEP_LOG
+        else:
+            shutil.rmtree(self.state_dir(rec["id"]), ignore_errors=True)
 
     # ------------------------------------------------------------ networks -----
 
@@ -278,7 +303,11 @@ class Containers:
     # ------------------------------------------------------------ engine start -
 
     def adopt(self) -> None:
-        """Re-attach to containers that kept running while no engine was up."""
+        """Re-attach to containers that kept running while no engine was up; drop the files
+        of containers without a record (auto-removed ones kept for a client when the engine died)."""
+        for cid in os.listdir(self.dir):
+            if self.store.get(CONTAINER, cid) is None:
+                shutil.rmtree(self.state_dir(cid), ignore_errors=True)
         for rec in self.store.list(CONTAINER):
             if rec["state"] != "running":
                 continue
@@ -295,6 +324,10 @@ class Containers:
 
     def close(self) -> None:
         self.watcher.close()
+        with self.lock:
+            for cid in self._kept:
+                shutil.rmtree(self.state_dir(cid), ignore_errors=True)
+            self._kept.clear()
 
 
 def _requested_ports(exposed: dict[str, Any], bindings: dict[str, list[dict[str, str]]], publish_all: bool) -> list[PortBinding]:

@@ -20,7 +20,7 @@ from netcore.dns import EmbeddedDns
 
 from runtime.api.server import ApiServer, Router, Stream, follow_file
 from runtime.api.views import container_summary, container_view, network_view
-from runtime.engine import files, process
+from runtime.engine import files
 from runtime.engine.config import DaemonConfig
 from runtime.engine.containers import Containers
 
@@ -140,13 +140,11 @@ class Engine:
         return container_view(self.controller, rec) if not rec["auto_remove"] else {"Id": rec["id"], "Name": "/" + rec["name"]}
 
     def _logs(self, ref: str, query: dict[str, str], **_: Any) -> Stream:
-        rec = self.containers.get(ref)
-        path = process.log_path(self.containers.state_dir(rec["id"]))
+        cid, path = self.containers.log_path(ref)
         if not os.path.exists(path):
             return Stream(iter(()))
         if query.get("follow") != "1":
             return Stream(follow_file(path, lambda: True))
-        cid = rec["id"]
 
         def done() -> bool:
             current = self.controller.store.get("container", cid)

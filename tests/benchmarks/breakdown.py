@@ -32,16 +32,26 @@ def measure(peer: Netcore, reps: int) -> dict[str, Any]:
         client.request("POST", f"/containers/{created['Id']}/wait", timeout=None)
 
     python = sys.executable
-    for rep in range(reps):
-        s.setdefault("python -c pass", []).append(timed([python, "-c", "pass"]))
-        s.setdefault("python -S -c pass", []).append(timed([python, "-S", "-c", "pass"]))
-        s.setdefault("netcore --version (CLI imports, no engine)", []).append(timed(peer.cli("--version")))
-        api("API GET /networks", lambda: client.request("GET", "/networks"))
-        api("API network create", lambda: client.request("POST", "/networks/create",
-                                                        {"Name": "ncbapi", "IPAM": {"Config": [{"Subnet": "10.234.0.0/24"}]}}))
-        api("API network rm", lambda: client.request("DELETE", "/networks/ncbapi"))
-        api("API run --rm bridge (run + wait)", lambda: run_rm("ncbrun"))
-        api("API run --rm none (run + wait)", lambda: run_rm("none"))
+    # a running container to connect to and disconnect from a second network
+    client.request("POST", "/networks/create", {"Name": "ncbapiconn", "IPAM": {"Config": [{"Subnet": "10.235.0.0/24"}]}})
+    sleeper = client.request("POST", "/containers/run", {"Cmd": ["sleep", "3600"], "Networks": [{"name": "ncbrun"}]})["Id"]
+    try:
+        for rep in range(reps):
+            s.setdefault("python -c pass", []).append(timed([python, "-c", "pass"]))
+            s.setdefault("python -S -c pass", []).append(timed([python, "-S", "-c", "pass"]))
+            s.setdefault("netcore --version (CLI imports, no engine)", []).append(timed(peer.cli("--version")))
+            api("API GET /networks", lambda: client.request("GET", "/networks"))
+            api("API network create", lambda: client.request("POST", "/networks/create",
+                                                            {"Name": "ncbapi", "IPAM": {"Config": [{"Subnet": "10.234.0.0/24"}]}}))
+            api("API network rm", lambda: client.request("DELETE", "/networks/ncbapi"))
+            api("API run --rm bridge (run + wait)", lambda: run_rm("ncbrun"))
+            api("API run --rm none (run + wait)", lambda: run_rm("none"))
+            api("API network connect (running container)",
+                lambda: client.request("POST", "/networks/ncbapiconn/connect", {"Container": sleeper}))
+            api("API network disconnect", lambda: client.request("POST", "/networks/ncbapiconn/disconnect", {"Container": sleeper}))
+    finally:
+        client.request("DELETE", f"/containers/{sleeper}", query={"force": "1"})
+        client.request("DELETE", "/networks/ncbapiconn")
     out = {k: Stats.of(v).as_dict() for k, v in s.items()}
     imports = run([python, "-X", "importtime", "-c", "import runtime.cli"], check=False).stderr
     top = []

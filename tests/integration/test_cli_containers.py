@@ -167,3 +167,21 @@ def test_third_party_driver_through_its_entry_point(engine, name, tmp_path):
     calls = log.read_text().split("\n")
     assert f"create_network {name}" in calls and any(c.startswith("join") for c in calls)
     assert any(c.startswith("delete_network") for c in calls)
+
+
+def test_run_rm_client_gets_log_and_code_after_the_auto_removal(engine, name):
+    """``run --rm`` asks for the log after the run request: a short command may be exited and
+    removed by then (its network is torn down in about a millisecond)."""
+    from runtime.api.client import ApiError, Client
+
+    client = Client(f"unix://{engine.socket}", autostart=False)
+    cid = client.request("POST", "/containers/run", {"Cmd": ["sh", "-c", "echo hello; exit 3"], "Name": name, "AutoRemove": True})["Id"]
+    deadline = time.monotonic() + 10
+    while name in engine("ps", "-a").stdout:  # exited and removed
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert b"".join(client.stream(f"/containers/{cid}/logs", {"follow": "1"})) == b"hello\n"
+    assert client.request("POST", f"/containers/{cid}/wait")["StatusCode"] == 3
+    assert not os.path.exists(os.path.join(engine.root, "containers", cid))  # its files went with the wait
+    with pytest.raises(ApiError, match="No such container"):
+        client.request("GET", f"/containers/{cid}/logs")

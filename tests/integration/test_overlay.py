@@ -7,6 +7,7 @@ etcd watches); nothing asserts a duration.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 
@@ -254,3 +255,23 @@ def test_five_hosts_allocate_at_the_same_time(tmp_path, name):
         assert pings(lab.hosts[4], f"{name}-4-1", ips[0])
     finally:
         lab.close()
+
+
+def test_the_overlay_namespace_goes_with_the_last_container_even_before_the_kernel_reaped(lab2, name):
+    """A removed container's veth is the kernel's to reap (with its netns), so it must not count as
+    a container still on br0: here we hold the first container's netns open, so its veth stays."""
+    h1, _ = lab2.hosts
+    nid = overlay(lab2, name)
+    ov = f"nc-{names.engine_tag(h1.engine.root)}-ov-{nid[:10]}"
+    h1("run", "-d", "--name", f"{name}-a", "--network", name, "--", "sleep", "120")
+    h1("run", "-d", "--name", f"{name}-b", "--network", name, "--", "sleep", "120")
+    held = os.open(h1.json("inspect", f"{name}-a")[0]["NetworkSettings"]["SandboxKey"], os.O_RDONLY)
+    try:
+        h1("rm", "-f", f"{name}-a")
+        ports = h1.run_in("ip", "netns", "exec", ov, "ip", "-o", "link", "show", "master", "br0").stdout
+        assert ports.count("ncve-") == 2  # a's veth is still there, waiting for its netns
+        h1("rm", "-f", f"{name}-b")
+        assert ov not in os.listdir("/run/netns")  # b was the last container: the namespace went
+    finally:
+        os.close(held)
+    h1("network", "rm", name)
