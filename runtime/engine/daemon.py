@@ -166,6 +166,7 @@ class Engine:
 
 def serve(root: str, socket_path: str, settings: DaemonConfig | None = None) -> None:
     """Run the engine in the foreground until SIGTERM or SIGINT."""
+    process.raise_fd_limit()
     engine = Engine(root, settings=settings)
     engine.start()
     server = ApiServer(socket_path, engine.router())

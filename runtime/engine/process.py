@@ -21,9 +21,11 @@ Findings (kernel 6.18, util-linux 2.38, dash):
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
+import resource
 import select
 import selectors
 import signal
@@ -37,13 +39,16 @@ from typing import Callable, Mapping, Sequence
 
 __all__ = ["DEFAULT_PATH", "ProcessSpec", "ProcessInfo", "ProcessError", "StartError",
            "NotRunningError", "start", "stop", "kill", "is_running", "read_exit_code",
-           "load", "log_path", "exec_argv", "ExitWatcher"]
+           "load", "log_path", "exec_argv", "ExitWatcher", "raise_fd_limit"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _SH, _NSENTER, _UNSHARE, _ENV = "/bin/sh", "/usr/bin/nsenter", "/usr/bin/unshare", "/usr/bin/env"
+_FD_SETSIZE = 1024
 _MARKER = "NETCORE_SETUP=1"  # env of the setup shell only: gone once the command is exec'd
+_NOFILE = "NETCORE_NOFILE"  # setup shell env: the open-files soft limit the container gets
+_container_nofile: int | None = None  # set by raise_fd_limit(): the limit the engine started with
 
 # Monitor: stdout is the start pipe to the engine; it becomes fd 3 and stdout joins stderr in
 # the log.  The ( ) subshell is forked without exec and becomes pid 1.  /proc is still the
@@ -54,6 +59,7 @@ _MARKER = "NETCORE_SETUP=1"  # env of the setup shell only: gone once the comman
 _SCRIPT = """exec 3>&1 1>&2
 (
 set -e
+[ -z "$NETCORE_NOFILE" ] || ulimit -S -n "$NETCORE_NOFILE"
 IFS= read -r s < /proc/self/stat
 [ -z "$2" ] || printf '%s' "$2" > /proc/sys/kernel/hostname
 cd -- "$3"
@@ -144,6 +150,21 @@ def _wait_fd(fd: int, timeout: float) -> bool:
     return bool(p.poll(max(timeout, 0) * 1000))
 
 
+def _above_select_range(fd: int) -> int:
+    """``fd`` moved to a descriptor >= FD_SETSIZE (1024) if the limit allows, else as is.
+
+    The watcher holds one pidfd per container for the container's life: on the lowest
+    free descriptors they would push the engine's short-lived ones past 1023, where a
+    library that still uses ``select()`` (libnftables) aborts the process.
+    """
+    try:
+        high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, _FD_SETSIZE)
+    except OSError:  # RLIMIT_NOFILE at or below FD_SETSIZE
+        return fd
+    os.close(fd)
+    return high
+
+
 def _reap(pid: int, pidfd: int) -> None:
     """Collect an exited monitor if it is our child (or adopted by us as subreaper)."""
     with _children_lock:
@@ -155,6 +176,36 @@ def _reap(pid: int, pidfd: int) -> None:
         os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG)
     except ChildProcessError:
         pass
+
+
+def raise_fd_limit() -> int:
+    """Lift the engine's soft RLIMIT_NOFILE to its hard limit, as dockerd and containerd do;
+    containers started afterwards keep the soft limit the engine had. Returns the new limit.
+
+    The engine holds a few descriptors per container (the watcher's pidfd, the embedded
+    DNS's listeners): under systemd's default soft limit of 1024 it would run out at a
+    few hundred containers.
+    """
+    global _container_nofile
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= hard:
+        return soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (OSError, ValueError) as exc:
+        log.warning("cannot raise the open-files limit from %d to %d: %s", soft, hard, exc)
+        return soft
+    if _container_nofile is None:
+        _container_nofile = soft
+    return hard
+
+
+def _setup_env() -> dict[str, str]:
+    key, value = _MARKER.split("=")
+    env = {key: value}
+    if _container_nofile is not None:
+        env[_NOFILE] = str(_container_nofile)
+    return env
 
 
 def _launch_argv(spec: ProcessSpec) -> list[str]:
@@ -194,7 +245,7 @@ def start(spec: ProcessSpec, timeout: float = 10.0) -> ProcessInfo:
     r, w = os.pipe()
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=w, stderr=logf, cwd="/",
-                                env=dict([_MARKER.split("=")]), start_new_session=True)
+                                env=_setup_env(), start_new_session=True)
     except OSError as e:
         os.close(r)
         raise StartError(f"{spec.container_id}: cannot launch: {e}") from None
@@ -345,7 +396,8 @@ class ExitWatcher:
 
     def watch(self, container_id: str, info: ProcessInfo, state_dir: str) -> None:
         # A monitor that is already gone gets no pidfd and fires on the next loop turn.
-        self._post("watch", container_id, _pidfd(info.monitor_pid, info.monitor_start), info, state_dir)
+        fd = _pidfd(info.monitor_pid, info.monitor_start)
+        self._post("watch", container_id, None if fd is None else _above_select_range(fd), info, state_dir)
 
     def unwatch(self, container_id: str) -> None:
         self._post("unwatch", container_id)
