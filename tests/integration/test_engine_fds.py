@@ -7,6 +7,7 @@ range, and the engine lifts its soft open-files limit so that they can.
 """
 from __future__ import annotations
 
+import os
 import resource
 import subprocess
 import sys
@@ -80,3 +81,24 @@ def test_containers_keep_the_engines_original_soft_limit(tmp_path, monkeypatch):
             assert f.read().split() == ["1024", str(hard)]
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_requests_leave_no_descriptors_behind(engine, subnet):
+    """API calls that touch the kernel leave the engine's descriptor count where it was
+    (served on a new thread each, every call used to leave a netlink socket behind)."""
+    from runtime.api.client import Client
+
+    client = Client(f"unix://{engine.socket}", root=engine.root, autostart=False)
+    body = {"Name": "nctfd", "Driver": "bridge", "IPAM": {"Config": [{"Subnet": subnet}]}}
+
+    def fds() -> int:
+        return len(os.listdir(f"/proc/{engine.proc.pid}/fd"))
+
+    for _ in range(3):  # warm up: the first calls open what the engine keeps
+        client.request("POST", "/networks/create", body)
+        client.request("DELETE", "/networks/nctfd")
+    before = fds()
+    for _ in range(40):
+        client.request("POST", "/networks/create", body)
+        client.request("DELETE", "/networks/nctfd")
+    assert fds() - before < 5
