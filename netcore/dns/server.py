@@ -14,7 +14,9 @@ only once no handler of that owner can run any more.
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import selectors
 import socket
 import struct
@@ -25,7 +27,7 @@ from typing import Protocol
 
 from netcore.osl import netns
 
-__all__ = ["ADDRESS", "PORT", "Handler", "Loop", "Serve", "UdpListener", "TcpListener", "open_listeners"]
+__all__ = ["ADDRESS", "PORT", "above_select_range", "Handler", "Loop", "Serve", "UdpListener", "TcpListener", "open_listeners"]
 
 log = logging.getLogger("netcore.dns")
 
@@ -33,6 +35,7 @@ ADDRESS = "127.0.0.11"
 PORT = 53
 TCP_IDLE = 10.0  # seconds an idle client TCP connection is kept (RFC 7766 suggests ~10 s)
 TCP_BACKLOG = 64
+FD_SETSIZE = 1024  # select()'s limit: libraries in the engine still use it (libnftables)
 
 # serve(owner, query wire, reply, tcp): answers now or later through ``reply(wire)``
 Serve = Callable[[str, bytes, Callable[[bytes], None], bool], None]
@@ -225,7 +228,28 @@ def open_listeners(netns_path: str | None, address: str = ADDRESS, port: int = P
         udp.close()
         tcp.close()
         raise
-    return udp, tcp
+    return above_select_range(udp), above_select_range(tcp)
+
+
+def above_select_range(sock: socket.socket) -> socket.socket:
+    """The same socket on a descriptor >= FD_SETSIZE, if the engine's limit allows (else as is).
+
+    Listeners live as long as their sandbox, two per sandbox: left on the lowest free
+    descriptors they would push everything opened later past 1023, and libnftables
+    (``select()`` on its netlink socket) aborts the engine when it gets such a descriptor.
+    """
+    try:
+        fd = fcntl.fcntl(sock.fileno(), fcntl.F_DUPFD_CLOEXEC, FD_SETSIZE)
+    except OSError:  # RLIMIT_NOFILE at or below FD_SETSIZE
+        return sock
+    try:
+        high = socket.socket(fileno=fd)
+    except OSError:
+        os.close(fd)
+        return sock
+    high.settimeout(sock.gettimeout())  # the object's mode; O_NONBLOCK itself is shared
+    sock.close()
+    return high
 
 
 class UdpListener:

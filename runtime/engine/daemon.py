@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import signal
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from netcore import InvalidConfig, NotFound, names
@@ -24,7 +26,7 @@ from runtime.engine import files
 from runtime.engine.config import DaemonConfig
 from runtime.engine.containers import Containers
 
-__all__ = ["Engine", "serve", "predefined_networks"]
+__all__ = ["Engine", "EngineServer", "Workers", "serve", "predefined_networks"]
 
 log = logging.getLogger("netcore.engine")
 
@@ -162,11 +164,71 @@ class Engine:
         return {}
 
 
+class Workers:
+    """Threads that serve one request each and are then reused; as many as requests at once.
+
+    A new thread per request (``ThreadingMixIn``) leaks what libraries keep per thread:
+    pyroute2 0.9 gives every thread that uses a shared ``IPRoute`` (``netns.host()``) its
+    own netlink socket, freed only with the ``IPRoute``, so each API call that touched
+    the kernel left one descriptor behind. Threads here are never ended, which bounds
+    that to the most requests ever served at once. There is no upper bound on threads
+    (a ``logs -f`` or ``wait`` holds its thread as long as it needs).
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...]]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads = 0
+        self._waiting = 0  # threads waiting for a job that no submit() has counted on yet
+
+    @property
+    def threads(self) -> int:
+        return self._threads
+
+    @property
+    def idle_threads(self) -> int:
+        return self._waiting
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        with self._lock:
+            name = None
+            if self._waiting == 0:
+                self._threads += 1
+                name = f"api-{self._threads}"
+            else:
+                self._waiting -= 1  # that waiting thread will take this job
+            self._jobs.put((fn, args))
+        if name is not None:
+            threading.Thread(target=self._work, name=name, daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            fn, args = self._jobs.get()
+            try:
+                fn(*args)
+            except Exception:
+                log.exception("request worker")
+            with self._lock:
+                self._waiting += 1
+
+
+class EngineServer(ApiServer):
+    """The API server on reused threads (see ``Workers``)."""
+
+    def __init__(self, path: str, router: Router, workers: Workers | None = None) -> None:
+        super().__init__(path, router)
+        self.workers = workers or Workers()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.workers.submit(self.process_request_thread, request, client_address)
+
+
 def serve(root: str, socket_path: str, settings: DaemonConfig | None = None) -> None:
     """Run the engine in the foreground until SIGTERM or SIGINT."""
+    process.raise_fd_limit()
     engine = Engine(root, settings=settings)
     engine.start()
-    server = ApiServer(socket_path, engine.router())
+    server = EngineServer(socket_path, engine.router())
     stop = threading.Event()
 
     def _shutdown(signum: int, frame: Any) -> None:

@@ -105,6 +105,26 @@ def test_host_network_and_uts(make, netns):
     assert out.split()[2] != host[1]  # own UTS namespace when a hostname is given
 
 
+def test_containers_hold_no_netns_mounts(make, netns):
+    """A container's mount namespace has none of the sandboxes' netns mounts, neither those
+    made before it nor after it: each would be kernel work per container and sandbox, and
+    would keep another sandbox's netns reachable from inside."""
+    def netns_mounts(pid: int) -> list[str]:
+        return [f for line in Path(f"/proc/{pid}/mountinfo").read_text().splitlines()
+                if (f := line.split()[4]).startswith("/run/netns")]
+
+    assert netns_mounts(os.getpid())  # the host has them: /run/netns and the fixture's netns
+    s, info = make("sleep", "30", netns_path=netns)
+    later = f"nct-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", later], check=True)
+    try:
+        assert f"/run/netns/{later}" in netns_mounts(os.getpid())
+        assert netns_mounts(info.pid) == []
+        assert os.readlink(f"/proc/{info.pid}/ns/net") == f"net:[{os.stat(netns).st_ino}]"
+    finally:
+        subprocess.run(["ip", "netns", "del", later], check=True)
+
+
 def test_bind_files(make, tmp_path):
     hosts = tmp_path / "hosts"
     hosts.write_text("10.0.0.2 peer\n")
