@@ -22,7 +22,7 @@ from netcore.dns import EmbeddedDns
 
 from runtime.api.server import ApiServer, Router, Stream, follow_file
 from runtime.api.views import container_summary, container_view, network_view
-from runtime.engine import files
+from runtime.engine import files, process
 from runtime.engine.config import DaemonConfig
 from runtime.engine.containers import Containers
 
