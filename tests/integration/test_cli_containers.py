@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from cli_engine import engine_links, netns_exec
+from cli_engine import engine_links
 from runtime.demo import HELLOWORLD
 
 CALL = (
