@@ -11,7 +11,7 @@ from typing import Any
 
 from netcore.errors import KernelError
 from netcore.models import Endpoint, JoinInfo, Sandbox
-from netcore.osl import addrs, links, netns, routes
+from netcore.osl import addrs, links, netns, routes, sysctl
 
 __all__ = ["configure", "set_default_route"]
 
@@ -37,6 +37,8 @@ def configure(sandbox: Sandbox, endpoint: Endpoint, info: JoinInfo) -> None:
             raise KernelError("join", f"{name} in {sandbox.netns_path}", "interface not found in the sandbox")
         if name != endpoint.ifname:
             links.rename(ipr, index, endpoint.ifname)
+        with netns.entered(sandbox.netns_path):  # before it is up: it never gets an IPv6 address
+            sysctl.disable_ipv6(endpoint.ifname)
         if endpoint.address:
             addrs.add(ipr, index, endpoint.address)
         links.set_up(ipr, index)

@@ -27,7 +27,7 @@ from netcore import (
     run_steps,
     undo_steps,
 )
-from netcore.osl import links, netns
+from netcore.osl import links, netns, sysctl
 
 from drivers.bridge import device, firewall
 from drivers.bridge.plan import BridgePlan, plan_network
@@ -114,15 +114,16 @@ class BridgeDriver:
                 mtu=plan.mtu,
                 master=bridge,
             )
-            if not plan.icc or sandbox.ports:
-                try:
+            try:
+                sysctl.disable_ipv6(host_end)  # still without carrier (the peer is down): no IPv6 address yet
+                if not plan.icc or sandbox.ports:
                     index = links.lookup(ipr, host_end)
                     if index is None:
                         raise KernelError("join", host_end, "the veth vanished")
                     links.set_bridge_port(ipr, index, isolated=not plan.icc or None, hairpin=bool(sandbox.ports) or None)
-                except Exception:
-                    links.delete(ipr, host_end)
-                    raise
+            except Exception:
+                links.delete(ipr, host_end)
+                raise
         return JoinInfo(created_in_sandbox=True, gateway=None if plan.internal else network.gateway)
 
     @hookimpl

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 from netcore.errors import KernelError
 
-__all__ = ["read", "write", "conf_key", "neigh_key"]
+__all__ = ["read", "write", "conf_key", "neigh_key", "disable_ipv6"]
 
 
 def _path(key: str) -> str:
@@ -33,3 +35,14 @@ def write(key: str, value: str | int) -> None:
             f.write(str(value))
     except OSError as exc:
         raise KernelError("sysctl", f"{key}={value}", exc.errno or str(exc)) from None
+
+
+def disable_ipv6(ifname: str) -> None:
+    """No IPv6 on ``ifname``, in the calling thread's netns: no link-local address, so no
+    DAD or MLD multicast, which a bridge floods to every port (each new container then
+    cost work proportional to the ones running). netcore's networks are IPv4-only, and
+    Docker turns IPv6 off on their container interfaces too. A kernel without IPv6 has
+    nothing to turn off."""
+    key = f"net/ipv6/conf/{ifname}/disable_ipv6"
+    if os.path.exists(_path(key)):
+        write(key, 1)

@@ -185,3 +185,18 @@ def test_run_rm_client_gets_log_and_code_after_the_auto_removal(engine, name):
     assert not os.path.exists(os.path.join(engine.root, "containers", cid))  # its files went with the wait
     with pytest.raises(ApiError, match="No such container"):
         client.request("GET", f"/containers/{cid}/logs")
+
+
+def test_container_interfaces_are_ipv4_only_and_loopback_keeps_ipv6(engine, name):
+    """As in Docker for IPv4-only networks: neither end of the veth gets an IPv6 address, so
+    no DAD or MLD multicast, which the bridge would flood to every container."""
+    from netcore.names import veth_name
+
+    engine("network", "create", name)
+    engine("run", "-d", "--name", name, "--network", name, "--", "sleep", "60")
+    inet6 = engine("exec", name, "cat", "/proc/net/if_inet6").stdout
+    assert [line.split()[-1] for line in inet6.splitlines()] == ["lo"]
+    assert engine("exec", name, "cat", "/proc/sys/net/ipv6/conf/eth0/disable_ipv6").stdout.strip() == "1"
+    host_end = veth_name(engine.json("inspect", name)[0]["NetworkSettings"]["Networks"][name]["EndpointID"])
+    assert open(f"/proc/sys/net/ipv6/conf/{host_end}/disable_ipv6").read().strip() == "1"
+    assert subprocess.run(["ip", "-6", "addr", "show", "dev", host_end], capture_output=True, text=True, check=True).stdout == ""
