@@ -151,8 +151,9 @@ def join(network: Network, endpoint: Endpoint, sandbox: Sandbox) -> JoinInfo:
     May assume: ``endpoint.ifname`` is the free name the interface must get in the
     sandbox (eth0, eth1 ...); ``sandbox.netns_path`` exists (None: host namespace).
     Must undo: its own partial work before raising. Partner: ``leave``.
-    Returns: a ``JoinInfo``. The core then names the interface, sets its address and
-    MTU is the driver's business, brings it up and installs the gateway and routes.
+    Returns: a ``JoinInfo``. The core then names the interface, turns IPv6 off on it,
+    sets its address (MTU is the driver's business), brings it up and installs the
+    gateway and routes.
     Since: 0.1
     """
 
