@@ -1,6 +1,6 @@
 """The ``netcore`` command: a thin client of the engine's API, shaped like Docker's CLI.
 
-Only the standard library is imported on start-up (argparse, json, socket): every
+Only the standard library is imported on start-up (argparse, json, _socket): every
 command pays for the client's start, and click alone cost ~30 ms of imports, half of
 a ``network ls``. The engine's modules load only for ``netcore daemon``. One module per
 noun registers its commands: ``network``, ``container``, ``system``.
@@ -62,7 +62,7 @@ class _Formatter(argparse.HelpFormatter):
 
     def __init__(self, prog: str) -> None:
         try:
-            width = int(os.environ.get("COLUMNS", "")) or os.get_terminal_size().columns
+            width = int(os.environ.get("COLUMNS") or 0) or os.get_terminal_size().columns
         except (ValueError, OSError):
             width = 80
         super().__init__(prog, width=width - 2)
