@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from netcore import KernelError, names
-from netcore.osl import addrs, links, neigh, netns
+from netcore.osl import addrs, links, neigh, netns, sysctl
 
 from drivers.overlay.plan import ENCAP, OverlayPlan
 
@@ -87,9 +87,10 @@ def add_port(plan: OverlayPlan, tag: str, local: str, endpoint: Any, sandbox_net
         br = links.lookup(ipr, BRIDGE)
         if br is None:
             raise KernelError("join", f"{BRIDGE} in {plan.netns}", "bridge device is missing")
+        veth = names.veth_name(endpoint.id)
         links.create_veth(
             ipr,
-            names.veth_name(endpoint.id),
+            veth,
             names.link_alias(tag, endpoint.id),
             peer_name=endpoint.ifname,
             peer_netns=sandbox_netns,
@@ -97,6 +98,12 @@ def add_port(plan: OverlayPlan, tag: str, local: str, endpoint: Any, sandbox_net
             mtu=mtu(plan, local),
             master=br,
         )
+        try:
+            with netns.entered(path(plan)):  # no carrier yet: it never gets an IPv6 address to flood br0 with
+                sysctl.disable_ipv6(veth)
+        except BaseException:
+            links.delete(ipr, veth)
+            raise
 
 
 def remove_port(plan: OverlayPlan, endpoint_id: str, delete: bool = True) -> set[str]:

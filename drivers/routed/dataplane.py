@@ -36,6 +36,7 @@ def _host_sysctls(veth: str) -> None:
     sysctl.write(sysctl.conf_key(veth, "proxy_arp"), 1)
     sysctl.write(sysctl.neigh_key(veth, "proxy_delay"), 0)
     sysctl.write(sysctl.conf_key(veth, "route_localnet"), 1)
+    sysctl.disable_ipv6(veth)  # IPv4 only, like the container's end
 
 
 def port_exists(endpoint_id: str) -> bool:

@@ -114,6 +114,12 @@ def test_containers_on_two_hosts_talk_by_name_with_full_size_segments(lab2, name
     # MTU: the underlay's 1500 minus 50, on the container's overlay interface
     link = json.loads(h2("exec", f"{name}-cli", "ip", "-j", "link", "show", "eth0").stdout)[0]
     assert link["mtu"] == 1450
+    # IPv4 only: neither end of the container's veth has an IPv6 address (nothing for br0 to flood)
+    nid = h2.json("network", "inspect", name)[0]["Id"]
+    host_end = names.veth_name(h2.json("inspect", f"{name}-cli")[0]["NetworkSettings"]["Networks"][name]["EndpointID"])
+    res = h2.run_in("ip", "netns", "exec", f"nc-{names.engine_tag(h2.engine.root)}-ov-{nid[:10]}", "ip", "-6", "addr", "show", "dev", host_end)
+    assert (res.returncode, res.stdout) == (0, "")
+    assert h2("exec", f"{name}-cli", "ip", "-6", "addr", "show", "dev", "eth0").stdout == ""
     assert h2("exec", f"{name}-cli", "ping", "-c", "1", "-W", "2", "-M", "do", "-s", "1422", srv, check=False).returncode == 0
     assert h2("exec", f"{name}-cli", "ping", "-c", "1", "-W", "1", "-M", "do", "-s", "1423", srv, check=False).returncode != 0
     # a TCP transfer of full-size segments arrives whole

@@ -87,6 +87,7 @@ def test_one_host_calico_data_path(engine, subnet, name):
     assert {"dst": a["IPAddress"], "dev": veth, "protocol": "78", "scope": "link", "flags": []} in host_routes
     assert any(r.get("type") == "blackhole" and r["dst"] == block for r in host_routes)
     assert open(f"/proc/sys/net/ipv4/conf/{veth}/proxy_arp").read().strip() == "1"
+    assert open(f"/proc/sys/net/ipv6/conf/{veth}/disable_ipv6").read().strip() == "1"
     assert json.loads(subprocess.run(["ip", "-j", "link", "show", veth], capture_output=True, text=True).stdout)[0]["address"] == HOST_MAC
     engine("rm", "-f", f"{name}-a", f"{name}-b")
     left = routes()
