@@ -13,7 +13,6 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
 
 from tests.benchmarks.core import (BenchError, Cleanup, cgroup_members, in_netns, infra_processes, kill_pids,
                                    netns_add, netns_del, run, umount_under)
@@ -34,6 +33,7 @@ def docker_cli() -> str | None:
 class Docker(Peer):
     name = "docker"
     netns = "ncb-docker"
+    run_image = (IMAGE,)
 
     def __init__(self) -> None:
         super().__init__()
@@ -123,11 +123,3 @@ class Docker(Peer):
     def cli(self, *args: str) -> list[str]:
         return [self.bin or "docker", "-H", f"unix://{SOCK}", *args]
 
-    def run_argv(self, network: str, cmd: Sequence[str], rm: bool = True, detach: bool = False,
-                 name: str | None = None, publish: str | None = None) -> list[str]:
-        opts = ["--network", network]
-        opts += ["--rm"] if rm else []
-        opts += ["-d"] if detach else []
-        opts += ["--name", name] if name else []
-        opts += ["-p", publish] if publish else []
-        return self.cli("run", *opts, IMAGE, *cmd)

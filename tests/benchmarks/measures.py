@@ -219,16 +219,10 @@ def _iperf_client(argv: Sequence[str]) -> float:
 def m_throughput(ctx: Ctx) -> dict[str, Any]:
     _ensure_run_net(ctx)
     s: dict[str, list[float]] = {}
-    notes: list[str] = []
-    publish_ok = {p.name: p.supports_publish() for p in ctx.peers}
-    for name, ok in publish_ok.items():
-        if not ok:
-            notes.append(f"{name}: `run -p` not supported yet; published-port throughput skipped")
     ready = []
     try:
         for p in ctx.peers:
-            pub = "127.0.0.1:15201:5201" if publish_ok[p.name] else None
-            run(p.run_argv(RUN_NET, ["iperf3", "-s"], rm=False, detach=True, name="ncb-ipsrv", publish=pub))
+            run(p.run_argv(RUN_NET, ["iperf3", "-s"], rm=False, detach=True, name="ncb-ipsrv", publish="127.0.0.1:15201:5201"))
             ready.append(p)
         ips = {p.name: p.container_ip("ncb-ipsrv", RUN_NET) for p in ctx.peers}
         t = str(ctx.iperf_time)
@@ -236,15 +230,13 @@ def m_throughput(ctx: Ctx) -> dict[str, Any]:
             for p in rotated(ctx.peers, rep):
                 s.setdefault(f"{p.name} container-container", []).append(_iperf_client(
                     p.run_argv(RUN_NET, ["iperf3", "-c", ips[p.name], "-t", t, "-J"])))
-                if publish_ok[p.name]:
-                    s.setdefault(f"{p.name} published 127.0.0.1", []).append(_iperf_client(
-                        p.host_netns_argv(["iperf3", "-c", "127.0.0.1", "-p", "15201", "-t", t, "-J"])))
+                s.setdefault(f"{p.name} published 127.0.0.1", []).append(_iperf_client(
+                    p.host_netns_argv(["iperf3", "-c", "127.0.0.1", "-p", "15201", "-t", t, "-J"])))
     finally:
         for p in ready:
             run(p.rm_force_argv(["ncb-ipsrv"]), check=False)
     out = _series(s)
     out["unit"] = "Gbit/s"
-    out["notes"] = notes
     return out
 
 

@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
 
 from tests.benchmarks.core import BenchError, Cleanup, in_netns, infra_processes, kill_pids, netns_add, netns_del, run
 from tests.benchmarks.peer import Peer, Unavailable
@@ -44,6 +43,7 @@ def compile_bytecode() -> None:
 class Netcore(Peer):
     name = "netcore"
     netns = "ncb-netcore"
+    run_image = ("--",)
 
     def __init__(self) -> None:
         super().__init__()
@@ -126,17 +126,3 @@ class Netcore(Peer):
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
-
-    def run_argv(self, network: str, cmd: Sequence[str], rm: bool = True, detach: bool = False,
-                 name: str | None = None, publish: str | None = None) -> list[str]:
-        opts = ["--network", network]
-        opts += ["--rm"] if rm else []
-        opts += ["-d"] if detach else []
-        opts += ["--name", name] if name else []
-        opts += ["-p", publish] if publish else []
-        return self.cli("run", *opts, "--", *cmd)
-
-    def supports_publish(self) -> bool:
-        """``run -p`` is being built in another branch: detect it from the CLI's help."""
-        helptext = run(self.cli("run", "--help"), check=False).stdout
-        return "--publish" in helptext or "-p," in helptext or " -p " in helptext

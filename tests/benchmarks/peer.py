@@ -36,9 +36,17 @@ class Peer(ABC):
     @abstractmethod
     def cli(self, *args: str) -> list[str]: ...
 
-    @abstractmethod
+    run_options: tuple[str, ...] = ()  # options every ``run`` of this peer gets (Podman's ulimits)
+    run_image: tuple[str, ...] = ()  # what goes between the options and the command: the image, or ``--``
+
     def run_argv(self, network: str, cmd: Sequence[str], rm: bool = True, detach: bool = False,
-                 name: str | None = None, publish: str | None = None) -> list[str]: ...
+                 name: str | None = None, publish: str | None = None) -> list[str]:
+        opts = [*self.run_options, "--network", network]
+        opts += ["--rm"] if rm else []
+        opts += ["-d"] if detach else []
+        opts += ["--name", name] if name else []
+        opts += ["-p", publish] if publish else []
+        return self.cli("run", *opts, *self.run_image, *cmd)
 
     def network_create_argv(self, name: str, subnet: str | None = None) -> list[str]:
         return self.cli("network", "create", *(["--subnet", subnet] if subnet else []), name)
@@ -68,9 +76,6 @@ class Peer(ABC):
     def container_ip(self, container: str, network: str) -> str:
         nets = self.inspect(container)["NetworkSettings"]["Networks"]
         return nets[network]["IPAddress"].split("/")[0]
-
-    def supports_publish(self) -> bool:
-        return True
 
     def infra(self) -> dict[int, str]:
         """Processes that are the engine's (daemons, shims, monitors), for memory per container."""

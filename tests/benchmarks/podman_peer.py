@@ -20,12 +20,14 @@ from tests.benchmarks.peer import Peer, Unavailable
 
 ROOT = "/var/lib/ncb-podman"
 RUNROOT = "/run/ncb-podman"
-ULIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
+ULIMITS = ("--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024")
 
 
 class Podman(Peer):
     name = "podman"
     netns = "ncb-podman"
+    run_options = ULIMITS
+    run_image = (IMAGE,)
 
     def start(self, cleanup: Cleanup) -> None:
         if not shutil.which("podman"):
@@ -71,15 +73,6 @@ class Podman(Peer):
             "--cgroup-manager", "cgroupfs", "--events-backend", "file", "--runtime", "runc",
             "--network-config-dir", f"{ROOT}/cni", *args,
         ])
-
-    def run_argv(self, network: str, cmd: Sequence[str], rm: bool = True, detach: bool = False,
-                 name: str | None = None, publish: str | None = None) -> list[str]:
-        opts = [*ULIMITS, "--network", network]
-        opts += ["--rm"] if rm else []
-        opts += ["-d"] if detach else []
-        opts += ["--name", name] if name else []
-        opts += ["-p", publish] if publish else []
-        return self.cli("run", *opts, IMAGE, *cmd)
 
     def rm_force_argv(self, names: Sequence[str]) -> list[str]:
         return self.cli("rm", "-f", "-t", "0", *names)

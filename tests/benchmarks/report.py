@@ -51,25 +51,18 @@ def build_rows(res: dict[str, Any]) -> list[Row]:
         rows.append(_row("2 `run --rm --network N -- true`", nc, peer, pv, f"ratio ≤ {lim:.2f}",
                          None if r is None else r <= lim))
 
-    net = m.get("network") or {}
-    for op in ("create", "rm"):
-        nc = _get(net, f"netcore {op}", "median")
-        for peer in ("podman", "docker"):
-            pv = _get(net, f"{peer} {op}", "median")
+    # measures 3 and 4: a target against one peer, the other for information
+    for num, key, ops, (judge, other), limit, target in (
+        (3, "network", ("create", "rm"), ("podman", "docker"), 1.0, "ratio ≤ 1 (Podman)"),
+        (4, "connect", ("connect", "disconnect"), ("docker", "podman"), 1 / 3, "ratio ≤ 0.33 (Docker)"),
+    ):
+        series = m.get(key) or {}
+        for op in ops:
+            nc = _get(series, f"netcore {op}", "median")
+            pv = _get(series, f"{judge} {op}", "median")
             r = _r(nc, pv)
-            target = "ratio ≤ 1 (Podman)" if peer == "podman" else "(info)"
-            rows.append(_row(f"3 `network {op}`", nc, peer, pv, target,
-                             (None if r is None else r <= 1) if peer == "podman" else None))
-
-    con = m.get("connect") or {}
-    for op in ("connect", "disconnect"):
-        nc = _get(con, f"netcore {op}", "median")
-        for peer in ("docker", "podman"):
-            pv = _get(con, f"{peer} {op}", "median")
-            r = _r(nc, pv)
-            target = "ratio ≤ 0.33 (Docker)" if peer == "docker" else "(info)"
-            rows.append(_row(f"4 `network {op}`", nc, peer, pv, target,
-                             (None if r is None else r <= 1 / 3) if peer == "docker" else None))
+            rows.append(_row(f"{num} `network {op}`", nc, judge, pv, target, None if r is None else r <= limit))
+            rows.append(_row(f"{num} `network {op}`", nc, other, _get(series, f"{other} {op}", "median"), "(info)", None))
 
     ip = m.get("inproc") or {}
     nc50, nc99 = _get(ip, "endpoint", "stats", "median"), _get(ip, "endpoint", "stats", "p99")
