@@ -100,10 +100,12 @@ def container_summary(ctl: Controller, rec: dict[str, Any]) -> dict[str, Any]:
         "FinishedAt": rec["finished_at"],
         "Ports": portspec.format_ps(_ports(ctl, rec)),
         "Networks": ",".join(sorted(_networks(ctl, rec))) if rec["state"] == "running" else "",
+        "Labels": rec.get("labels") or {},
     }
 
 
-def container_view(ctl: Controller, rec: dict[str, Any]) -> dict[str, Any]:
+def container_view(ctl: Controller, rec: dict[str, Any], health: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``health``: the container's ``State.Health`` (runtime.engine.health), if it has a healthcheck."""
     proc = rec.get("process") or {}
     running = rec["state"] == "running"
     sandbox = ctl.sandbox(rec["id"])
@@ -120,6 +122,7 @@ def container_view(ctl: Controller, rec: dict[str, Any]) -> dict[str, Any]:
             "ExitCode": rec["exit_code"] or 0,
             "StartedAt": rec["started_at"],
             "FinishedAt": rec["finished_at"],
+            **({"Health": health} if health is not None else {}),
         },
         "Config": {
             "Hostname": rec["hostname"],
@@ -127,6 +130,8 @@ def container_view(ctl: Controller, rec: dict[str, Any]) -> dict[str, Any]:
             "Cmd": rec["argv"],
             "WorkingDir": rec["workdir"] or "",
             "ExposedPorts": rec.get("exposed_ports") or {},
+            "Labels": rec.get("labels") or {},
+            **({"Healthcheck": rec["healthcheck"]} if rec.get("healthcheck") else {}),
         },
         "HostConfig": {
             "AutoRemove": rec["auto_remove"],

@@ -19,7 +19,7 @@ from netcore import Attachment, Conflict, InvalidConfig, NetcoreError, NotFound,
 from netcore.controller import Controller
 
 from runtime import portspec
-from runtime.engine import files, process
+from runtime.engine import files, health, process
 from runtime.engine.config import ipv4
 
 __all__ = ["Containers"]
@@ -48,6 +48,7 @@ class Containers:
         self._codes: dict[str, int | None] = {}
         self._kept: dict[str, float] = {}  # auto-removed containers whose files wait for the client: id -> until
         self.watcher = process.ExitWatcher(self._on_exit)
+        self.health = health.HealthMonitor(self._exec_argv)
 
     # ------------------------------------------------------------ lookups ----
 
@@ -95,10 +96,14 @@ class Containers:
         port_bindings: dict[str, list[dict[str, str]]] | None = None,
         publish_all: bool = False,
         dns: list[str] | None = None,
+        labels: dict[str, str] | None = None,
+        healthcheck: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Create and start a container; everything is undone if any part fails."""
         if not argv:
             raise InvalidConfig("no command given: netcore run [OPTIONS] -- COMMAND [ARG...]")
+        check = health.HealthConfig.from_api(healthcheck)
+        labels = _labels(labels)
         cid = names.new_id()
         name = name or self._random_name()
         if not names.valid_object_name(name):
@@ -124,6 +129,8 @@ class Containers:
             "port_bindings": bindings,
             "publish_all": publish_all,
             "dns": dns,
+            "labels": labels,
+            "healthcheck": healthcheck if check else None,
             "created": _now(),
             "state": "created",
             "exit_code": None,
@@ -170,6 +177,8 @@ class Containers:
             rec.update(state="running", started_at=_now(), process=_info_dict(info))
             self.store.put(CONTAINER, cid, rec, name=name)
             self.watcher.watch(cid, info, sdir)
+            if check is not None:
+                self.health.watch(cid, check)
         return rec
 
     def _write_files(self, rec: dict[str, Any], sdir: str) -> None:
@@ -204,6 +213,7 @@ class Containers:
                 self.controller.teardown_sandbox(cid)
             except NetcoreError as exc:
                 log.warning("container %s: %s", rec["name"], exc)
+            self.health.unwatch(cid)
             rec.update(state="exited", exit_code=code, finished_at=_now())
             if rec["auto_remove"]:
                 self._remove_record(rec, keep_files=True)
@@ -264,6 +274,7 @@ class Containers:
         """The container goes; ``keep_files``: its files stay for its client (``log_path``,
         ``wait``) for up to KEEP_LOG seconds."""
         self.watcher.unwatch(rec["id"])
+        self.health.forget(rec["id"])
         self.controller.teardown_sandbox(rec["id"])
         self.store.delete(CONTAINER, rec["id"])
         now = time.monotonic()
@@ -314,6 +325,9 @@ class Containers:
             info = _info(rec)
             self._exited[rec["id"]] = threading.Event()
             self.watcher.watch(rec["id"], info, self.state_dir(rec["id"]))  # fires at once if it exited meanwhile
+            check = health.HealthConfig.from_api(rec.get("healthcheck"))
+            if check is not None:
+                self.health.watch(rec["id"], check)
 
     def reset(self) -> None:
         for rec in self.store.list(CONTAINER):
@@ -322,12 +336,29 @@ class Containers:
             except NetcoreError as exc:
                 log.warning("%s", exc)
 
+    def _exec_argv(self, cid: str, argv: list[str]) -> list[str]:
+        """The host command running ``argv`` in the running container ``cid`` (healthchecks)."""
+        rec = self.store.get(CONTAINER, cid)
+        if rec is None or rec["state"] != "running":
+            raise process.NotRunningError(f"container {cid[:12]} is not running")
+        return process.exec_argv(_info(rec), argv)
+
     def close(self) -> None:
+        self.health.close()
         self.watcher.close()
         with self.lock:
             for cid in self._kept:
                 shutil.rmtree(self.state_dir(cid), ignore_errors=True)
             self._kept.clear()
+
+
+def _labels(labels: Any) -> dict[str, str]:
+    """``Labels``: a string-to-string object (compose finds its containers by them)."""
+    if not labels:
+        return {}
+    if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
+        raise InvalidConfig("Labels must map strings to strings")
+    return dict(labels)
 
 
 def _requested_ports(exposed: dict[str, Any], bindings: dict[str, list[dict[str, str]]], publish_all: bool) -> list[PortBinding]:

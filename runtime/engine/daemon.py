@@ -85,7 +85,7 @@ class Engine:
         r.add("POST", r"/networks/(?P<ref>[^/]+)/disconnect", self._disconnect)
         r.add("GET", "/containers/json", lambda query, **_: [container_summary(ctl, c) for c in ctr.list(all=query.get("all") == "1")])
         r.add("POST", "/containers/run", lambda body, **_: self._run(body or {}))
-        r.add("GET", r"/containers/(?P<ref>[^/]+)/json", lambda ref, **_: container_view(ctl, ctr.get(ref)))
+        r.add("GET", r"/containers/(?P<ref>[^/]+)/json", lambda ref, **_: self._inspect(ref))
         r.add("POST", r"/containers/(?P<ref>[^/]+)/stop", lambda ref, query, **_: {"Id": ctr.stop(ref, float(query.get("t", 10)))["id"]})
         r.add("POST", r"/containers/(?P<ref>[^/]+)/wait", lambda ref, **_: {"StatusCode": ctr.wait(ref)})
         r.add("DELETE", r"/containers/(?P<ref>[^/]+)", lambda ref, query, **_: {"Id": ctr.remove(ref, force=query.get("force") == "1").get("id")})
@@ -138,8 +138,14 @@ class Engine:
             port_bindings=body.get("PortBindings") or {},
             publish_all=bool(body.get("PublishAllPorts")),
             dns=body.get("Dns") or [],
+            labels=body.get("Labels") or {},
+            healthcheck=body.get("Healthcheck") or None,
         )
-        return container_view(self.controller, rec) if not rec["auto_remove"] else {"Id": rec["id"], "Name": "/" + rec["name"]}
+        return container_view(self.controller, rec, self.containers.health.state(rec["id"])) if not rec["auto_remove"] else {"Id": rec["id"], "Name": "/" + rec["name"]}
+
+    def _inspect(self, ref: str) -> dict[str, Any]:
+        rec = self.containers.get(ref)
+        return container_view(self.controller, rec, self.containers.health.state(rec["id"]))
 
     def _logs(self, ref: str, query: dict[str, str], **_: Any) -> Stream:
         cid, path = self.containers.log_path(ref)
