@@ -143,7 +143,7 @@ def daemon(cli: Cli, a: argparse.Namespace) -> None:
 
 
 def build_parser() -> Parser:
-    from runtime.cli import container, network, system
+    from runtime.cli import compose, container, network, system
 
     top = Parser(prog="netcore", description="netcore: container networks with pluggable drivers, and a compact runtime.")
     top.add_argument("-H", "--host", default=os.environ.get("NETCORE_HOST"),
@@ -158,6 +158,7 @@ def build_parser() -> Parser:
     network.register(sub)
     container.register(sub)
     system.register(sub)
+    compose.register(sub)
     return top
 
 
