@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.benchmarks.cni import Cni
+from tests.benchmarks.compose import m_compose
 from tests.benchmarks.core import BenchError, Stats, in_netns, memory_kib, rotated, run, timed
 from tests.benchmarks.floor import KernelFloor
 from tests.benchmarks.peer import Peer
@@ -323,4 +324,5 @@ MEASURES: dict[str, tuple[str, Callable[[Ctx], dict[str, Any]]]] = {
     "dns": ("9: DNS round trip for another container's name", m_dns),
     "ls": ("10: CLI network ls round trip", m_ls),
     "breakdown": ("diagnostic: netcore CLI time = interpreter + imports + engine (API)", m_breakdown),
+    "compose": ("compose up -d / down of the book's two services (docker-compose 1.29 on Docker)", m_compose),
 }

@@ -117,6 +117,13 @@ def build_rows(res: dict[str, Any]) -> list[Row]:
     for peer in ("docker", "podman"):
         rows.append(_row("10 `network ls`", nc, peer, _get(ls, peer, "median"), "netcore ≤ 60 ms",
                          None if nc is None else nc <= 60))
+
+    cp = m.get("compose") or {}
+    for op in ("up -d", "down"):
+        nc, pv = _get(cp, f"netcore {op}", "median"), _get(cp, f"docker {op}", "median")
+        r = _r(nc, pv)
+        rows.append(_row(f"issue 11 `compose {op}` of the book's two services", nc, "docker-compose 1.29", pv,
+                         "ratio ≤ 0.5", None if r is None else r <= 0.5))
     return rows
 
 
