@@ -17,7 +17,7 @@ fi
 trap '[ "$made_policy" = 1 ] && rm -f "$POLICY"' EXIT
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
-    docker.io podman containernetworking-plugins iperf3 busybox-static \
+    docker.io docker-compose podman containernetworking-plugins iperf3 busybox-static \
     iptables crun conmon uidmap fuse-overlayfs catatonit >/dev/null
 # If a service manager did start anything anyway, stop it: dockerd on the host rewrites the
 # host firewall (FORWARD policy DROP), which breaks everyone's bridge traffic.
