@@ -22,17 +22,19 @@ from typing import Any
 from runtime.api.client import ApiError, Client, q
 from runtime.compose.errors import ComposeError
 from runtime.compose.logs import LogPrinter
-from runtime.compose.model import Network, Project, Service
+from runtime.compose.model import Mount, Network, Project, Service, Volume
 
-__all__ = ["Runner", "PROJECT_LABEL", "SERVICE_LABEL", "NETWORK_LABEL"]
+__all__ = ["Runner", "PROJECT_LABEL", "SERVICE_LABEL", "NETWORK_LABEL", "VOLUME_LABEL"]
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 NETWORK_LABEL = "com.docker.compose.network"
+VOLUME_LABEL = "com.docker.compose.volume"
 NUMBER_LABEL = "com.docker.compose.container-number"
 HASH_LABEL = "com.docker.compose.config-hash"
 HOST_IMAGE = "host"
 POLL = 0.1  # seconds between two looks at a dependency's health
+ENGINE_MOUNTS = False  # the engine takes ``Mounts`` (bind, volume) once the launcher's branch is merged
 
 
 def _say(text: str) -> None:
@@ -90,16 +92,19 @@ class Runner:
             raise ComposeError(f"no such service: {exit_code_from}")
         self._check_builds(selected, build)
         made_networks: list[str] = []
+        made_volumes: list[str] = []
         made_containers: list[str] = []
         try:
             for net in self.project.used_networks(selected):
                 self._ensure_network(net, made_networks)
+            for vol in self._used_volumes(selected):
+                self._ensure_volume(vol, made_volumes)
             ids = {}
             for svc in selected:
                 self._wait_dependencies(svc, ids)
                 ids[svc.name] = self._ensure_container(svc, made_containers)
         except BaseException as exc:
-            self._roll_back(made_containers, made_networks)
+            self._roll_back(made_containers, made_networks, made_volumes)
             if isinstance(exc, ApiError):
                 raise ComposeError(str(exc)) from None
             raise
@@ -140,10 +145,42 @@ class Runner:
         self.client.request("POST", "/networks/create", body)
         made.append(net.name)
 
+    def _used_volumes(self, selected: list[Service]) -> list[Volume]:
+        keys = {m.source for s in selected for m in s.volumes if m.type == "volume" and m.source}
+        return [v for k, v in self.project.volumes.items() if k in keys]
+
+    def _ensure_volume(self, vol: Volume, made: list[str]) -> None:
+        try:
+            found = self._find(f"/volumes/{q(vol.name)}")
+        except ApiError as exc:
+            raise ComposeError(f"volume {vol.name}: {exc}") from None
+        if found is not None:
+            if not vol.external and (found.get("Labels") or {}).get(PROJECT_LABEL) != self.project.name:
+                self.say(f"volume {vol.name} already exists but was not created by compose: it is used as is")
+            return
+        if vol.external:
+            raise ComposeError(f"volume {vol.name} declared as external, but could not be found: "
+                               f"create it with `netcore volume create {vol.name}` and try again")
+        self.say(f'Creating volume "{vol.name}" with {"default" if not vol.driver else vol.driver} driver')
+        body = {"Name": vol.name, "Driver": vol.driver or "local", "DriverOpts": vol.driver_opts,
+                "Labels": {**vol.labels, PROJECT_LABEL: self.project.name, VOLUME_LABEL: vol.key}}
+        try:
+            self.client.request("POST", "/volumes/create", body)
+        except ApiError as exc:
+            if exc.status == 404:
+                raise ComposeError("named volumes need the engine's volume store, which this engine does not have") from None
+            raise
+        made.append(vol.name)
+
+    def _mount(self, m: Mount) -> dict[str, Any]:
+        """A service volume as the API's ``Mounts`` entry (Docker's shape)."""
+        source = self.project.volumes[m.source].name if m.type == "volume" and m.source else (m.source or "")
+        return {"Type": m.type, "Source": source, "Target": m.target, "ReadOnly": m.read_only}
+
     def container_body(self, svc: Service) -> dict[str, Any]:
         """The engine API's run request for ``svc``'s container."""
-        if any(m.type == "volume" for m in svc.volumes) or svc.volumes:
-            raise ComposeError(f"service {svc.name}: volumes need the engine's volume support, which it does not have yet")
+        if svc.volumes and not ENGINE_MOUNTS:
+            raise ComposeError(f"service {svc.name}: volumes need the engine's mounts, which it does not have yet")
         argv = (svc.entrypoint or []) + (svc.command or [])
         if svc.image not in (None, HOST_IMAGE) and not argv:
             raise ComposeError(f"service {svc.name}: image {svc.image}: this engine runs commands on the host image only; give the service a command")
@@ -171,6 +208,7 @@ class Runner:
             "ExposedPorts": exposed,
             "PortBindings": bindings,
             "Dns": svc.dns,
+            "Mounts": [self._mount(m) for m in svc.volumes],
             "Labels": {**svc.labels, PROJECT_LABEL: self.project.name, SERVICE_LABEL: svc.name, NUMBER_LABEL: "1"},
         }
         if svc.healthcheck is not None:
@@ -224,8 +262,8 @@ class Runner:
                     raise ComposeError(f"container {name} exited ({view['State']['ExitCode']}) before it was healthy")
                 time.sleep(POLL)
 
-    def _roll_back(self, containers: list[str], networks: list[str]) -> None:
-        """Undo what a failed ``up`` made: containers first (they hold the networks)."""
+    def _roll_back(self, containers: list[str], networks: list[str], volumes: list[str]) -> None:
+        """Undo what a failed ``up`` made: containers first (they hold the networks and volumes)."""
         for cid in reversed(containers):
             try:
                 self.client.request("DELETE", f"/containers/{q(cid)}", query={"force": "1"})
@@ -236,6 +274,11 @@ class Runner:
                 self.client.request("DELETE", f"/networks/{q(name)}")
             except ApiError as exc:
                 self.say(f"rollback: network {name}: {exc}")
+        for name in reversed(volumes):
+            try:
+                self.client.request("DELETE", f"/volumes/{q(name)}")
+            except ApiError as exc:
+                self.say(f"rollback: volume {name}: {exc}")
 
     # ------------------------------------------------------------ attached --
 
@@ -306,10 +349,22 @@ class Runner:
             for net in self.networks():
                 self.say(f"Removing network {net['Name']}")
                 self.client.request("DELETE", f"/networks/{q(net['Id'])}")
+            if volumes:
+                for vol in self.volumes():
+                    self.say(f"Removing volume {vol['Name']}")
+                    self.client.request("DELETE", f"/volumes/{q(vol['Name'])}")
         except ApiError as exc:
             raise ComposeError(str(exc)) from None
-        if volumes:
-            pass  # named volumes: wired once the engine has them (see docs/compose.md)
+
+    def volumes(self) -> list[dict[str, Any]]:
+        """The project's named volumes (none on an engine without a volume store)."""
+        try:
+            listed = self.client.request("GET", "/volumes")
+        except ApiError as exc:
+            if exc.status == 404:
+                return []
+            raise
+        return [v for v in (listed or {}).get("Volumes") or [] if (v.get("Labels") or {}).get(PROJECT_LABEL) == self.project.name]
 
     # ------------------------------------------------------------ build -----
 
