@@ -34,6 +34,7 @@ NUMBER_LABEL = "com.docker.compose.container-number"
 HASH_LABEL = "com.docker.compose.config-hash"
 HOST_IMAGE = "host"
 POLL = 0.1  # seconds between two looks at a dependency's health
+ENGINE_IMAGES = False  # the engine runs images (``Image``, ``Entrypoint``) once the launcher's branch is merged
 ENGINE_MOUNTS = False  # the engine takes ``Mounts`` (bind, volume) once the launcher's branch is merged
 
 
@@ -112,10 +113,23 @@ class Runner:
             return 0
         return self._attach([self.container_name(s) for s in selected], abort_on_exit or exit_code_from is not None, exit_code_from)
 
+    def image_name(self, svc: Service) -> str:
+        """The image a service runs: its ``image``, else the one its ``build`` makes (``<project>_<service>``)."""
+        return svc.image or f"{self.project.name}_{svc.name}"
+
     def _check_builds(self, selected: list[Service], build: bool) -> None:
-        needs = [s for s in selected if s.build is not None and (build or s.image is None)]
+        """``--build``: build every service that has a build section; else only those whose image is missing."""
+        needs = [s for s in selected if s.build is not None and (build or not self._has_image(self.image_name(s)))]
         if needs:
-            self.build([s.name for s in needs])
+            self.build([s.name for s in needs], with_dependencies=False)
+
+    def _has_image(self, ref: str) -> bool:
+        if ref == HOST_IMAGE:
+            return True
+        try:
+            return self._find(f"/images/{q(ref)}/json") is not None
+        except ApiError:
+            return False
 
     def _ensure_network(self, net: Network, made: list[str]) -> None:
         found = self._find(f"/networks/{q(net.name)}")
@@ -182,7 +196,7 @@ class Runner:
         if svc.volumes and not ENGINE_MOUNTS:
             raise ComposeError(f"service {svc.name}: volumes need the engine's mounts, which it does not have yet")
         argv = (svc.entrypoint or []) + (svc.command or [])
-        if svc.image not in (None, HOST_IMAGE) and not argv:
+        if not ENGINE_IMAGES and svc.image not in (None, HOST_IMAGE) and not argv:
             raise ComposeError(f"service {svc.name}: image {svc.image}: this engine runs commands on the host image only; give the service a command")
         exposed: dict[str, Any] = dict(svc.expose)
         bindings: dict[str, list[dict[str, str]]] = {}
@@ -211,6 +225,8 @@ class Runner:
             "Mounts": [self._mount(m) for m in svc.volumes],
             "Labels": {**svc.labels, PROJECT_LABEL: self.project.name, SERVICE_LABEL: svc.name, NUMBER_LABEL: "1"},
         }
+        if ENGINE_IMAGES:  # Docker's rules: Entrypoint replaces the image's (and drops its Cmd), Cmd replaces Cmd
+            body.update(Image=self.image_name(svc), Entrypoint=svc.entrypoint, Cmd=svc.command or [])
         if svc.healthcheck is not None:
             body["Healthcheck"] = svc.healthcheck.api()
         if svc.restart != "no":
@@ -368,14 +384,14 @@ class Runner:
 
     # ------------------------------------------------------------ build -----
 
-    def build(self, services: list[str] | None = None) -> None:
-        names = [s.name for s in self._select(services) if s.build is not None]
-        if names:
-            raise ComposeError(f"service {names[0]}: build is unavailable: this engine has no image builder yet")
+    def build(self, services: list[str] | None = None, with_dependencies: bool = True) -> None:
+        """Build the images of the services with a build section (all, or those named)."""
+        from runtime.compose import build as builder
 
-
-def _join(threads: list[threading.Thread], timeout: float = 5.0) -> None:
-    """Let the log readers print the stopped containers' last lines and exit codes."""
-    deadline = time.monotonic() + timeout
-    for t in threads:
-        t.join(max(0.0, deadline - time.monotonic()))
+        selected = self._select(services) if with_dependencies or not services else [self.project.services[n] for n in services]
+        todo = [s for s in selected if s.build is not None]
+        if todo and not builder.available():
+            raise ComposeError(f"service {todo[0].name}: build is unavailable: this netcore has no image builder")
+        for svc in todo:
+            self.say(f"Building {svc.name}")
+            builder.build_image(self.client, svc.name, svc.build, self.image_name(svc))
