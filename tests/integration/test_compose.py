@@ -246,3 +246,57 @@ def test_a_failed_up_leaves_nothing(engine, tmp_path, name, subnet):
     assert res.returncode == 1 and len([l for l in res.stderr.splitlines() if l.startswith("Error")]) == 1
     assert f"Creating {name}_first_1 ... done" in res.stderr
     assert_nothing_left(engine, name, links)
+
+
+def test_a_routed_network(engine, tmp_path, name, subnet):
+    d = write(tmp_path, f"""
+        services:
+          a: {{image: host, command: sleep 300, networks: [calico]}}
+          b: {{image: host, command: sleep 300, networks: [calico]}}
+        networks:
+          calico:
+            driver: routed
+            driver_opts: {{block-size: "28"}}
+            ipam: {{config: [{{subnet: {subnet}}}]}}
+    """)
+    compose(engine, d, "-p", name, "up", "-d")
+    view = engine.json("network", "inspect", f"{name}_calico")[0]
+    assert view["Driver"] == "routed" and view["Options"].get("block-size") == "28"
+    b = engine.json("inspect", f"{name}_b_1")[0]["NetworkSettings"]["Networks"][f"{name}_calico"]
+    assert b["IPPrefixLen"] == 32 and ipaddress.ip_address(b["IPAddress"]) in ipaddress.ip_network(subnet)
+    assert engine("exec", f"{name}_a_1", "getent", "hosts", "b").stdout.split()[0] == b["IPAddress"]
+    assert engine("exec", f"{name}_a_1", "ping", "-c", "1", "-W", "2", "b", check=False).returncode == 0
+    compose(engine, d, "-p", name, "down")
+    assert f"{name}_calico" not in networks(engine)
+
+
+def test_an_overlay_network_across_two_hosts(tmp_path, name):
+    from multihost import Lab
+
+    lab = Lab(tmp_path / "lab", 2)
+    try:
+        h1, h2 = lab.hosts
+        one = write(tmp_path, """
+            services:
+              db: {image: host, command: sleep 300, networks: [ov]}
+            networks:
+              ov: {driver: overlay}
+        """, folder="one")
+        two = write(tmp_path, f"""
+            services:
+              web: {{image: host, command: sleep 300, networks: [ov]}}
+            networks:
+              ov: {{external: true, name: {name}_ov}}
+        """, folder="two")
+        compose(h1.engine, one, "-p", name, "up", "-d")
+        assert h2.json("network", "inspect", f"{name}_ov")[0]["Scope"] == "global"  # the cluster's network
+        compose(h2.engine, two, "-p", f"{name}b", "up", "-d")
+        db = h1.json("inspect", f"{name}_db_1")[0]["NetworkSettings"]["Networks"][f"{name}_ov"]["IPAddress"]
+        assert h2("exec", f"{name}b_web_1", "getent", "hosts", "db").stdout.split()[0] == db
+        assert h2("exec", f"{name}b_web_1", "ping", "-c", "1", "-W", "2", "db", check=False).returncode == 0
+        compose(h2.engine, two, "-p", f"{name}b", "down")  # an external network stays
+        assert f"{name}_ov" in [l.split()[1] for l in h1("network", "ls").stdout.splitlines()[1:]]
+        compose(h1.engine, one, "-p", name, "down")
+        assert f"{name}_ov" not in [l.split()[1] for l in h2("network", "ls").stdout.splitlines()[1:]]
+    finally:
+        lab.close()
