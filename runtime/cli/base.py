@@ -83,6 +83,13 @@ class Group(click.Group):
             self.short_help = self.help.strip().splitlines()[0]
         self.lazy = dict(lazy or {})
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.BadOptionUsage as exc:  # raised by click's parser without its context
+            exc.ctx = exc.ctx or ctx
+            raise
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [*self.commands, *(name for name in self.lazy if name not in self.commands)]
 

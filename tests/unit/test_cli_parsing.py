@@ -79,6 +79,8 @@ def requests(engine) -> list[str]:
         (["stop", "-t", "x", "c1"], "argument -t/--time: invalid int value: 'x'"),
         (["ps", "--nosuchflag"], "unrecognized arguments: --nosuchflag"),
         (["nosuchcommand"], "invalid choice: 'nosuchcommand'"),
+        (["-H"], "argument -H/--host: expected one argument"),
+        (["--bogus", "ps"], "unrecognized arguments: --bogus"),
         (["network", "nosuchverb"], "invalid choice: 'nosuchverb'"),
         (["completion", "tcsh"], "argument SHELL: invalid choice: 'tcsh'"),
         (["run", "--netw", "n", "--", "true"], "unrecognized arguments"),  # no prefix matching: --net is an alias
