@@ -13,8 +13,10 @@ Adding to the CLI
       def ls(cli: Cli, quiet: bool, format: str) -> None:
           \"\"\"List networks.\"\"\"                 # first line: the summary in help
 
-  and is named once in ``COMMANDS`` below (a top-level command or a new noun):
-  ``"volume": "runtime.cli.volume:volume"``. Verbs of an existing noun need no entry here.
+  A top-level command or a new noun is named once in ``COMMANDS`` below, e.g.
+  ``"volume": "runtime.cli.volume:volume"`` where ``volume.py`` has
+  ``@click.group(cls=Group)`` ``def volume(): \"\"\"Manage volumes.\"\"\"`` and its verbs as
+  ``@volume.command()``. Verbs of an existing noun need no entry here.
 - **A flag** is an ``option(...)`` (never bare ``click.option``: it keeps Docker's help
   layout); repeatable flags take ``multiple=True``; ``KEY=VALUE`` flags ``type=pair("label")``;
   integers ``type=INT``; fixed values ``type=choice(...)``; anything parsed
@@ -25,7 +27,8 @@ Adding to the CLI
 Start-up time: every command pays for the client's start. Only click, ``runtime.cli.base``
 and ``runtime.api.client`` (json and the C socket module) load before a command is chosen;
 the command's own module loads when it runs or its help is shown (``Group``'s ``lazy``
-table), and the engine's modules load only for ``netcore daemon``.
+table), and the engine's modules load only for ``netcore daemon`` (and ``exec``, which
+builds its ``nsenter`` line with ``runtime.engine.process``).
 """
 
 from __future__ import annotations
