@@ -2,69 +2,120 @@
 
 Only the argument handling lives here; loading, validation and the work are in
 ``runtime/compose/``. A compose error is one line on stderr and exit 1 (docker-compose's
-code for a bad file or a failed command).
+code for a bad file or a failed command). The group's options (``-f``, ``-p``, ...) are
+kept in a ``ComposeOptions`` that every verb gets.
 """
 
 from __future__ import annotations
 
 import sys
 
-__all__ = ["register"]
+import click
+
+from runtime.cli.base import Cli, Group, option, pass_cli
+
+__all__ = ["compose"]
 
 
-def _project(cli, a):
+class ComposeOptions:
+    def __init__(self, files: tuple[str, ...], project_name: str | None, project_directory: str | None, env_file: str | None) -> None:
+        self.file = list(files)
+        self.project_name = project_name
+        self.project_directory = project_directory
+        self.env_file = env_file
+
+
+pass_options = click.make_pass_decorator(ComposeOptions)
+
+
+@click.group(cls=Group)
+@option("-f", "--file", "files", multiple=True, metavar="FILE",
+        help="Compose file (repeatable; default compose.yaml or docker-compose.yml here or above).")
+@option("-p", "--project-name", metavar="NAME", help="Project name (default: the directory's name).")
+@option("--project-directory", metavar="PATH", help="Project directory (default: the first file's).")
+@option("--env-file", metavar="PATH", help="Variables file (default: .env in the project directory).")
+@click.pass_context
+def compose(ctx: click.Context, files: tuple[str, ...], project_name: str | None, project_directory: str | None,
+            env_file: str | None) -> None:
+    """Define and run multi-container applications (docker-compose's files)."""
+    ctx.obj = ComposeOptions(files, project_name, project_directory, env_file)
+
+
+def _project(opts: ComposeOptions):
     from runtime.compose import loader, model
 
-    src = loader.load(a.file or None, a.project_name, a.project_directory, env_file=a.env_file)
+    src = loader.load(opts.file or None, opts.project_name, opts.project_directory, env_file=opts.env_file)
     return src, model.from_source(src)
 
 
-def _runner(cli, a):
+def _runner(cli: Cli, opts: ComposeOptions):
     from runtime.compose.project import Runner
 
-    return Runner(_project(cli, a)[1], cli.client)
+    return Runner(_project(opts)[1], cli.client)
 
 
 def _guard(action):
-    """Run a compose action: a ComposeError is the one line the user sees."""
+    """Run a compose action: a ComposeError is the one line the user sees (exit 1)."""
+    import functools
 
-    def run(cli, a) -> None:
+    @functools.wraps(action)
+    def run(*args, **kwargs) -> None:
         from runtime.compose.errors import ComposeError
 
         try:
-            code = action(cli, a)
+            code = action(*args, **kwargs)
         except ComposeError as exc:
-            print(f"Error: {exc}", file=sys.stderr)
-            sys.exit(1)
+            raise click.ClickException(str(exc)) from None
         if code:
             sys.exit(code)
 
-    run.__doc__ = action.__doc__
     return run
 
 
-def up(cli, a) -> int:
+@compose.command()
+@option("-d", "--detach", is_flag=True, help="Run containers in the background.")
+@option("--build", is_flag=True, help="Build images before starting containers.")
+@option("--abort-on-container-exit", is_flag=True, help="Stop all containers if any container exits.")
+@option("--exit-code-from", metavar="SERVICE", help="Return this service's exit code (implies --abort-on-container-exit).")
+@click.argument("services", nargs=-1, metavar="[SERVICE...]")
+@pass_options
+@pass_cli
+@_guard
+def up(cli: Cli, opts: ComposeOptions, detach: bool, build: bool, abort_on_container_exit: bool,
+       exit_code_from: str | None, services: tuple[str, ...]) -> int:
     """Create and start the project's networks and containers."""
-    return _runner(cli, a).up(a.services, detach=a.detach, build=a.build,
-                              abort_on_exit=a.abort_on_container_exit, exit_code_from=a.exit_code_from)
+    return _runner(cli, opts).up(list(services), detach=detach, build=build,
+                                 abort_on_exit=abort_on_container_exit, exit_code_from=exit_code_from)
 
 
-def down(cli, a) -> None:
+@compose.command()
+@option("-v", "--volumes", is_flag=True, help="Remove the named volumes of the project.")
+@pass_options
+@pass_cli
+@_guard
+def down(cli: Cli, opts: ComposeOptions, volumes: bool) -> None:
     """Stop and remove the project's containers and networks."""
-    _runner(cli, a).down(volumes=a.volumes)
+    _runner(cli, opts).down(volumes=volumes)
 
 
-def ps(cli, a) -> None:
+@compose.command()
+@option("-q", "--quiet", is_flag=True, help="Only display IDs.")
+@option("--services", "services_only", is_flag=True, help="Display services.")
+@click.argument("services", nargs=-1, metavar="[SERVICE...]")
+@pass_options
+@pass_cli
+@_guard
+def ps(cli: Cli, opts: ComposeOptions, quiet: bool, services_only: bool, services: tuple[str, ...]) -> None:
     """List the project's containers."""
     from runtime.cli.output import table
 
-    runner = _runner(cli, a)
-    if a.services_only:
+    runner = _runner(cli, opts)
+    if services_only:
         for svc in runner.project.order():
             print(svc.name)
         return
-    rows = runner.containers(a.services)
-    if a.quiet:
+    rows = runner.containers(list(services))
+    if quiet:
         for r in rows:
             print(r["ID"])
         return
@@ -85,18 +136,23 @@ def _state(row) -> str:
     return row["Status"]
 
 
-def logs(cli, a) -> None:
+@compose.command()
+@option("-f", "--follow", is_flag=True, help="Follow log output.")
+@click.argument("services", nargs=-1, metavar="[SERVICE...]")
+@pass_options
+@pass_cli
+@_guard
+def logs(cli: Cli, opts: ComposeOptions, follow: bool, services: tuple[str, ...]) -> None:
     """Show the output of the project's containers."""
     import threading
 
     from runtime.api.client import q
     from runtime.compose.logs import LogPrinter
 
-    runner = _runner(cli, a)
-    rows = runner.containers(a.services)
+    rows = _runner(cli, opts).containers(list(services))
     printer = LogPrinter(r["Names"] for r in rows)
-    query = {"follow": "1" if a.follow else "0"}
-    if not a.follow:
+    query = {"follow": "1" if follow else "0"}
+    if not follow:
         for r in rows:
             printer.copy(r["Names"], cli.client.stream(f"/containers/{q(r['ID'])}/logs", query))
         return
@@ -111,70 +167,28 @@ def logs(cli, a) -> None:
         return
 
 
-def config(cli, a) -> None:
+@compose.command()
+@option("-q", "--quiet", is_flag=True, help="Only validate the configuration, print nothing.")
+@option("--services", "services_only", is_flag=True, help="Print the service names, one per line.")
+@pass_options
+@_guard
+def config(opts: ComposeOptions, quiet: bool, services_only: bool) -> None:
     """Validate the compose file and print it as netcore reads it."""
     from runtime.compose.render import config_yaml
 
-    src, project = _project(cli, a)
-    if a.services_only:
+    src, project = _project(opts)
+    if services_only:
         for svc in project.order():
             print(svc.name)
-    elif not a.quiet:
+    elif not quiet:
         sys.stdout.write(config_yaml(project, src.data))
 
 
-def build(cli, a) -> None:
+@compose.command()
+@click.argument("services", nargs=-1, metavar="[SERVICE...]")
+@pass_options
+@pass_cli
+@_guard
+def build(cli: Cli, opts: ComposeOptions, services: tuple[str, ...]) -> None:
     """Build the images of the project's services that have a build section."""
-    _runner(cli, a).build(a.services or None)
-
-
-# ------------------------------------------------------------------ argparse ----
-
-
-def _compose_arguments(p) -> None:
-    p.add_argument("-f", "--file", action="append", default=[], metavar="FILE",
-                   help="Compose file (repeatable; default compose.yaml or docker-compose.yml here or above).")
-    p.add_argument("-p", "--project-name", dest="project_name", metavar="NAME",
-                   help="Project name (default: the directory's name).")
-    p.add_argument("--project-directory", metavar="PATH", help="Project directory (default: the first file's).")
-    p.add_argument("--env-file", metavar="PATH", help="Variables file (default: .env in the project directory).")
-
-
-def register(sub) -> None:
-    from runtime.cli import Parser, command
-
-    p = sub.add_parser("compose", help="Define and run multi-container applications.",
-                       description="Define and run multi-container applications (docker-compose's files).",
-                       arguments=_compose_arguments)
-    p.set_defaults(func=lambda cli, args: p.print_help())
-    verbs = p.add_subparsers(title="commands", metavar="COMMAND", parser_class=Parser)
-
-    def up_args(q) -> None:
-        q.add_argument("-d", "--detach", action="store_true", help="Run containers in the background.")
-        q.add_argument("--build", action="store_true", help="Build images before starting containers.")
-        q.add_argument("--abort-on-container-exit", action="store_true", help="Stop all containers if any container exits.")
-        q.add_argument("--exit-code-from", metavar="SERVICE", help="Return this service's exit code (implies --abort-on-container-exit).")
-        q.add_argument("services", nargs="*", metavar="SERVICE")
-
-    def down_args(q) -> None:
-        q.add_argument("-v", "--volumes", action="store_true", help="Remove the named volumes of the file.")
-
-    def ps_args(q) -> None:
-        q.add_argument("-q", "--quiet", action="store_true", help="Only display IDs.")
-        q.add_argument("--services", dest="services_only", action="store_true", help="Display services.")
-        q.add_argument("services", nargs="*", metavar="SERVICE")
-
-    def logs_args(q) -> None:
-        q.add_argument("-f", "--follow", action="store_true", help="Follow log output.")
-        q.add_argument("services", nargs="*", metavar="SERVICE")
-
-    def config_args(q) -> None:
-        q.add_argument("-q", "--quiet", action="store_true", help="Only validate the configuration, print nothing.")
-        q.add_argument("--services", dest="services_only", action="store_true", help="Print the service names, one per line.")
-
-    def build_args(q) -> None:
-        q.add_argument("services", nargs="*", metavar="SERVICE")
-
-    for name, func, args in (("up", up, up_args), ("down", down, down_args), ("ps", ps, ps_args),
-                             ("logs", logs, logs_args), ("config", config, config_args), ("build", build, build_args)):
-        command(verbs, name, _guard(func), args)
+    _runner(cli, opts).build(list(services) or None)

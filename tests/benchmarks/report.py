@@ -124,6 +124,17 @@ def build_rows(res: dict[str, Any]) -> list[Row]:
         r = _r(nc, pv)
         rows.append(_row(f"issue 11 `compose {op}` of the book's two services", nc, "docker-compose 1.29", pv,
                          "ratio ≤ 0.5", None if r is None else r <= 0.5))
+
+    cl = m.get("clilib")
+    if cl:
+        bare = _get(cl, "bare import click", "median")
+        for what in ("network ls", "--version"):
+            cost = _get(cl, f"click over argparse, {what}", "median")
+            rows.append(_row(f"click's cost over argparse, `{what}`", cost, "bare `import click`", bare,
+                             "≤ bare import", None if cost is None or bare is None else cost <= bare))
+        ls_click = _get(cl, "click CLI network ls", "median")
+        rows.append(_row("`network ls`, click CLI (clilib)", ls_click, "argparse CLI", _get(cl, "argparse CLI network ls", "median"),
+                         "click CLI ≤ 60 ms", None if ls_click is None else ls_click <= 60))
     return rows
 
 
