@@ -301,6 +301,8 @@ class Runner:
     def _attach(self, names: list[str], abort_on_exit: bool, exit_code_from: str | None) -> int:
         """Follow the containers' logs until all exited (or one, with ``abort_on_exit``); Ctrl-C stops them."""
         printer = LogPrinter(names)
+        one_shot = {self.container_name(self.project.services[dep]) for s in self.project.services.values()
+                    for dep, cond in s.depends_on.items() if cond == "service_completed_successfully"}
         self.say(f"Attaching to {', '.join(names)}")
         done = threading.Event()
         first: list[str] = []
@@ -313,7 +315,7 @@ class Runner:
             with lock:
                 left.discard(name)
                 first.append(name)
-                if not left or abort_on_exit:
+                if not left or (abort_on_exit and name not in one_shot):  # an init service's exit is expected
                     done.set()
 
         threads = printer.follow({n: (lambda n=n: self.client.stream(f"/containers/{q(n)}/logs", {"follow": "1"})) for n in names}, on_exit)
@@ -395,3 +397,10 @@ class Runner:
         for svc in todo:
             self.say(f"Building {svc.name}")
             builder.build_image(self.client, svc.name, svc.build, self.image_name(svc))
+
+
+def _join(threads: list[threading.Thread], timeout: float = 5.0) -> None:
+    """Let the log readers print the stopped containers' last lines and exit codes."""
+    deadline = time.monotonic() + timeout
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
