@@ -13,6 +13,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/free_ports.py
+from free_ports import free_port  # noqa: E402,F401  (one port helper for the suite)
+
 NETCORE = [sys.executable, "-m", "runtime.cli"]
 
 
@@ -39,13 +42,6 @@ def free_subnet(prefixlen: int = 24) -> str:
         if not any(net.overlaps(t) for t in taken):
             return str(net)
     raise RuntimeError("no free subnet")
-
-
-def free_port() -> int:
-    """A TCP port nothing on the host is bound to right now."""
-    with socket.socket() as s:
-        s.bind(("", 0))
-        return s.getsockname()[1]
 
 
 class Engine:
