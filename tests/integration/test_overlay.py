@@ -102,6 +102,31 @@ def test_an_overlay_network_is_the_clusters(lab2, name):
     h1("network", "rm", f"{name}x")
 
 
+@pytest.mark.parametrize("underlay,option,expected", [(9000, None, 8950), (1400, None, 1350), (1500, 1300, 1300)])
+def test_the_overlay_mtu_follows_the_underlay_or_the_option(tmp_path, name, underlay, option, expected):
+    """The container's MTU is the underlay's minus 50 (VXLAN over IPv4), or ``-o mtu``: a
+    datagram of exactly that size crosses between hosts with DF set, one byte more does not."""
+    lab = Lab(tmp_path, 2, mtu=underlay)
+    try:
+        h1, h2 = lab.hosts
+        h1("network", "create", "-d", "overlay", *(("-o", f"mtu={option}") if option else ()), name)
+        lab.wait(lambda: name in h2("network", "ls").stdout)
+        h1("run", "-d", "--name", f"{name}-srv", "--network", name, "--", "sleep", "120")
+        h2("run", "-d", "--name", f"{name}-cli", "--network", name, "--", "sleep", "120")
+        srv = ip_on(h1, f"{name}-srv", name)
+        cli = ip_on(h2, f"{name}-cli", name)
+        (link,) = [i for i in json.loads(h2("exec", f"{name}-cli", "ip", "-j", "-4", "addr").stdout)
+                   if any(a["local"] == cli for a in i["addr_info"])]
+        assert link["mtu"] == expected
+        assert pings(h2, f"{name}-cli", srv)
+        fits = h2("exec", f"{name}-cli", "ping", "-c", "1", "-W", "2", "-M", "do", "-s", str(expected - 28), srv, check=False)
+        assert fits.returncode == 0, fits.stdout + fits.stderr
+        over = h2("exec", f"{name}-cli", "ping", "-c", "1", "-W", "1", "-M", "do", "-s", str(expected - 27), srv, check=False)
+        assert over.returncode != 0, over.stdout
+    finally:
+        lab.close()
+
+
 def test_containers_on_two_hosts_talk_by_name_with_full_size_segments(lab2, name):
     h1, h2 = lab2.hosts
     overlay(lab2, name)
