@@ -46,7 +46,7 @@ __all__ = ["Controller"]
 log = logging.getLogger("netcore.controller")
 NETWORK, ENDPOINT, SANDBOX = "network", "endpoint", "sandbox"
 GLOBAL_IPAM = "global-default"  # the default IPAM on the cluster store, for global networks
-GWBRIDGE = "netcore_gwbridge"  # Docker's docker_gwbridge: egress and ports for overlay containers
+GWBRIDGE = names.GATEWAY_NETWORK
 
 
 class Controller(ClusterSync):

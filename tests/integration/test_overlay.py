@@ -159,6 +159,39 @@ def test_containers_on_two_hosts_talk_by_name_with_full_size_segments(lab2, name
     h1("network", "rm", name)
 
 
+def addresses(host, cname: str) -> set[str]:
+    """Every IPv4 address of the container but loopback: the overlay's and the gateway bridge's."""
+    out = json.loads(host("exec", cname, "ip", "-j", "-4", "addr").stdout)
+    return {a["local"] for i in out if i["ifname"] != "lo" for a in i["addr_info"]}
+
+
+def resolves(host, cname: str, name: str) -> bool:
+    return host("exec", cname, "getent", "hosts", name, check=False).returncode == 0
+
+
+def test_two_overlay_networks_are_isolated_on_one_host_and_across_hosts(lab2, name):
+    h1, h2 = lab2.hosts
+    for n in ("x", "y"):
+        overlay(lab2, f"{name}{n}")
+        h1("run", "-d", "--name", f"{name}-{n}1", "--network", f"{name}{n}", "--", "sleep", "120")
+        h2("run", "-d", "--name", f"{name}-{n}2", "--network", f"{name}{n}", "--", "sleep", "120")
+    x2, y1, y2 = ip_on(h2, f"{name}-x2", f"{name}x"), ip_on(h1, f"{name}-y1", f"{name}y"), ip_on(h2, f"{name}-y2", f"{name}y")
+    # controls: each network works across hosts, by address and by name
+    assert pings(h1, f"{name}-x1", x2) and pings(h1, f"{name}-y1", y2)
+    assert resolves(h1, f"{name}-x1", f"{name}-x2") and resolves(h1, f"{name}-y1", f"{name}-y2")
+    # x1 reaches none of y's containers, on its own host or the other, by any of their addresses
+    # (both also sit on the gateway bridge), and resolves none of their names
+    for host, target in ((h1, f"{name}-y1"), (h2, f"{name}-y2")):
+        for ip in addresses(host, target):
+            assert not pings(h1, f"{name}-x1", ip), (target, ip)
+        assert not resolves(h1, f"{name}-x1", target)
+    for ip in addresses(h2, f"{name}-x2"):
+        assert not pings(h1, f"{name}-y1", ip), ip
+    h1("rm", "-f", f"{name}-x1", f"{name}-y1")
+    h2("rm", "-f", f"{name}-x2", f"{name}-y2")
+    h1("network", "rm", f"{name}x", f"{name}y")
+
+
 def test_joins_and_leaves_reach_the_other_host(lab2, name):
     h1, h2 = lab2.hosts
     nid = overlay(lab2, name)
