@@ -23,7 +23,7 @@ import subprocess
 import time
 import urllib.request
 
-from free_ports import free_port
+from reserve import free_port
 
 ETCD = "/usr/bin/etcd"
 _PR_SET_PDEATHSIG = 1

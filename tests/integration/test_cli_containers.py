@@ -83,7 +83,9 @@ def test_ps_exec_logs_stop_rm_inspect(engine, name):
     assert engine("exec", name, "hostname").stdout.strip() == name
     assert engine("exec", name, "sh", "-c", "echo $$").stdout.strip() != "1"  # a new process in the same pid ns
     assert "eth0" in engine("exec", name, "ip", "-o", "link").stdout
-    time.sleep(0.1)
+    deadline = time.monotonic() + 5  # the log is written by the container, not by the run command
+    while engine("logs", name).stdout != "started\n" and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert engine("logs", name).stdout == "started\n"
     [view] = engine.json("inspect", name)
     assert view["Id"] == cid and view["State"]["Running"] and view["Name"] == "/" + name

@@ -60,7 +60,7 @@ def restartable(engine_root: str):
 def test_a_deleted_bridge_is_made_again_with_its_containers_on_it(restartable, unique):
     c = restartable[0]
     net = c.create_network(f"rc{unique}", subnet=unique.subnet())
-    (a, ea), (b, eb) = box(c, net, f"rc{unique}a"), box(c, net, f"rc{unique}b")
+    (a, _), (b, eb) = box(c, net, f"rc{unique}a"), box(c, net, f"rc{unique}b")
     assert pings(a.netns_path, eb.ip)  # control before the damage
     subprocess.run(["ip", "link", "del", names.bridge_name(net.id)], check=True)
     assert not pings(a.netns_path, eb.ip)

@@ -214,9 +214,10 @@ def test_isolation_internal_egress_and_published_ports(engine, name, underlay):
 MODES = ["store", "bgp"]
 
 
-@pytest.fixture(scope="module")
-def lab2(tmp_path_factory):
-    lab = Lab(tmp_path_factory.mktemp("rlab2"), 2)
+@pytest.fixture
+def lab2(tmp_path):
+    """Two hosts of the test's own: no test depends on what another left in a shared lab."""
+    lab = Lab(tmp_path, 2)
     yield lab
     lab.close()
 

@@ -20,8 +20,8 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))  # pktlab, whatever the import mode
 from pktlab import Lab  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))  # tests/free_ports.py
-from free_ports import free_port  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))  # tests/reserve.py
+from reserve import free_port  # noqa: E402
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import secrets
 import socket
 
 import pytest
-from free_ports import free_port
+from reserve import free_port
 from pktlab import IP, TCP, Ether
 
 from netcore.models import PortBinding

@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 
 import pytest
-from free_ports import free_port
+from reserve import free_port
 from pktlab import IP, TCP, Ether, link_mac
 
 from netcore.models import PortBinding
