@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import threading
 
 import pytest
 
+from cli_engine import free_port
 from multihost import Lab
 from netcore import names
 
@@ -205,9 +207,10 @@ def test_joins_and_leaves_reach_the_other_host(lab2, name):
 def test_published_ports_on_an_overlay_container(lab2, name):
     h1, h2 = lab2.hosts
     overlay(lab2, name)
-    h2("run", "-d", "--name", f"{name}-web", "--network", name, "-p", "18080:7000", "--", "python3", "-c", SERVE, "7000")
+    hport = free_port()
+    h2("run", "-d", "--name", f"{name}-web", "--network", name, "-p", f"{hport}:7000", "--", "python3", "-c", SERVE, "7000")
     # from the other host, over the underlay, to the host's address
-    out = h1.run_in(sys.executable, "-c", SEND, h2.ip, "18080", "1000")
+    out = h1.run_in(sys.executable, "-c", SEND, h2.ip, str(hport), "1000")
     assert out.stdout.strip() == "1000", out.stderr
     h2("rm", "-f", f"{name}-web")
     h1("network", "rm", name)
@@ -246,6 +249,30 @@ def test_a_vanished_host_is_forgotten_when_its_lease_expires(lab2, name):
     assert lab.wait(lambda: h1("exec", f"{name}-a", "getent", "hosts", f"{name}-b", check=False).returncode != 0)
     h2.engine.start()  # back: it publishes its container again
     assert lab.wait(lambda: fdb(h1, nid) == {(b_mac, h2.ip)})
+
+
+def test_a_host_cut_off_from_etcd_past_its_lease_joins_again_by_itself(lab2, name):
+    """The engine keeps running while its lease lapses (the cluster forgets its containers);
+    once etcd answers again it joins under a new lease and publishes them, no restart."""
+    h1, h2 = lab2.hosts
+    nid = overlay(lab2, name)
+    h1("run", "-d", "--name", f"{name}-a", "--network", name, "--", "sleep", "300")
+    h2("run", "-d", "--name", f"{name}-b", "--network", name, "--", "sleep", "300")
+    b_mac, b_ip = mac_on(h2, f"{name}-b", name), ip_on(h2, f"{name}-b", name)
+    assert lab2.wait(lambda: fdb(h1, nid) == {(b_mac, h2.ip)})
+    etcd_ip, etcd_port = lab2.etcd.url.removeprefix("etcd://").rsplit(":", 1)
+    table = f"nctcut{lab2.id}"
+    rules = (f"table inet {table} {{\n chain out {{\n  type filter hook output priority 0;\n"
+             f"  ip daddr {etcd_ip} tcp dport {etcd_port} drop\n }}\n}}\n")
+    subprocess.run(["nsenter", f"--net={h2.path}", "nft", "-f", "-"], input=rules, text=True, check=True)
+    try:
+        # the lease (ttl 3 s) lapses on etcd: h1 forgets b
+        assert lab2.wait(lambda: fdb(h1, nid) == set(), timeout=30)
+    finally:
+        subprocess.run(["nsenter", f"--net={h2.path}", "nft", "delete", "table", "inet", table], check=True)
+    assert h2.engine.proc.poll() is None  # the engine never stopped
+    assert lab2.wait(lambda: fdb(h1, nid) == {(b_mac, h2.ip)}, timeout=60)  # rejoined, b published again
+    assert lab2.wait(lambda: pings(h1, f"{name}-a", b_ip), timeout=10)
 
 
 def test_etcd_away_local_work_goes_on_global_fails_fast(lab2, name):
