@@ -120,7 +120,7 @@ def ps(cli: Cli, opts: ComposeOptions, quiet: bool, services_only: bool, service
             print(r["ID"])
         return
     table(["NAME", "COMMAND", "SERVICE", "STATUS", "PORTS"],
-          [(r["Names"], _short(r["Command"]), r["Labels"].get("com.docker.compose.service", ""), _state(r), r["Ports"])
+          [(r["Names"], _short(r["Command"]), r["Labels"].get("com.docker.compose.service", ""), _state(cli, r), r["Ports"])
            for r in rows])
 
 
@@ -128,9 +128,13 @@ def _short(cmd: str) -> str:
     return cmd if len(cmd) <= 30 else cmd[:29] + "…"
 
 
-def _state(row) -> str:
+def _state(cli: Cli, row) -> str:
+    """docker-compose's State column: ``Up``, ``Up (healthy)``, ``Exit 0``."""
     if row["State"] == "running":
-        return "Up"
+        from runtime.api.client import q
+
+        health = (cli.client.request("GET", f"/containers/{q(row['ID'])}/json")["State"].get("Health") or {}).get("Status")
+        return f"Up ({health})" if health else "Up"
     if row["State"] == "exited":
         return row["Status"].replace("Exited", "Exit").replace("(", "").replace(")", "")
     return row["Status"]

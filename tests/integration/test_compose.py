@@ -195,6 +195,15 @@ def test_depends_on_order_and_service_healthy(engine, tmp_path, name):
     assert created.index(f"{name}_alpha_1") < created.index(f"{name}_client_1")
     health = engine.json("inspect", f"{name}_web_1")[0]["State"]
     assert health["Health"]["Status"] == "healthy" or not health["Running"]
+    compose(engine, d, "-p", name, "up", "-d", "web")  # recreated (the abort stopped it): starting, then healthy
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        ps = {l.split()[0]: l for l in compose(engine, d, "-p", name, "ps").stdout.splitlines()[1:]}
+        if "Up (healthy)" in ps[f"{name}_web_1"]:
+            break
+        assert "Up (starting)" in ps[f"{name}_web_1"]
+        time.sleep(0.1)
+    assert "Up (healthy)" in ps[f"{name}_web_1"] and "Exit 0" in ps[f"{name}_alpha_1"]
     compose(engine, d, "-p", name, "down")
 
 
