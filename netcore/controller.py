@@ -38,7 +38,7 @@ from netcore.osl.nft import Firewall
 from netcore.cluster_sync import ClusterSync
 from netcore.plugins import Hooks, make_plugin_manager
 from netcore.ports import PortAllocator
-from netcore.steps import Transaction
+from netcore.steps import Transaction, pause_point
 from netcore.store import Store, open_store
 
 __all__ = ["Controller"]
@@ -218,6 +218,7 @@ class Controller(ClusterSync):
             )
             with Transaction(f"create network {name}") as tx:
                 if info.addressing:
+                    tx.step("network.ipam")
                     ipam = self._ipam(net)
                     pool = ipam.request_pool(network_id=net.id, subnet=subnet, ip_range=ip_range, options={})
                     tx.push("ipam.pool", lambda: ipam.release_pool(pool_id=pool.pool_id))
@@ -251,12 +252,14 @@ class Controller(ClusterSync):
                 who = ", ".join(sorted(e.name for e in eps))
                 raise Conflict(f"error while removing network: network {net.name} has active endpoints ({who})")
             errors: list[BaseException] = []
+            pause_point("network.delete")
             try:
                 self.hooks.driver(net.driver).delete_network(network=net)
             except NotFound as exc:  # driver gone: forget the record anyway
                 log.warning("%s", exc)
             except Exception as exc:
                 errors.append(exc)
+            pause_point("network.release")
             if net.pool_id:
                 try:
                     ipam = self._ipam(net)
@@ -310,6 +313,7 @@ class Controller(ClusterSync):
             for net, att in zip(nets, attachments):
                 self._check_attachment(net, att)
             path = None
+            pause_point("sandbox.netns")
             if not host_ns:
                 path = netns.create(f"nc-{self.tag}-{sandbox_id[:12]}")
             sandbox = Sandbox(
@@ -321,6 +325,7 @@ class Controller(ClusterSync):
                 ports=list(ports),
             )
             try:
+                pause_point("sandbox.store")
                 self.store.put(SANDBOX, sandbox_id, sandbox.to_dict(), create=True)
                 for net, att in zip(nets, attachments):
                     self._connect(net, sandbox, att)
@@ -347,11 +352,13 @@ class Controller(ClusterSync):
                 self._disconnect(self.network(ep.network_id), sandbox, ep, teardown=going)
             except Exception as exc:
                 errors.append(exc)
+        pause_point("sandbox.netns.delete")
         if sandbox.netns_path:
             try:
                 netns.delete(sandbox.netns_path)
             except Exception as exc:
                 errors.append(exc)
+        pause_point("sandbox.forget")
         self.store.delete(SANDBOX, sandbox.id)
         if errors:
             raise TeardownIncomplete(f"tear down sandbox {sandbox.name or sandbox.id[:12]}", errors)
@@ -438,6 +445,7 @@ class Controller(ClusterSync):
         ep = Endpoint(id=names.new_id(), network_id=net.id, name=sandbox.name, sandbox_id=sandbox.id, ifname=ifname, aliases=list(att.aliases), gw_priority=att.gw_priority)
         with Transaction(f"connect {sandbox.name} to {net.name}") as tx:
             if net.pool_id:
+                tx.step("endpoint.ipam")
                 ipam = self._ipam(net)
                 ip = ipam.request_address(pool_id=net.pool_id, address=att.ip, options={})
                 tx.push("ipam.address", lambda: ipam.release_address(pool_id=net.pool_id, address=ip))
@@ -537,11 +545,12 @@ class Controller(ClusterSync):
         errors: list[BaseException] = []
         try:
             drv = self.hooks.driver(net.driver)
-            for step in (
-                lambda: self._unpublish(net, ep, sandbox),
-                lambda: drv.leave(network=net, endpoint=ep, sandbox=sandbox, teardown=teardown),
-                lambda: drv.delete_endpoint(network=net, endpoint=ep),
+            for point, step in (
+                ("endpoint.unpublish", lambda: self._unpublish(net, ep, sandbox)),
+                ("endpoint.leave", lambda: drv.leave(network=net, endpoint=ep, sandbox=sandbox, teardown=teardown)),
+                ("endpoint.delete", lambda: drv.delete_endpoint(network=net, endpoint=ep)),
             ):
+                pause_point(point)
                 try:
                     step()
                 except Exception as exc:
@@ -553,11 +562,13 @@ class Controller(ClusterSync):
                 self.cluster.withdraw(ep.id)
             except Exception as exc:
                 errors.append(exc)
+        pause_point("endpoint.release")
         if net.pool_id and ep.ip:
             try:
                 self._ipam(net).release_address(pool_id=net.pool_id, address=ep.ip)
             except Exception as exc:
                 errors.append(exc)
+        pause_point("endpoint.forget")
         with self.store.transaction():
             self.store.delete(ENDPOINT, ep.id)
             if ep.id in sandbox.endpoints:
