@@ -31,7 +31,7 @@ from netcore.errors import (
     TeardownIncomplete,
 )
 from netcore.ipam import GATEWAY_REQUEST, DefaultIpam, parse_ipv4_network
-from netcore.ipam.pools import global_pools
+from netcore.ipam.pools import global_pools, reserved_range
 from netcore.models import GLOBAL, Attachment, DriverInfo, Endpoint, EngineContext, Network, PortBinding, Sandbox
 from netcore.osl import addrs, links, netns
 from netcore.osl.nft import Firewall
@@ -201,7 +201,7 @@ class Controller(ClusterSync):
                     )
                 if self.cluster.store.find(NETWORK, name) is not None:
                     raise AlreadyExists(f"network with name {name} already exists")
-            _check_ipam_input(subnet, gateway, ip_range)
+            _check_ipam_input(subnet, gateway, ip_range, link_local=info.link_local)
             if ipam_driver == "default" and info.ipam:
                 ipam_driver = info.ipam  # the driver's own IPAM (routed: per-host blocks)
             net = Network(
@@ -226,6 +226,10 @@ class Controller(ClusterSync):
                     net.gateway = ipam.request_address(
                         pool_id=pool.pool_id, address=gateway or pool.gateway, options=dict(GATEWAY_REQUEST)
                     )
+                    tx.push("ipam.gateway", lambda: ipam.release_address(pool_id=pool.pool_id, address=net.gateway))
+                    owner = addrs.owner(net.gateway) if net.gateway else None
+                    if owner is not None:
+                        raise InvalidConfig(f"invalid gateway {net.gateway} of subnet {net.subnet}: it is an address of this host ({owner})")
                 elif subnet or gateway or ip_range:
                     raise InvalidConfig(f"the {driver} driver takes no --subnet, --gateway or --ip-range")
                 tx.step("network.driver")
@@ -428,6 +432,23 @@ class Controller(ClusterSync):
             self._disconnect(self.network(current.network_id), sandbox, current)
 
     def _check_attachment(self, net: Network, att: Attachment) -> None:
+        """Refuse a bad --ip or --alias before anything is reserved.
+
+        Aliases are DNS names like the container's own, so they follow the
+        container-name rules; and one that is another container's name on the network
+        is refused, or DNS would answer that name with both containers.
+        """
+        if isinstance(att.aliases, str):
+            raise InvalidConfig("aliases must be a list of names")
+        for alias in att.aliases:
+            if not isinstance(alias, str) or not names.valid_object_name(alias):
+                raise InvalidConfig(f"invalid alias {alias!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        if att.aliases:
+            wanted = {a.lower() for a in att.aliases}
+            others = self.cluster.endpoints(net.id) if net.scope == GLOBAL and self.cluster is not None else self.endpoints(net)
+            taken = next((e.name for e in others if e.name.lower() in wanted), None)
+            if taken is not None:
+                raise Conflict(f"alias {taken} is the name of another container on network {net.name}")
         if att.ip is not None:
             if not net.subnet:
                 raise InvalidConfig(f"network {net.name} has no addresses: --ip is not allowed")
@@ -661,13 +682,20 @@ class Controller(ClusterSync):
         self.store.close()
 
 
-def _check_ipam_input(subnet: str | None, gateway: str | None, ip_range: str | None) -> None:
-    """Validate --subnet/--gateway/--ip-range before anything is reserved."""
+def _check_ipam_input(subnet: str | None, gateway: str | None, ip_range: str | None, link_local: bool = False) -> None:
+    """Validate --subnet/--gateway/--ip-range before anything is reserved.
+
+    Reserved blocks (loopback, multicast, 0/8, 240/4, link-local) are refused; a
+    driver takes link-local subnets only if its ``DriverInfo.link_local`` says so.
+    """
     if subnet is None:
         if gateway or ip_range:
             raise InvalidConfig("--gateway and --ip-range need --subnet")
         return
     net = parse_ipv4_network(subnet)
+    hit = reserved_range(net, link_local)
+    if hit is not None:
+        raise InvalidConfig(f"invalid subnet {net}: it overlaps {hit[0]}, which is reserved ({hit[1]})")
     if ip_range is not None:
         rng = parse_ipv4_network(ip_range, "ip-range")
         if not rng.subnet_of(net):
