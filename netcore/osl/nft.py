@@ -17,6 +17,11 @@ network is one transaction that adds or removes map elements and chains:
     input        iifname @net_ifs ip daddr 127.0.0.0/8: drop unless it is a reply
                  (bridges get route_localnet for localhost publishing; this keeps
                  containers away from the host's loopback services)
+    loopback     (filter, prerouting, raw priority, before any DNAT)
+                 iifname != lo ip daddr 127.0.0.0/8 drop
+                 (a port published on 127.0.0.1 is for the host alone: without
+                 this, a neighbour routing 127/8 to the host is DNATed before the
+                 kernel's martian check; the class of CVE-2020-8558)
 
 Published ports are map elements, so publishing is O(1) in the number of ports
 already published. (Address and port sit in two maps rather than one map with
@@ -143,11 +148,11 @@ class Firewall:
         return json.loads(out)["nftables"] if out.strip() else []
 
     def ensure(self) -> None:
-        """Create the table and its base chains if they are not there yet (and sets added since)."""
+        """Create the table and its base chains if they are not there yet (and what was added since)."""
         if not self.exists():
             self.apply(self.base_commands())
         else:
-            self.apply(self.added_sets())
+            self.apply(self.added_sets() + self.loopback_guard())
         self.coexist()
 
     def _docker_user_rules(self) -> list[dict[str, Any]]:
@@ -199,6 +204,20 @@ class Firewall:
     def added_sets(self) -> list[dict[str, Any]]:
         """Sets newer than some tables already in the kernel: ``add`` is idempotent."""
         return [cmd("add", "set", family=self.family, table=self.table, name="net_pools", type="ipv4_addr", flags=["interval"])]
+
+    def loopback_guard(self) -> list[dict[str, Any]]:
+        """Drop packets for 127.0.0.0/8 that arrive on any interface but ``lo`` (idempotent).
+
+        At raw priority, before conntrack's NAT: replies of localhost publishing still
+        carry the bridge's address there (masquerade is undone later), so they pass.
+        """
+        f, t = self.family, self.table
+        return [
+            cmd("add", "chain", family=f, table=t, name="loopback", type="filter", hook="prerouting", prio=-300, policy="accept"),
+            cmd("flush", "chain", family=f, table=t, name="loopback"),
+            rule(f, t, "loopback", {"match": {"op": "!=", "left": _meta("iifname"), "right": "lo"}},
+                 _eq(_ip("daddr"), prefix(LOOPBACK)), {"drop": None}),
+        ]
 
     def publish(self, container_ip: str, bindings: Iterable[PortBinding]) -> None:
         """DNAT each binding's host port to ``container_ip`` (idempotent)."""
@@ -260,6 +279,7 @@ class Firewall:
             rule(f, t, "dnat", _dnat_by({"concat": [_L4PROTO, _DPORT]}, "any")),
             rule(f, t, "input", _eq(_meta("iifname"), "@net_ifs"), _eq(_ip("daddr"), prefix(LOOPBACK)), _ct_dnat(), {"accept": None}),
             rule(f, t, "input", _eq(_meta("iifname"), "@net_ifs"), _eq(_ip("daddr"), prefix(LOOPBACK)), {"drop": None}),
+            *self.loopback_guard(),
         ]
 
     def close(self) -> None:
