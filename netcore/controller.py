@@ -35,6 +35,7 @@ from netcore.ipam.pools import global_pools, reserved_range
 from netcore.models import GLOBAL, Attachment, DriverInfo, Endpoint, EngineContext, Network, PortBinding, Sandbox
 from netcore.osl import addrs, links, netns
 from netcore.osl.nft import Firewall
+from netcore.osl.nftwatch import TableWatch
 from netcore.cluster_sync import ClusterSync
 from netcore.plugins import Hooks, make_plugin_manager
 from netcore.ports import PortAllocator
@@ -80,6 +81,7 @@ class Controller(ClusterSync):
         self._started = False
         self._peers: dict[str, Endpoint] = {}  # endpoints of other hosts, by id
         self._closed = False
+        self._table_watch: TableWatch | None = None
 
     def start(self) -> None:
         """Set up the engine's table, hand plugins their context, reconcile store and kernel."""
@@ -107,10 +109,41 @@ class Controller(ClusterSync):
                         except NetcoreError as exc:
                             log.warning("restore published ports of %s: %s", ep.name, exc)
                     self.hooks.notify("endpoint_restored", network=net, endpoint=ep, sandbox=sandbox)
+            self._table_watch = TableWatch(
+                self.firewall.family, self.firewall.table, self._table_gone, self.firewall.exists, self.firewall.netns_path
+            )
             if joined:
                 self._sync_endpoints(self.cluster.watch(ENDPOINT, self._on_endpoint_event))
             elif self.cluster is not None:
                 threading.Thread(target=self._join_later, daemon=True).start()
+
+    def _table_gone(self) -> None:
+        """Someone deleted the engine's nftables table (``nft flush ruleset``): put it back
+        from the store, as a restart would, while the containers keep running."""
+        with self.lock:
+            if self._closed or self._table_watch is None or self.firewall.exists():
+                return
+            log.warning("nftables table %s was deleted: restoring isolation and published ports", self.firewall.table)
+            self.firewall.ensure()
+            for net in self.networks():
+                try:
+                    self.hooks.driver(net.driver).restore_network(network=net)
+                except NetcoreError as exc:
+                    log.warning("restore network %s: %s", net.name, exc)
+            for data in self.store.list(SANDBOX):
+                sandbox = Sandbox.from_dict(data)
+                for ep in self.sandbox_endpoints(sandbox):
+                    if ep.ports:
+                        net = self.network(ep.network_id)
+                        try:
+                            self.hooks.driver(net.driver).program_external_connectivity(network=net, endpoint=ep, sandbox=sandbox)
+                        except NetcoreError as exc:
+                            log.warning("restore published ports of %s: %s", ep.name, exc)
+
+    def _stop_table_watch(self) -> None:
+        watch, self._table_watch = self._table_watch, None
+        if watch is not None:
+            watch.stop()
 
     # ================================================================ lookups ====
 
@@ -654,6 +687,7 @@ class Controller(ClusterSync):
 
     def reset(self) -> None:
         """Remove everything this engine made: sandboxes, networks (predefined too), its table."""
+        self._stop_table_watch()  # the table goes on purpose
         with self.lock:
             for data in self.store.list(SANDBOX):
                 try:
@@ -675,6 +709,7 @@ class Controller(ClusterSync):
         """Stop; the containers and their endpoints stay (the lease is left to lapse, not revoked:
         an engine restarted within its TTL takes its endpoints over without a gap)."""
         self._closed = True
+        self._stop_table_watch()
         self.hooks.notify("shutdown")
         if self.cluster is not None:
             self.cluster.close()

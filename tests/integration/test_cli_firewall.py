@@ -83,3 +83,56 @@ def test_a_port_published_on_loopback_is_for_the_host_alone(site, tmp_path):
     assert site.ask(site.neighbour, "127.0.0.1", lo_port, once=True).startswith("failed")
     assert site.ask(site.neighbour, "127.0.0.1", any_port, once=True).startswith("failed")
     assert site.ask(site.host, "127.0.0.1", any_port) == f"tcp {gw}"  # and the host still reaches both
+
+
+def _table_of(site: Site) -> str | None:
+    from netcore.names import table_name
+
+    name = table_name(site.engine.root)
+    out = netns_exec(site.host, "nft", "list", "table", "inet", name)
+    return out.stdout if out.returncode == 0 else None
+
+
+def _until(what, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while not (value := what()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what.__name__}"
+        time.sleep(0.02)
+    return value
+
+
+def test_a_flushed_ruleset_is_restored_without_a_restart(site):
+    eng = site.engine
+    port = free_port()
+    eng("network", "create", "front")
+    eng("network", "create", "back")
+    eng("run", "-d", "--name", "web", "--network", "front", "-p", f"{port}:8000", "--", "python3", "-c", SERVE, "8000")
+    eng("run", "-d", "--name", "db", "--network", "back", "--", "python3", "-c", SERVE, "8000")
+    eng("run", "-d", "--name", "client", "--network", "front", "--", "sleep", "300")
+    db_ip = eng.json("inspect", "db")[0]["NetworkSettings"]["Networks"]["back"]["IPAddress"]
+    web_ip = eng.json("inspect", "web")[0]["NetworkSettings"]["Networks"]["front"]["IPAddress"]
+
+    def reach(ip: str) -> str:
+        return eng("exec", "client", "python3", "-c", ASK_ONCE, ip, "8000", "tcp", check=False).stdout.strip()
+
+    # before: the published port answers the neighbour; networks are isolated (control: same network works)
+    assert site.ask(site.neighbour, site.host_ip, port) == f"tcp {site.neighbour_ip}"
+    assert reach(web_ip).startswith("tcp ")
+    assert reach(db_ip).startswith("failed")
+    proc = eng.proc
+
+    sh("nsenter", f"--net={site.host}", "nft", "flush", "ruleset")  # the host's own ruleset, in the test's netns only
+
+    _until(lambda: _table_of(site))  # the engine noticed and put its table back
+    table = _table_of(site)
+    assert "loopback" in table and "net_ifs" in table
+    assert site.ask(site.neighbour, site.host_ip, port) == f"tcp {site.neighbour_ip}"  # the published port is back
+    assert reach(db_ip).startswith("failed")  # isolation is back
+    assert reach(web_ip).startswith("tcp ")
+    assert site.ask(site.neighbour, "127.0.0.1", port, once=True).startswith("failed")  # and the loopback guard
+    # the same engine, never restarted, goes on: new networks, new published ports
+    assert eng.proc is proc and proc.poll() is None
+    port2 = free_port()
+    eng("network", "create", "more")
+    eng("run", "-d", "--name", "web2", "--network", "more", "-p", f"{port2}:8000", "--", "python3", "-c", SERVE, "8000")
+    assert site.ask(site.neighbour, site.host_ip, port2) == f"tcp {site.neighbour_ip}"
