@@ -46,6 +46,7 @@ __all__ = ["Controller"]
 
 log = logging.getLogger("netcore.controller")
 NETWORK, ENDPOINT, SANDBOX = "network", "endpoint", "sandbox"
+INTENT = "intent"  # an operation under way: what reconcile undoes if the engine died in it
 GLOBAL_IPAM = "global-default"  # the default IPAM on the cluster store, for global networks
 GWBRIDGE = "netcore_gwbridge"  # Docker's docker_gwbridge: egress and ports for overlay containers
 
@@ -98,6 +99,18 @@ class Controller(ClusterSync):
                     log.warning("cluster: %s; local networks only until it answers", exc)
             self._started = True
             self.reconcile()
+            stored = [
+                (ep.ip, b)
+                for data in self.store.list(SANDBOX)
+                for ep in self.sandbox_endpoints(Sandbox.from_dict(data))
+                if ep.ip
+                for b in ep.ports
+            ]
+            try:
+                if self.firewall.prune_ports(stored):
+                    log.info("reconcile: removed published ports that no container holds")
+            except NetcoreError as exc:
+                log.warning("reconcile: published ports: %s", exc)
             for data in self.store.list(SANDBOX):
                 sandbox = Sandbox.from_dict(data)
                 for ep in self.sandbox_endpoints(sandbox):
@@ -116,6 +129,73 @@ class Controller(ClusterSync):
                 self._sync_endpoints(self.cluster.watch(ENDPOINT, self._on_endpoint_event))
             elif self.cluster is not None:
                 threading.Thread(target=self._join_later, daemon=True).start()
+
+    def _intend(self, ident: str, op: str, **data: Any) -> None:
+        """Write down an operation before its first kernel change; its commit deletes the note.
+
+        An engine killed in between leaves the note, and reconcile undoes what it says
+        (``_undo_intents``): the store, IPAM and the kernel converge to "never happened".
+        """
+        self.store.put(INTENT, ident, {"op": op, **data})
+
+    def _undo_intents(self) -> None:
+        """Roll back every operation a killed engine left half done (at start, before anything else)."""
+        for data in self.store.list(INTENT):
+            op = data.get("op")
+            try:
+                if op == "create_network":
+                    self._undo_create_network(Network.from_dict(data["network"]))
+                elif op == "connect":
+                    self._undo_connect(Endpoint.from_dict(data["endpoint"]), Sandbox.from_dict(data["sandbox"]))
+                else:
+                    log.warning("reconcile: unknown intent %r", op)
+            except Exception as exc:  # one bad note must not stop the engine from starting
+                log.warning("reconcile: undo %s: %s", op, exc)
+            ident = (data.get("network") or data.get("endpoint") or {}).get("id", "")
+            self.store.delete(INTENT, ident)
+
+    def _undo_create_network(self, net: Network) -> None:
+        log.info("reconcile: undoing the interrupted create of network %s", net.name)
+        if self.store.get(NETWORK, net.id) is not None:
+            return  # committed after all
+        if net.scope == GLOBAL and self.cluster is not None and self.cluster.store.get(NETWORK, net.id) is not None:
+            return  # the cluster has it: the cluster sync makes it here like any other host's
+        try:
+            self.hooks.driver(net.driver).delete_network(network=net)
+        except NetcoreError as exc:
+            log.warning("reconcile: %s", exc)
+        if net.pool_id:
+            ipam = self._ipam(net)
+            if net.gateway:
+                ipam.release_address(pool_id=net.pool_id, address=net.gateway)
+            ipam.release_pool(pool_id=net.pool_id)
+
+    def _undo_connect(self, ep: Endpoint, sandbox: Sandbox) -> None:
+        log.info("reconcile: undoing the interrupted connect of %s", ep.name)
+        if self.store.get(ENDPOINT, ep.id) is not None:
+            return  # committed after all
+        data = self.store.get(NETWORK, ep.network_id)
+        net = Network.from_dict(data) if data else None
+        if net is not None:
+            drv = self.hooks.driver(net.driver)
+            for undo in (
+                lambda: drv.revoke_external_connectivity(network=net, endpoint=ep, sandbox=sandbox),
+                lambda: drv.leave(network=net, endpoint=ep, sandbox=sandbox, teardown=False),
+                lambda: drv.delete_endpoint(network=net, endpoint=ep),
+            ):
+                try:
+                    undo()
+                except Exception as exc:
+                    log.warning("reconcile: %s", exc)
+            if net.scope == GLOBAL and self.cluster is not None:
+                self.cluster.withdraw(ep.id)
+            if net.pool_id and ep.ip:
+                self._ipam(net).release_address(pool_id=net.pool_id, address=ep.ip)
+        current = self.sandbox(sandbox.id)
+        if current is not None and current.netns_path and netns.exists(current.netns_path):
+            gw = next((e for e in self.sandbox_endpoints(current) if e.id == current.gateway_endpoint), None)
+            if gw is not None:  # the connect may have moved the default route to its own interface
+                interfaces.set_default_route(current, gw)
 
     def _table_gone(self) -> None:
         """Someone deleted the engine's nftables table (``nft flush ruleset``): put it back
@@ -253,18 +333,25 @@ class Controller(ClusterSync):
                 if info.addressing:
                     tx.step("network.ipam")
                     ipam = self._ipam(net)
-                    pool = ipam.request_pool(network_id=net.id, subnet=subnet, ip_range=ip_range, options={})
-                    tx.push("ipam.pool", lambda: ipam.release_pool(pool_id=pool.pool_id))
-                    net.subnet, net.pool_id, net.ip_range = pool.subnet, pool.pool_id, ip_range
-                    net.gateway = ipam.request_address(
-                        pool_id=pool.pool_id, address=gateway or pool.gateway, options=dict(GATEWAY_REQUEST)
-                    )
-                    tx.push("ipam.gateway", lambda: ipam.release_address(pool_id=pool.pool_id, address=net.gateway))
-                    owner = addrs.owner(net.gateway) if net.gateway else None
+                    with self.store.transaction():  # the pool and the intent to undo it, together
+                        pool = ipam.request_pool(network_id=net.id, subnet=subnet, ip_range=ip_range, options={})
+                        tx.push("ipam.pool", lambda: ipam.release_pool(pool_id=pool.pool_id))
+                        net.subnet, net.pool_id, net.ip_range = pool.subnet, pool.pool_id, ip_range
+                        net.gateway = ipam.request_address(
+                            pool_id=pool.pool_id, address=gateway or pool.gateway, options=dict(GATEWAY_REQUEST)
+                        )
+                        tx.push("ipam.gateway", lambda: ipam.release_address(pool_id=pool.pool_id, address=net.gateway))
+                        self._intend(net.id, "create_network", network=net.to_dict())
+                    tx.push("intent", lambda: self.store.delete(INTENT, net.id))
+                    # a pool of our own choosing already avoids the host's prefixes
+                    owner = addrs.owner(net.gateway) if net.gateway and (subnet or gateway) else None
                     if owner is not None:
                         raise InvalidConfig(f"invalid gateway {net.gateway} of subnet {net.subnet}: it is an address of this host ({owner})")
                 elif subnet or gateway or ip_range:
                     raise InvalidConfig(f"the {driver} driver takes no --subnet, --gateway or --ip-range")
+                else:
+                    self._intend(net.id, "create_network", network=net.to_dict())
+                    tx.push("intent", lambda: self.store.delete(INTENT, net.id))
                 tx.step("network.driver")
                 drv.create_network(network=net)
                 tx.push("network.driver", lambda: drv.delete_network(network=net))
@@ -272,7 +359,9 @@ class Controller(ClusterSync):
                 if net.scope == GLOBAL:  # the cluster's create decides a name race between hosts
                     self.cluster.store.put(NETWORK, net.id, net.to_dict(), name=net.name, create=True)
                     tx.push("network.cluster", lambda: self.cluster.store.delete(NETWORK, net.id))
-                self.store.put(NETWORK, net.id, net.to_dict(), name=net.name, create=True)
+                with self.store.transaction():
+                    self.store.put(NETWORK, net.id, net.to_dict(), name=net.name, create=True)
+                    self.store.delete(INTENT, net.id)
             self.hooks.notify("network_created", network=net)
             return net
 
@@ -297,17 +386,18 @@ class Controller(ClusterSync):
             except Exception as exc:
                 errors.append(exc)
             pause_point("network.release")
-            if net.pool_id:
-                try:
-                    ipam = self._ipam(net)
-                    if net.gateway:
-                        ipam.release_address(pool_id=net.pool_id, address=net.gateway)
-                    ipam.release_pool(pool_id=net.pool_id)
-                except Exception as exc:
-                    errors.append(exc)
-            if net.scope == GLOBAL and self.cluster is not None:
-                self.cluster.store.delete(NETWORK, net.id)  # the other hosts forget it through their watch
-            self.store.delete(NETWORK, net.id)
+            with self.store.transaction():  # pool and record go together: a crash before keeps both (reconcile restores the network)
+                if net.pool_id:
+                    try:
+                        ipam = self._ipam(net)
+                        if net.gateway:
+                            ipam.release_address(pool_id=net.pool_id, address=net.gateway)
+                        ipam.release_pool(pool_id=net.pool_id)
+                    except Exception as exc:
+                        errors.append(exc)
+                if net.scope == GLOBAL and self.cluster is not None:
+                    self.cluster.store.delete(NETWORK, net.id)  # the other hosts forget it through their watch
+                self.store.delete(NETWORK, net.id)
             self.hooks.notify("network_deleted", network=net)
             if errors:
                 raise TeardownIncomplete(f"delete network {net.name}", errors)
@@ -501,9 +591,14 @@ class Controller(ClusterSync):
             if net.pool_id:
                 tx.step("endpoint.ipam")
                 ipam = self._ipam(net)
-                ip = ipam.request_address(pool_id=net.pool_id, address=att.ip, options={})
-                tx.push("ipam.address", lambda: ipam.release_address(pool_id=net.pool_id, address=ip))
-                ep.address = f"{ip}/{net.prefixlen}"
+                with self.store.transaction():  # the address and the intent to undo it, together
+                    ip = ipam.request_address(pool_id=net.pool_id, address=att.ip, options={})
+                    tx.push("ipam.address", lambda: ipam.release_address(pool_id=net.pool_id, address=ip))
+                    ep.address = f"{ip}/{net.prefixlen}"
+                    self._intend(ep.id, "connect", endpoint=ep.to_dict(), sandbox=sandbox.to_dict())
+            else:
+                self._intend(ep.id, "connect", endpoint=ep.to_dict(), sandbox=sandbox.to_dict())
+            tx.push("intent", lambda: self.store.delete(INTENT, ep.id))
             tx.step("endpoint.create")
             info = drv.create_endpoint(network=net, endpoint=ep)
             tx.push("endpoint.create", lambda: drv.delete_endpoint(network=net, endpoint=ep))
@@ -529,6 +624,7 @@ class Controller(ClusterSync):
             tx.step("endpoint.store")
             with self.store.transaction():
                 self.store.put(ENDPOINT, ep.id, ep.to_dict(), parent=net.id, create=True)
+                self.store.delete(INTENT, ep.id)
                 for other in changed:
                     if other.id != ep.id:
                         self.store.put(ENDPOINT, other.id, other.to_dict(), parent=other.network_id)
@@ -654,11 +750,13 @@ class Controller(ClusterSync):
     def reconcile(self) -> None:
         """Make kernel and store agree after a restart.
 
-        Stored networks are restored by their drivers; sandboxes whose netns is gone
+        Operations a killed engine left half done (their intent notes) are undone;
+        stored networks are restored by their drivers; sandboxes whose netns is gone
         lose their endpoints; links and namespaces carrying this engine's tag but
         no record are removed.
         """
         with self.lock:
+            self._undo_intents()
             for net in self.networks():
                 try:
                     self.hooks.driver(net.driver).restore_network(network=net)

@@ -228,6 +228,36 @@ class Firewall:
             commands.append(cmd("add", "element", family=self.family, table=self.table, name=f"{kind}_port", elem=[[key, b.container_port]]))
         self.apply(commands)
 
+    def prune_ports(self, keep: Iterable[tuple[str, PortBinding]]) -> int:
+        """Delete DNAT entries that are not ``keep``'s ``(container_ip, binding)``; returns how many.
+
+        A killed engine can leave entries of a publish it never recorded (or one
+        pointing at an address it since gave back); ``add element`` would not replace
+        them, so they go before the stored bindings are programmed again.
+        """
+        wanted: dict[tuple[str, str], tuple[str, int]] = {}
+        for ip, b in keep:
+            kind, key = _port_key(b)
+            wanted[(kind, json.dumps(key["concat"]))] = (ip, b.container_port)
+        elems: dict[str, list[Any]] = {}
+        for o in self.list():
+            m = o.get("map")
+            if m and m.get("name") in ("any_addr", "any_port", "ip_addr", "ip_port"):
+                elems[m["name"]] = m.get("elem") or []
+        stale = []
+        for kind in ("any", "ip"):
+            ports = {json.dumps(k["concat"]): v for k, v in elems.get(f"{kind}_port", [])}
+            for k, addr in elems.get(f"{kind}_addr", []):
+                key = json.dumps(k["concat"])
+                if wanted.get((kind, key)) != (addr, ports.get(key)):
+                    stale.append((kind, k))
+        self.apply([
+            cmd("delete", "element", family=self.family, table=self.table, name=f"{kind}_{part}", elem=[k])
+            for kind, k in stale
+            for part in ("addr", "port")
+        ])
+        return len(stale)
+
     def unpublish(self, bindings: Iterable[PortBinding]) -> None:
         """Remove the bindings' DNAT entries; ones already gone are fine."""
         commands = [
