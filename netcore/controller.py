@@ -48,7 +48,7 @@ log = logging.getLogger("netcore.controller")
 NETWORK, ENDPOINT, SANDBOX = "network", "endpoint", "sandbox"
 INTENT = "intent"  # an operation under way: what reconcile undoes if the engine died in it
 GLOBAL_IPAM = "global-default"  # the default IPAM on the cluster store, for global networks
-GWBRIDGE = "netcore_gwbridge"  # Docker's docker_gwbridge: egress and ports for overlay containers
+GWBRIDGE = names.GATEWAY_NETWORK
 
 
 class Controller(ClusterSync):
@@ -759,7 +759,7 @@ class Controller(ClusterSync):
             self._undo_intents()
             for net in self.networks():
                 try:
-                    self.hooks.driver(net.driver).restore_network(network=net)
+                    self.hooks.driver(net.driver).restore_network(network=net, endpoints=self.endpoints(net))
                 except NetcoreError as exc:
                     log.warning("restore network %s: %s", net.name, exc)
             for data in self.store.list(SANDBOX):
