@@ -207,7 +207,7 @@ class Controller(ClusterSync):
             self.firewall.ensure()
             for net in self.networks():
                 try:
-                    self.hooks.driver(net.driver).restore_network(network=net)
+                    self.hooks.driver(net.driver).restore_network(network=net, endpoints=self.endpoints(net))
                 except NetcoreError as exc:
                     log.warning("restore network %s: %s", net.name, exc)
             for data in self.store.list(SANDBOX):
