@@ -147,6 +147,8 @@ class Controller(ClusterSync):
                     self._undo_create_network(Network.from_dict(data["network"]))
                 elif op == "connect":
                     self._undo_connect(Endpoint.from_dict(data["endpoint"]), Sandbox.from_dict(data["sandbox"]))
+                elif op == "disconnect":
+                    self._finish_disconnect(Endpoint.from_dict(data["endpoint"]), Sandbox.from_dict(data["sandbox"]))
                 else:
                     log.warning("reconcile: unknown intent %r", op)
             except Exception as exc:  # one bad note must not stop the engine from starting
@@ -196,6 +198,23 @@ class Controller(ClusterSync):
             gw = next((e for e in self.sandbox_endpoints(current) if e.id == current.gateway_endpoint), None)
             if gw is not None:  # the connect may have moved the default route to its own interface
                 interfaces.set_default_route(current, gw)
+
+    def _finish_disconnect(self, ep: Endpoint, sandbox: Sandbox) -> None:
+        """A disconnect (or a container's teardown) was under way: finish it; every step is idempotent."""
+        log.info("reconcile: finishing the interrupted disconnect of %s", ep.name)
+        data = self.store.get(ENDPOINT, ep.id)
+        if data is None:
+            return
+        ep = Endpoint.from_dict(data)
+        net_data = self.store.get(NETWORK, ep.network_id)
+        sandbox = self.sandbox(sandbox.id) or sandbox
+        if net_data is None:
+            self.store.delete(ENDPOINT, ep.id)
+            return
+        try:
+            self._disconnect(Network.from_dict(net_data), sandbox, ep)
+        except TeardownIncomplete as exc:  # what is left is gone already (the first run got that far)
+            log.info("reconcile: %s", exc)
 
     def _table_gone(self) -> None:
         """Someone deleted the engine's nftables table (``nft flush ruleset``): put it back
@@ -691,8 +710,9 @@ class Controller(ClusterSync):
     def _disconnect(self, net: Network, sandbox: Sandbox, ep: Endpoint, teardown: bool = False) -> None:
         """Undo ``_connect``. ``teardown``: the whole sandbox goes and its netns is deleted next,
         so the default route is not handed on and the driver may leave the interface to the
-        kernel (see the ``leave`` hook)."""
+        kernel (see the ``leave`` hook). A kill -9 half way is finished by reconcile (its intent)."""
         errors: list[BaseException] = []
+        self._intend(ep.id, "disconnect", endpoint=ep.to_dict(), sandbox=sandbox.to_dict())
         try:
             drv = self.hooks.driver(net.driver)
             for point, step in (
@@ -721,6 +741,7 @@ class Controller(ClusterSync):
         pause_point("endpoint.forget")
         with self.store.transaction():
             self.store.delete(ENDPOINT, ep.id)
+            self.store.delete(INTENT, ep.id)
             if ep.id in sandbox.endpoints:
                 sandbox.endpoints.remove(ep.id)
             if self.store.get(SANDBOX, sandbox.id) is not None:
@@ -750,7 +771,8 @@ class Controller(ClusterSync):
     def reconcile(self) -> None:
         """Make kernel and store agree after a restart.
 
-        Operations a killed engine left half done (their intent notes) are undone;
+        Operations a killed engine left half done (their intent notes) are undone
+        (create, connect) or finished (disconnect);
         stored networks are restored by their drivers; sandboxes whose netns is gone
         lose their endpoints; links and namespaces carrying this engine's tag but
         no record are removed.

@@ -1,11 +1,13 @@
-"""kill -9 at every step boundary of `network create`, `network connect` and `network rm`.
+"""kill -9 at every step boundary of `network create`, `network connect`, `network disconnect` and `network rm`.
 
 The engine runs with ``NETCORE_TEST_PAUSE_STEP=<step>`` (netcore/steps.py): it stops
 just before that step and writes a marker; the test kills it there with SIGKILL and
 starts a new engine on the same root. That engine must leave the store, IPAM and the
 kernel consistent with each other (``assert_consistent``: links, nft chains, set and
 map elements, pools and addresses, no pending intent), and the very same command,
-with the same ``--subnet`` / ``--ip``, must then succeed (issue 12, item 5).
+with the same ``--subnet`` / ``--ip``, must then succeed (issue 12, item 5). A create or
+connect that did not finish never happened; a disconnect is finished; a network rm is
+rolled back (its network is whole again, and rm then succeeds).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ pytestmark = pytest.mark.root
 CREATE_STEPS = ["network.ipam", "network.driver", "bridge.device", "bridge.gateway", "bridge.forwarding", "bridge.firewall", "network.store"]
 CONNECT_STEPS = ["endpoint.ipam", "endpoint.create", "endpoint.join", "endpoint.configure", "endpoint.gateway", "endpoint.ports", "endpoint.store"]
 RM_STEPS = ["network.delete", "bridge.firewall.undo", "bridge.device.undo", "network.release"]
+DISCONNECT_STEPS = ["endpoint.unpublish", "endpoint.leave", "endpoint.delete", "endpoint.release", "endpoint.forget"]
 
 
 def store_rows(eng: Engine, kind: str) -> list[dict]:
@@ -149,6 +152,26 @@ def test_kill_during_network_connect(eng, tmp_path, name):
         eng("network", "connect", "--ip", ip, "--gw-priority", "10", name, name)  # the same address is free again
         assert_consistent(eng)
         eng("network", "disconnect", name, name)
+    eng("rm", "-f", name)
+
+
+def test_kill_during_network_disconnect(eng, tmp_path, name):
+    port, other = free_port(), free_subnet()
+    eng("network", "create", name + "-base")
+    eng("network", "create", "--subnet", other, name)
+    eng("run", "-d", "--name", name, "--network", name + "-base", "-p", f"{port}:8000", "--", "python3", "-c", SERVE, "8000")
+    ip = str(ipaddress.ip_network(other).network_address + 9)
+    base_gw = eng.json("network", "inspect", name + "-base")[0]["IPAM"]["Config"][0]["Gateway"]
+    for step in DISCONNECT_STEPS:
+        # it holds the default route and the published port: the disconnect hands both back
+        eng("network", "connect", "--ip", ip, "--gw-priority", "10", name, name)
+        killed_at(eng, tmp_path, step, "network", "disconnect", name, name)
+        assert_consistent(eng)
+        assert set(eng.json("inspect", name)[0]["NetworkSettings"]["Networks"]) == {name + "-base"}, step  # finished
+        route = eng("exec", name, "ip", "route", "show", "default").stdout
+        assert f"via {base_gw}" in route, (step, route)
+        assert subprocess.run(["python3", "-c", ASK, "127.0.0.1", str(port), "tcp"], capture_output=True, text=True, timeout=30).stdout.startswith("tcp ")
+    eng("network", "connect", "--ip", ip, name, name)  # its address is free again
     eng("rm", "-f", name)
 
 
