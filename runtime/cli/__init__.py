@@ -139,7 +139,13 @@ def daemon(cli: Cli, a: argparse.Namespace) -> None:
         settings = config.load(a.config_file, flags)
     except Exception as exc:  # InvalidConfig: one line, like every CLI error
         raise UsageError(str(exc)) from None
-    serve(root, a.socket_path or parse_host(cli.host), settings)
+    from netcore import NetcoreError
+
+    try:
+        serve(root, a.socket_path or parse_host(cli.host), settings)
+    except NetcoreError as exc:  # a second engine, a private mount namespace: one line
+        print(f"Error: {exc}", file=sys.stderr)
+        sys.exit(1)
 
 
 def build_parser() -> Parser:
