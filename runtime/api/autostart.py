@@ -22,7 +22,7 @@ import time
 
 from runtime.api.client import DEFAULT_SOCKET, ApiError
 
-__all__ = ["ensure_engine", "may_autostart"]
+__all__ = ["ensure_engine", "may_autostart", "start_once"]
 
 START_TIMEOUT = 30.0
 
@@ -57,6 +57,11 @@ def ensure_engine(path: str, root: str, allowed: bool = True) -> None:
         why = " (NETCORE_NO_AUTOSTART is set)" if allowed and os.environ.get("NETCORE_NO_AUTOSTART", "") not in ("", "0") else ""
         raise ApiError(0, f"cannot connect to the netcore engine at unix://{path}: is the engine running?{why} "
                           f"Start one with: {_how(path, root)}")
+    start_once(path, root)
+
+
+def start_once(path: str, root: str) -> None:
+    """Start an engine on ``path`` unless one answers; clients doing so at once take turns."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     lock = os.open(path + ".start", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
