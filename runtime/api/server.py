@@ -52,7 +52,7 @@ class Limits:
 
     header_timeout: float = 10.0  # from accept to the end of the request's headers
     body_timeout: float = 10.0  # of silence while the body is read
-    send_timeout: float = 60.0  # of a client not reading its answer
+    send_timeout: float = 300.0  # of a client not reading its answer (a paused `logs -f | less`)
     max_pending: int = 1024  # connections still sending headers; beyond, the oldest is dropped
     max_active: int = 512  # requests being served; beyond, 503
     max_header: int = 64 * 1024
