@@ -8,8 +8,8 @@ headers are in. One acceptor thread holds the connections that are still sending
 their headers in an epoll set, drops those that take longer than ``header_timeout``
 (408), and when ``max_pending`` of them are waiting it drops the oldest one for the
 newest, so idle connections can never lock real clients out. A request whose headers
-are complete goes to a worker; when ``max_active`` requests are being served a new
-connection gets 503 at once. Every client connection lives on a descriptor above
+are complete goes to a worker; when ``max_active`` requests are being served, a new
+one gets 503 as soon as its headers are in. Every client connection lives on a descriptor above
 1023 when the open-files limit allows, so that the low descriptors stay free for
 libraries that still wait with ``select()`` (libnftables aborts the process on a
 descriptor >= FD_SETSIZE).
@@ -271,9 +271,6 @@ class ApiServer:
                     return
                 raise
             conn = _high(conn)
-            if self._active >= lim.max_active:
-                self._refuse(conn, 503, f"the engine is serving {lim.max_active} requests, its limit: try again later")
-                continue
             if len(self._pending) >= lim.max_pending:
                 oldest = next(iter(self._pending))
                 self._refuse(self._pending[oldest][0], 408, "request headers not received in time: too many idle connections")
@@ -288,6 +285,9 @@ class ApiServer:
         try:
             conn.setblocking(False)
             conn.send(_answer(status, {"message": message}))
+            for _ in range(16):  # what the client sent: closing on unread data would reset it
+                if not conn.recv(65536):
+                    break
         except OSError:
             pass
         try:
@@ -334,6 +334,9 @@ class ApiServer:
                 self._refuse(conn, 431, f"request headers larger than {self.limits.max_header} bytes")
             return
         self._drop(fd, close=False)
+        if self._active >= self.limits.max_active:
+            self._refuse(conn, 503, f"the engine is serving {self.limits.max_active} requests, its limit: try again later")
+            return
         with self._active_lock:
             self._active += 1
         try:
