@@ -54,7 +54,8 @@ class Limits:
     body_timeout: float = 10.0  # of silence while the body is read
     send_timeout: float = 300.0  # of a client not reading its answer (a paused `logs -f | less`)
     max_pending: int = 1024  # connections still sending headers; beyond, the oldest is dropped
-    max_active: int = 512  # requests being served; beyond, 503
+    max_active: int = 512  # requests being served; beyond, 503. Each worker thread may keep a netlink
+    # socket on a low descriptor (pyroute2 keeps one per thread): 512 leave room below 1024
     max_header: int = 64 * 1024
     max_body: int = 1024 * 1024  # a route may declare its own
     backlog: int = 4096  # the kernel clamps it to net.core.somaxconn

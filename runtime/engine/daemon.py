@@ -175,8 +175,8 @@ class Workers:
     pyroute2 0.9 gives every thread that uses a shared ``IPRoute`` (``netns.host()``) its
     own netlink socket, freed only with the ``IPRoute``, so each API call that touched
     the kernel left one descriptor behind. Threads here are never ended, which bounds
-    that to the most requests ever served at once. There is no upper bound on threads
-    (a ``logs -f`` or ``wait`` holds its thread as long as it needs).
+    that to the most requests ever served at once, which the API server caps
+    (``Limits.max_active``); a ``logs -f`` or ``wait`` holds its thread as long as it needs.
     """
 
     def __init__(self) -> None:
