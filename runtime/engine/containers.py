@@ -136,15 +136,15 @@ class Containers:
             self.store.put(CONTAINER, cid, rec, name=name, create=True)  # a duplicate name fails here, before any change
             sdir = self.state_dir(cid)
             try:
-                pause.point("run:record")
+                pause.point("run.record")
                 os.makedirs(sdir)
                 sandbox = self.controller.setup_sandbox(cid, name, attachments, hostname=rec["hostname"], dns_servers=dns, ports=ports)
-                pause.point("run:sandbox")
+                pause.point("run.sandbox")
                 host_ns = sandbox.netns_path is None
                 if host_ns:
                     rec["hostname"] = hostname or os.uname().nodename
                 self._write_files(rec, sdir)
-                pause.point("run:files")
+                pause.point("run.files")
                 env_full = {"PATH": DEFAULT_PATH, "HOSTNAME": rec["hostname"], **rec["env"]}
                 bind = {"/etc/resolv.conf": f"{sdir}/resolv.conf"}
                 if not host_ns:
@@ -161,7 +161,7 @@ class Containers:
                 )
                 self._exited[cid] = threading.Event()
                 info = process.start(spec)
-                pause.point("run:process")
+                pause.point("run.process")
             except BaseException as exc:
                 self._exited.pop(cid, None)
                 try:
@@ -176,7 +176,7 @@ class Containers:
             rec.pop("transient", None)
             self.store.put(CONTAINER, cid, rec, name=name)
             self.watcher.watch(cid, info, sdir)
-            pause.point("run:running")
+            pause.point("run.running")
         return rec
 
     def _write_files(self, rec: dict[str, Any], sdir: str) -> None:
@@ -260,9 +260,9 @@ class Containers:
                     f"cannot remove container {rec['name']}: container is running: stop the container before removing or force remove"
                 )
             process.kill(_info(rec))
-            pause.point("rm:killed")
+            pause.point("rm.killed")
             self.wait(rec["id"], timeout=5.0)
-            pause.point("rm:exited")
+            pause.point("rm.exited")
         with self.lock:
             rec = self.store.get(CONTAINER, rec["id"])
             if rec is not None:
@@ -274,9 +274,9 @@ class Containers:
         ``wait``) for up to KEEP_LOG seconds."""
         self.watcher.unwatch(rec["id"])
         self.controller.teardown_sandbox(rec["id"])
-        pause.point("rm:sandbox")
+        pause.point("rm.sandbox")
         self.store.delete(CONTAINER, rec["id"])
-        pause.point("rm:record")
+        pause.point("rm.record")
         now = time.monotonic()
         for cid, until in list(self._kept.items()):
             if until <= now:
