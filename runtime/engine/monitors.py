@@ -114,7 +114,8 @@ def stop(mon: Monitor, timeout: float = 5.0) -> bool:
                 signal.pidfd_send_signal(fd, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        if _stat(mon.pid) is not None and _stat(mon.pid)[1] == mon.start:
+        st = _stat(mon.pid)
+        if st is not None and st[1] == mon.start:
             try:
                 os.killpg(mon.pid, signal.SIGKILL)  # anything else the monitor forked (it leads its session)
             except ProcessLookupError:
