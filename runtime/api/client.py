@@ -147,14 +147,19 @@ class Client:
             try:
                 return _send(self.path, method, url, data, timeout)
             except (FileNotFoundError, ConnectionRefusedError):
-                from runtime.api import autostart
-
                 if attempt:
                     raise ApiError(0, f"cannot connect to the netcore engine at unix://{self.path}: is the engine running?") from None
-                autostart.ensure_engine(self.path, self.root, allowed=self.autostart)
+                self._start_engine()
             except OSError as exc:
                 raise _lost(self.path, exc) from None
         raise AssertionError("unreachable")
+
+    def _start_engine(self) -> None:
+        """Make an engine answer on this socket, starting one only where the client may
+        (``runtime.api.autostart``); else one line that says how to start one."""
+        from runtime.api import autostart
+
+        autostart.ensure_engine(self.path, self.root, allowed=self.autostart)
 
     def request(self, method: str, url: str, body: Any = None, query: dict[str, Any] | None = None, timeout: float | None = 120) -> Any:
         if query:

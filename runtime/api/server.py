@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import io
 import json
 import logging
 import os
@@ -34,16 +35,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from netcore import NetcoreError
 
-__all__ = ["ApiServer", "Router", "Route", "Stream", "Limits", "RAW", "follow_file"]
+__all__ = ["ApiServer", "Router", "Route", "Stream", "Hijack", "RawBody", "Limits", "RAW", "follow_file"]
 
 log = logging.getLogger("netcore.api")
 Handler = Callable[..., Any]
 FD_SETSIZE = 1024
-RAW = "raw"  # a route's ``body=RAW``: the handler gets the body's bytes as they came
+RAW = "application/x-tar"  # a raw body (an archive): the handler reads it as it arrives (``RawBody``)
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,50 @@ class Stream:
         self.chunks = chunks
 
 
+class Hijack:
+    """A handler's answer that takes the connection over (Docker's attach): after ``101
+    UPGRADED``, ``run(rfile, sock)`` reads what the client sends from ``rfile`` and writes to
+    ``sock`` until it returns; the connection is closed then."""
+
+    def __init__(self, run: Callable[[Any, socket.socket], None], content_type: str) -> None:
+        self.run = run
+        self.content_type = content_type
+
+
+class RawBody:
+    """A raw request body (``Content-Type: application/x-tar``): ``Content-Length`` bytes, or
+    (none given) up to the client's half-close, read by the handler as it arrives."""
+
+    def __init__(self, rfile: Any, length: int | None) -> None:
+        self.rfile, self.left = rfile, length
+
+    def read(self, n: int = -1) -> bytes:
+        if self.left is None:
+            return self.rfile.read1(n if n > 0 else 1 << 20)
+        if self.left <= 0:
+            return b""
+        data = self.rfile.read1(min(self.left, n if n > 0 else 1 << 20))
+        self.left -= len(data)
+        return data
+
+
+class _Prefixed(io.RawIOBase):
+    """The connection's bytes after the headers: those the acceptor already read, then the socket."""
+
+    def __init__(self, first: bytes, sock: socket.socket) -> None:
+        self._first, self._sock = first, sock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: Any) -> int:
+        if self._first:
+            n = min(len(buf), len(self._first))
+            buf[:n], self._first = self._first[:n], self._first[n:]
+            return n
+        return self._sock.recv_into(buf)
+
+
 def _one_line(text: str, limit: int = 300) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -157,9 +202,13 @@ class _Request:
             self.headers[key.strip().lower()] = value.strip()
         self.body = b""
 
-    def content_length(self, limit: int) -> int:
+    def content_length(self, limit: int, required: bool = True) -> int | None:
+        """The declared length; None when there is none and ``required`` is false (a raw
+        body then runs to the client's half-close)."""
         if "transfer-encoding" in self.headers:
             raise HttpError(411, "chunked request bodies are not supported: send a Content-Length")
+        if not required and "content-length" not in self.headers:
+            return None
         raw = self.headers.get("content-length", "0") or "0"
         if not raw.isdigit() or len(raw) > 18:
             raise HttpError(400, f"invalid Content-Length {_one_line(raw, 40)!r}")
@@ -354,11 +403,17 @@ class ApiServer:
         try:
             conn.setblocking(True)
             conn.settimeout(self.limits.send_timeout)
+            ctx: dict[str, Any] = {}
             try:
-                answer = self._handle(conn, head, rest)
+                answer = self._handle(conn, head, rest, ctx)
             except HttpError as exc:
                 answer = _answer(exc.status, {"message": str(exc)})
-            if isinstance(answer, Stream):
+            if isinstance(answer, Hijack):
+                conn.sendall(f"HTTP/1.0 101 UPGRADED\r\nContent-Type: {answer.content_type}\r\n"
+                             "Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n".encode())
+                conn.settimeout(None)  # an interactive session may be quiet for hours
+                answer.run(ctx.get("rfile") or io.BufferedReader(_Prefixed(b"", conn)), conn)
+            elif isinstance(answer, Stream):
                 conn.sendall(_answer(200, None, "application/octet-stream"))
                 for chunk in answer.chunks:
                     conn.sendall(chunk)
@@ -374,19 +429,33 @@ class ApiServer:
             except OSError:
                 pass
 
-    def _handle(self, conn: socket.socket, head: bytes, rest: bytes) -> bytes | Stream:
+    def _handle(self, conn: socket.socket, head: bytes, rest: bytes, ctx: dict[str, Any]) -> bytes | Stream | Hijack:
+        """The answer to one request; ``ctx["rfile"]``: the connection's bytes after the body."""
         req = _Request(head)
         found = self.router.match(req.method, req.path)
         if found is None:
             return _answer(404, {"message": f"page not found: {req.method} {_one_line(req.path, 100)}"})
         route, params = found
-        params = {k: unquote(v) for k, v in params.items()}
-        length = req.content_length(route.max_body or self.limits.max_body)
-        req.body = self._read_body(conn, rest, length)
         from runtime.api import schemas  # pydantic: the engine's import, never the CLI's
 
+        body: Any
+        if req.headers.get("content-type", "").split(";")[0].strip() == RAW:
+            if route.body not in (None, RAW):
+                return _answer(415, {"message": f"{req.method} {req.path} takes a JSON body, not {RAW}"})
+            length = req.content_length(1 << 62, required=False)
+            ctx["rfile"] = io.BufferedReader(_Prefixed(rest, conn))
+            body = RawBody(ctx["rfile"], length)
+        else:
+            if route.body == RAW:
+                return _answer(415, {"message": f"{req.method} {req.path} takes an archive (Content-Type: {RAW})"})
+            length = req.content_length(route.max_body or self.limits.max_body)
+            req.body = self._read_body(conn, rest, length)
+            ctx["rfile"] = io.BufferedReader(_Prefixed(rest[length:], conn))
+            try:
+                body = schemas.parse_body(route.body, req.body)
+            except schemas.Invalid as exc:
+                return _answer(400, {"message": str(exc)})
         try:
-            body = schemas.parse_body(route.body, req.body)
             query = schemas.parse_query(route.query, req.query)
         except schemas.Invalid as exc:
             return _answer(400, {"message": str(exc)})
@@ -397,7 +466,7 @@ class ApiServer:
         except Exception as exc:  # a bug: one line to the client, the traceback to the engine log
             log.exception("%s %s failed", req.method, req.path)
             return _answer(500, {"message": _one_line(f"internal error: {type(exc).__name__}: {exc}")})
-        if isinstance(result, Stream):
+        if isinstance(result, (Stream, Hijack)):
             return result
         return _answer(200 if result is not None else 204, result)
 

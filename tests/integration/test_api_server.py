@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from runtime.api import schemas
-from runtime.api.server import ApiServer, Limits, Router
+from runtime.api.server import RAW, ApiServer, Hijack, Limits, Router
 
 
 class Echo(schemas.Body):
@@ -33,6 +33,8 @@ def served(tmp_path: Path) -> Iterator[tuple[str, ApiServer, threading.Event]]:
     r.add("POST", "/echo", lambda body, **_: body, body=Echo)
     r.add("GET", "/hold", lambda **_: (release.wait(20), {"held": True})[1])
     r.add("GET", "/ping", lambda **_: {"ok": True})
+    r.add("POST", "/upload", lambda body, **_: {"size": _drain(body)}, body=RAW)
+    r.add("POST", "/attach", lambda **_: Hijack(_echo, "application/vnd.docker.raw-stream"))
     path = str(tmp_path / "api.sock")
     limits = Limits(header_timeout=1.0, body_timeout=1.0, max_pending=50, max_active=4, max_body=4096)
     server = ApiServer(path, r, limits=limits)
@@ -42,6 +44,19 @@ def served(tmp_path: Path) -> Iterator[tuple[str, ApiServer, threading.Event]]:
     release.set()
     server.shutdown()
     server.server_close()
+
+
+def _drain(body) -> int:
+    n = 0
+    while chunk := body.read(1000):
+        n += len(chunk)
+    return n
+
+
+def _echo(rfile, sock) -> None:
+    """Upper-cases what the client sends until it half-closes."""
+    while data := rfile.read1(100):
+        sock.sendall(data.upper())
 
 
 def raw(path: str, data: bytes, wait: float = 10.0) -> tuple[int, dict]:
@@ -181,3 +196,45 @@ def test_unknown_route_and_malformed_request_line(served):
     assert raw(path, b"GET /nope HTTP/1.0\r\n\r\n")[0] == 404
     assert raw(path, b"garbage\r\n\r\n")[0] == 400
     assert raw(path, b"GET /ping HTTP/1.0\r\nno colon here\r\n\r\n")[0] == 400
+
+
+def test_an_archive_body_is_read_as_it_arrives_past_the_json_limit(served):
+    path, _, _ = served
+    data = os.urandom(100_000)  # the JSON limit here is 4096
+    assert raw(path, f"POST /upload HTTP/1.0\r\nContent-Type: {RAW}\r\nContent-Length: {len(data)}\r\n\r\n".encode() + data) \
+        == (200, {"size": 100_000})
+    with socket.socket(socket.AF_UNIX) as s:  # no length: up to the half-close
+        s.settimeout(10)
+        s.connect(path)
+        s.sendall(f"POST /upload HTTP/1.0\r\nContent-Type: {RAW}\r\n\r\n".encode() + data)
+        s.shutdown(socket.SHUT_WR)
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+    assert out.endswith(b'{"size": 100000}')
+
+
+def test_an_archive_to_a_json_route_and_json_to_an_archive_route_are_415(served):
+    path, _, _ = served
+    assert raw(path, f"POST /echo HTTP/1.0\r\nContent-Type: {RAW}\r\nContent-Length: 2\r\n\r\n{{}}".encode())[0] == 415
+    assert raw(path, b"POST /upload HTTP/1.0\r\nContent-Length: 2\r\n\r\n{}")[0] == 415
+
+
+def test_a_hijacked_connection_carries_both_ways_after_101(served):
+    path, _, _ = served
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(10)
+        s.connect(path)
+        s.sendall(b"POST /attach HTTP/1.0\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\nhello ")
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += s.recv(1)
+        assert head.startswith(b"HTTP/1.0 101 UPGRADED")
+        got = b""
+        while len(got) < 6:
+            got += s.recv(100)
+        s.sendall(b"world")
+        s.shutdown(socket.SHUT_WR)
+        while chunk := s.recv(100):
+            got += chunk
+    assert got == b"HELLO WORLD"
