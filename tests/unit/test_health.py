@@ -82,3 +82,15 @@ def test_failures_in_the_start_period_do_not_count(monitor):
     assert state["Status"] == "starting" and state["FailingStreak"] == 0
     monitor.forget("c3")
     assert monitor.state("c3") is None
+
+
+def test_the_run_request_checks_labels_and_healthcheck_types():
+    from runtime.api.schemas import ContainerRun, Invalid, parse_body
+
+    ok = parse_body(ContainerRun, b'{"Labels": {"a": "b"}, "Healthcheck": {"Test": ["CMD", "true"], "Interval": 1000000}}')
+    assert ok["Labels"] == {"a": "b"} and ok["Healthcheck"]["Interval"] == 1000000
+    for raw, where in ((b'{"Healthcheck": {"Interval": "1s"}}', "Healthcheck.Interval"),
+                       (b'{"Healthcheck": {"Test": "true"}}', "Healthcheck.Test"),
+                       (b'{"Labels": {"a": 1}}', "Labels.a")):
+        with pytest.raises(Invalid, match=where):
+            parse_body(ContainerRun, raw)
