@@ -386,12 +386,13 @@ class Containers:
             except NetcoreError as exc:
                 log.warning("%s", exc)
 
-    def _exec_argv(self, cid: str, argv: list[str]) -> list[str]:
-        """The host command running ``argv`` in the running container ``cid`` (healthchecks)."""
+    def _exec_argv(self, cid: str, argv: list[str]) -> tuple[list[str], tuple[int, ...]]:
+        """The host command running ``argv`` in the running container ``cid`` (healthchecks),
+        and the descriptors it inherits (none)."""
         rec = self.store.get(CONTAINER, cid)
         if rec is None or rec["state"] != "running":
             raise process.NotRunningError(f"container {cid[:12]} is not running")
-        return process.exec_argv(_info(rec), argv)
+        return process.exec_argv(_info(rec), argv), ()
 
     def close(self) -> None:
         self.health.close()

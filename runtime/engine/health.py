@@ -91,11 +91,15 @@ class _Check:
         self.state: dict[str, Any] = {"Status": STARTING, "FailingStreak": 0, "Log": []}
 
 
+ExecArgv = Callable[[str, Sequence[str]], "tuple[list[str], tuple[int, ...]]"]
+
+
 class HealthMonitor:
     """Runs the healthchecks of running containers. ``exec_argv(cid, argv)`` gives the host
-    command that runs ``argv`` inside the container (the launcher's exec)."""
+    command that runs ``argv`` inside the container (the launcher's exec) and the descriptors
+    it must inherit; the monitor closes those once the probe is done."""
 
-    def __init__(self, exec_argv: Callable[[str, Sequence[str]], list[str]]) -> None:
+    def __init__(self, exec_argv: ExecArgv) -> None:
         self._exec_argv = exec_argv
         self._lock = threading.Lock()
         self._checks: dict[str, _Check] = {}
@@ -152,9 +156,13 @@ class HealthMonitor:
 
     def _probe(self, check: _Check) -> dict[str, Any]:
         start = _stamp()
-        argv = self._exec_argv(check.cid, list(check.config.argv))
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        argv, fds = self._exec_argv(check.cid, list(check.config.argv))
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    start_new_session=True, pass_fds=fds)
+        finally:
+            for fd in fds:
+                os.close(fd)
         try:
             out, _ = proc.communicate(timeout=check.config.timeout)
             code = proc.returncode

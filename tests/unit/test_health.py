@@ -24,7 +24,7 @@ def wait_for(monitor: HealthMonitor, cid: str, pred, limit: float = 20.0) -> dic
 
 @pytest.fixture
 def monitor():
-    m = HealthMonitor(lambda cid, argv: list(argv))  # the "container" is the host here
+    m = HealthMonitor(lambda cid, argv: (list(argv), ()))  # the "container" is the host here
     yield m
     m.close()
 
@@ -94,3 +94,26 @@ def test_the_run_request_checks_labels_and_healthcheck_types():
                        (b'{"Labels": {"a": 1}}', "Labels.a")):
         with pytest.raises(Invalid, match=where):
             parse_body(ContainerRun, raw)
+
+
+def test_descriptors_handed_to_a_probe_reach_it_and_are_closed(tmp_path):
+    import os
+
+    opened: list[int] = []
+
+    def exec_argv(cid, argv):
+        fd = os.open(tmp_path, os.O_RDONLY)
+        os.set_inheritable(fd, True)
+        opened.append(fd)
+        return ["sh", "-c", f"test -e /proc/self/fd/{fd}"], (fd,)
+
+    m = HealthMonitor(exec_argv)
+    try:
+        m.watch("c4", HealthConfig(("x",), interval=0.02, retries=1))
+        wait_for(m, "c4", lambda s: s["Status"] == "healthy" and len(s["Log"]) >= 2)
+    finally:
+        m.close()
+    time.sleep(0.1)
+    for fd in set(opened):
+        with pytest.raises(OSError):
+            os.fstat(fd)  # closed once its probe started
