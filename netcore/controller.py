@@ -269,6 +269,10 @@ class Controller(ClusterSync):
         data = self.store.get(SANDBOX, sandbox_id)
         return Sandbox.from_dict(data) if data else None
 
+    def sandbox_ids(self) -> list[str]:
+        """Every sandbox on record (the runtime's reconcile finds those no container owns)."""
+        return [d["id"] for d in self.store.list(SANDBOX)]
+
     def sandbox_endpoints(self, sandbox: Sandbox) -> list[Endpoint]:
         out = []
         for eid in sandbox.endpoints:
