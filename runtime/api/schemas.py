@@ -152,6 +152,7 @@ class StopQuery(Query):
 
 class RemoveQuery(Query):
     force: bool = False
+    v: bool = False
 
 
 class LogsQuery(Query):
