@@ -62,6 +62,19 @@ class Limits:
     backlog: int = 4096  # the kernel clamps it to net.core.somaxconn
 
 
+def fit(limits: Limits, nofile: int) -> Limits:
+    """``limits`` shrunk to an open-files limit: connections may take at most half of what
+    is left once 256 descriptors are kept for the engine's own work (with the hard
+    limit of 1024 some hosts still have, 384 connections rather than EMFILE)."""
+    room = max(32, (nofile - 256) // 2)
+    if limits.max_pending + limits.max_active <= room:
+        return limits
+    import dataclasses
+
+    active = max(8, min(limits.max_active, room // 3))
+    return dataclasses.replace(limits, max_active=active, max_pending=max(8, room - active))
+
+
 class HttpError(Exception):
     """An answer decided before any handler ran (bad request line, body, size)."""
 
@@ -223,8 +236,10 @@ class ApiServer:
 
     def __init__(self, path: str, router: Router, limits: Limits | None = None,
                  submit: Callable[..., None] | None = None) -> None:
+        import resource
+
         self.router = router
-        self.limits = limits or Limits()
+        self.limits = fit(limits or Limits(), resource.getrlimit(resource.RLIMIT_NOFILE)[0])
         self.path = path
         self._submit = submit or (lambda fn, *args: threading.Thread(target=fn, args=args, daemon=True).start())
         self._active = 0
