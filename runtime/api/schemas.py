@@ -152,7 +152,6 @@ class StopQuery(Query):
 
 class RemoveQuery(Query):
     force: bool = False
-    v: bool = False
 
 
 class LogsQuery(Query):
