@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
 __all__ = ["Invalid", "parse_body", "parse_query", "Body", "Query", "Empty", "NetworkCreate", "NetworkConnect",
-           "NetworkDisconnect", "ContainerRun", "ContainerCreate", "RestartPolicySettings", "StopQuery", "FlagQuery", "LogsQuery", "ListQuery", "RemoveQuery"]
+           "NetworkDisconnect", "ContainerRun", "StopQuery", "FlagQuery", "LogsQuery", "ListQuery", "RemoveQuery"]
 
 Int32 = Annotated[StrictInt, Field(ge=-(2**31), le=2**31 - 1)]
 Short = Annotated[StrictStr, Field(max_length=255)]
@@ -96,16 +96,7 @@ class HostBinding(Body):
     HostPort: Short | None = None
 
 
-class RestartPolicySettings(Body):
-    Name: Short | None = ""
-    MaximumRetryCount: Int32 | None = None
-
-
 class ContainerRun(Body):
-    """``run`` and ``create``: Docker's field names, flat. The fields after ``Dns`` are those
-    the launcher (image, user, mounts, capabilities) and the lifecycle (terminal, stdin,
-    restart policy) take; their shapes inside ``Mounts`` are checked where they are used."""
-
     Name: Short | None = None
     Cmd: list[Text] | None = None
     Env: dict[Text, Text] | None = None
@@ -117,21 +108,6 @@ class ContainerRun(Body):
     PortBindings: dict[Short, list[HostBinding] | None] | None = None
     PublishAllPorts: StrictBool = False
     Dns: list[Short] | None = None
-    Image: Short | None = None
-    Entrypoint: list[Text] | None = None
-    User: Short | None = None
-    Mounts: list[dict[str, Any]] | None = None
-    ReadonlyRootfs: StrictBool = False
-    CapAdd: list[Short] | None = None
-    CapDrop: list[Short] | None = None
-    Privileged: StrictBool = False
-    Tty: StrictBool = False
-    OpenStdin: StrictBool = False
-    StdinOnce: StrictBool = False
-    RestartPolicy: RestartPolicySettings | None = None
-
-
-ContainerCreate = ContainerRun
 
 
 class Empty(Body):
