@@ -247,6 +247,7 @@ class ApiServer:
         self._pending: OrderedDict[int, tuple[socket.socket, float, bytearray]] = OrderedDict()
         self._stop = threading.Event()
         self._done = threading.Event()
+        self._serving = False
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._sel = selectors.EpollSelector()
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
@@ -279,6 +280,7 @@ class ApiServer:
     # ------------------------------------------------------------ acceptor ---
 
     def serve_forever(self, poll_interval: float = 0.5) -> None:
+        self._serving = True
         sel = self._sel
         sel.register(self.socket, selectors.EVENT_READ, "listen")
         sel.register(self._wake_r, selectors.EVENT_READ, "wake")
@@ -311,7 +313,8 @@ class ApiServer:
             os.write(self._wake_w, b"x")
         except OSError:
             pass
-        self._done.wait()
+        if self._serving:
+            self._done.wait()
 
     def server_close(self) -> None:
         self.socket.close()
@@ -381,7 +384,10 @@ class ApiServer:
             self._refuse(conn, 408, f"request headers not received within {self.limits.header_timeout:g}s")
 
     def _read_head(self, fd: int) -> None:
-        conn, _, buf = self._pending[fd]
+        entry = self._pending.get(fd)
+        if entry is None:  # dropped earlier in this turn (pushed out by a newer connection)
+            return
+        conn, _, buf = entry
         try:
             chunk = conn.recv(65536)
         except (BlockingIOError, InterruptedError):
