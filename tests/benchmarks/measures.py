@@ -323,6 +323,13 @@ def m_clilib(ctx: Ctx) -> dict[str, Any]:
     return clilib.measure(nc, ctx.reps)
 
 
+def m_apiedge(ctx: Ctx) -> dict[str, Any]:
+    """The API's edge (issue 12): the epoll acceptor with typed bodies vs the socketserver it replaced."""
+    from tests.benchmarks import apiedge
+
+    return apiedge.measure(ctx.reps)
+
+
 MEASURES: dict[str, tuple[str, Callable[[Ctx], dict[str, Any]]]] = {
     "run": ("1+2: network setup+teardown per container; run --rm end to end", m_run),
     "network": ("3: network create / rm (CLI)", m_network_create_rm),
@@ -335,4 +342,5 @@ MEASURES: dict[str, tuple[str, Callable[[Ctx], dict[str, Any]]]] = {
     "ls": ("10: CLI network ls round trip", m_ls),
     "clilib": ("click CLI vs the argparse CLI it replaced, vs the bare import of click", m_clilib),
     "breakdown": ("diagnostic: netcore CLI time = interpreter + imports + engine (API)", m_breakdown),
+    "apiedge": ("the API edge vs the socketserver it replaced: requests, and 1000 idle connections", m_apiedge),
 }
