@@ -63,6 +63,36 @@ def _portspec(parse_name: str):
     return parse
 
 
+def _mountspec(parse_name: str):
+    """An argparse ``type`` for ``-v`` / ``--mount`` / ``--tmpfs`` (runtime.mountspec)."""
+
+    def parse(spec: str):
+        from runtime import mountspec
+
+        try:
+            return getattr(mountspec, parse_name)(spec)
+        except mountspec.MountSpecError as exc:
+            raise ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
+def image_arguments(p) -> None:
+    """run's flags for the container's root, user and containment (issue 11, 12)."""
+    p.add_argument("--entrypoint", help="Overwrite the default ENTRYPOINT of the image.")
+    p.add_argument("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>]).")
+    p.add_argument("-v", "--volume", dest="mounts", action="append", default=[], type=_mountspec("parse_volume"),
+                   metavar="SRC:DST[:ro]", help="Bind mount an absolute host path (or a named volume).")
+    p.add_argument("--mount", dest="mounts", action="append", type=_mountspec("parse_mount"), metavar="SPEC",
+                   help="Attach a filesystem mount: type=bind|volume|tmpfs,source=..,target=..[,readonly].")
+    p.add_argument("--tmpfs", dest="mounts", action="append", type=_mountspec("parse_tmpfs"), metavar="PATH[:OPTS]",
+                   help="Mount a tmpfs directory: PATH[:size=64m,mode=1777,ro].")
+    p.add_argument("--read-only", action="store_true", help="Mount the container's root filesystem as read only.")
+    p.add_argument("--cap-add", action="append", default=[], metavar="CAP", help="Add Linux capabilities.")
+    p.add_argument("--cap-drop", action="append", default=[], metavar="CAP", help="Drop Linux capabilities.")
+    p.add_argument("--privileged", action="store_true", help="Give extended privileges to this container.")
+
+
 def run_arguments(p) -> None:
     p.add_argument("-d", "--detach", action="store_true", help="Run in the background and print the container ID.")
     p.add_argument("--rm", dest="auto_remove", action="store_true", help="Remove the container when it exits.")
@@ -80,12 +110,31 @@ def run_arguments(p) -> None:
     p.add_argument("-e", "--env", action="append", default=[], type=pair("environment variable"), metavar="KEY=VALUE", help="Set environment variable KEY=VALUE.")
     p.add_argument("-w", "--workdir", help="Working directory inside the container.")
     p.add_argument("--hostname", help="Container host name (default: its name).")
-    p.add_argument("command", nargs=REMAINDER, help="The command and its arguments.")
+    image_arguments(p)
+    p.add_argument("command", nargs=REMAINDER, help="IMAGE [COMMAND] [ARG...], or -- COMMAND [ARG...] for the host image.")
+
+
+def _image_and_command(a) -> tuple[str, list[str]]:
+    """``IMAGE [COMMAND] [ARG...]``; ``-- COMMAND [ARG...]`` keeps meaning the built-in image ``host``."""
+    if a.command[:1] == ["--"]:
+        if len(a.command) < 2:
+            raise UsageError('"netcore run" requires at least 1 argument')
+        return "host", a.command[1:]
+    if not a.command:
+        raise UsageError('"netcore run" requires at least 1 argument')
+    return a.command[0], a.command[1:]
+
+
+def _run_exit_code(message: str) -> int:
+    """Docker's CLI: 127 for a command that is not there, 126 for one that cannot run, else 125."""
+    if message.startswith("exec: ") or ': exec: "' in message:
+        return 127 if ("no such file or directory" in message or "not found" in message) else 126
+    return 125
 
 
 def run(cli, a) -> None:
     """Run a command in a new container."""
-    cmd = _argv(a, "run")
+    image, cmd = _image_and_command(a)
     nets = a.networks or [{"name": "bridge"}]
     if a.ip:
         nets[0]["ip"] = a.ip
@@ -111,12 +160,20 @@ def run(cli, a) -> None:
         "PortBindings": bindings,
         "PublishAllPorts": a.publish_all,
         "Dns": a.dns,
+        "Image": image,
+        "Entrypoint": None if a.entrypoint is None else [a.entrypoint],
+        "User": a.user,
+        "Mounts": a.mounts,
+        "ReadonlyRootfs": a.read_only,
+        "CapAdd": a.cap_add,
+        "CapDrop": a.cap_drop,
+        "Privileged": a.privileged,
     }
     client = cli.client
     try:
         created = client.request("POST", "/containers/run", body)
     except ApiError as exc:
-        exc.exit_code = 125  # Docker's code for "the container could not be run"
+        exc.exit_code = _run_exit_code(str(exc))  # 125: Docker's code for "the container could not be run"
         raise
     cid = created["Id"]
     if a.detach:
@@ -260,7 +317,7 @@ def port(cli, a) -> None:
 
 
 def register(sub) -> None:
-    command(sub, "run", run, run_arguments, usage="netcore run [OPTIONS] [--] COMMAND [ARG...]")
+    command(sub, "run", run, run_arguments, usage="netcore run [OPTIONS] IMAGE [COMMAND] [ARG...] | netcore run [OPTIONS] -- COMMAND [ARG...]")
     command(sub, "ps", ps, ps_arguments)
     command(sub, "exec", exec_, exec_arguments, usage="netcore exec [OPTIONS] CONTAINER [--] COMMAND [ARG...]")
     command(sub, "logs", logs, logs_arguments)

@@ -138,6 +138,14 @@ class Engine:
             port_bindings=body.get("PortBindings") or {},
             publish_all=bool(body.get("PublishAllPorts")),
             dns=body.get("Dns") or [],
+            image=body.get("Image") or "host",
+            entrypoint=body.get("Entrypoint"),
+            user=body.get("User") or None,
+            mounts=body.get("Mounts") or [],
+            read_only=bool(body.get("ReadonlyRootfs")),
+            cap_add=body.get("CapAdd") or [],
+            cap_drop=body.get("CapDrop") or [],
+            privileged=bool(body.get("Privileged")),
         )
         return container_view(self.controller, rec) if not rec["auto_remove"] else {"Id": rec["id"], "Name": "/" + rec["name"]}
 
@@ -227,6 +235,7 @@ def serve(root: str, socket_path: str, settings: DaemonConfig | None = None) -> 
     """Run the engine in the foreground until SIGTERM or SIGINT."""
     process.raise_fd_limit()
     engine = Engine(root, settings=settings)
+    engine.containers.hide.append(os.path.dirname(os.path.abspath(socket_path)))  # never inside a host-image container
     engine.start()
     server = EngineServer(socket_path, engine.router())
     stop = threading.Event()
