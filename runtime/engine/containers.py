@@ -22,7 +22,7 @@ from runtime import portspec
 from runtime.engine import files, launch, process
 from runtime.engine.config import ipv4
 from runtime.engine.exitwatch import ExitWatcher
-from runtime.engine.rootfs import HOST_IMAGE, ExecError, Image, RootView, find_command, resolve_user
+from runtime.engine.rootfs import HOST_IMAGE, Image, RootView, resolve_user
 
 __all__ = ["Containers"]
 
@@ -134,10 +134,6 @@ class Containers:
         except ValueError as exc:
             raise InvalidConfig(str(exc)) from None
         mount_recs = [self._mount(m) for m in mounts or ()]
-        if img.is_host:
-            for m in mount_recs:
-                if not os.path.exists(m["Destination"]) and not m["Destination"].startswith(("/tmp/", "/var/tmp/")):
-                    raise InvalidConfig(f"invalid mount config: mount point {m['Destination']} does not exist in the host image")
         cid = names.new_id()
         name = name or self._random_name()
         if not names.valid_object_name(name):
@@ -199,7 +195,7 @@ class Containers:
                 finally:
                     self.store.delete(CONTAINER, cid)
                     shutil.rmtree(sdir, ignore_errors=True)
-                if isinstance(exc, (process.ProcessError, ExecError)):
+                if isinstance(exc, process.ProcessError):
                     raise InvalidConfig(str(exc)) from None
                 if isinstance(exc, ValueError):  # a user that the image does not know
                     raise InvalidConfig(str(exc)) from None
@@ -217,15 +213,11 @@ class Containers:
         view = RootView(("/",) if img.is_host else (upper, *reversed(img.layers)))
         env = {"PATH": DEFAULT_PATH, "HOSTNAME": rec["hostname"], **rec["env"]}
         workdir = rec["workdir"] or "/"
-        if img.is_host and not view.is_dir(workdir):
-            raise InvalidConfig(f"working directory {workdir} does not exist in the host image")
         user = resolve_user(view, rec["user"]) if rec["user"] else None
         if user is not None and "HOME" not in rec["env"]:
             env["HOME"] = user.home
         elif "HOME" not in rec["env"]:
             env["HOME"] = "/root"
-        if img.is_host or view.is_dir(workdir):  # a missing one is made, as Docker does
-            find_command(view, rec["argv"][0], env["PATH"], workdir)
         bind = {"/etc/resolv.conf": f"{sdir}/resolv.conf"}
         if not host_ns:
             bind.update({"/etc/hosts": f"{sdir}/hosts", "/etc/hostname": f"{sdir}/hostname"})

@@ -35,7 +35,7 @@ from typing import Mapping, Sequence
 
 from runtime.engine import launch, pidfd, seccomp
 from runtime.engine.mounttemplate import MountTemplate
-from runtime.engine.rootfs import User
+from runtime.engine.rootfs import ExecError, RootView, User, find_command
 
 __all__ = ["DEFAULT_PATH", "Mount", "ProcessSpec", "ProcessInfo", "ProcessError", "StartError",
            "NotRunningError", "Launcher", "stop", "kill", "is_running", "read_exit_code",
@@ -183,10 +183,21 @@ class Launcher:
                 if any(c in d for c in ",:\n") or not os.path.isabs(d):
                     raise StartError(f"{cid}: unusable layer path {d!r}")
             overlay = f"lowerdir={':'.join(reversed(spec.layers))},upperdir={upper},workdir={work}"
+        view = RootView((upper_dirs(sd)[0], *reversed(spec.layers)) if spec.layers is not None else ("/",))
+        workdir = spec.workdir or "/"
+        if not workdir.startswith("/"):
+            raise StartError(f"{cid}: the working directory '{workdir}' is invalid, it needs to be an absolute path")
+        if spec.layers is None and not view.is_dir(workdir):
+            raise StartError(f"{cid}: can't cd to {workdir}: no such directory in the host image")
+        env = {"PATH": DEFAULT_PATH, "HOSTNAME": h or socket.gethostname(), **spec.env}
+        if spec.layers is None or view.is_dir(workdir):  # else it is made, and a relative command is not there
+            try:
+                find_command(view, spec.argv[0], env["PATH"], workdir)
+            except ExecError as exc:
+                raise StartError(f"{cid}: {exc}") from None
         args: list[str] = ["--unshare-pid", "--unshare-ipc", "--as-pid-1"]
         if h is not None:
             args += ["--unshare-uts", "--hostname", h]
-        env = {"PATH": DEFAULT_PATH, "HOSTNAME": h or socket.gethostname(), **spec.env}
         args.append("--clearenv")
         for k, v in env.items():
             args += ["--setenv", k, v]
@@ -202,7 +213,8 @@ class Launcher:
             args += ["--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm", "--mqueue", "/dev/mqueue",
                      "--ro-bind", f"{sd}/sys", "/sys", *launch.masks()]
         for dst, src in spec.bind_files.items():
-            if not os.path.isabs(dst) or not os.path.exists(src):
+            # the host image is read-only: a mount point there must exist already
+            if not os.path.isabs(dst) or not os.path.exists(src) or (spec.layers is None and not _host_target(dst)):
                 raise StartError(f"{cid}: bad bind mount {src} -> {dst}")
             args += ["--bind", src, dst]
         for m in spec.mounts:
@@ -211,6 +223,8 @@ class Launcher:
             if m.type == "bind":
                 if not os.path.exists(m.source):
                     raise StartError(f"{cid}: invalid mount config: bind source path does not exist: {m.source}")
+                if spec.layers is None and not _host_target(m.target):
+                    raise StartError(f"{cid}: invalid mount config: mount point {m.target} does not exist in the host image")
                 args += ["--ro-bind" if m.readonly else "--bind", m.source, m.target]
             elif m.type == "tmpfs":
                 args += ["--perms", f"{m.mode if m.mode is not None else 0o1777:o}"]
@@ -219,13 +233,13 @@ class Launcher:
             else:
                 raise StartError(f"{cid}: unsupported mount type {m.type!r}")
         if spec.layers is not None:  # a missing working dir is made (Docker's), before the root goes read-only
-            args += ["--dir", spec.workdir or "/"] + (["--remount-ro", "/"] if spec.read_only else [])
-        caps = launch.ALL_CAPS if spec.privileged else spec.caps
+            args += ["--dir", workdir] + (["--remount-ro", "/"] if spec.read_only else [])
+        caps = launch.ALL_CAPS if spec.privileged else frozenset(spec.caps)
         args += ["--cap-drop", "ALL", *(a for c in sorted(caps) for a in ("--cap-add", c))]
         program = "" if spec.privileged else self.seccomp_program(frozenset(caps))
         if program:
             args += ["--seccomp", "4"]
-        args += ["--chdir", spec.workdir or "/"]
+        args += ["--chdir", workdir]
         command = list(spec.argv)
         u = spec.user
         if u is not None and (u.uid, u.gid, u.groups) != (0, 0, ()):
@@ -301,6 +315,11 @@ class Launcher:
             json.dump(asdict(info), f)
         os.replace(tmp, os.path.join(sd, "process.json"))
         return info
+
+
+def _host_target(path: str) -> bool:
+    """A mount point in the host image: an existing path, or one under its fresh /tmp or /var/tmp."""
+    return os.path.exists(path) or path.startswith(("/tmp/", "/var/tmp/"))
 
 
 def read_exit_code(state_dir: str) -> int | None:

@@ -188,4 +188,4 @@ def resolve_user(view: RootView, spec: str) -> User:
         gid = int(g[2]) if g else int(group)
     name = entry[0] if entry else None
     extra = tuple(int(g[2]) for g in groups if name and name in g[3].strip().split(",") and g[2].isdigit() and int(g[2]) != gid)
-    return User(uid, gid, extra, entry[5] if entry and entry[5] else "/")
+    return User(uid, gid, (gid, *extra), entry[5] if entry and entry[5] else "/")  # runc lists the primary group too

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from runtime.engine import process as proc
-from runtime.engine.process import ExitWatcher, ProcessSpec, StartError
+from runtime.engine.exitwatch import ExitWatcher
+from runtime.engine.process import Launcher, ProcessSpec, StartError
 
 pytestmark = pytest.mark.root  # skipped by tests/conftest.py unless root
 
@@ -37,6 +38,7 @@ def netns():
 def make(tmp_path):
     """Factory for specs/containers; stops whatever is left at teardown."""
     started: list[proc.ProcessInfo] = []
+    launcher = Launcher(str(tmp_path / "launcher"))
 
     def spec(*argv: str, **kw) -> ProcessSpec:
         fields = dict(container_id=f"c-{uuid.uuid4().hex[:8]}", argv=list(argv), env={},
@@ -47,12 +49,13 @@ def make(tmp_path):
 
     def start(*argv: str, **kw) -> tuple[ProcessSpec, proc.ProcessInfo]:
         s = spec(*argv, **kw)
-        info = proc.start(s)
+        info = launcher.start(s)
         started.append(info)
         return s, info
 
     start.spec = spec
     start.started = started
+    start.launcher = launcher
     yield start
     for info in started:
         proc.stop(info, timeout=0)
@@ -143,26 +146,31 @@ def test_bind_files(make, tmp_path):
 def test_env_and_workdir(make, tmp_path, monkeypatch):
     monkeypatch.setenv("NETCORE_ENGINE_SECRET", "leak")
     given = {"FOO": "bar baz", "IFS": ":", "n": "1", "pid": "x", "line": "y"}  # shell-ish names
-    s, info = make("/usr/bin/env", env=given, workdir=str(tmp_path))
+    s, info = make("/usr/bin/env", env=given, workdir="/usr/share")
     code, out = wait_exit(s, info)
     env = dict(line.split("=", 1) for line in out.splitlines())
     assert code == 0
-    assert env == {**given, "PATH": proc.DEFAULT_PATH, "HOSTNAME": s.hostname}
-    s, info = make("pwd", workdir=str(tmp_path))
-    assert wait_exit(s, info) == (0, f"{tmp_path}\n")
+    assert env == {**given, "PATH": proc.DEFAULT_PATH, "HOSTNAME": s.hostname, "PWD": "/usr/share"}  # bwrap sets PWD
+    s, info = make("pwd", workdir="/usr/share")
+    assert wait_exit(s, info) == (0, "/usr/share\n")
 
 
 @pytest.mark.parametrize("argv,expected", [
     (["true"], 0),
     (["sh", "-c", "exit 3"], 3),
-    (["no-such-command-xyz"], 127),
+    (["sh", "-c", "kill -9 $$"], 0),  # pid 1 ignores a signal from inside its namespace
 ])
 def test_exit_codes(make, argv, expected):
     s, info = make(*argv)
     code, out = wait_exit(s, info)
     assert code == expected
-    if expected == 127:
-        assert "No such file or directory" in out
+
+
+def test_missing_command_refused_before_start(make):
+    with pytest.raises(StartError, match='exec: "no-such-command-xyz": executable file not found in \\$PATH'):
+        make.launcher.start(make.spec("no-such-command-xyz"))
+    with pytest.raises(StartError, match='exec: "/etc/passwd": permission denied'):
+        make.launcher.start(make.spec("/etc/passwd"))
 
 
 def test_stop_falls_back_to_sigkill(make):
@@ -217,26 +225,29 @@ def test_exec_enters_namespaces(make, netns):
 
 
 def test_start_errors(make, tmp_path):
+    start = make.launcher.start
     with pytest.raises(StartError, match="network namespace not found"):
-        proc.start(make.spec("true", netns_path=str(tmp_path / "nope")))
+        start(make.spec("true", netns_path=str(tmp_path / "nope")))
     with pytest.raises(StartError, match="invalid command"):
-        proc.start(make.spec())
+        start(make.spec())
     hosts = tmp_path / "hosts"
     hosts.write_text("")
     with pytest.raises(StartError, match="bad bind mount"):
-        proc.start(make.spec("true", bind_files={"/nonexistent-dir/hosts": str(hosts)}))
+        start(make.spec("true", bind_files={"/nonexistent-dir/hosts": str(hosts)}))
     with pytest.raises(StartError, match="invalid hostname"):
-        proc.start(make.spec("true", hostname="a b"))
+        start(make.spec("true", hostname="a b"))
     with pytest.raises(StartError, match="can't cd"):
-        proc.start(make.spec("true", workdir=str(tmp_path / "missing")))
+        start(make.spec("true", workdir=str(tmp_path / "missing")))
 
 
 ENGINE = """
 import json, sys, time
 import dataclasses
 from runtime.engine import process as proc
-spec = proc.ProcessSpec(**json.loads(sys.argv[1]))
-print(json.dumps(dataclasses.asdict(proc.start(spec))), flush=True)
+d = json.loads(sys.argv[1])
+d["mounts"] = [proc.Mount(**m) for m in d["mounts"]]
+spec = proc.ProcessSpec(**d)
+print(json.dumps(dataclasses.asdict(proc.Launcher(spec.state_dir + ".launcher").start(spec))), flush=True)
 time.sleep(100)
 """
 
@@ -246,8 +257,9 @@ def test_survives_engine_sigkill(make, tmp_path):
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # adopt the orphaned monitor to reap it
     try:
         go = tmp_path / "go"
-        s = make.spec("sh", "-c", f"while [ ! -e {go} ]; do sleep 0.02; done; exit 5")
-        engine = subprocess.Popen([sys.executable, "-c", ENGINE, json.dumps(dataclasses.asdict(s))],
+        s = make.spec("sh", "-c", "while [ ! -e /tmp/sig/go ]; do sleep 0.02; done; exit 5",
+                      mounts=[proc.Mount(target="/tmp/sig", source=str(tmp_path))])
+        engine = subprocess.Popen([sys.executable, "-c", ENGINE, json.dumps(dataclasses.asdict(s), default=sorted)],
                                   stdout=subprocess.PIPE, text=True)
         info = proc.ProcessInfo(**json.loads(engine.stdout.readline()))
         make.started.append(info)
