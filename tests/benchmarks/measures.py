@@ -312,6 +312,13 @@ def m_breakdown(ctx: Ctx) -> dict[str, Any]:
     return breakdown.measure(nc, ctx.reps)
 
 
+def m_rootfs(ctx: Ctx) -> dict[str, Any]:
+    """A container's own root: run --rm IMAGE true vs -- true, and vs a baseline tree (NCB_BASELINE_REF)."""
+    from tests.benchmarks import rootfs
+
+    return rootfs.measure(ctx.reps, ctx.log)
+
+
 MEASURES: dict[str, tuple[str, Callable[[Ctx], dict[str, Any]]]] = {
     "run": ("1+2: network setup+teardown per container; run --rm end to end", m_run),
     "network": ("3: network create / rm (CLI)", m_network_create_rm),
@@ -322,5 +329,6 @@ MEASURES: dict[str, tuple[str, Callable[[Ctx], dict[str, Any]]]] = {
     "throughput": ("8: TCP throughput (iperf3)", m_throughput),
     "dns": ("9: DNS round trip for another container's name", m_dns),
     "ls": ("10: CLI network ls round trip", m_ls),
+    "rootfs": ("11: run --rm IMAGE true vs run --rm -- true (own root vs host image; NCB_BASELINE_REF: vs that tree)", m_rootfs),
     "breakdown": ("diagnostic: netcore CLI time = interpreter + imports + engine (API)", m_breakdown),
 }

@@ -45,10 +45,12 @@ def add_image(images: Path, name: str, layers: list[Path], config: dict | None =
 
 
 class DirectoryImages:
-    """``resolve(ref)`` over an images directory (the engine's image resolver contract)."""
+    """``resolve(ref)`` over an images directory (the engine's image resolver contract);
+    names it does not hold go to ``fallback`` (the engine's own store, if any)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, fallback=None) -> None:
         self.path = path
+        self.fallback = fallback
 
     def resolve(self, ref: str):
         from netcore import NotFound
@@ -59,6 +61,8 @@ class DirectoryImages:
             return HOST_IMAGE
         d = os.path.join(self.path, name)
         if "/" in name or not os.path.isdir(d):
+            if self.fallback is not None:
+                return self.fallback.resolve(ref)
             raise NotFound(f"No such image: {ref}")
         layers = os.path.join(d, "layers")
         paths = tuple(os.path.realpath(os.path.join(layers, n)) for n in sorted(os.listdir(layers), key=int))
@@ -69,8 +73,19 @@ class DirectoryImages:
 def daemon_argv(images: Path) -> list[str]:
     """The engine's command (before ``daemon ...``), resolving images in ``images``."""
     here = os.path.dirname(os.path.abspath(__file__))
-    code = ("import sys; sys.path.insert(0, %r); import dirimages; "
-            "from runtime.engine.containers import Containers; "
-            "Containers.default_images = dirimages.DirectoryImages(%r); "
+    code = ("import sys; sys.path.insert(0, %r); import dirimages; dirimages.install(%r); "
             "from runtime.cli import main; sys.argv[0] = 'netcore'; main()") % (here, str(images))
     return [sys.executable, "-c", code]
+
+
+def install(images: str) -> None:
+    """In an engine process: every ``Containers`` resolves ``images`` first, then what it was given."""
+    from runtime.engine.containers import Containers
+
+    init = Containers.__init__
+
+    def __init__(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self.images = DirectoryImages(images, fallback=self.images)
+
+    Containers.__init__ = __init__
