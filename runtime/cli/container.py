@@ -75,12 +75,33 @@ def _mountspec(parse_name: str):
     return parse
 
 
+class RunCommand(Command):
+    """``run [OPTIONS] IMAGE [COMMAND] [ARG...]``, and ``run [OPTIONS] -- COMMAND [ARG...]`` for
+    the built-in image ``host``: click drops the ``--`` that ends the options, so it is read
+    here, before click parses, as the image name ``host``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        takes_value = {o for p in self.params if isinstance(p, click.Option) and not (p.is_flag or p.count)
+                       for o in p.opts + p.secondary_opts}
+        i = 0
+        while i < len(args):
+            a = args[i]
+            if a == "--":
+                if i + 1 < len(args):
+                    args = [*args[:i], "--", "host", *args[i + 1:]]
+                break
+            if not a.startswith("-") or a == "-":
+                break  # the image: what follows is its command
+            if a in takes_value:
+                i += 1  # the option's value
+            elif not a.startswith("--") and len(a) > 2 and f"-{a[1]}" in takes_value:
+                pass  # -uVALUE
+            i += 1
+        return super().parse_args(ctx, args)
+
+
 def _image_and_command(command: tuple[str, ...]) -> tuple[str, list[str]]:
-    """``IMAGE [COMMAND] [ARG...]``; ``-- COMMAND [ARG...]`` keeps meaning the built-in image ``host``."""
-    if command[:1] == ("--",):
-        if len(command) < 2:
-            raise click.UsageError('"netcore run" requires at least 1 argument')
-        return "host", list(command[1:])
+    """``IMAGE [COMMAND] [ARG...]`` (``-- COMMAND`` arrives as ``host COMMAND``)."""
     if not command:
         raise click.UsageError('"netcore run" requires at least 1 argument')
     return command[0], list(command[1:])
@@ -93,7 +114,7 @@ def _run_exit_code(message: str) -> int:
     return 125
 
 
-@click.command(cls=Command, context_settings=COMMAND_LINE)
+@click.command(cls=RunCommand, context_settings=COMMAND_LINE)
 @option("-d", "--detach", is_flag=True, help="Run in the background and print the container ID.")
 @option("--rm", "auto_remove", is_flag=True, help="Remove the container when it exits.")
 @option("--name", help="Assign a name to the container.")
