@@ -143,6 +143,10 @@ def container_view(ctl: Controller, rec: dict[str, Any]) -> dict[str, Any]:
             "CapAdd": rec.get("cap_add") or None,
             "CapDrop": rec.get("cap_drop") or None,
         },
+        "Netcore": {  # what ``exec`` applies to the process it starts (pid 1 has the same)
+            "Caps": rec.get("caps"),
+            "SeccompProgram": rec.get("seccomp") or "",
+        },
         "NetworkSettings": {
             "SandboxKey": sandbox.netns_path if sandbox and sandbox.netns_path else "",
             "Ports": _ports(ctl, rec),

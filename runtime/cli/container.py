@@ -241,6 +241,7 @@ def ps(cli: Cli, all_: bool, quiet: bool, no_trunc: bool, fmt: str) -> None:
 def exec_(cli: Cli, workdir: str | None, env: tuple[tuple[str, str], ...], container: str, command: tuple[str, ...]) -> None:
     """Run a command in a running container."""
     from runtime.engine.process import ProcessInfo, exec_argv
+    from runtime.engine.rootfs import RootView, resolve_user
 
     cmd = _argv(command, "exec")
     view = cli.client.request("GET", f"/containers/{q(container)}/json")
@@ -249,8 +250,16 @@ def exec_(cli: Cli, workdir: str | None, env: tuple[tuple[str, str], ...], conta
     info = ProcessInfo(monitor_pid=0, pid=view["State"]["Pid"], started_at=0.0)
     extra = dict(e.split("=", 1) for e in view["Config"]["Env"])
     extra.update(env)
-    argv = exec_argv(info, cmd, workdir=workdir, env=extra)
-    os.execvp(argv[0], argv)
+    own = view.get("Netcore") or {}
+    user = view["Config"].get("User")
+    try:  # as pid 1 runs: its user (from the container's own /etc/passwd), capabilities and seccomp
+        who = resolve_user(RootView((f"/proc/{info.pid}/root",)), user) if user else None
+    except ValueError as exc:
+        raise ApiError(0, str(exc)) from None
+    caps = frozenset(own["Caps"]) if own.get("Caps") is not None else None
+    argv = exec_argv(info, cmd, workdir=workdir, env=extra, user=who, caps=caps,
+                     seccomp_program=own.get("SeccompProgram") or None)
+    os.execv(argv[0], argv)
 
 
 @click.command(cls=Command)

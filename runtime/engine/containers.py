@@ -200,7 +200,8 @@ class Containers:
                 if isinstance(exc, ValueError):  # a user that the image does not know
                     raise InvalidConfig(str(exc)) from None
                 raise
-            rec.update(state="running", started_at=_now(), process=_info_dict(info))
+            rec.update(state="running", started_at=_now(), process=_info_dict(info),
+                       seccomp="" if privileged else self.launcher.seccomp_program(caps))  # for exec
             self.store.put(CONTAINER, cid, rec, name=name)
             self.watcher.watch(cid, info, sdir)
         return rec

@@ -21,6 +21,7 @@ Findings (kernel 6.18, util-linux 2.38, bubblewrap 0.8, dash):
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -44,7 +45,7 @@ __all__ = ["DEFAULT_PATH", "Mount", "ProcessSpec", "ProcessInfo", "ProcessError"
 log = logging.getLogger(__name__)
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-_NSENTER, _ENV = "/usr/bin/nsenter", "/usr/bin/env"
+_NSENTER = "/usr/bin/nsenter"
 _MARKER = "NETCORE_SETUP=1"  # env of the monitor and bwrap only: gone once the command is exec'd
 _NOFILE = "NETCORE_NOFILE"  # the open-files soft limit containers get (the engine's before raise_fd_limit)
 SETUSER = os.path.join(sys.prefix, "libexec", "netcore-setuser")  # built by scripts/setup.sh
@@ -153,7 +154,8 @@ class Launcher:
                 self._profile = seccomp.load_profile()
             data = seccomp.compile_profile(self._profile, caps)
             os.makedirs(self.cache_dir, mode=0o700, exist_ok=True)
-            path = os.path.join(self.cache_dir, f"seccomp-{abs(hash(tuple(sorted(caps)))):x}.bpf")
+            key = hashlib.sha256(" ".join(sorted(caps)).encode()).hexdigest()[:16]
+            path = os.path.join(self.cache_dir, f"seccomp-{key}.bpf")
             tmp = f"{path}.{os.getpid()}.tmp"
             with open(tmp, "wb") as f:
                 f.write(data)
@@ -383,9 +385,14 @@ def stop(info: ProcessInfo, timeout: float = 10.0) -> None:
 
 
 def exec_argv(info: ProcessInfo, argv: Sequence[str], workdir: str | None = None,
-              env: Mapping[str, str] | None = None) -> list[str]:
-    """nsenter argv running ``argv`` in the container with its env updated by ``env``;
-    default workdir is pid 1's cwd."""
+              env: Mapping[str, str] | None = None, user: User | None = None,
+              caps: frozenset[str] | None = None, seccomp_program: str | None = None,
+              setuser: str = SETUSER) -> list[str]:
+    """nsenter argv running ``argv`` in the container as its pid 1 runs: its namespaces and
+    root, its env updated by ``env``, ``user``, and, when given, only ``caps``, no_new_privs
+    and the seccomp program (a file of ``Launcher.seccomp_program``). The static helper
+    (``netcore-setuser``) does the switch inside; it and the program are passed as inherited
+    descriptors, since neither is in the container's root. Default workdir: pid 1's cwd."""
     deadline = time.monotonic() + 2.0
     while True:  # start() returns before pid 1's final execve; wait for its environ
         if not is_running(info):
@@ -400,6 +407,17 @@ def exec_argv(info: ProcessInfo, argv: Sequence[str], workdir: str | None = None
         time.sleep(0.0005)
     cenv = dict(kv.split("=", 1) for kv in raw if "=" in kv and kv != _MARKER)
     cenv = {"PATH": DEFAULT_PATH, **cenv, **(env or {})}
+    helper = os.open(setuser, os.O_RDONLY)  # inherited by nsenter: exec'd as /proc/self/fd/N inside
+    os.set_inheritable(helper, True)
+    opts: list[str] = []
+    if caps is not None:
+        opts += ["-n", "-c", f"{sum(1 << launch.CAP_NUMBERS[c] for c in caps if c in launch.CAP_NUMBERS):x}"]
+    if seccomp_program:
+        prog = os.open(seccomp_program, os.O_RDONLY)
+        os.set_inheritable(prog, True)
+        opts += ["-s", str(prog)]
+    opts += [a for k, v in cenv.items() for a in ("-e", f"{k}={v}")]
+    u = user or User(0, 0)
     return [_NSENTER, f"--target={info.pid}", "--net", "--uts", "--ipc", "--mount", "--pid",
-            "--root", f"--wd={workdir}" if workdir else "--wd", "--", _ENV, "-i", "--",
-            *(f"{k}={v}" for k, v in cenv.items()), *argv]
+            "--root", f"--wd={workdir}" if workdir else "--wd", "--", f"/proc/self/fd/{helper}", *opts,
+            str(u.uid), str(u.gid), ",".join(map(str, u.groups)) or "-", *argv]

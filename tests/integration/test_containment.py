@@ -255,3 +255,25 @@ def test_inspect_shows_image_mounts_and_user(lab, tmp_path):
         assert json.dumps(view)  # serialisable
     finally:
         lab("rm", "-f", name)
+
+
+def test_exec_runs_as_pid_1_does(lab):
+    """exec'd processes get the container's user, capabilities, no_new_privs and seccomp,
+    in an image without /usr/bin/env."""
+    name = f"nct{random.randbytes(3).hex()}"
+    lab("run", "-d", "--name", name, "--network", "none", "-u", "app", "-e", "X=1", "bb", "sleep", "30")
+    try:
+        res = lab("exec", "-e", "Y=2", name, "sh", "-c", "id -u; echo $X$Y; grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status")
+        lines = res.stdout.split()
+        assert lines[:2] == ["1000", "12"]
+        assert lines[2:] == ["CapEff:", "0000000000000000", "NoNewPrivs:", "1", "Seccomp:", "2"]  # non-root: no capabilities
+    finally:
+        lab("rm", "-f", name)
+    lab("run", "-d", "--name", name, "--network", "none", "--cap-add", "NET_ADMIN", "bb", "sleep", "30")
+    try:
+        res = lab("exec", name, "grep", "-E", "^(CapEff|CapBnd):", "/proc/self/status")
+        assert res.stdout.split() == ["CapEff:", "00000000a80435fb", "CapBnd:", "00000000a80435fb"]
+        res = lab("exec", name, "mount", "-t", "tmpfs", "x", "/tmp", check=False)
+        assert res.returncode != 0
+    finally:
+        lab("rm", "-f", name)

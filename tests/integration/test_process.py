@@ -217,7 +217,7 @@ def test_exec_enters_namespaces(make, netns):
     s, info = make("sleep", "100", env={"FOO": "bar"}, netns_path=netns)
     argv = proc.exec_argv(info, ["sh", "-c", "hostname; echo $$ $FOO $BAR; pwd; ip -o link | wc -l"],
                           workdir="/tmp", env={"BAR": "baz"})
-    out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=5).stdout.split("\n")
+    out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=5, close_fds=False).stdout.split("\n")
     assert out[0] == s.hostname
     pid, foo, bar = out[1].split()
     assert 1 < int(pid) < 100 and (foo, bar) == ("bar", "baz")
@@ -336,3 +336,23 @@ def test_exit_watcher_scales(tmp_path):
         sleeper.kill()
         sleeper.wait()
         sleeper.stdout.close()
+
+
+def test_image_root_changes_survive_a_restart_and_stay_out_of_the_image(make, tmp_path):
+    """Two starts on one state dir (stop, then start again): the second sees the first's
+    write in the container's upper layer; the image's layer never changes."""
+    layer = tmp_path / "layer"
+    (layer / "bin").mkdir(parents=True)
+    (layer / "bin" / "busybox").write_bytes(Path("/bin/busybox").read_bytes())
+    os.chmod(layer / "bin" / "busybox", 0o755)
+    os.symlink("busybox", layer / "bin" / "sh")
+    state = str(tmp_path / "state")
+    s, info = make("/bin/sh", "-c", "echo one > /written; /bin/busybox cat /written", layers=[str(layer)], state_dir=state)
+    assert wait_exit(s, info) == (0, "one\n")
+    s, info = make("/bin/sh", "-c", "/bin/busybox cat /written", layers=[str(layer)], state_dir=state)
+    code, out = wait_exit(s, info)
+    assert (code, out.splitlines()[-1]) == (0, "one")
+    assert not (layer / "written").exists()
+    assert (Path(state) / "upper" / "written").read_text() == "one\n"
+    with open("/proc/self/mountinfo") as f:
+        assert state not in f.read()  # the overlay was in the monitor's mount namespace only
