@@ -356,3 +356,28 @@ def test_image_root_changes_survive_a_restart_and_stay_out_of_the_image(make, tm
     assert (Path(state) / "upper" / "written").read_text() == "one\n"
     with open("/proc/self/mountinfo") as f:
         assert state not in f.read()  # the overlay was in the monitor's mount namespace only
+
+
+def test_stdio_handed_in(make, tmp_path):
+    """What -i/-t build on: the container's stdin/stdout/stderr are descriptors given in the
+    spec (here pipes; a pty's end works alike), not /dev/null and the log."""
+    in_r, in_w = os.pipe()
+    out_r, out_w = os.pipe()
+    try:
+        s, info = make("sh", "-c", "read line; echo got:$line; echo err >&2", stdio=(in_r, out_w, out_w))
+        os.close(in_r)
+        os.close(out_w)
+        in_r = out_w = -1
+        os.write(in_w, b"hello\n")
+        os.close(in_w)
+        in_w = -1
+        data = b""
+        while chunk := os.read(out_r, 100):
+            data += chunk
+        assert data == b"got:hello\nerr\n"
+        code, log = wait_exit(s, info)
+        assert (code, log) == (0, "")
+    finally:
+        for fd in (in_r, in_w, out_r, out_w):
+            if fd >= 0:
+                os.close(fd)
