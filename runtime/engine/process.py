@@ -256,7 +256,13 @@ class Launcher:
     def start(self, spec: ProcessSpec, timeout: float = 10.0) -> ProcessInfo:
         """Start the container detached; return once its pid 1 exists (its mounts and the
         final exec follow within milliseconds)."""
-        self.argv(spec, 3)  # validates before anything is made
+        r, w = os.pipe()
+        try:
+            argv = self.argv(spec, w)  # validates before anything is made
+        except BaseException:
+            os.close(r)
+            os.close(w)
+            raise
         sd = spec.state_dir
         os.makedirs(sd, exist_ok=True)
         for d in ("rootfs", "sys", *((upper_dirs(sd)) if spec.layers is not None else ())):
@@ -266,13 +272,12 @@ class Launcher:
                 os.unlink(p)
         logf = os.open(log_path(sd), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
         log_offset = os.fstat(logf).st_size
-        r, w = os.pipe()
         stdin, stdout, stderr = spec.stdio or (subprocess.DEVNULL, logf, logf)
         env = {k: v for k, v in (_MARKER.split("="), (_NOFILE, os.environ.get(_NOFILE, ""))) if v}
         try:
             # close_fds: nothing of the engine's reaches the container but its stdio and the
             # start pipe, whose number the monitor gets in $5.
-            proc = subprocess.Popen(self.argv(spec, w), stdin=stdin, stdout=stdout, stderr=stderr, cwd="/",
+            proc = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr, cwd="/",
                                     env=env, start_new_session=True, pass_fds=(w,))
         except OSError as e:
             os.close(r)
