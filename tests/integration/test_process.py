@@ -381,3 +381,21 @@ def test_stdio_handed_in(make, tmp_path):
         for fd in (in_r, in_w, out_r, out_w):
             if fd >= 0:
                 os.close(fd)
+
+
+def test_host_image_hides_given_paths_and_is_read_only(make):
+    """The engine's root and socket dir (``hide``) are empty in a host-image container even
+    outside /tmp; the host's files are read-only; /tmp is the container's own."""
+    secret_dir = Path(f"/var/lib/nct-{uuid.uuid4().hex[:8]}")
+    secret_dir.mkdir(parents=True)
+    try:
+        (secret_dir / "netcore.db").write_text("secret")
+        s, info = make("sh", "-c", f"ls -A {secret_dir}; echo ==; touch /usr/nct-x 2>&1 | grep -c Read-only; "
+                       "echo x > /tmp/mine && cat /tmp/mine", hide=[str(secret_dir)])
+        code, out = wait_exit(s, info)
+        assert (code, out) == (0, "==\n1\nx\n")
+        assert not os.path.exists("/usr/nct-x") and not os.path.exists("/tmp/mine")
+    finally:
+        for p in secret_dir.iterdir():
+            p.unlink()
+        secret_dir.rmdir()
