@@ -42,7 +42,7 @@ class RootView:
     """
 
     def __init__(self, dirs: tuple[str, ...]) -> None:
-        self.dirs = dirs
+        self.dirs = tuple(d for d in dirs if os.path.isdir(d))  # an upper layer not made yet holds nothing
 
     def lookup(self, path: str, follow: bool = True) -> str | None:
         """The host path of the top-most entry at container path ``path``, or None."""

@@ -144,3 +144,12 @@ def test_root_view_whiteouts_and_opaque_dirs(tmp_path):
 def _mk(root: str, rel: str) -> str:
     os.makedirs(os.path.dirname(os.path.join(root, rel)), exist_ok=True)
     return os.path.join(root, rel)
+
+
+def test_root_view_of_a_container_not_started_yet(tmp_path):
+    """Before the first start the upper layer does not exist: the image's layers alone."""
+    low = _root(tmp_path / "low", {"/bin/tool": "#!x"})
+    view = RootView((str(tmp_path / "upper-not-made"), low))
+    assert view.is_dir("/") and find_command(view, "tool", "/bin") == "/bin/tool"
+    with pytest.raises(ExecError):
+        find_command(view, "/bin/sh", "/bin")
