@@ -48,15 +48,13 @@ class HostOnly:
 
 
 class Containers:
-    default_images: Any = HostOnly()  # what ``images`` is when none is given (tests give a directory of images)
-
     def __init__(self, controller: Controller, root: str, resolv_conf: str = "/etc/resolv.conf",
                  images: Any = None, volumes: Any = None, hide: tuple[str, ...] = ("/run/netcore",)) -> None:
         """``images``: ``resolve(ref) -> rootfs.Image`` (the image store); ``volumes``:
         ``mountpoint(name) -> str`` (named volumes); ``hide``: host paths that host-image
         containers must not see besides the engine's root (its socket's dir)."""
         self.controller = controller
-        self.images = images or self.default_images
+        self.images = images or HostOnly()
         self.volumes = volumes
         self.hide = [os.path.abspath(root), *hide]
         self.launcher = process.Launcher(os.path.join(root, "launcher"))

@@ -30,17 +30,19 @@ __all__ = ["MONITOR", "CAP_NUMBERS", "DEFAULT_CAPS", "ALL_CAPS", "MASKED_PATHS",
 _NSENTER, _UNSHARE, _SH, _BWRAP = "/usr/bin/nsenter", "/usr/bin/unshare", "/bin/sh", "/usr/bin/bwrap"
 
 # Args: $1 state dir, $2 overlay options ("" = the host's root), $3 sysfs options,
-# $4 seccomp program file ("" = none), $5 the start pipe's descriptor; then bwrap's arguments.
+# $4 seccomp program file ("" = none), $5 the start pipe's descriptor (moved to 3: the
+# seccomp program is read on 4); then bwrap's arguments.
 MONITOR = """cd /
-sd=$1 ov=$2 sys=$3 sc=$4 start=$5
+sd=$1 ov=$2 sys=$3 sc=$4
+[ "$5" = 3 ] || { exec 3>&"$5"; eval "exec $5>&-"; }
 shift 5
 if [ -n "$ov" ]; then /bin/mount -t overlay -o "$ov" overlay "$sd/rootfs" || exit 1; fi
 /bin/mount -t sysfs -o "$sys" sysfs "$sd/sys" || exit 1
 [ -z "$NETCORE_NOFILE" ] || ulimit -S -n "$NETCORE_NOFILE"
 if [ -n "$sc" ]; then
-  /usr/bin/bwrap --info-fd "$start" "$@" 4<"$sc"
+  /usr/bin/bwrap --info-fd 3 "$@" 4<"$sc"
 else
-  /usr/bin/bwrap --info-fd "$start" "$@"
+  /usr/bin/bwrap --info-fd 3 "$@"
 fi
 printf '%s\\n' $? > "$sd/exit_code.tmp"
 exec /bin/mv -f "$sd/exit_code.tmp" "$sd/exit_code"

@@ -277,3 +277,13 @@ def test_exec_runs_as_pid_1_does(lab):
         assert res.returncode != 0
     finally:
         lab("rm", "-f", name)
+
+
+def test_publish_all_takes_the_images_exposed_ports(lab):
+    name = f"nct{random.randbytes(3).hex()}"
+    lab("run", "-d", "--name", name, "-P", "--entrypoint", "sleep", "cfg", "30")
+    try:
+        ports = lab.json("inspect", name)[0]["NetworkSettings"]["Ports"]
+        assert ports["8080/tcp"] and int(ports["8080/tcp"][0]["HostPort"]) > 0
+    finally:
+        lab("rm", "-f", name)
