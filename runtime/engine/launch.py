@@ -25,25 +25,21 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-__all__ = ["MONITOR", "CAP_NUMBERS", "DEFAULT_CAPS", "ALL_CAPS", "MASKED_PATHS", "READONLY_PATHS", "capabilities", "masks"]
+__all__ = ["MONITOR", "MARKER", "CAP_NUMBERS", "DEFAULT_CAPS", "ALL_CAPS", "MASKED_PATHS", "READONLY_PATHS", "capabilities", "masks"]
 
 _NSENTER, _UNSHARE, _SH, _BWRAP = "/usr/bin/nsenter", "/usr/bin/unshare", "/bin/sh", "/usr/bin/bwrap"
+MARKER = "netcore-init"  # the monitor's $0, followed by its state dir: how ``monitors.find`` knows it in /proc
 
-# Args: $1 state dir, $2 overlay options ("" = the host's root), $3 sysfs options,
-# $4 seccomp program file ("" = none), $5 the start pipe's descriptor (moved to 3: the
-# seccomp program is read on 4); then bwrap's arguments.
+# Args: $1 state dir, $2 overlay options ("" = the host's root), $3 sysfs options; then
+# bwrap's arguments, which name the start pipe's and the seccomp program's descriptors
+# (inherited: dash cannot redirect descriptors above 9).
 MONITOR = """cd /
-sd=$1 ov=$2 sys=$3 sc=$4
-[ "$5" = 3 ] || { exec 3>&"$5"; eval "exec $5>&-"; }
-shift 5
+sd=$1 ov=$2 sys=$3
+shift 3
 if [ -n "$ov" ]; then /bin/mount -t overlay -o "$ov" overlay "$sd/rootfs" || exit 1; fi
 /bin/mount -t sysfs -o "$sys" sysfs "$sd/sys" || exit 1
 [ -z "$NETCORE_NOFILE" ] || ulimit -S -n "$NETCORE_NOFILE"
-if [ -n "$sc" ]; then
-  /usr/bin/bwrap --info-fd 3 "$@" 4<"$sc"
-else
-  /usr/bin/bwrap --info-fd 3 "$@"
-fi
+/usr/bin/bwrap "$@"
 printf '%s\\n' $? > "$sd/exit_code.tmp"
 exec /bin/mv -f "$sd/exit_code.tmp" "$sd/exit_code"
 """
@@ -107,4 +103,4 @@ def prefix(netns_path: str | None, template: str | None) -> list[str]:
     enter = [f"--net={netns_path}"] if netns_path else []
     enter += [f"--mount={template}"] if template else []
     argv = [_NSENTER, *enter, "--"] if enter else []
-    return argv + [_UNSHARE, "--mount", "--propagation", "slave", "--", _SH, "-c", MONITOR, "netcore-monitor"]
+    return argv + [_UNSHARE, "--mount", "--propagation", "slave", "--", _SH, "-c", MONITOR, MARKER]

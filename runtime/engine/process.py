@@ -163,9 +163,10 @@ class Launcher:
             self._programs[caps] = path
         return path
 
-    def argv(self, spec: ProcessSpec, start_fd: int) -> list[str]:
+    def argv(self, spec: ProcessSpec, start_fd: int, seccomp_fd: int | None) -> list[str]:
         """The whole command line (validated); ``start_fd``: the start pipe's descriptor in
-        the monitor. See ``launch``."""
+        the monitor, ``seccomp_fd``: the seccomp program's (None: no seccomp, privileged).
+        See ``launch``."""
         cid, h = spec.container_id, spec.hostname
         if not spec.argv or not spec.argv[0] or "=" in spec.argv[0]:
             raise StartError(f"{cid}: invalid command {list(spec.argv)[:1]}")
@@ -238,9 +239,10 @@ class Launcher:
             args += ["--dir", workdir] + (["--remount-ro", "/"] if spec.read_only else [])
         caps = launch.ALL_CAPS if spec.privileged else frozenset(spec.caps)
         args += ["--cap-drop", "ALL", *(a for c in sorted(caps) for a in ("--cap-add", c))]
-        program = "" if spec.privileged else self.seccomp_program(frozenset(caps))
-        if program:
-            args += ["--seccomp", "4"]
+        if not spec.privileged:
+            if seccomp_fd is None:
+                raise StartError(f"{cid}: no seccomp program")
+            args += ["--seccomp", str(seccomp_fd)]
         args += ["--chdir", workdir]
         command = list(spec.argv)
         u = spec.user
@@ -250,18 +252,22 @@ class Launcher:
             args += ["--ro-bind", self.setuser, _SETUSER_IN]
             command = [_SETUSER_IN, str(u.uid), str(u.gid), ",".join(map(str, u.groups)) or "-", *command]
         sysfs = "rw,nosuid,nodev,noexec" if spec.privileged else "ro,nosuid,nodev,noexec"
-        return [*launch.prefix(spec.netns_path, self.template.path()), sd, overlay, sysfs, program, str(start_fd),
-                *args, "--", *command]
+        return [*launch.prefix(spec.netns_path, self.template.path()), sd, overlay, sysfs,
+                "--info-fd", str(start_fd), *args, "--", *command]
 
     def start(self, spec: ProcessSpec, timeout: float = 10.0) -> ProcessInfo:
         """Start the container detached; return once its pid 1 exists (its mounts and the
         final exec follow within milliseconds)."""
         r, w = os.pipe()
+        prog = None
         try:
-            argv = self.argv(spec, w)  # validates before anything is made
+            if not spec.privileged:
+                prog = os.open(self.seccomp_program(frozenset(spec.caps)), os.O_RDONLY | os.O_CLOEXEC)
+            argv = self.argv(spec, w, prog)  # validates before anything is made
         except BaseException:
-            os.close(r)
-            os.close(w)
+            for fd in (r, w, prog):
+                if fd is not None:
+                    os.close(fd)
             raise
         sd = spec.state_dir
         os.makedirs(sd, exist_ok=True)
@@ -275,16 +281,18 @@ class Launcher:
         stdin, stdout, stderr = spec.stdio or (subprocess.DEVNULL, logf, logf)
         env = {k: v for k, v in (_MARKER.split("="), (_NOFILE, os.environ.get(_NOFILE, ""))) if v}
         try:
-            # close_fds: nothing of the engine's reaches the container but its stdio and the
-            # start pipe, whose number the monitor gets in $5.
+            # close_fds: nothing of the engine's reaches the container but its stdio; the
+            # start pipe and the seccomp program are bwrap's, which closes them in the container
             proc = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr, cwd="/",
-                                    env=env, start_new_session=True, pass_fds=(w,))
+                                    env=env, start_new_session=True, pass_fds=(w,) if prog is None else (w, prog))
         except OSError as e:
             os.close(r)
             raise StartError(f"{spec.container_id}: cannot launch: {e}") from None
         finally:
             os.close(w)
             os.close(logf)
+            if prog is not None:
+                os.close(prog)
         pid = proc.pid
         proc.returncode = 0  # reaped through its pidfd (ExitWatcher, stop), never by subprocess
         started_at = time.time()

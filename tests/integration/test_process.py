@@ -399,3 +399,14 @@ def test_host_image_hides_given_paths_and_is_read_only(make):
         for p in secret_dir.iterdir():
             p.unlink()
         secret_dir.rmdir()
+
+
+def test_no_descriptor_of_the_engine_reaches_the_container(make):
+    extra = os.open("/dev/null", os.O_RDONLY)  # inheritable in the engine: must not reach the container
+    os.set_inheritable(extra, True)
+    try:
+        s, info = make("sh", "-c", "ls /proc/$$/fd")
+        code, out = wait_exit(s, info)
+    finally:
+        os.close(extra)
+    assert (code, sorted(out.split())) == (0, ["0", "1", "2"])  # not the start pipe, the seccomp program, nor the engine's
