@@ -94,6 +94,7 @@ class ProcessSpec:
     hide: Sequence[str] = ()  # host paths an empty tmpfs covers in a host-image container (the engine's root, its socket)
     # stdin, stdout, stderr of the container (a pty's or pipes' ends for -i/-t); None: /dev/null and the log
     stdio: tuple[int, int, int] | None = field(default=None, compare=False)
+    tty: bool = False  # stdin is a terminal: pid 1 gets it as its controlling terminal, in a session of its own
 
 
 @dataclass(frozen=True)
@@ -245,12 +246,13 @@ class Launcher:
             args += ["--seccomp", str(seccomp_fd)]
         args += ["--chdir", workdir]
         command = list(spec.argv)
-        u = spec.user
-        if u is not None and (u.uid, u.gid, u.groups) != (0, 0, ()):
+        u = spec.user or User(0, 0)
+        if spec.tty or (u.uid, u.gid, u.groups) != (0, 0, ()):
             if not os.access(self.setuser, os.X_OK):
-                raise StartError(f"{cid}: a user other than root needs {self.setuser} (scripts/setup.sh builds it)")
+                raise StartError(f"{cid}: {self.setuser} is missing (scripts/setup.sh builds it)")
             args += ["--ro-bind", self.setuser, _SETUSER_IN]
-            command = [_SETUSER_IN, str(u.uid), str(u.gid), ",".join(map(str, u.groups)) or "-", *command]
+            command = [_SETUSER_IN, *(["-t"] if spec.tty else []), str(u.uid), str(u.gid),
+                       ",".join(map(str, u.groups)) or "-", *command]
         sysfs = "rw,nosuid,nodev,noexec" if spec.privileged else "ro,nosuid,nodev,noexec"
         return [*launch.prefix(spec.netns_path, self.template.path()), sd, overlay, sysfs,
                 "--info-fd", str(start_fd), *args, "--", *command]

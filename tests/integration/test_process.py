@@ -410,3 +410,32 @@ def test_no_descriptor_of_the_engine_reaches_the_container(make):
     finally:
         os.close(extra)
     assert (code, sorted(out.split())) == (0, ["0", "1", "2"])  # not the start pipe, the seccomp program, nor the engine's
+
+
+def test_terminal_handed_in(make):
+    """What -t builds on: a pty's end as stdio with ``tty``: pid 1 leads its own session
+    with the terminal as its controlling one (stat's tty_nr is set), and its output
+    reaches the other end."""
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        s, info = make("sh", "-c", "read -r _ _ _ _ _ sid tty _ < /proc/self/stat; [ -t 0 ] && echo tty=$tty sid=$sid",
+                       stdio=(slave, slave, slave), tty=True)
+        os.close(slave)
+        slave = -1
+        data = b""
+        while b"\n" not in data:
+            assert pidfd_wait(master, 5.0), f"no output: {data!r}"
+            data += os.read(master, 100)
+        fields = dict(kv.split("=") for kv in data.decode().split())
+        assert int(fields["tty"]) != 0 and fields["sid"] == "1"  # controlling terminal; pid 1 leads the session
+        assert wait_exit(s, info)[0] == 0
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+
+
+def pidfd_wait(fd: int, timeout: float) -> bool:
+    return bool(select.select([fd], [], [], timeout)[0])

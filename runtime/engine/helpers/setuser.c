@@ -1,4 +1,4 @@
-/* netcore-setuser [-c CAPS] [-n] [-s FD] [-e K=V]... UID GID GROUPS CMD [ARG...]
+/* netcore-setuser [-t] [-c CAPS] [-n] [-s FD] [-e K=V]... UID GID GROUPS CMD [ARG...]
  *
  * Become UID:GID with the supplementary groups GROUPS (comma-separated gids, "-" for
  * none), then exec CMD (searched in PATH, environment as is).
@@ -10,7 +10,9 @@
  * container's pid 1 has: -c CAPS keeps only the capabilities in the hex mask CAPS
  * (bounding, permitted, effective, inheritable; ambient cleared), -n sets no_new_privs,
  * -s FD loads the seccomp BPF program read from FD, -e K=V (repeated) is the whole
- * environment of CMD.
+ * environment of CMD. -t makes the process a session leader with its stdin (a pty's
+ * end) as controlling terminal, for `run -t`: bwrap leaves the command in the monitor's
+ * session.
  * Exit codes follow Docker's: 127 for a command not found, 126 for one that cannot run. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -22,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -33,9 +36,10 @@ static int fail(const char *what) {
 
 int main(int argc, char **argv) {
     uint64_t caps = 0;
-    int have_caps = 0, nnp = 0, seccomp_fd = -1, cleared = 0, opt;
-    while ((opt = getopt(argc, argv, "+c:ns:e:")) != -1) {
-        if (opt == 'c') { caps = strtoull(optarg, NULL, 16); have_caps = 1; }
+    int have_caps = 0, nnp = 0, seccomp_fd = -1, cleared = 0, tty = 0, opt;
+    while ((opt = getopt(argc, argv, "+tc:ns:e:")) != -1) {
+        if (opt == 't') tty = 1;
+        else if (opt == 'c') { caps = strtoull(optarg, NULL, 16); have_caps = 1; }
         else if (opt == 'e') {
             if (!cleared++) clearenv();
             if (putenv(optarg)) return fail("cannot set the environment");
@@ -47,7 +51,7 @@ int main(int argc, char **argv) {
     argc -= optind;
     argv += optind;
     if (argc < 4) {
-        fprintf(stderr, "usage: netcore-setuser [-c CAPS] [-n] [-s FD] [-e K=V]... UID GID GROUPS CMD [ARG...]\n");
+        fprintf(stderr, "usage: netcore-setuser [-t] [-c CAPS] [-n] [-s FD] [-e K=V]... UID GID GROUPS CMD [ARG...]\n");
         return 125;
     }
     uid_t uid = (uid_t)strtoul(argv[0], NULL, 10);
@@ -58,6 +62,8 @@ int main(int argc, char **argv) {
         for (char *s = strtok(argv[2], ","); s && n < 64; s = strtok(NULL, ","))
             groups[n++] = (gid_t)strtoul(s, NULL, 10);
     }
+    if (tty && (setsid() < 0 || ioctl(0, TIOCSCTTY, 1) < 0))
+        return fail("cannot make stdin the controlling terminal");
     if (have_caps) {
         for (int c = 0; c < 64; c++)
             if (!(caps & (1ULL << c)) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) && errno != EINVAL)
