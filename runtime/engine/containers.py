@@ -200,8 +200,6 @@ class Containers:
                     shutil.rmtree(sdir, ignore_errors=True)
                 if isinstance(exc, process.ProcessError):
                     raise InvalidConfig(str(exc)) from None
-                if isinstance(exc, ValueError):  # a user that the image does not know
-                    raise InvalidConfig(str(exc)) from None
                 raise
             rec.update(state="running", started_at=_now(), process=_info_dict(info),
                        seccomp="" if privileged else self.launcher.seccomp_program(caps))  # for exec
@@ -219,7 +217,10 @@ class Containers:
         view = RootView(("/",) if img.is_host else (upper, *reversed(img.layers)))
         env = {"PATH": DEFAULT_PATH, "HOSTNAME": rec["hostname"], **rec["env"]}
         workdir = rec["workdir"] or "/"
-        user = resolve_user(view, rec["user"]) if rec["user"] else None
+        try:
+            user = resolve_user(view, rec["user"]) if rec["user"] else None
+        except ValueError as exc:  # a user the image does not know
+            raise InvalidConfig(str(exc)) from None
         if user is not None and "HOME" not in rec["env"]:
             env["HOME"] = user.home
         elif "HOME" not in rec["env"]:
