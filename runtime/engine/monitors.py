@@ -87,6 +87,9 @@ def find(containers_dir: str) -> dict[str, list[Monitor]]:
             continue
         kids = _children(pid)
         pid1 = kids[0] if kids else None
+        grandchildren = _children(pid1) if pid1 else []
+        if grandchildren:  # the monitor's child is bwrap; the container's pid 1 is bwrap's child (launch.py)
+            pid1 = grandchildren[0]
         pid1_start = (_stat(pid1) or (0, 0))[1] if pid1 else 0
         out.setdefault(cid, []).append(Monitor(cid, pid, st[1], pid1, pid1_start))
     return out

@@ -199,7 +199,8 @@ class Launcher:
                 find_command(view, spec.argv[0], env["PATH"], workdir)
             except ExecError as exc:
                 raise StartError(f"{cid}: {exc}") from None
-        args: list[str] = ["--unshare-pid", "--unshare-ipc", "--as-pid-1"]
+        # --die-with-parent: a killed bwrap (monitors.stop) takes the container with it
+        args: list[str] = ["--unshare-pid", "--unshare-ipc", "--as-pid-1", "--die-with-parent"]
         if h is not None:
             args += ["--unshare-uts", "--hostname", h]
         args.append("--clearenv")
