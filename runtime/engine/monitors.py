@@ -18,6 +18,8 @@ import signal
 import time
 from dataclasses import dataclass
 
+from runtime.engine import pidfd
+
 __all__ = ["Monitor", "find", "stop"]
 
 log = logging.getLogger("netcore.containers")
@@ -95,22 +97,10 @@ def find(containers_dir: str) -> dict[str, list[Monitor]]:
     return out
 
 
-def _pidfd(pid: int, start: int) -> int | None:
-    try:
-        fd = os.pidfd_open(pid)
-    except OSError:
-        return None
-    st = _stat(pid)
-    if st is None or st[1] != start:
-        os.close(fd)
-        return None
-    return fd
-
-
 def stop(mon: Monitor, timeout: float = 5.0) -> bool:
     """SIGKILL the container's pid 1 (its whole pid namespace goes) and the monitor's
     process group; True once the monitor is gone."""
-    fds = [fd for fd in (_pidfd(mon.pid1, mon.pid1_start) if mon.pid1 else None, _pidfd(mon.pid, mon.start)) if fd is not None]
+    fds = [fd for fd in (pidfd.pidfd(mon.pid1, mon.pid1_start) if mon.pid1 else None, pidfd.pidfd(mon.pid, mon.start)) if fd is not None]
     try:
         for fd in fds:
             try:
