@@ -209,7 +209,9 @@ class Launcher:
         if spec.layers is not None:
             args += ["--bind", f"{sd}/rootfs", "/"]
         else:
-            args += ["--ro-bind", "/", "/", "--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/var/tmp"]
+            # /run holds the host's sockets (a read-only mount does not stop a connect()): a fresh one
+            args += ["--ro-bind", "/", "/", "--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/var/tmp",
+                     "--perms", "0755", "--tmpfs", "/run"]
             args += [a for p in spec.hide if os.path.isdir(p) for a in ("--tmpfs", p)]
         args += ["--proc", "/proc"]
         if spec.privileged:
@@ -336,8 +338,8 @@ class Launcher:
 
 
 def _host_target(path: str) -> bool:
-    """A mount point in the host image: an existing path, or one under its fresh /tmp or /var/tmp."""
-    return os.path.exists(path) or path.startswith(("/tmp/", "/var/tmp/"))
+    """A mount point in the host image: an existing path, or one under its fresh /tmp, /var/tmp or /run."""
+    return os.path.exists(path) or path.startswith(("/tmp/", "/var/tmp/", "/run/"))
 
 
 def read_exit_code(state_dir: str) -> int | None:

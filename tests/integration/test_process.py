@@ -439,3 +439,23 @@ def test_terminal_handed_in(make):
 
 def pidfd_wait(fd: int, timeout: float) -> bool:
     return bool(select.select([fd], [], [], timeout)[0])
+
+
+def test_host_image_has_its_own_run(make, tmp_path):
+    """/run holds the host's sockets, and a read-only mount does not stop a connect():
+    a host-image container gets an empty /run of its own."""
+    sock_dir = Path(f"/run/nct-{uuid.uuid4().hex[:8]}")
+    sock_dir.mkdir()
+    server = socket.socket(socket.AF_UNIX)
+    try:
+        server.bind(str(sock_dir / "api.sock"))
+        server.listen(1)
+        s, info = make("sh", "-c", f"test -e {sock_dir}/api.sock && echo visible || echo hidden")
+        code, out = wait_exit(s, info)
+        assert (code, out) == (0, "hidden\n")
+        assert os.path.exists(sock_dir / "api.sock")  # positive control: it is there on the host
+    finally:
+        server.close()
+        for p in sock_dir.iterdir():
+            p.unlink()
+        sock_dir.rmdir()
