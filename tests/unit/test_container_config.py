@@ -153,3 +153,37 @@ def test_root_view_of_a_container_not_started_yet(tmp_path):
     assert view.is_dir("/") and find_command(view, "tool", "/bin") == "/bin/tool"
     with pytest.raises(ExecError):
         find_command(view, "/bin/sh", "/bin")
+
+
+def test_mounts_checked_and_volumes_resolved_through_the_store(tmp_path):
+    """``-v NAME:/path`` and ``-v /path`` go through the volume store's ``mountpoint(name)``;
+    bind sources must be absolute and exist; the record has inspect's Mounts shape."""
+    from types import SimpleNamespace
+
+    from netcore import InvalidConfig
+    from runtime.engine.containers import Containers
+
+    asked = []
+
+    class Volumes:
+        def mountpoint(self, name: str) -> str:
+            asked.append(name)
+            return f"/var/lib/netcore/volumes/{name}/_data"
+
+    this = SimpleNamespace(volumes=Volumes())
+    named = Containers._mount(this, {"Type": "volume", "Source": "data", "Target": "/srv/data", "ReadOnly": True})
+    assert named == {"Type": "volume", "Name": "data", "Source": "/var/lib/netcore/volumes/data/_data", "Destination": "/srv/data",
+                     "Driver": "local", "Mode": "ro", "RW": False, "Propagation": ""}
+    anon = Containers._mount(this, {"Type": "volume", "Source": "", "Target": "/cache"})
+    assert asked[0] == "data" and len(asked[1]) == 64 and anon["Name"] == asked[1]
+    bind = Containers._mount(this, {"Type": "bind", "Source": str(tmp_path), "Target": "/x/../src/"})
+    assert (bind["Source"], bind["Destination"], bind["RW"]) == (str(tmp_path), "/src", True)
+    for bad, text in [({"Type": "bind", "Source": "rel", "Target": "/x"}, "use absolute path"),
+                      ({"Type": "bind", "Source": str(tmp_path / "no"), "Target": "/x"}, "does not exist"),
+                      ({"Type": "bind", "Source": str(tmp_path), "Target": "x"}, "must be absolute"),
+                      ({"Type": "bind", "Source": str(tmp_path), "Target": "/"}, "destination can't be '/'"),
+                      ({"Type": "nfs", "Source": "", "Target": "/x"}, "mount type unknown")]:
+        with pytest.raises(InvalidConfig, match=text):
+            Containers._mount(this, bad)
+    with pytest.raises(InvalidConfig, match="need the volume store"):
+        Containers._mount(SimpleNamespace(volumes=None), {"Type": "volume", "Source": "data", "Target": "/d"})
