@@ -104,6 +104,17 @@ class HealthcheckConfig(Body):
     Timeout: Annotated[StrictInt, Field(ge=0)] | None = None
     Retries: Int32 | None = None
     StartPeriod: Annotated[StrictInt, Field(ge=0)] | None = None
+class TmpfsSpec(Body):
+    SizeBytes: Annotated[StrictInt, Field(ge=0)] | None = None
+    Mode: Annotated[StrictInt, Field(ge=0, le=0o7777)] | None = None
+
+
+class MountSpec(Body):
+    Type: Short = "volume"
+    Source: Text = ""
+    Target: Text = ""
+    ReadOnly: StrictBool = False
+    TmpfsOptions: TmpfsSpec | None = None
 
 
 class ContainerRun(Body):
@@ -120,6 +131,14 @@ class ContainerRun(Body):
     Dns: list[Short] | None = None
     Labels: dict[Short, Text] | None = None
     Healthcheck: HealthcheckConfig | None = None
+    Image: Text = "host"
+    Entrypoint: list[Text] | None = None
+    User: Short | None = None
+    Mounts: list[MountSpec] | None = None
+    ReadonlyRootfs: StrictBool = False
+    CapAdd: list[Short] | None = None
+    CapDrop: list[Short] | None = None
+    Privileged: StrictBool = False
 
 
 class Empty(Body):

@@ -114,6 +114,7 @@ def container_view(ctl: Controller, rec: dict[str, Any], health: dict[str, Any] 
         "Name": "/" + rec["name"],
         "Created": rec["created"],
         "Path": rec["argv"][0],
+        "Image": rec.get("image_id") or "host",
         "Args": rec["argv"][1:],
         "State": {
             "Status": rec["state"],
@@ -132,13 +133,24 @@ def container_view(ctl: Controller, rec: dict[str, Any], health: dict[str, Any] 
             "ExposedPorts": rec.get("exposed_ports") or {},
             "Labels": rec.get("labels") or {},
             **({"Healthcheck": rec["healthcheck"]} if rec.get("healthcheck") else {}),
+            "Image": rec.get("image") or "host",
+            "User": rec.get("user") or "",
         },
+        "Mounts": rec.get("mounts") or [],
         "HostConfig": {
             "AutoRemove": rec["auto_remove"],
             "NetworkMode": rec["networks"][0] if rec["networks"] else "",
             "PortBindings": rec.get("port_bindings") or {},
             "PublishAllPorts": rec.get("publish_all", False),
             "Dns": rec.get("dns") or [],
+            "ReadonlyRootfs": rec.get("read_only", False),
+            "Privileged": rec.get("privileged", False),
+            "CapAdd": rec.get("cap_add") or None,
+            "CapDrop": rec.get("cap_drop") or None,
+        },
+        "Netcore": {  # what ``exec`` applies to the process it starts (pid 1 has the same)
+            "Caps": rec.get("caps"),
+            "SeccompProgram": rec.get("seccomp") or "",
         },
         "NetworkSettings": {
             "SandboxKey": sandbox.netns_path if sandbox and sandbox.netns_path else "",

@@ -34,8 +34,6 @@ NUMBER_LABEL = "com.docker.compose.container-number"
 HASH_LABEL = "com.docker.compose.config-hash"
 HOST_IMAGE = "host"
 POLL = 0.1  # seconds between two looks at a dependency's health
-ENGINE_IMAGES = False  # the engine runs images (``Image``, ``Entrypoint``) once the launcher's branch is merged
-ENGINE_MOUNTS = False  # the engine takes ``Mounts`` (bind, volume) once the launcher's branch is merged
 
 
 def _say(text: str) -> None:
@@ -193,11 +191,6 @@ class Runner:
 
     def container_body(self, svc: Service) -> dict[str, Any]:
         """The engine API's run request for ``svc``'s container."""
-        if svc.volumes and not ENGINE_MOUNTS:
-            raise ComposeError(f"service {svc.name}: volumes need the engine's mounts, which it does not have yet")
-        argv = (svc.entrypoint or []) + (svc.command or [])
-        if not ENGINE_IMAGES and svc.image not in (None, HOST_IMAGE) and not argv:
-            raise ComposeError(f"service {svc.name}: image {svc.image}: this engine runs commands on the host image only; give the service a command")
         exposed: dict[str, Any] = dict(svc.expose)
         bindings: dict[str, list[dict[str, str]]] = {}
         for e, b in svc.ports:
@@ -214,7 +207,9 @@ class Runner:
             nets.append(spec)
         body: dict[str, Any] = {
             "Name": self.container_name(svc),
-            "Cmd": argv,
+            "Image": self.image_name(svc),
+            "Entrypoint": svc.entrypoint,  # Docker's rules: it replaces the image's and drops its Cmd
+            "Cmd": svc.command or [],
             "Env": svc.environment,
             "WorkingDir": svc.working_dir,
             "Hostname": svc.hostname,
@@ -225,8 +220,6 @@ class Runner:
             "Mounts": [self._mount(m) for m in svc.volumes],
             "Labels": {**svc.labels, PROJECT_LABEL: self.project.name, SERVICE_LABEL: svc.name, NUMBER_LABEL: "1"},
         }
-        if ENGINE_IMAGES:  # Docker's rules: Entrypoint replaces the image's (and drops its Cmd), Cmd replaces Cmd
-            body.update(Image=self.image_name(svc), Entrypoint=svc.entrypoint, Cmd=svc.command or [])
         if svc.healthcheck is not None:
             body["Healthcheck"] = svc.healthcheck.api()
         if svc.restart != "no":
