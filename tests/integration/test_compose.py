@@ -309,3 +309,24 @@ def test_an_overlay_network_across_two_hosts(tmp_path, name):
         assert f"{name}_ov" not in [l.split()[1] for l in h2("network", "ls").stdout.splitlines()[1:]]
     finally:
         lab.close()
+
+
+def test_a_relative_bind_mount_is_the_project_directorys(engine, tmp_path, name):
+    d = write(tmp_path, """
+        services:
+          w:
+            image: host
+            command: sh -c "cat /mnt/in.txt > /mnt/out.txt && echo written >> /mnt/out.txt && ! touch /srv/ro/x"
+            volumes: ["./data:/mnt", {type: bind, source: ./ro, target: /srv, read_only: true}]
+    """)
+    (d / "data").mkdir()
+    (d / "data" / "in.txt").write_text("from the host\n")
+    (d / "ro").mkdir()
+    res = compose(engine, d, "-p", name, "up", "--exit-code-from", "w")
+    assert res.returncode == 0, res.stdout
+    assert (d / "data" / "out.txt").read_text() == "from the host\nwritten\n"
+    assert not (d / "ro" / "x").exists()
+    mounts = {m["Destination"]: m for m in engine.json("inspect", f"{name}_w_1")[0]["Mounts"]}
+    assert mounts["/mnt"]["Source"] == str(d / "data") and mounts["/mnt"]["RW"]
+    assert mounts["/srv"]["Source"] == str(d / "ro") and not mounts["/srv"]["RW"]
+    compose(engine, d, "-p", name, "down")
