@@ -456,11 +456,15 @@ class Containers:
                 log.warning("container %s: process %d did not stop", mon.container_id[:12], mon.pid)
 
     def reset(self) -> None:
+        """Every container goes, and every process of this root's containers with it,
+        recorded or not (``system reset``)."""
         for rec in self.store.list(CONTAINER):
             try:
                 self.remove(rec["id"], force=True)
             except NetcoreError as exc:
                 log.warning("%s", exc)
+        for mons in monitors.find(self.dir).values():
+            self._stop_all(mons)
 
     def close(self) -> None:
         self.watcher.close()

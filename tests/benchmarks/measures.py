@@ -330,6 +330,13 @@ def m_clilib(ctx: Ctx) -> dict[str, Any]:
     return clilib.measure(nc, ctx.reps)
 
 
+def m_apiedge(ctx: Ctx) -> dict[str, Any]:
+    """The API's edge (issue 12): the epoll acceptor with typed bodies vs the socketserver it replaced."""
+    from tests.benchmarks import apiedge
+
+    return apiedge.measure(ctx.reps)
+
+
 MEASURES: dict[str, tuple[str, Callable[[Ctx], dict[str, Any]]]] = {
     "run": ("1+2: network setup+teardown per container; run --rm end to end", m_run),
     "network": ("3: network create / rm (CLI)", m_network_create_rm),
@@ -343,4 +350,5 @@ MEASURES: dict[str, tuple[str, Callable[[Ctx], dict[str, Any]]]] = {
     "rootfs": ("11: run --rm IMAGE true vs run --rm -- true (own root vs host image; NCB_BASELINE_REF: vs that tree)", m_rootfs),
     "clilib": ("click CLI vs the argparse CLI it replaced, vs the bare import of click", m_clilib),
     "breakdown": ("diagnostic: netcore CLI time = interpreter + imports + engine (API)", m_breakdown),
+    "apiedge": ("the API edge vs the socketserver it replaced: requests, and 1000 idle connections", m_apiedge),
 }
