@@ -107,6 +107,7 @@ class Engine:
             options=body.get("Options") or {},
             labels=body.get("Labels") or {},
             internal=bool(body.get("Internal")),
+            ipam_driver=(body.get("IPAM") or {}).get("Driver") or "default",
         )
 
     def _connect(self, ref: str, body: Any, **_: Any) -> dict[str, Any]:
