@@ -228,7 +228,20 @@ def serve(root: str, socket_path: str, settings: DaemonConfig | None = None) -> 
     """Run the engine in the foreground until SIGTERM or SIGINT."""
     process.raise_fd_limit()
     engine = Engine(root, settings=settings)
-    engine.start()
+    plugins = None
+    if settings is not None and settings.docker_plugins:  # sockets first: dockerd's Activate is answered at once
+        from runtime.dockerplugin import DockerPlugins
+
+        plugins = DockerPlugins(engine.controller, settings.docker_plugins_dir)
+        plugins.start()
+    try:
+        engine.start()
+    except BaseException:
+        if plugins is not None:
+            plugins.close()
+        raise
+    if plugins is not None:
+        plugins.set_ready()
     server = EngineServer(socket_path, engine.router())
     stop = threading.Event()
 
@@ -243,6 +256,8 @@ def serve(root: str, socket_path: str, settings: DaemonConfig | None = None) -> 
     try:
         server.serve_forever(poll_interval=0.5)
     finally:
+        if plugins is not None:
+            plugins.close()
         server.server_close()
         try:
             os.unlink(socket_path)

@@ -158,3 +158,35 @@ def test_missing_dead_and_wrong_kind_plugins(rengine, dirs, name, plugins):
     _fails_cleanly(rengine, ["network", "create", "-d", f"dead{name}", f"{name}n"], f"dead{name}", "Plugin.Activate", "connection refused")
     plug = plugins(str(socks / f"ni{name}.sock"), fault="no-ipam")
     _fails_cleanly(rengine, ["network", "create", "--ipam-driver", f"ni{name}", f"{name}n"], f"ni{name}", "does not implement IpamDriver")
+
+
+@pytest.fixture
+def served(tmp_path: Path, dirs):
+    """An engine that serves its drivers as Docker plugins into the plugin dir."""
+    socks, _ = dirs
+    (tmp_path / "server").mkdir()
+    eng = Engine(tmp_path / "server", daemon_args=("--docker-plugins", "--docker-plugins-dir", str(socks))).start()
+    yield eng
+    eng.stop()
+    assert not list(socks.glob("netcore-*.sock"))  # removed on exit
+
+
+def test_cross_check_netcore_served_as_a_docker_plugin(served, rengine, dirs, name, subnet):
+    """One engine's bridge driver and IPAM, served over Docker's protocol, used by another engine."""
+    socks, _ = dirs
+    assert {p.name for p in socks.glob("netcore-*.sock")} >= {"netcore-bridge.sock", "netcore-routed.sock", "netcore-ipam.sock"}
+    assert not (socks / "netcore-host.sock").exists() and not (socks / "netcore-none.sock").exists()
+    net = f"{name}n"
+    rengine("network", "create", "-d", "netcore-bridge", "--ipam-driver", "netcore-ipam", "--subnet", subnet, "-o", f"netcore.network={name}s", net)
+    theirs = served.json("network", "inspect", f"{name}s")[0]  # the serving engine has it under the name asked for
+    assert theirs["Driver"] == "bridge" and theirs["IPAM"]["Config"][0]["Subnet"] == subnet
+    rengine("run", "-d", "--name", f"{name}a", "--network", net, "--", "sleep", "120")
+    rengine("run", "-d", "--name", f"{name}b", "--network", net, "--", "sleep", "120")
+    ips = {c: rengine.json("inspect", f"{name}{c}")[0]["NetworkSettings"]["Networks"][net]["IPAddress"] for c in "ab"}
+    assert all(ip.startswith(subnet.rsplit(".", 1)[0]) for ip in ips.values()) and len(set(ips.values())) == 2
+    assert rengine("exec", f"{name}a", "ping", "-c", "1", "-W", "2", ips["b"], check=False).returncode == 0
+    # the serving engine's records: the two endpoints, their addresses reserved in its IPAM
+    assert len(served.json("network", "inspect", f"{name}s")[0].get("Containers") or {}) in (0, 2)
+    rengine("rm", "-f", f"{name}a", f"{name}b")
+    rengine("network", "rm", net)
+    assert f"{name}s" not in served("network", "ls").stdout

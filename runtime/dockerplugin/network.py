@@ -1,0 +1,236 @@
+"""``/NetworkDriver.*`` for one netcore driver, served to dockerd as ``netcore-<driver>``.
+
+Networks go through the controller (``create_network``/``delete_network``), so they
+are netcore networks like any other. Endpoints follow Docker's split: CreateEndpoint
+reserves the address Docker chose in netcore's IPAM (unless netcore-ipam gave it)
+and asks the driver; Join has the driver make the interface in the host namespace
+under a temporary name that dockerd moves into the container (libnetwork's rule; on
+20.10 the container's netns does not exist yet at Join); Leave and DeleteEndpoint
+undo. Unknown ids on the way down are success (dockerd cleans up stale endpoints at
+start). No handler ever calls dockerd.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+from typing import Any
+
+from netcore import GLOBAL, Endpoint, InvalidConfig, JoinInfo, Network, NotFound, Sandbox
+from netcore.controller import Controller
+from netcore.steps import Transaction
+
+from runtime.dockerplugin import state
+from runtime.dockerplugin.transport import Methods
+
+__all__ = ["NetworkDriverApi", "temp_ifname"]
+
+NAME_OPTION = "netcore.network"  # -o netcore.network=NAME: the network's name in netcore
+ENDPOINT = "endpoint"
+
+
+def temp_ifname(endpoint_id: str) -> str:
+    """The interface's name in the host until dockerd moves it (IFNAMSIZ, netcore's prefix)."""
+    return "ncd" + endpoint_id[:12]
+
+
+class NetworkDriverApi:
+    def __init__(self, ctl: Controller, driver: str, ready: threading.Event) -> None:
+        self.ctl, self.driver, self.ready = ctl, driver, ready
+
+    def methods(self) -> Methods:
+        m = {
+            "GetCapabilities": self.capabilities,
+            "CreateNetwork": self.create_network,
+            "DeleteNetwork": self.delete_network,
+            "CreateEndpoint": self.create_endpoint,
+            "DeleteEndpoint": self.delete_endpoint,
+            "Join": self.join,
+            "Leave": self.leave,
+            "EndpointOperInfo": self.oper_info,
+            "DiscoverNew": lambda a: {},
+            "DiscoverDelete": lambda a: {},
+            "AllocateNetwork": lambda a: {"Options": {}},
+            "FreeNetwork": lambda a: {},
+        }
+        return {"NetworkDriver." + k: self._guard(v) for k, v in m.items()}
+
+    def _guard(self, fn: Any) -> Any:
+        def call(args: dict[str, Any]) -> dict[str, Any]:
+            if not self.ready.wait(60):
+                raise NotFound("netcore engine is still starting")
+            with self.ctl.lock:
+                return fn(args)
+        return call
+
+    # ------------------------------------------------------------ networks ----
+
+    def capabilities(self, a: dict[str, Any]) -> dict[str, Any]:
+        info = self.ctl.driver_info(self.driver)
+        # local: Docker's global scope needs a cluster store; netcore's etcd does that part
+        return {"Scope": "local", "ConnectivityScope": GLOBAL if info.connectivity_scope == GLOBAL else "local"}
+
+    def create_network(self, a: dict[str, Any]) -> dict[str, Any]:
+        nid = _id(a, "NetworkID")
+        if state.network_of(self.ctl, nid) is not None:
+            return {}
+        opts = a.get("Options") or {}
+        generic = {str(k): str(v) for k, v in (opts.get("com.docker.network.generic") or {}).items()}
+        name = generic.pop(NAME_OPTION, "") or f"docker-{nid[:12]}"
+        internal = bool(opts.get("com.docker.network.internal"))
+        if a.get("IPv6Data"):
+            raise InvalidConfig("netcore networks are IPv4 only: drop --ipv6")
+        v4 = a.get("IPv4Data") or []
+        if len(v4) > 1:
+            raise InvalidConfig("netcore networks take one IPv4 subnet")
+        labels = {state.DOCKER_ID: nid}
+        subnet = gateway = ip_range = None
+        info = self.ctl.driver_info(self.driver)
+        if v4:
+            subnet = v4[0].get("Pool") or None
+            gateway = (v4[0].get("Gateway") or "").split("/")[0] or None
+            pending = self._take_pending(subnet)  # netcore-ipam's pool (whatever address space the caller named)
+            if pending is not None or v4[0].get("AddressSpace") in (state.LOCAL_SPACE, state.GLOBAL_SPACE):
+                labels[state.IPAM_LABEL] = state.NETCORE_IPAM
+                ip_range = (pending or {}).get("ip_range")
+            if info.ipam:  # the driver's own addressing (routed: 169.254.1.1, no gateway in the subnet)
+                gateway = None
+        elif info.addressing:
+            raise InvalidConfig(f"netcore-{self.driver} networks need an IPv4 subnet")
+        self.ctl.create_network(name, self.driver, subnet=subnet, gateway=gateway, ip_range=ip_range, options=generic,
+                                labels=labels, internal=internal)
+        return {}
+
+    def _take_pending(self, subnet: str | None) -> dict[str, Any] | None:
+        """netcore-ipam reserved this pool before the network existed: free it for the network
+        to reserve at once (under the engine's lock); returns its record."""
+        for rec in self.ctl.store.list("pool"):
+            if rec.get("network_id") == state.PENDING and rec.get("subnet") == subnet:
+                self.ctl.hooks.ipam("default").release_pool(pool_id=rec["pool_id"])
+                return rec
+        return None
+
+    def delete_network(self, a: dict[str, Any]) -> dict[str, Any]:
+        net = state.network_of(self.ctl, _id(a, "NetworkID"))
+        if net is not None:
+            for ep in self.ctl.endpoints(net):  # endpoints dockerd forgot (it deletes them first)
+                self._delete_endpoint(net, ep)
+            self.ctl.delete_network(net.id)
+        return {}
+
+    # ------------------------------------------------------------ endpoints ---
+
+    def _network(self, a: dict[str, Any]) -> Network:
+        nid = _id(a, "NetworkID")
+        net = state.network_of(self.ctl, nid)
+        if net is None:
+            raise NotFound(f"network {nid[:12]} not found in netcore")
+        return net
+
+    def create_endpoint(self, a: dict[str, Any]) -> dict[str, Any]:
+        net = self._network(a)
+        eid = _id(a, "EndpointID")
+        iface = a.get("Interface") or {}
+        if state.endpoint_of(self.ctl, eid) is not None:
+            return {}
+        address, mac = iface.get("Address") or None, iface.get("MacAddress") or None
+        if iface.get("AddressIPv6"):
+            raise InvalidConfig("netcore networks are IPv4 only")
+        if net.subnet and not address:
+            raise InvalidConfig("the endpoint has no IPv4 address")
+        if address:
+            try:
+                if ipaddress.IPv4Interface(address).ip not in ipaddress.IPv4Network(net.subnet or "0.0.0.0/32"):
+                    raise InvalidConfig(f"address {address} is not in subnet {net.subnet}")
+            except ValueError:
+                raise InvalidConfig(f"invalid address {address!r}") from None
+        ep = Endpoint(id=eid, network_id=net.id, name=f"docker-{eid[:12]}", address=address, mac=mac, ifname=temp_ifname(eid))
+        drv = self.ctl.hooks.driver(net.driver)
+        with Transaction(f"create endpoint {eid[:12]}") as tx:
+            if address and net.pool_id and not state.uses_netcore_ipam(net):
+                ipam = state.ipam_of(self.ctl, net)
+                ip = ipam.request_address(pool_id=net.pool_id, address=ep.ip, options={})
+                tx.push("ipam.address", lambda: ipam.release_address(pool_id=net.pool_id, address=ip))
+            info = drv.create_endpoint(network=net, endpoint=ep)
+            tx.push("endpoint.create", lambda: drv.delete_endpoint(network=net, endpoint=ep))
+            if info is not None:
+                ep.mac = ep.mac or info.mac
+            self.ctl.store.put(ENDPOINT, ep.id, ep.to_dict(), parent=net.id, create=True)
+        return {"Interface": {"MacAddress": ep.mac}} if ep.mac and not mac else {}
+
+    def delete_endpoint(self, a: dict[str, Any]) -> dict[str, Any]:
+        ep = state.endpoint_of(self.ctl, _id(a, "EndpointID"))
+        if ep is not None:
+            self._delete_endpoint(self.ctl.network(ep.network_id), ep)
+        return {}
+
+    def _delete_endpoint(self, net: Network, ep: Endpoint) -> None:
+        drv = self.ctl.hooks.driver(net.driver)
+        if ep.sandbox_id:
+            drv.leave(network=net, endpoint=ep, sandbox=_sandbox(ep), teardown=False)
+        drv.delete_endpoint(network=net, endpoint=ep)
+        if ep.ip and net.pool_id and not state.uses_netcore_ipam(net):
+            state.ipam_of(self.ctl, net).release_address(pool_id=net.pool_id, address=ep.ip)
+        self.ctl.store.delete(ENDPOINT, ep.id)
+
+    def join(self, a: dict[str, Any]) -> dict[str, Any]:
+        net = self._network(a)
+        eid = _id(a, "EndpointID")
+        ep = state.endpoint_of(self.ctl, eid)
+        if ep is None:
+            raise NotFound(f"endpoint {eid[:12]} not found in netcore")
+        drv = self.ctl.hooks.driver(net.driver)
+        with Transaction(f"join endpoint {eid[:12]}") as tx:
+            if ep.sandbox_id:  # a repeated Join: make it afresh
+                drv.leave(network=net, endpoint=ep, sandbox=_sandbox(ep), teardown=False)
+            ep.sandbox_id = a.get("SandboxKey") or "docker"
+            info = drv.join(network=net, endpoint=ep, sandbox=_sandbox(ep)) or JoinInfo()
+            tx.push("endpoint.join", lambda: drv.leave(network=net, endpoint=ep, sandbox=_sandbox(ep), teardown=False))
+            ep.gateway = info.gateway
+            self.ctl.store.put(ENDPOINT, ep.id, ep.to_dict(), parent=net.id)
+        routes = [{"Destination": r.destination, "RouteType": 0 if r.next_hop else 1, **({"NextHop": r.next_hop} if r.next_hop else {})}
+                  for r in info.static_routes]
+        if info.gateway and not _inside(info.gateway, net.subnet) and not any(r["Destination"] == f"{info.gateway}/32" for r in routes):
+            routes.insert(0, {"Destination": f"{info.gateway}/32", "RouteType": 1})  # 169.254.1.1: on-link, as Calico does
+        global_ = self.ctl.driver_info(net.driver).connectivity_scope == GLOBAL
+        out: dict[str, Any] = {
+            "InterfaceName": {"SrcName": info.src_ifname if info.src_ifname and not info.created_in_sandbox else ep.ifname, "DstPrefix": "eth"},
+            "StaticRoutes": routes,
+            # netcore's local networks give their own egress: no docker_gwbridge for them
+            "DisableGatewayService": info.disable_gateway_service or not global_ or bool(info.gateway),
+        }
+        if info.gateway:
+            out["Gateway"] = info.gateway
+        return out
+
+    def leave(self, a: dict[str, Any]) -> dict[str, Any]:
+        ep = state.endpoint_of(self.ctl, _id(a, "EndpointID"))
+        if ep is None or not ep.sandbox_id:
+            return {}
+        net = self.ctl.network(ep.network_id)
+        self.ctl.hooks.driver(net.driver).leave(network=net, endpoint=ep, sandbox=_sandbox(ep), teardown=False)
+        ep.sandbox_id, ep.gateway = "", None
+        self.ctl.store.put(ENDPOINT, ep.id, ep.to_dict(), parent=net.id)
+        return {}
+
+    def oper_info(self, a: dict[str, Any]) -> dict[str, Any]:
+        ep = state.endpoint_of(self.ctl, _id(a, "EndpointID"))
+        if ep is None:
+            return {"Value": {}}
+        return {"Value": self.ctl.endpoint_oper_info(self.ctl.network(ep.network_id), ep)}
+
+
+def _sandbox(ep: Endpoint) -> Sandbox:
+    """dockerd owns the container's netns: the driver works in the host namespace (netns None)."""
+    return Sandbox(id=ep.id, netns_path=None, name=ep.name)
+
+
+def _inside(ip: str, subnet: str | None) -> bool:
+    return bool(subnet) and ipaddress.IPv4Address(ip) in ipaddress.IPv4Network(subnet)
+
+
+def _id(a: dict[str, Any], key: str) -> str:
+    value = a.get(key)
+    if not isinstance(value, str) or not value or len(value) > 128 or not value.isalnum():
+        raise InvalidConfig(f"missing or invalid {key}")
+    return value
