@@ -19,7 +19,7 @@ from netcore import NetcoreError
 from netcore.controller import Controller
 
 from runtime.dockerplugin.ipam import IpamApi
-from runtime.dockerplugin.network import NetworkDriverApi
+from runtime.dockerplugin.network import Deferred, NetworkDriverApi
 from runtime.dockerplugin.transport import PluginSocket
 
 __all__ = ["DockerPlugins", "DEFAULT_DIR", "served_drivers"]
@@ -53,11 +53,12 @@ class DockerPlugins:
     def start(self) -> None:
         """Open every socket (all or none) and serve them; ``ready()`` once the engine is."""
         os.makedirs(self.directory, exist_ok=True)
+        self.deferred = Deferred(self.ctl)
         try:
             for driver in served_drivers(self.ctl):
-                api = NetworkDriverApi(self.ctl, driver, self.ready)
+                api = NetworkDriverApi(self.ctl, driver, self.ready, self.deferred)
                 self._open(PREFIX + driver, {"Plugin.Activate": lambda a: {"Implements": ["NetworkDriver"]}, **api.methods()})
-            ipam = IpamApi(self.ctl, self.ready)
+            ipam = IpamApi(self.ctl, self.ready, self.deferred)
             self._open(PREFIX + "ipam", {"Plugin.Activate": lambda a: {"Implements": ["IpamDriver"]}, **ipam.methods()})
         except BaseException:
             self.close()
@@ -73,9 +74,12 @@ class DockerPlugins:
         self.ready.set()
 
     def close(self) -> None:
+        """Sockets first (no new calls), then the leaves still queued."""
         for sock in self.sockets:
             try:
                 sock.close()
             except Exception:
                 log.exception("closing %s", sock.path)
         self.sockets = []
+        if getattr(self, "deferred", None) is not None:
+            self.deferred.drain()

@@ -26,8 +26,8 @@ __all__ = ["IpamApi"]
 
 
 class IpamApi:
-    def __init__(self, ctl: Controller, ready: threading.Event) -> None:
-        self.ctl, self.ready = ctl, ready
+    def __init__(self, ctl: Controller, ready: threading.Event, deferred: Any) -> None:
+        self.ctl, self.ready, self.deferred = ctl, ready, deferred
 
     def methods(self) -> Methods:
         m = {

@@ -13,6 +13,8 @@ start). No handler ever calls dockerd.
 from __future__ import annotations
 
 import ipaddress
+import logging
+import queue
 import threading
 from typing import Any
 
@@ -23,7 +25,9 @@ from netcore.steps import Transaction
 from runtime.dockerplugin import state
 from runtime.dockerplugin.transport import Methods
 
-__all__ = ["NetworkDriverApi", "temp_ifname"]
+__all__ = ["NetworkDriverApi", "Deferred", "temp_ifname"]
+
+log = logging.getLogger("netcore.dockerplugin")
 
 NAME_OPTION = "netcore.network"  # -o netcore.network=NAME: the network's name in netcore
 ENDPOINT = "endpoint"
@@ -34,9 +38,42 @@ def temp_ifname(endpoint_id: str) -> str:
     return "ncd" + endpoint_id[:12]
 
 
+class Deferred:
+    """One worker that takes interfaces down after Leave has been answered.
+
+    Deleting a veth costs the kernel ~20 ms (an RCU grace period), most of a container's
+    plugin time; dockerd waits for Leave, not for that. The endpoint's record says it
+    left at once; what the driver still does touches only that endpoint's own objects
+    (its veth, routed's /32 route, which a new endpoint with the same address replaces).
+    DeleteNetwork and the engine's stop wait until the queue is empty.
+    """
+
+    def __init__(self, ctl: Controller) -> None:
+        self.ctl = ctl
+        self.jobs: queue.Queue[Any] = queue.Queue()
+        threading.Thread(target=self._work, name="docker-plugin-leave", daemon=True).start()
+
+    def submit(self, fn: Any) -> None:
+        self.jobs.put(fn)
+
+    def drain(self) -> None:
+        self.jobs.join()
+
+    def _work(self) -> None:
+        while True:
+            fn = self.jobs.get()
+            try:
+                with self.ctl.lock:
+                    fn()
+            except Exception:
+                log.exception("docker plugin: deferred leave")
+            finally:
+                self.jobs.task_done()
+
+
 class NetworkDriverApi:
-    def __init__(self, ctl: Controller, driver: str, ready: threading.Event) -> None:
-        self.ctl, self.driver, self.ready = ctl, driver, ready
+    def __init__(self, ctl: Controller, driver: str, ready: threading.Event, deferred: Deferred) -> None:
+        self.ctl, self.driver, self.ready, self.deferred = ctl, driver, ready, deferred
 
     def methods(self) -> Methods:
         m = {
@@ -53,12 +90,14 @@ class NetworkDriverApi:
             "AllocateNetwork": lambda a: {"Options": {}},
             "FreeNetwork": lambda a: {},
         }
-        return {"NetworkDriver." + k: self._guard(v) for k, v in m.items()}
+        return {"NetworkDriver." + k: self._guard(v, drain=k == "DeleteNetwork") for k, v in m.items()}
 
-    def _guard(self, fn: Any) -> Any:
+    def _guard(self, fn: Any, drain: bool) -> Any:
         def call(args: dict[str, Any]) -> dict[str, Any]:
             if not self.ready.wait(60):
                 raise NotFound("netcore engine is still starting")
+            if drain:
+                self.deferred.drain()
             with self.ctl.lock:
                 return fn(args)
         return call
@@ -208,9 +247,11 @@ class NetworkDriverApi:
         if ep is None or not ep.sandbox_id:
             return {}
         net = self.ctl.network(ep.network_id)
-        self.ctl.hooks.driver(net.driver).leave(network=net, endpoint=ep, sandbox=_sandbox(ep), teardown=False)
+        drv = self.ctl.hooks.driver(net.driver)
+        left = Endpoint.from_dict(ep.to_dict())
         ep.sandbox_id, ep.gateway = "", None
         self.ctl.store.put(ENDPOINT, ep.id, ep.to_dict(), parent=net.id)
+        self.deferred.submit(lambda: drv.leave(network=net, endpoint=left, sandbox=_sandbox(left), teardown=False))
         return {}
 
     def oper_info(self, a: dict[str, Any]) -> dict[str, Any]:

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import json
 import signal
+import sys
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from cli_engine import Engine
-from docker_host import IMAGE, DockerHost, available
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/docker_host.py
+
+from docker_host import IMAGE, DockerHost, available  # noqa: E402
 
 pytestmark = [pytest.mark.root, pytest.mark.skipif(available() is not None, reason=available() or "")]
 

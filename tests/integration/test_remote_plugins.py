@@ -7,6 +7,7 @@ file); the engine's plugin dirs point at this test's temp dirs.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import pytest
 from cli_engine import Engine, free_subnet, host_links
 
 from drivers.remote.client import PluginClient
+from netcore import names
 from drivers.remote.discovery import Location
 
 pytestmark = pytest.mark.root
@@ -120,8 +122,16 @@ def test_a_spec_file_names_the_plugin(rengine, dirs, name, tmp_path, plugins):
     assert res.returncode != 0 and "Unknown protocol" in res.stderr and len(res.stderr.strip().splitlines()) == 1
 
 
+def ours(rengine) -> set[str]:
+    """Host links of this test: the test plugin's (nctp*) and those of this engine (its tag in the alias);
+    other tests run beside this one."""
+    tag = names.engine_tag(rengine.root)
+    out = subprocess.run(["ip", "-j", "link"], capture_output=True, text=True).stdout
+    return {l["ifname"] for l in json.loads(out or "[]") if l["ifname"].startswith("nctp") or f"netcore:{tag}:" in (l.get("ifalias") or "")}
+
+
 def _fails_cleanly(rengine, args: list[str], *needles: str) -> str:
-    before = set(host_links())
+    before = ours(rengine)
     nets = rengine("network", "ls", "-q").stdout.split()
     res = rengine(*args, check=False, timeout=30)
     assert res.returncode != 0, res.stdout
@@ -130,7 +140,7 @@ def _fails_cleanly(rengine, args: list[str], *needles: str) -> str:
     for n in needles:
         assert n in line, line
     assert rengine("network", "ls", "-q").stdout.split() == nets
-    assert set(host_links()) - before == set()
+    assert ours(rengine) - before == set()
     return line
 
 
