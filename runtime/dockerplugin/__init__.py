@@ -49,6 +49,7 @@ class DockerPlugins:
         self.ctl, self.directory = ctl, directory
         self.ready = threading.Event()
         self.sockets: list[PluginSocket] = []
+        self.apis: list[NetworkDriverApi] = []
 
     def start(self) -> None:
         """Open every socket (all or none) and serve them; ``ready()`` once the engine is."""
@@ -57,6 +58,7 @@ class DockerPlugins:
         try:
             for driver in served_drivers(self.ctl):
                 api = NetworkDriverApi(self.ctl, driver, self.ready, self.deferred)
+                self.apis.append(api)
                 self._open(PREFIX + driver, {"Plugin.Activate": lambda a: {"Implements": ["NetworkDriver"]}, **api.methods()})
             ipam = IpamApi(self.ctl, self.ready, self.deferred)
             self._open(PREFIX + "ipam", {"Plugin.Activate": lambda a: {"Implements": ["IpamDriver"]}, **ipam.methods()})
@@ -71,6 +73,10 @@ class DockerPlugins:
         sock.start()
 
     def set_ready(self) -> None:
+        """The engine has started: restore what the core does not know of, then serve."""
+        with self.ctl.lock:
+            for api in self.apis:
+                api.restore()
         self.ready.set()
 
     def close(self) -> None:

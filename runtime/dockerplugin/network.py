@@ -12,13 +12,14 @@ start). No handler ever calls dockerd.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 import queue
 import threading
 from typing import Any
 
-from netcore import GLOBAL, Endpoint, InvalidConfig, JoinInfo, Network, NotFound, Sandbox
+from netcore import GLOBAL, Endpoint, InvalidConfig, JoinInfo, Network, NotFound, PortBinding, Sandbox
 from netcore.controller import Controller
 from netcore.steps import Transaction
 
@@ -85,6 +86,8 @@ class NetworkDriverApi:
             "Join": self.join,
             "Leave": self.leave,
             "EndpointOperInfo": self.oper_info,
+            "ProgramExternalConnectivity": self.program_external,
+            "RevokeExternalConnectivity": self.revoke_external,
             "DiscoverNew": lambda a: {},
             "DiscoverDelete": lambda a: {},
             "AllocateNetwork": lambda a: {"Options": {}},
@@ -248,17 +251,86 @@ class NetworkDriverApi:
             return {}
         net = self.ctl.network(ep.network_id)
         drv = self.ctl.hooks.driver(net.driver)
-        left = Endpoint.from_dict(ep.to_dict())
+        left = dataclasses.replace(ep)
         ep.sandbox_id, ep.gateway = "", None
         self.ctl.store.put(ENDPOINT, ep.id, ep.to_dict(), parent=net.id)
         self.deferred.submit(lambda: drv.leave(network=net, endpoint=left, sandbox=_sandbox(left), teardown=False))
         return {}
+
+    def program_external(self, a: dict[str, Any]) -> dict[str, Any]:
+        """``docker run -p``: dockerd leaves ports to the driver of the gateway endpoint.
+        netcore holds the host ports and its driver DNATs them, as for its own containers
+        (``docker port`` shows nothing: dockerd reads remote drivers' ports nowhere)."""
+        ep = state.endpoint_of(self.ctl, _id(a, "EndpointID"))
+        if ep is None:
+            raise NotFound(f"endpoint {a.get('EndpointID', '')[:12]} not found in netcore")
+        wanted = _port_bindings((a.get("Options") or {}).get("com.docker.network.portmap") or [])
+        net = self.ctl.network(ep.network_id)
+        if not wanted or not self.ctl.hooks.implements(net.driver, "program_external_connectivity"):
+            return {}
+        drv = self.ctl.hooks.driver(net.driver)
+        self._unpublish(net, ep)
+        with Transaction(f"publish ports of endpoint {ep.id[:12]}") as tx:
+            ep.ports = self.ctl.ports.reserve(wanted)
+            tx.push("ports", lambda: self.ctl.ports.release(ep.ports))
+            drv.program_external_connectivity(network=net, endpoint=ep, sandbox=_sandbox(ep))
+            tx.push("publish", lambda: drv.revoke_external_connectivity(network=net, endpoint=ep, sandbox=_sandbox(ep)))
+            self.ctl.store.put(ENDPOINT, ep.id, ep.to_dict(), parent=net.id)
+        return {}
+
+    def revoke_external(self, a: dict[str, Any]) -> dict[str, Any]:
+        ep = state.endpoint_of(self.ctl, _id(a, "EndpointID"))
+        if ep is not None and ep.ports:
+            net = self.ctl.network(ep.network_id)
+            self._unpublish(net, ep)
+            self.ctl.store.put(ENDPOINT, ep.id, ep.to_dict(), parent=net.id)
+        return {}
+
+    def _unpublish(self, net: Network, ep: Endpoint) -> None:
+        if not ep.ports:
+            return
+        try:
+            self.ctl.hooks.driver(net.driver).revoke_external_connectivity(network=net, endpoint=ep, sandbox=_sandbox(ep))
+        finally:
+            self.ctl.ports.release(ep.ports)
+            ep.ports = []
+
+    def restore(self) -> None:
+        """Engine start: hold and program again the ports of Docker's endpoints (the core does
+        that only for its own sandboxes)."""
+        for net in self.ctl.networks():
+            if net.driver != self.driver or state.DOCKER_ID not in net.labels:
+                continue
+            for ep in self.ctl.endpoints(net):
+                if ep.ports:
+                    self.ctl.ports.hold(ep.ports)
+                    try:
+                        self.ctl.hooks.driver(net.driver).program_external_connectivity(network=net, endpoint=ep, sandbox=_sandbox(ep))
+                    except Exception as exc:
+                        log.warning("restore published ports of endpoint %s: %s", ep.id[:12], exc)
 
     def oper_info(self, a: dict[str, Any]) -> dict[str, Any]:
         ep = state.endpoint_of(self.ctl, _id(a, "EndpointID"))
         if ep is None:
             return {"Value": {}}
         return {"Value": self.ctl.endpoint_oper_info(self.ctl.network(ep.network_id), ep)}
+
+
+_PROTOS = {6: "tcp", 17: "udp", 132: "sctp"}
+
+
+def _port_bindings(portmap: list[Any]) -> list[PortBinding]:
+    """libnetwork's ``types.PortBinding`` list (``Proto`` as an IP protocol number)."""
+    out = []
+    for p in portmap:
+        try:
+            proto = _PROTOS[int(p.get("Proto", 6))]
+            port, host, end = int(p["Port"]), int(p.get("HostPort") or 0), int(p.get("HostPortEnd") or 0)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise InvalidConfig(f"invalid port mapping {p!r}") from None
+        out.append(PortBinding(container_port=port, proto=proto, host_ip=p.get("HostIP") or "", host_port=host,
+                               host_port_end=end if end != host else 0))
+    return out
 
 
 def _sandbox(ep: Endpoint) -> Sandbox:

@@ -89,6 +89,15 @@ def test_book_example_on_docker_over_netcore(served, docker, name, driver, ipam)
         out = docker("exec", f"{name}srv", "ip", "route").stdout
         assert "default via 169.254.1.1" in out
     assert fetch(docker, other, srv_ip).returncode != 0  # isolated from the second network
+    port = str(20000 + int(name[1:5], 16) % 20000)
+    docker("run", "-d", "--name", f"{name}pub", "--network", net, "-p", f"{port}:80", IMAGE, *SERVER)
+    got = subprocess.run(["nsenter", f"--net={docker.netns_path}", "/bin/busybox", "wget", "-q", "-O", "-", f"http://127.0.0.1:{port}/index.html"],
+                         capture_output=True, text=True, timeout=20)
+    assert "hello from" in got.stdout, got.stderr  # -p: netcore's DNAT, from the host itself
+    docker("rm", "-f", f"{name}pub")
+    got = subprocess.run(["nsenter", f"--net={docker.netns_path}", "/bin/busybox", "wget", "-q", "-O", "-", f"http://127.0.0.1:{port}/index.html"],
+                         capture_output=True, text=True, timeout=20)
+    assert "hello from" not in got.stdout
 
     docker("rm", "-f", f"{name}srv")
     docker("network", "rm", net, other)
