@@ -37,9 +37,10 @@ def available() -> str | None:
 class DockerHost:
     """``start()`` a dockerd in netns ``nct-d<hex>``; ``host(...)`` runs the docker CLI against it."""
 
-    def __init__(self, plugins_dir: str, live_restore: bool = True) -> None:
+    def __init__(self, plugins_dir: str, live_restore: bool = True, netns: str | None = None) -> None:
         self.tag = secrets.token_hex(3)
-        self.netns = f"nct-d{self.tag}"
+        self.own_netns = netns is None  # else: a test host's netns, made and removed by its owner
+        self.netns = netns or f"nct-d{self.tag}"
         self.netns_path = f"/run/netns/{self.netns}"
         self.data = f"/var/lib/nct-docker-{self.tag}"
         self.exec_root = f"/run/nct-docker-{self.tag}"
@@ -54,9 +55,10 @@ class DockerHost:
     def setup_netns(self) -> None:
         """The netns, and the mount namespace (held by a sleeping process, so that it outlives a
         dockerd restart: the containers' netns bind mounts live there)."""
-        subprocess.run(["ip", "netns", "add", self.netns], check=True)
+        if self.own_netns:
+            subprocess.run(["ip", "netns", "add", self.netns], check=True)
+            subprocess.run(["ip", "-n", self.netns, "link", "set", "lo", "up"], check=True)
         self._made_netns = True
-        subprocess.run(["ip", "-n", self.netns, "link", "set", "lo", "up"], check=True)
         for d in (self.plugins_dir, "/run/docker/plugins"):
             os.makedirs(d, exist_ok=True)
         self.holder = subprocess.Popen(
@@ -107,6 +109,25 @@ class DockerHost:
             self.proc.wait()
         self.proc = None
 
+    def _own_processes(self) -> list[int]:
+        """dockerd's leftovers (containerd, shims): processes in its netns *and* its mount namespace
+        (a test host's netns also runs a netcore engine, which is not ours to kill)."""
+        holder = getattr(self, "holder", None)
+        if holder is None:
+            return list(infra_processes(self.netns, any_pidns=True)) if self.own_netns else []
+        try:
+            mnt = os.stat(f"/proc/{holder.pid}/ns/mnt").st_ino
+        except OSError:
+            return []
+        out = []
+        for pid in infra_processes(self.netns, any_pidns=True):
+            try:
+                if pid != holder.pid and os.stat(f"/proc/{pid}/ns/mnt").st_ino == mnt:
+                    out.append(pid)
+            except OSError:
+                pass
+        return out
+
     def stop(self) -> None:
         """Containers, networks and dockerd go; then every process left in its netns; then its dirs."""
         if self.proc is not None:
@@ -116,14 +137,15 @@ class DockerHost:
             self("network", "prune", "-f", check=False)
             self._stop_daemon()
         if self._made_netns and os.path.exists(self.netns_path):
-            kill_pids(infra_processes(self.netns, any_pidns=True))
+            kill_pids(self._own_processes())
             try:
                 ids = os.listdir(f"{self.data}/containers")
             except OSError:
                 ids = []
             kill_pids(cgroup_members([f"docker/{i}" for i in ids]))
             time.sleep(0.2)
-            subprocess.run(["ip", "netns", "del", self.netns], capture_output=True)
+            if self.own_netns:
+                subprocess.run(["ip", "netns", "del", self.netns], capture_output=True)
         if getattr(self, "holder", None) is not None:
             self.holder.kill()
             self.holder.wait()

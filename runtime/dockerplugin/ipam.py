@@ -15,7 +15,7 @@ import ipaddress
 import threading
 from typing import Any
 
-from netcore import InvalidConfig, NotFound
+from netcore import Conflict, InvalidConfig, NotFound, names
 from netcore.controller import Controller
 from netcore.ipam import GATEWAY_REQUEST
 
@@ -23,6 +23,8 @@ from runtime.dockerplugin import state
 from runtime.dockerplugin.transport import Methods
 
 __all__ = ["IpamApi"]
+
+NAME_OPTION = "netcore.network"  # --ipam-opt netcore.network=NAME: the pool of that network (other hosts: the same one)
 
 
 class IpamApi:
@@ -54,13 +56,23 @@ class IpamApi:
         pool, sub = a.get("Pool") or None, a.get("SubPool") or None
         if sub and not pool:
             raise InvalidConfig("a sub-pool (--ip-range) needs a pool (--subnet)")
-        got = self.ctl.hooks.ipam("default").request_pool(network_id=state.PENDING, subnet=pool, ip_range=sub, options={})
+        name = str((a.get("Options") or {}).get(NAME_OPTION) or "")
+        if name:
+            if not names.valid_object_name(name):
+                raise InvalidConfig(f"invalid {NAME_OPTION} {name!r}")
+            net = state.network_named(self.ctl, name)
+            if net is not None and net.pool_id and net.subnet:  # a network of the cluster: its pool, once more
+                if pool and pool != net.subnet:
+                    raise Conflict(f"network {name} has subnet {net.subnet}, not {pool}")
+                return {"PoolID": net.pool_id, "Pool": net.subnet, "Data": {}}
+        owner = f"{state.PENDING}:{name}" if name else state.PENDING
+        got = self.ctl.hooks.ipam("default").request_pool(network_id=owner, subnet=pool, ip_range=sub, options={})
         return {"PoolID": got.pool_id, "Pool": got.subnet, "Data": {}}
 
     def release_pool(self, a: dict[str, Any]) -> dict[str, Any]:
         pool_id = str(a.get("PoolID") or "")
         rec = self.ctl.store.get("pool", pool_id)
-        if rec is not None and rec.get("network_id") == state.PENDING:  # a network owns the others
+        if rec is not None and str(rec.get("network_id", "")).partition(":")[0] == state.PENDING:  # a network owns the others
             self.ctl.hooks.ipam("default").release_pool(pool_id=pool_id)
         return {}
 
@@ -83,7 +95,7 @@ class IpamApi:
             return {"Address": f"{ip}/{subnet.prefixlen}", "Data": {}}  # the network reserves it at CreateNetwork
         if gateway and net.gateway:
             return {"Address": f"{net.gateway}/{net.prefixlen}", "Data": {}}
-        ip = state.ipam_of(self.ctl, net).request_address(pool_id=pool_id, address=address, options={})
+        ip = state.ipam_of(self.ctl, net).request_address(pool_id=net.pool_id, address=address, options={})
         return {"Address": f"{ip}/{net.prefixlen}", "Data": {}}
 
     def release_address(self, a: dict[str, Any]) -> dict[str, Any]:
@@ -91,5 +103,5 @@ class IpamApi:
         net = state.network_of_pool(self.ctl, pool_id)
         if net is None or not address or address == net.gateway:  # the network releases its own gateway
             return {}
-        state.ipam_of(self.ctl, net).release_address(pool_id=pool_id, address=address)
+        state.ipam_of(self.ctl, net).release_address(pool_id=net.pool_id, address=address)
         return {}

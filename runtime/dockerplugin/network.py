@@ -19,7 +19,7 @@ import queue
 import threading
 from typing import Any
 
-from netcore import GLOBAL, Endpoint, InvalidConfig, JoinInfo, Network, NotFound, PortBinding, Sandbox
+from netcore import GLOBAL, AlreadyExists, Conflict, Endpoint, InvalidConfig, JoinInfo, Network, NotFound, PortBinding, Sandbox
 from netcore.controller import Controller
 from netcore.steps import Transaction
 
@@ -118,7 +118,7 @@ class NetworkDriverApi:
             return {}
         opts = a.get("Options") or {}
         generic = {str(k): str(v) for k, v in (opts.get("com.docker.network.generic") or {}).items()}
-        name = generic.pop(NAME_OPTION, "") or f"docker-{nid[:12]}"
+        asked = generic.pop(NAME_OPTION, "")
         internal = bool(opts.get("com.docker.network.internal"))
         if a.get("IPv6Data"):
             raise InvalidConfig("netcore networks are IPv4 only: drop --ipv6")
@@ -135,30 +135,60 @@ class NetworkDriverApi:
             if pending is not None or v4[0].get("AddressSpace") in (state.LOCAL_SPACE, state.GLOBAL_SPACE):
                 labels[state.IPAM_LABEL] = state.NETCORE_IPAM
                 ip_range = (pending or {}).get("ip_range")
+                asked = asked or str((pending or {}).get("network_id", "")).partition(":")[2]
             if info.ipam:  # the driver's own addressing (routed: 169.254.1.1, no gateway in the subnet)
                 gateway = None
         elif info.addressing:
             raise InvalidConfig(f"netcore-{self.driver} networks need an IPv4 subnet")
-        self.ctl.create_network(name, self.driver, subnet=subnet, gateway=gateway, ip_range=ip_range, options=generic,
-                                labels=labels, internal=internal)
+        existing = state.network_named(self.ctl, asked) if asked else None
+        if existing is None and not asked and state.IPAM_LABEL in labels and subnet:
+            # netcore-ipam gave this host the pool of a network of the cluster (--ipam-opt netcore.network=NAME)
+            existing = next((n for n in self.ctl.networks() if n.scope == GLOBAL and n.subnet == subnet and n.driver == self.driver), None)
+        if existing is not None:
+            self._adopt(nid, existing, subnet)
+            return {}
+        net = self.ctl.create_network(asked or f"docker-{nid[:12]}", self.driver, subnet=subnet, gateway=gateway, ip_range=ip_range,
+                                      options=generic, labels=labels, internal=internal)
+        try:
+            state.remember(self.ctl, nid, net)
+        except BaseException:
+            self.ctl.delete_network(net.id)
+            raise
         return {}
+
+    def _adopt(self, nid: str, net: Network, subnet: str | None) -> None:
+        """Another host made the global network of that name (netcore's cluster has it): this
+        host's Docker network becomes one more name for it."""
+        if net.scope != GLOBAL or net.driver != self.driver:
+            raise AlreadyExists(f"network with name {net.name} already exists")
+        if subnet and net.subnet and subnet != net.subnet:
+            raise Conflict(f"network {net.name} spans hosts with subnet {net.subnet}: create it with "
+                           f"--ipam-driver netcore-ipam --ipam-opt netcore.network={net.name}")
+        state.remember(self.ctl, nid, net)
 
     def _take_pending(self, subnet: str | None) -> dict[str, Any] | None:
         """netcore-ipam reserved this pool before the network existed: free it for the network
         to reserve at once (under the engine's lock); returns its record."""
         for rec in self.ctl.store.list("pool"):
-            if rec.get("network_id") == state.PENDING and rec.get("subnet") == subnet:
+            if str(rec.get("network_id", "")).partition(":")[0] == state.PENDING and rec.get("subnet") == subnet:
                 self.ctl.hooks.ipam("default").release_pool(pool_id=rec["pool_id"])
                 return rec
         return None
 
     def delete_network(self, a: dict[str, Any]) -> dict[str, Any]:
-        net = state.network_of(self.ctl, _id(a, "NetworkID"))
+        nid = _id(a, "NetworkID")
+        net = state.network_of(self.ctl, nid)
         if net is not None:
             for ep in self.ctl.endpoints(net):  # endpoints dockerd forgot (it deletes them first)
-                self._delete_endpoint(net, ep)
-            self.ctl.delete_network(net.id)
+                if ep.name.startswith("docker-") and (net.scope != GLOBAL or not ep.host or ep.host == self._me()):
+                    self._delete_endpoint(net, ep)
+            if state.last_user(self.ctl, nid, net):
+                self.ctl.delete_network(net.id)
+            state.forget(self.ctl, nid, net)
         return {}
+
+    def _me(self) -> str:
+        return self.ctl.cluster.advertise if self.ctl.cluster is not None else ""
 
     # ------------------------------------------------------------ endpoints ---
 
@@ -197,6 +227,10 @@ class NetworkDriverApi:
             tx.push("endpoint.create", lambda: drv.delete_endpoint(network=net, endpoint=ep))
             if info is not None:
                 ep.mac = ep.mac or info.mac
+            if net.scope == GLOBAL and self.ctl.cluster is not None:  # the other hosts learn of it (overlay: FDB)
+                ep.host = self.ctl.cluster.advertise
+                self.ctl.cluster.publish(ep)
+                tx.push("endpoint.cluster", lambda: self.ctl.cluster.withdraw(ep.id))
             self.ctl.store.put(ENDPOINT, ep.id, ep.to_dict(), parent=net.id, create=True)
         return {"Interface": {"MacAddress": ep.mac}} if ep.mac and not mac else {}
 
@@ -211,6 +245,8 @@ class NetworkDriverApi:
         if ep.sandbox_id:
             drv.leave(network=net, endpoint=ep, sandbox=_sandbox(ep), teardown=False)
         drv.delete_endpoint(network=net, endpoint=ep)
+        if net.scope == GLOBAL and self.ctl.cluster is not None:
+            self.ctl.cluster.withdraw(ep.id)
         if ep.ip and net.pool_id and not state.uses_netcore_ipam(net):
             state.ipam_of(self.ctl, net).release_address(pool_id=net.pool_id, address=ep.ip)
         self.ctl.store.delete(ENDPOINT, ep.id)

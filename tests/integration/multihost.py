@@ -18,6 +18,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/etcd_server.py
 
@@ -52,7 +53,7 @@ class Host:
 
 
 class Lab:
-    def __init__(self, tmp: Path, n: int, ttl: int = 3) -> None:
+    def __init__(self, tmp: Path, n: int, ttl: int = 3, engine_args: Any = None) -> None:
         self.id = secrets.token_hex(2)
         self.tmp = tmp
         self.net = ipaddress.ip_network(free_subnet(24))
@@ -62,6 +63,7 @@ class Lab:
         self.hosts: list[Host] = []
         self.etcd = None
         self.ttl = ttl
+        self.engine_args = engine_args  # host dir -> more `netcore daemon` arguments
         try:
             sh("ip", "link", "add", self.bridge, "type", "bridge")
             sh("ip", "addr", "add", f"{self.bridge_ip}/{self.net.prefixlen}", "dev", self.bridge)
@@ -80,7 +82,8 @@ class Lab:
         engine = Engine(
             d,
             netns=f"/run/netns/{name}",
-            daemon_args=("--cluster-store", self.etcd.url, "--cluster-advertise", ip, "--cluster-store-opt", f"discovery.ttl={self.ttl}"),
+            daemon_args=("--cluster-store", self.etcd.url, "--cluster-advertise", ip, "--cluster-store-opt", f"discovery.ttl={self.ttl}",
+                         *(self.engine_args(d) if self.engine_args else ())),
         )
         self.hosts.append(Host(name, ip, veth, engine))  # cleaned up whatever fails below
         sh("ip", "netns", "add", name)

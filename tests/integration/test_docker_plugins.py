@@ -136,3 +136,45 @@ def test_bad_input_from_docker_is_one_line_and_changes_nothing(served, docker, n
     assert res.returncode != 0 and "IPv4" in res.stderr
     assert served("network", "ls", "-q").stdout == before
     assert f"{name}bad" not in docker("network", "ls").stdout
+
+
+def test_two_docker_hosts_share_a_routed_network_through_netcores_cluster(tmp_path, name):
+    """Two Docker hosts (netns on an underlay, one etcd): the same `docker network create` on
+    each makes one netcore network (global), addresses from per-host blocks, traffic routed."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from multihost import Lab
+
+    lab = Lab(tmp_path, 2, engine_args=lambda d: ("--docker-plugins", "--docker-plugins-dir", str(d / "plugins")))
+    dockers: list[DockerHost] = []
+    try:
+        for i, h in enumerate(lab.hosts, 1):
+            d = DockerHost(str(tmp_path / f"h{i}" / "plugins"), netns=h.name)
+            dockers.append(d)
+            d.setup_netns()
+            d.start()
+        a, b = dockers
+        create = ["network", "create", "-d", "netcore-routed", "--ipam-driver", "netcore-ipam", "--ipam-opt", f"netcore.network={name}", name]
+        a(*create)
+        b(*create)
+        for h in lab.hosts:  # one netcore network, known to both engines
+            assert [n["Name"] for n in h.json("network", "inspect", name)] == [name]
+        subnet = a("network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", name).stdout.strip()
+        assert subnet == b("network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", name).stdout.strip()
+        a("run", "-d", "--name", f"{name}srv", "--network", name, IMAGE, *SERVER)
+        srv_ip = a("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", f"{name}srv").stdout.strip()
+        b("run", "-d", "--name", f"{name}cli", "--network", name, IMAGE, "sleep", "300")
+        cli_ip = b("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", f"{name}cli").stdout.strip()
+        blocks = {blk["Host"]: blk["Block"] for blk in lab.hosts[0].json("network", "inspect", name)[0]["DriverState"]["Blocks"]}
+        assert len(blocks) == 2 and srv_ip != cli_ip  # a block per host
+        res = fetch(b, name, srv_ip)  # across hosts: routed by netcore's block routes
+        assert res.returncode == 0 and "hello from" in res.stdout, res.stderr
+        a("rm", "-f", f"{name}srv")
+        b("rm", "-f", f"{name}cli")
+        b("network", "rm", name)
+        assert [n["Name"] for n in lab.hosts[0].json("network", "inspect", name)] == [name]  # host A still uses it
+        a("network", "rm", name)
+        lab.wait(lambda: name not in lab.hosts[1]("network", "ls").stdout)
+    finally:
+        for d in dockers:
+            d.stop()
+        lab.close()
