@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import logging
+import os
 import queue
 import threading
 from typing import Any
@@ -270,12 +271,12 @@ class NetworkDriverApi:
                   for r in info.static_routes]
         if info.gateway and not _inside(info.gateway, net.subnet) and not any(r["Destination"] == f"{info.gateway}/32" for r in routes):
             routes.insert(0, {"Destination": f"{info.gateway}/32", "RouteType": 1})  # 169.254.1.1: on-link, as Calico does
-        global_ = self.ctl.driver_info(net.driver).connectivity_scope == GLOBAL
         out: dict[str, Any] = {
             "InterfaceName": {"SrcName": info.src_ifname if info.src_ifname and not info.created_in_sandbox else ep.ifname, "DstPrefix": "eth"},
             "StaticRoutes": routes,
-            # netcore's local networks give their own egress: no docker_gwbridge for them
-            "DisableGatewayService": info.disable_gateway_service or not global_ or bool(info.gateway),
+            # never docker_gwbridge: its pool comes from Docker's IPAM, which knows nothing of
+            # netcore's pools (an overlay's lives in its own netns) and so may pick the same one
+            "DisableGatewayService": True,
         }
         if info.gateway:
             out["Gateway"] = info.gateway
@@ -369,9 +370,15 @@ def _port_bindings(portmap: list[Any]) -> list[PortBinding]:
     return out
 
 
+_HOST_NETNS = f"/proc/{os.getpid()}/ns/net"
+
+
 def _sandbox(ep: Endpoint) -> Sandbox:
-    """dockerd owns the container's netns: the driver works in the host namespace (netns None)."""
-    return Sandbox(id=ep.id, netns_path=None, name=ep.name)
+    """dockerd owns the container's netns and moves the interface there itself: the driver
+    makes the container's end in the engine's (the host's) own namespace, under the
+    temporary name, as if that were the sandbox (overlay makes its veths in a namespace of
+    its own, so "no netns" would leave the end there)."""
+    return Sandbox(id=ep.id, netns_path=_HOST_NETNS, name=ep.name)
 
 
 def _inside(ip: str, subnet: str | None) -> bool:
