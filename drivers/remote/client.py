@@ -14,6 +14,7 @@ import json
 import os
 import socket
 import ssl
+import threading
 from typing import Any
 
 from netcore import PluginError
@@ -54,6 +55,7 @@ class PluginClient:
     def __init__(self, location: Location) -> None:
         self.location = location
         self.name = location.name
+        self._local = threading.local()  # one kept-alive connection per thread, as Go's client keeps them
 
     def _connection(self, timeout: float) -> http.client.HTTPConnection:
         loc = self.location
@@ -74,11 +76,8 @@ class PluginClient:
         """``POST /method`` and its decoded answer; ``args`` None sends an empty body."""
         limit = call_timeout() if timeout is None else timeout
         body = b"" if args is None else (json.dumps(args) + "\n").encode()
-        conn = self._connection(limit)
         try:
-            conn.request("POST", "/" + method, body=body, headers={"Accept": ACCEPT})
-            resp = conn.getresponse()
-            raw = resp.read()
+            resp, raw = self._exchange(method, body, limit)
         except (socket.timeout, TimeoutError):
             raise PluginError(f"plugin {self.name}: {method}: no answer within {limit:g} s") from None
         except FileNotFoundError:
@@ -87,8 +86,6 @@ class PluginClient:
             raise PluginError(f"plugin {self.name}: {method}: connection refused (is the plugin running?)") from None
         except (OSError, http.client.HTTPException) as exc:
             raise PluginError(f"plugin {self.name}: {method}: {_reason(exc)}") from None
-        finally:
-            conn.close()
         text = raw.decode(errors="replace").strip()
         if resp.status == 404:
             raise NotImplementedCall(f"plugin {self.name}: {method}: not implemented")
@@ -105,6 +102,38 @@ class PluginClient:
         if err:
             raise PluginError(f"plugin {self.name}: {method}: {_one_line(str(err))}")
         return data
+
+
+    def _exchange(self, method: str, body: bytes, limit: float) -> tuple[Any, bytes]:
+        """One request on this thread's kept-alive connection; a connection the plugin closed
+        meanwhile (it restarted) is replaced once, before anything was answered."""
+        conn = getattr(self._local, "conn", None)
+        reused = conn is not None
+        if conn is None:
+            conn = self._local.conn = self._connection(limit)
+        try:
+            conn.timeout = limit
+            if conn.sock is not None:
+                conn.sock.settimeout(limit)
+            try:
+                conn.request("POST", "/" + method, body=body, headers={"Accept": ACCEPT})
+                resp = conn.getresponse()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                if not reused:
+                    raise
+                conn.close()
+                conn = self._local.conn = self._connection(limit)
+                conn.request("POST", "/" + method, body=body, headers={"Accept": ACCEPT})
+                resp = conn.getresponse()
+            raw = resp.read()
+            if resp.will_close:
+                conn.close()
+                self._local.conn = None
+            return resp, raw
+        except BaseException:
+            conn.close()
+            self._local.conn = None
+            raise
 
 
 def _get(data: dict[str, Any], key: str) -> Any:

@@ -243,6 +243,7 @@ class NetworkDriverApi:
 
     def _delete_endpoint(self, net: Network, ep: Endpoint) -> None:
         drv = self.ctl.hooks.driver(net.driver)
+        self._unpublish(net, ep)  # dockerd revokes first; after a crash it may not have
         if ep.sandbox_id:
             drv.leave(network=net, endpoint=ep, sandbox=_sandbox(ep), teardown=False)
         drv.delete_endpoint(network=net, endpoint=ep)

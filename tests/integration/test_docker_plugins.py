@@ -169,8 +169,9 @@ def test_two_docker_hosts_share_a_network_through_netcores_cluster(tmp_path, nam
         if driver == "routed":
             blocks = {blk["Host"]: blk["Block"] for blk in lab.hosts[0].json("network", "inspect", name)[0]["DriverState"]["Blocks"]}
             assert len(blocks) == 2  # a block per host
-        res = fetch(b, name, srv_ip)  # across hosts: routed by netcore's block routes
-        assert res.returncode == 0 and "hello from" in res.stdout, res.stderr
+        # across hosts (routed: block routes; overlay: FDB entries), programmed from etcd watches
+        res = lab.wait(lambda: (lambda r: r if r.returncode == 0 else None)(fetch(b, name, srv_ip)), timeout=30)
+        assert "hello from" in res.stdout, res.stderr
         a("rm", "-f", f"{name}srv")
         b("rm", "-f", f"{name}cli")
         b("network", "rm", name)
