@@ -7,7 +7,10 @@ One dockerd (Debian's docker.io) and one netcore engine share a netns, as on a h
   Docker ``bridge`` network (end to end, the CLI's wall time);
 - ``docker network create -d netcore-bridge`` + ``rm`` versus ``-d bridge``.
 Then ``--endpoints`` times the four calls dockerd makes per container (CreateEndpoint,
-Join, Leave, DeleteEndpoint) straight on the plugin's socket, as dockerd would send them.
+Join, Leave, DeleteEndpoint) straight on the plugin's socket, as dockerd would send them
+(one kept-alive connection), and the kernel's floor for the same work (a veth pair on a
+bridge created and deleted through netcore's OS layer): the plugin's own overhead is
+the difference.
 
     .venv/bin/python -m tests.benchmarks.dockerplug [--reps 10] [--endpoints 50]
 """
@@ -73,13 +76,16 @@ def measure(reps: int = 10, endpoints: int = 50) -> dict[str, Any]:
                     name = f"b{secrets.token_hex(3)}"
                     create[label].append(_ms(lambda: (docker("network", "create", "-d", drv, name), docker("network", "rm", name))))
             per_endpoint = _endpoint_calls(docker, endpoints)
+            floor = _veth_floor(docker, endpoints)
             out: dict[str, Any] = {
                 "docker": docker("version", "--format", "{{.Server.Version}}").stdout.strip(),
                 "reps": reps,
                 "docker_run_rm_ms": {k: _stats(v) for k, v in run.items()},
                 "network_create_rm_ms": {k: _stats(v) for k, v in create.items()},
                 "plugin_per_endpoint_ms": per_endpoint,
+                "kernel_veth_floor_ms": floor,
             }
+            out["plugin_overhead_per_endpoint_ms"] = round(per_endpoint["total"]["median"] - floor["create"]["median"] - floor["delete"]["median"], 2)
             out["ratio_run_rm"] = round(out["docker_run_rm_ms"]["netcore-bridge"]["median"] / out["docker_run_rm_ms"]["docker-bridge"]["median"], 2)
             out["ratio_create_rm"] = round(out["network_create_rm_ms"]["netcore-bridge"]["median"] / out["network_create_rm_ms"]["docker-bridge"]["median"], 2)
             return out
@@ -114,6 +120,25 @@ def _endpoint_calls(docker: DockerHost, n: int) -> dict[str, Any]:
             total += t
         calls["total"].append(total)
     return {k: _stats(v) for k, v in calls.items()}
+
+
+def _veth_floor(docker: DockerHost, n: int) -> dict[str, Any]:
+    """What the kernel alone costs per endpoint, through the same OS-layer calls the bridge
+    driver makes: a veth pair with one end on a bridge, created, then deleted."""
+    from netcore.osl import links, netns
+
+    times: dict[str, list[float]] = {"create": [], "delete": []}
+    br = f"nctfl{secrets.token_hex(2)}"
+    with netns.netlink(docker.netns_path) as ipr:
+        index = links.create_bridge(ipr, br, "bench", "02:00:00:00:00:01")
+        try:
+            for i in range(n):
+                host, peer = f"nctfh{i}", f"nctfp{i}"
+                times["create"].append(_ms(lambda: links.create_veth(ipr, host, "bench", peer_name=peer, master=index)))
+                times["delete"].append(_ms(lambda: links.delete(ipr, host)))
+        finally:
+            links.delete(ipr, br)
+    return {k: _stats(v) for k, v in times.items()}
 
 
 def main(argv: list[str] | None = None) -> None:
