@@ -8,9 +8,12 @@ from netcore.store.sqlite import SqliteStore
 
 _ENV = (
     "NETCORE_TEST_FAIL_STEP",
+    "NETCORE_TEST_PAUSE_STEP",
+    "NETCORE_TEST_PAUSE_FILE",
     "NETCORE_DISABLE_PLUGIN_AUTOLOAD",
     "NETCORE_TRACE_HOOKS",
     "NETCORE_DUMMY_LOG",
+    "NETCORE_UPDATE_GOLDEN",  # read once by tests/unit/golden.py
 )
 
 
