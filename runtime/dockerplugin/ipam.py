@@ -20,6 +20,7 @@ from netcore.controller import Controller
 from netcore.ipam import GATEWAY_REQUEST
 
 from runtime.dockerplugin import state
+from runtime.dockerplugin.network import reap_stale
 from runtime.dockerplugin.transport import Methods
 
 __all__ = ["IpamApi"]
@@ -104,4 +105,5 @@ class IpamApi:
         if net is None or not address or address == net.gateway:  # the network releases its own gateway
             return {}
         state.ipam_of(self.ctl, net).release_address(pool_id=net.pool_id, address=address)
+        reap_stale(self.ctl, net, address)  # normally DeleteEndpoint came first and there is none
         return {}

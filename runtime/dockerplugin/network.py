@@ -27,7 +27,7 @@ from netcore.steps import Transaction
 from runtime.dockerplugin import state
 from runtime.dockerplugin.transport import Methods
 
-__all__ = ["NetworkDriverApi", "Deferred", "temp_ifname"]
+__all__ = ["NetworkDriverApi", "Deferred", "temp_ifname", "delete_endpoint_record", "reap_stale", "unpublish"]
 
 log = logging.getLogger("netcore.dockerplugin")
 
@@ -182,7 +182,7 @@ class NetworkDriverApi:
         if net is not None:
             for ep in self.ctl.endpoints(net):  # endpoints dockerd forgot (it deletes them first)
                 if ep.name.startswith("docker-") and (net.scope != GLOBAL or not ep.host or ep.host == self._me()):
-                    self._delete_endpoint(net, ep)
+                    delete_endpoint_record(self.ctl, net, ep)
             if state.last_user(self.ctl, nid, net):
                 self.ctl.delete_network(net.id)
             state.forget(self.ctl, nid, net)
@@ -219,6 +219,7 @@ class NetworkDriverApi:
                 raise InvalidConfig(f"invalid address {address!r}") from None
         ep = Endpoint(id=eid, network_id=net.id, name=f"docker-{eid[:12]}", address=address, mac=mac, ifname=temp_ifname(eid))
         drv = self.ctl.hooks.driver(net.driver)
+        reap_stale(self.ctl, net, ep.ip, keep=eid)  # Docker's IPAM gave the address out again: its old holder is gone
         with Transaction(f"create endpoint {eid[:12]}") as tx:
             if address and net.pool_id and not state.uses_netcore_ipam(net):
                 ipam = state.ipam_of(self.ctl, net)
@@ -238,20 +239,8 @@ class NetworkDriverApi:
     def delete_endpoint(self, a: dict[str, Any]) -> dict[str, Any]:
         ep = state.endpoint_of(self.ctl, _id(a, "EndpointID"))
         if ep is not None:
-            self._delete_endpoint(self.ctl.network(ep.network_id), ep)
+            delete_endpoint_record(self.ctl, self.ctl.network(ep.network_id), ep)
         return {}
-
-    def _delete_endpoint(self, net: Network, ep: Endpoint) -> None:
-        drv = self.ctl.hooks.driver(net.driver)
-        self._unpublish(net, ep)  # dockerd revokes first; after a crash it may not have
-        if ep.sandbox_id:
-            drv.leave(network=net, endpoint=ep, sandbox=_sandbox(ep), teardown=False)
-        drv.delete_endpoint(network=net, endpoint=ep)
-        if net.scope == GLOBAL and self.ctl.cluster is not None:
-            self.ctl.cluster.withdraw(ep.id)
-        if ep.ip and net.pool_id and not state.uses_netcore_ipam(net):
-            state.ipam_of(self.ctl, net).release_address(pool_id=net.pool_id, address=ep.ip)
-        self.ctl.store.delete(ENDPOINT, ep.id)
 
     def join(self, a: dict[str, Any]) -> dict[str, Any]:
         net = self._network(a)
@@ -307,7 +296,7 @@ class NetworkDriverApi:
         if not wanted or not self.ctl.hooks.implements(net.driver, "program_external_connectivity"):
             return {}
         drv = self.ctl.hooks.driver(net.driver)
-        self._unpublish(net, ep)
+        unpublish(self.ctl, net, ep)
         with Transaction(f"publish ports of endpoint {ep.id[:12]}") as tx:
             ep.ports = self.ctl.ports.reserve(wanted)
             tx.push("ports", lambda: self.ctl.ports.release(ep.ports))
@@ -320,18 +309,9 @@ class NetworkDriverApi:
         ep = state.endpoint_of(self.ctl, _id(a, "EndpointID"))
         if ep is not None and ep.ports:
             net = self.ctl.network(ep.network_id)
-            self._unpublish(net, ep)
+            unpublish(self.ctl, net, ep)
             self.ctl.store.put(ENDPOINT, ep.id, ep.to_dict(), parent=net.id)
         return {}
-
-    def _unpublish(self, net: Network, ep: Endpoint) -> None:
-        if not ep.ports:
-            return
-        try:
-            self.ctl.hooks.driver(net.driver).revoke_external_connectivity(network=net, endpoint=ep, sandbox=_sandbox(ep))
-        finally:
-            self.ctl.ports.release(ep.ports)
-            ep.ports = []
 
     def restore(self) -> None:
         """Engine start: hold and program again the ports of Docker's endpoints (the core does
@@ -352,6 +332,46 @@ class NetworkDriverApi:
         if ep is None:
             return {"Value": {}}
         return {"Value": self.ctl.endpoint_oper_info(self.ctl.network(ep.network_id), ep)}
+
+
+def delete_endpoint_record(ctl: Controller, net: Network, ep: Endpoint) -> None:
+    """Everything of a Docker endpoint: ports, interface, driver state, cluster entry, the
+    address (unless netcore-ipam's: dockerd releases it), the record."""
+    drv = ctl.hooks.driver(net.driver)
+    unpublish(ctl, net, ep)  # dockerd revokes first; after a crash it may not have
+    if ep.sandbox_id:
+        drv.leave(network=net, endpoint=ep, sandbox=_sandbox(ep), teardown=False)
+    drv.delete_endpoint(network=net, endpoint=ep)
+    if net.scope == GLOBAL and ctl.cluster is not None:
+        ctl.cluster.withdraw(ep.id)
+    if ep.ip and net.pool_id and not state.uses_netcore_ipam(net):
+        state.ipam_of(ctl, net).release_address(pool_id=net.pool_id, address=ep.ip)
+    ctl.store.delete(ENDPOINT, ep.id)
+
+
+def reap_stale(ctl: Controller, net: Network, address: str | None, keep: str = "") -> None:
+    """Docker endpoints of ``net`` on ``address`` other than ``keep``: records dockerd forgot.
+
+    dockerd deletes the endpoints of containers that died with it at its next start, but
+    before any remote driver is loaded, so their DeleteEndpoint never comes (their IPAM
+    release does). An address that Docker's IPAM hands out again, or that netcore-ipam is
+    told to release while an endpoint still holds it, marks such a record."""
+    if not address:
+        return
+    for ep in ctl.endpoints(net):
+        if ep.id != keep and ep.ip == address and ep.name.startswith("docker-"):
+            log.info("docker plugin: removing stale endpoint %s (%s)", ep.id[:12], address)
+            delete_endpoint_record(ctl, net, ep)
+
+
+def unpublish(ctl: Controller, net: Network, ep: Endpoint) -> None:
+    if not ep.ports:
+        return
+    try:
+        ctl.hooks.driver(net.driver).revoke_external_connectivity(network=net, endpoint=ep, sandbox=_sandbox(ep))
+    finally:
+        ctl.ports.release(ep.ports)
+        ep.ports = []
 
 
 _PROTOS = {6: "tcp", 17: "udp", 132: "sctp"}

@@ -123,7 +123,18 @@ def test_plugin_restart_and_dockerd_restart_with_containers_running(served, dock
     assert docker("inspect", "-f", "{{.State.Running}}", f"{name}srv").stdout.strip() == "true"
     res = fetch(docker, net, f"{name}srv")
     assert res.returncode == 0 and "hello from" in res.stdout, res.stderr
+
+    docker.live_restore = False  # now dockerd stops the container on its way down (Leave, DeleteEndpoint)
+    docker.restart()
+    assert docker("inspect", "-f", "{{.State.Running}}", f"{name}srv").stdout.strip() == "false"
+    docker("start", f"{name}srv")  # a new endpoint on the same network, from the state kept
+    res = fetch(docker, net, f"{name}srv")
+    assert res.returncode == 0 and "hello from" in res.stdout, res.stderr
     docker("rm", "-f", f"{name}srv")
+    nid = docker("network", "inspect", "-f", "{{.Id}}", net).stdout.strip()
+    ours = [n for n in served.json("network", "inspect", *served("network", "ls", "-q").stdout.split())
+            if n["Labels"].get("com.docker.network.id") == nid]
+    assert len(ours) == 1 and ours[0]["Containers"] == {}  # no endpoint record left behind by the restarts
     docker("network", "rm", net)
     assert netcore_links(docker) == own
 
