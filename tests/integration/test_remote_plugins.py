@@ -200,3 +200,27 @@ def test_cross_check_netcore_served_as_a_docker_plugin(served, rengine, dirs, na
     rengine("rm", "-f", f"{name}a", f"{name}b")
     rengine("network", "rm", net)
     assert f"{name}s" not in served("network", "ls").stdout
+
+
+def test_engine_restart_activates_the_plugin_again(rengine, dirs, name, plugins):
+    """Networks of a plugin outlive the engine: after a restart the plugin is found and
+    activated again on first use, and its containers' endpoints go through it."""
+    import signal
+
+    socks, _ = dirs
+    plug = plugins(str(socks / f"tp{name}.sock"))
+    net = f"{name}n"
+    rengine("network", "create", "-d", f"tp{name}", "--ipam-driver", f"tp{name}", net)
+    rengine("run", "-d", "--name", f"{name}a", "--network", net, "--", "sleep", "120")
+    rengine.proc.send_signal(signal.SIGTERM)
+    rengine.proc.wait(timeout=30)
+    rengine.start()
+    assert rengine.json("network", "inspect", net)[0]["Driver"] == f"tp{name}"
+    rengine("run", "-d", "--name", f"{name}b", "--network", net, "--", "sleep", "120")
+    a_ip = rengine.json("inspect", f"{name}a")[0]["NetworkSettings"]["Networks"][net]["IPAddress"]
+    assert rengine("exec", f"{name}b", "ping", "-c", "1", "-W", "2", a_ip, check=False).returncode == 0
+    rengine("rm", "-f", f"{name}a", f"{name}b")
+    rengine("network", "rm", net)
+    calls = PluginClient(Location("tp", "unix", plug.sock)).call("Test.Calls")["Calls"]
+    assert calls.count("Plugin.Activate") == 2 and calls[-2] == "IpamDriver.ReleasePool"  # the last is Test.Calls itself
+    assert not [l for l in ours(rengine) if l.startswith("nctp")]
