@@ -75,6 +75,7 @@ class DockerPlugins:
     def set_ready(self) -> None:
         """The engine has started: restore what the core does not know of, then serve."""
         with self.ctl.lock:
+            self.ctl.firewall.coexist()  # dockerd may run already, with its FORWARD policy DROP
             for api in self.apis:
                 api.restore()
         self.ready.set()

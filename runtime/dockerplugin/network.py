@@ -162,6 +162,7 @@ class NetworkDriverApi:
         host's Docker network becomes one more name for it."""
         if net.scope != GLOBAL or net.driver != self.driver:
             raise AlreadyExists(f"network with name {net.name} already exists")
+        self.ctl.firewall.coexist()  # dockerd's FORWARD policy DROP: netcore's interfaces past it (create_network does it too)
         if subnet and net.subnet and subnet != net.subnet:
             raise Conflict(f"network {net.name} spans hosts with subnet {net.subnet}: create it with "
                            f"--ipam-driver netcore-ipam --ipam-opt netcore.network={net.name}")
