@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from netcore import NetcoreError
 
-__all__ = ["ApiServer", "Router"]
+__all__ = ["ApiServer", "Router", "Stream", "Hijack", "follow_file"]
 
 log = logging.getLogger("netcore.api")
 Handler = Callable[..., Any]
@@ -46,6 +46,16 @@ class Stream:
 
     def __init__(self, chunks: Any) -> None:
         self.chunks = chunks
+
+
+class Hijack:
+    """A handler's answer that takes the connection over (Docker's attach): after ``101
+    UPGRADED``, ``run(rfile, sock)`` reads what the client sends from ``rfile`` and writes to
+    ``sock`` until it returns; the connection is closed then."""
+
+    def __init__(self, run: Callable[[Any, socket.socket], None], content_type: str) -> None:
+        self.run = run
+        self.content_type = content_type
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
@@ -76,6 +86,16 @@ class _RequestHandler(BaseHTTPRequestHandler):
         except Exception as exc:  # a bug: one line to the client, the traceback to the engine log
             log.exception("%s %s failed", method, url.path)
             return self._send(500, {"message": f"internal error: {type(exc).__name__}: {exc}"})
+        if isinstance(result, Hijack):
+            self.send_response(101, "UPGRADED")
+            self.send_header("Content-Type", result.content_type)
+            self.send_header("Connection", "Upgrade")
+            self.send_header("Upgrade", "tcp")
+            self.end_headers()
+            self.wfile.flush()
+            result.run(self.rfile, self.connection)
+            self.close_connection = True
+            return None
         if isinstance(result, Stream):
             self.send_response(200)
             self.send_header("Content-Type", "application/octet-stream")

@@ -7,6 +7,7 @@ running while no engine was up.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import queue
@@ -24,7 +25,9 @@ from runtime.api.server import ApiServer, Router, Stream, follow_file
 from runtime.api.views import container_summary, container_view, network_view
 from runtime.engine import files, process
 from runtime.engine.config import DaemonConfig
+from runtime.engine.attach import attach
 from runtime.engine.containers import Containers
+from runtime.engine.restart import parse_signal
 
 __all__ = ["Engine", "EngineServer", "Workers", "serve", "predefined_networks"]
 
@@ -85,10 +88,16 @@ class Engine:
         r.add("POST", r"/networks/(?P<ref>[^/]+)/disconnect", self._disconnect)
         r.add("GET", "/containers/json", lambda query, **_: [container_summary(ctl, c) for c in ctr.list(all=query.get("all") == "1")])
         r.add("POST", "/containers/run", lambda body, **_: self._run(body or {}))
+        r.add("POST", "/containers/create", lambda body, **_: {"Id": ctr.create(**_container_args(body or {}))["id"], "Warnings": []})
         r.add("GET", r"/containers/(?P<ref>[^/]+)/json", lambda ref, **_: container_view(ctl, ctr.get(ref)))
-        r.add("POST", r"/containers/(?P<ref>[^/]+)/stop", lambda ref, query, **_: {"Id": ctr.stop(ref, float(query.get("t", 10)))["id"]})
-        r.add("POST", r"/containers/(?P<ref>[^/]+)/wait", lambda ref, **_: {"StatusCode": ctr.wait(ref)})
-        r.add("DELETE", r"/containers/(?P<ref>[^/]+)", lambda ref, query, **_: {"Id": ctr.remove(ref, force=query.get("force") == "1").get("id")})
+        r.add("POST", r"/containers/(?P<ref>[^/]+)/start", lambda ref, **_: {"Id": ctr.start(ref)["id"]})
+        r.add("POST", r"/containers/(?P<ref>[^/]+)/stop", lambda ref, query, **_: {"Id": ctr.stop(ref, _seconds(query))["id"]})
+        r.add("POST", r"/containers/(?P<ref>[^/]+)/restart", lambda ref, query, **_: {"Id": ctr.restart(ref, _seconds(query))["id"]})
+        r.add("POST", r"/containers/(?P<ref>[^/]+)/kill", lambda ref, query, **_: {"Id": ctr.kill(ref, parse_signal(query.get("signal")))["id"]})
+        r.add("POST", r"/containers/(?P<ref>[^/]+)/attach", lambda ref, query, **_: attach(ctr, ref, query))
+        r.add("POST", r"/containers/(?P<ref>[^/]+)/resize", self._resize)
+        r.add("POST", r"/containers/(?P<ref>[^/]+)/wait", self._wait)
+        r.add("DELETE", r"/containers/(?P<ref>[^/]+)", lambda ref, query, **_: {"Id": ctr.remove(ref, force=query.get("force") == "1", volumes=query.get("v") == "1").get("id")})
         r.add("GET", r"/containers/(?P<ref>[^/]+)/logs", self._logs)
         r.add("POST", "/system/reset", lambda **_: self.reset())
         return r
@@ -126,20 +135,27 @@ class Engine:
         return {}
 
     def _run(self, body: dict[str, Any]) -> dict[str, Any]:
-        rec = self.containers.run(
-            argv=list(body.get("Cmd") or []),
-            name=body.get("Name") or None,
-            networks=body.get("Networks") or None,
-            env=body.get("Env") or {},
-            workdir=body.get("WorkingDir") or None,
-            hostname=body.get("Hostname") or None,
-            auto_remove=bool(body.get("AutoRemove")),
-            exposed_ports=body.get("ExposedPorts") or {},
-            port_bindings=body.get("PortBindings") or {},
-            publish_all=bool(body.get("PublishAllPorts")),
-            dns=body.get("Dns") or [],
-        )
+        rec = self.containers.run(**_container_args(body))
         return container_view(self.controller, rec) if not rec["auto_remove"] else {"Id": rec["id"], "Name": "/" + rec["name"]}
+
+    def _wait(self, ref: str, query: dict[str, str], **_: Any) -> Any:
+        """``condition=next-exit``: registered before the answer's headers go out, so a client
+        that has them can start the container (``run``, ``start -a``) and miss no exit."""
+        if query.get("condition") == "next-exit":
+            result = self.containers.next_exit(ref)
+            return Stream(json.dumps({"StatusCode": result()}).encode() for _ in (0,))
+        return {"StatusCode": self.containers.wait(ref)}
+
+    def _resize(self, ref: str, query: dict[str, str], **_: Any) -> dict[str, Any]:
+        try:
+            height, width = int(query.get("h", "")), int(query.get("w", ""))
+        except ValueError:
+            raise InvalidConfig("resize needs integer h and w") from None
+        rec = self.containers.get(ref)
+        stdio = self.containers.stdio(rec["id"])
+        if stdio is not None:
+            stdio.resize(height, width)
+        return {}
 
     def _logs(self, ref: str, query: dict[str, str], **_: Any) -> Stream:
         cid, path = self.containers.log_path(ref)
@@ -162,6 +178,34 @@ class Engine:
         if self.on_reset is not None:
             self.on_reset()
         return {}
+
+
+def _container_args(body: dict[str, Any]) -> dict[str, Any]:
+    """The create / run request body (Docker's field names, flat) -> ``Containers.create``'s arguments."""
+    return dict(
+        argv=list(body.get("Cmd") or []),
+        name=body.get("Name") or None,
+        networks=body.get("Networks") or None,
+        env=body.get("Env") or {},
+        workdir=body.get("WorkingDir") or None,
+        hostname=body.get("Hostname") or None,
+        auto_remove=bool(body.get("AutoRemove")),
+        exposed_ports=body.get("ExposedPorts") or {},
+        port_bindings=body.get("PortBindings") or {},
+        publish_all=bool(body.get("PublishAllPorts")),
+        dns=body.get("Dns") or [],
+        tty=bool(body.get("Tty")),
+        open_stdin=bool(body.get("OpenStdin")),
+        stdin_once=bool(body.get("StdinOnce")),
+        restart_policy=body.get("RestartPolicy") or None,
+    )
+
+
+def _seconds(query: dict[str, str]) -> float:
+    try:
+        return float(query.get("t", 10))
+    except ValueError:
+        raise InvalidConfig(f"invalid timeout {query.get('t')!r}: expected seconds") from None
 
 
 class Workers:

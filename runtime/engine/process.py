@@ -46,13 +46,14 @@ from netcore.osl.netns import NETNS_DIR
 
 __all__ = ["DEFAULT_PATH", "ProcessSpec", "ProcessInfo", "ProcessError", "StartError",
            "NotRunningError", "start", "stop", "kill", "is_running", "read_exit_code",
-           "load", "log_path", "exec_argv", "ExitWatcher", "raise_fd_limit"]
+           "load", "log_path", "exec_argv", "ExitWatcher", "raise_fd_limit", "TTY_MASTER_FD"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _SH, _NSENTER, _UNSHARE, _ENV = "/bin/sh", "/usr/bin/nsenter", "/usr/bin/unshare", "/usr/bin/env"
 _FD_SETSIZE = 1024
+TTY_MASTER_FD = 4  # where a container's monitor keeps its pty master (see _SCRIPT)
 _MARKER = "NETCORE_SETUP=1"  # env of the setup shell only: gone once the command is exec'd
 _NOFILE = "NETCORE_NOFILE"  # setup shell env: the open-files soft limit the container gets
 _container_nofile: int | None = None  # set by raise_fd_limit(): the limit the engine started with
@@ -62,11 +63,19 @@ _container_nofile: int | None = None  # set by raise_fd_limit(): the limit the e
 # host's there, so /proc/self/stat is its host-side pid and start time; that goes to the
 # engine once the cheap, fallible setup is done.  The mounts run after it (fork+exec each,
 # ~1 ms apiece here, and checked up front), then the command is exec'd.
+# With a terminal (NETCORE_TTY, the pty slave's path) the monitor's stdin is the pty master: it
+# keeps it on fd 4 for the container's life (an engine restarted meanwhile takes a copy back
+# with pidfd_getfd, see TTY_MASTER_FD); pid 1 opens the slave before the mounts, makes it its
+# stdin, stdout and stderr and its controlling terminal (setsid -c: the subshell is no group
+# leader, so setsid does not fork).  Without one, the monitor's stdin (/dev/null, or the read
+# end of the engine's stdin pipe for -i) is pid 1's.
 # Args: $1 state dir $2 hostname ("" = keep) $3 workdir $4 bind count, (src dst)..., K=V..., argv
 _SCRIPT = """exec 3>&1 1>&2
+[ -z "$NETCORE_TTY" ] || exec 4<&0 0</dev/null
 (
 set -e
 [ -z "$NETCORE_NOFILE" ] || ulimit -S -n "$NETCORE_NOFILE"
+[ -z "$NETCORE_TTY" ] || exec 5<>"$NETCORE_TTY" 4>&-
 IFS= read -r s < /proc/self/stat
 [ -z "$2" ] || printf '%s' "$2" > /proc/sys/kernel/hostname
 cd -- "$3"
@@ -75,7 +84,8 @@ exec 3>&-
 /bin/mount -t proc -o nosuid,nodev,noexec proc /proc
 n=$4; shift 4
 while [ "$n" -gt 0 ]; do /bin/mount --bind -- "$1" "$2"; shift 2; n=$((n - 1)); done
-exec /usr/bin/env -i -- "$@"
+[ -z "$NETCORE_TTY" ] || exec 0<&5 1>&5 2>&5 5>&-
+exec ${NETCORE_TTY:+/usr/bin/setsid -c} /usr/bin/env -i -- "$@"
 )
 printf '%s\\n' $? > "$1/exit_code.tmp"
 exec /bin/mv -f "$1/exit_code.tmp" "$1/exit_code" 3>&-
@@ -104,6 +114,8 @@ class ProcessSpec:
     netns_path: str | None  # None: share the host network namespace
     bind_files: Mapping[str, str]  # container path -> host file, bind-mounted read-write
     state_dir: str
+    stdin: int | None = None  # pid 1's stdin (a pipe's read end); with ``tty``: the pty master, kept by the monitor
+    tty: str | None = None  # the pty slave's path: pid 1's stdin, stdout, stderr and controlling terminal
 
 
 @dataclass(frozen=True)
@@ -207,9 +219,11 @@ def raise_fd_limit() -> int:
     return hard
 
 
-def _setup_env() -> dict[str, str]:
+def _setup_env(spec: ProcessSpec) -> dict[str, str]:
     key, value = _MARKER.split("=")
     env = {key: value}
+    if spec.tty:
+        env["NETCORE_TTY"] = spec.tty
     if _container_nofile is not None:
         env[_NOFILE] = str(_container_nofile)
     return env
@@ -317,8 +331,9 @@ def start(spec: ProcessSpec, timeout: float = 10.0) -> ProcessInfo:
     log_offset = os.fstat(logf).st_size
     r, w = os.pipe()
     try:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=w, stderr=logf, cwd="/",
-                                env=_setup_env(), start_new_session=True)
+        stdin = subprocess.DEVNULL if spec.stdin is None else spec.stdin
+        proc = subprocess.Popen(argv, stdin=stdin, stdout=w, stderr=logf, cwd="/",
+                                env=_setup_env(spec), start_new_session=True)
     except OSError as e:
         os.close(r)
         raise StartError(f"{spec.container_id}: cannot launch: {e}") from None
