@@ -61,7 +61,7 @@ def session(client, cid: str, conn, tty: bool, stdin: bool) -> bool:
         import tty as ttymod
 
         saved = termios.tcgetattr(0)
-        ttymod.setraw(0)
+        ttymod.setraw(0, termios.TCSANOW)  # TCSAFLUSH would drop what the user typed ahead
     old_handlers = {}
     try:
         if tty and os.isatty(1):

@@ -1,4 +1,4 @@
-"""Container commands: run, ps, exec, logs, stop, rm, inspect, port."""
+"""Container commands: run, create, start, restart, attach, wait, kill, ps, exec, logs, stop, rm, inspect, port."""
 
 from __future__ import annotations
 
@@ -80,12 +80,23 @@ def run_arguments(p) -> None:
     p.add_argument("-e", "--env", action="append", default=[], type=pair("environment variable"), metavar="KEY=VALUE", help="Set environment variable KEY=VALUE.")
     p.add_argument("-w", "--workdir", help="Working directory inside the container.")
     p.add_argument("--hostname", help="Container host name (default: its name).")
+    p.add_argument("-i", "--interactive", action="store_true", help="Keep STDIN open even if not attached.")
+    p.add_argument("-t", "--tty", action="store_true", help="Allocate a pseudo-TTY.")
+    p.add_argument("--restart", default="no", metavar="POLICY",
+                   help="Restart policy when the container exits: no, on-failure[:N], always, unless-stopped (default no).")
     p.add_argument("command", nargs=REMAINDER, help="The command and its arguments.")
 
 
-def run(cli, a) -> None:
-    """Run a command in a new container."""
-    cmd = _argv(a, "run")
+def _restart_policy(value: str) -> dict:
+    """``--restart``'s value as the API's RestartPolicy; Docker's texts for a bad one."""
+    name, sep, count = value.partition(":")
+    if sep and not count.lstrip("-").isdigit():
+        raise UsageError("maximum retry count must be an integer")
+    return {"Name": name, "MaximumRetryCount": int(count) if sep else 0}
+
+
+def _body(a, cmd: list[str]) -> dict:
+    """The create / run request of ``run`` and ``create``."""
     nets = a.networks or [{"name": "bridge"}]
     if a.ip:
         nets[0]["ip"] = a.ip
@@ -111,17 +122,45 @@ def run(cli, a) -> None:
         "PortBindings": bindings,
         "PublishAllPorts": a.publish_all,
         "Dns": a.dns,
+        "Tty": a.tty,
+        "OpenStdin": a.interactive,
+        "RestartPolicy": _restart_policy(a.restart),
     }
+    if a.auto_remove and body["RestartPolicy"]["Name"] not in ("", "no"):
+        raise UsageError("Conflicting options: --restart and --rm")
+    return body
+
+
+def run(cli, a) -> None:
+    """Run a command in a new container."""
+    from runtime.cli import attach
+
+    body = _body(a, _argv(a, "run"))
+    if a.tty and a.interactive and not a.detach and not attach.terminal_size_ok():
+        raise UsageError("the input device is not a TTY")
     client = cli.client
+    attached = not a.detach and (a.tty or a.interactive or body["RestartPolicy"]["Name"] not in ("", "no"))
     try:
-        created = client.request("POST", "/containers/run", body)
+        if attached:  # Docker's order: create, attach, register for the exit, start
+            body["StdinOnce"] = a.interactive
+            cid = client.request("POST", "/containers/create", body)["Id"]
+        else:
+            cid = client.request("POST", "/containers/run", body)["Id"]
     except ApiError as exc:
         exc.exit_code = 125  # Docker's code for "the container could not be run"
         raise
-    cid = created["Id"]
     if a.detach:
         print(cid)
         return
+    if attached:
+        try:
+            code = attach.attach_and_start(client, cid, tty=a.tty, stdin=a.interactive, start=True)
+        except ApiError as exc:
+            exc.exit_code = 125
+            if a.auto_remove:
+                client.request("DELETE", f"/containers/{cid}", query={"force": "1"})
+            raise
+        sys.exit(code)
     out = sys.stdout.buffer
     for chunk in client.stream(f"/containers/{cid}/logs", {"follow": "1"}):
         out.write(chunk)
@@ -220,12 +259,126 @@ def stop(cli, a) -> None:
 
 def rm_arguments(p) -> None:
     p.add_argument("-f", "--force", action="store_true", help="Force the removal of a running container (uses SIGKILL).")
+    p.add_argument("-v", "--volumes", action="store_true", help="Remove anonymous volumes associated with the container.")
     p.add_argument("containers", nargs="+", metavar="CONTAINER")
 
 
 def rm(cli, a) -> None:
     """Remove one or more containers."""
-    _each(a.containers, lambda c: cli.client.request("DELETE", f"/containers/{q(c)}", query={"force": "1" if a.force else "0"}))
+    query = {"force": "1" if a.force else "0", "v": "1" if a.volumes else "0"}
+    _each(a.containers, lambda c: cli.client.request("DELETE", f"/containers/{q(c)}", query=query))
+
+
+def create(cli, a) -> None:
+    """Create a new container."""
+    body = _body(a, _argv(a, "create"))
+    body["StdinOnce"] = False
+    try:
+        print(cli.client.request("POST", "/containers/create", body)["Id"])
+    except ApiError as exc:
+        exc.exit_code = 125
+        raise
+
+
+def start_arguments(p) -> None:
+    p.add_argument("-a", "--attach", action="store_true", help="Attach STDOUT/STDERR and forward signals.")
+    p.add_argument("-i", "--interactive", action="store_true", help="Attach container's STDIN.")
+    p.add_argument("-t", dest="tty_ignored", action="store_true", help="Accepted for the book's 'start -it': the terminal is the container's (create/run -t).")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
+
+
+def start(cli, a) -> None:
+    """Start one or more stopped containers."""
+    from runtime.cli import attach
+
+    client = cli.client
+    if a.attach or a.interactive:
+        if len(a.containers) > 1:
+            raise UsageError("you cannot start and attach multiple containers at once")
+        view = client.request("GET", f"/containers/{q(a.containers[0])}/json")
+        cfg = view["Config"]
+        if view["State"]["Running"] and not view["State"]["Restarting"]:
+            code = attach.attach_and_start(client, view["Id"], tty=cfg["Tty"], stdin=a.interactive and cfg["OpenStdin"], start=False)
+        else:
+            if cfg["Tty"] and a.interactive and cfg["OpenStdin"] and not attach.terminal_size_ok():
+                raise UsageError("the input device is not a TTY")
+            code = attach.attach_and_start(client, view["Id"], tty=cfg["Tty"], stdin=a.interactive and cfg["OpenStdin"], start=True)
+        sys.exit(code)
+    if len(a.containers) == 1:  # one line, as every error here
+        client.request("POST", f"/containers/{q(a.containers[0])}/start")
+        print(a.containers[0])
+        return
+    failed = []
+    for c in a.containers:
+        try:
+            client.request("POST", f"/containers/{q(c)}/start")
+            print(c)
+        except ApiError as exc:
+            print(f"Error response from daemon: {exc}", file=sys.stderr)
+            failed.append(c)
+    if failed:
+        raise ApiError(0, "failed to start containers: " + ", ".join(failed))
+
+
+def restart_arguments(p) -> None:
+    p.add_argument("-t", "--time", type=int, default=10, help="Seconds to wait for stop before killing the container (default 10).")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
+
+
+def restart(cli, a) -> None:
+    """Restart one or more containers."""
+    _each(a.containers, lambda c: cli.client.request("POST", f"/containers/{q(c)}/restart", query={"t": a.time}, timeout=a.time + 30))
+
+
+def kill_arguments(p) -> None:
+    p.add_argument("-s", "--signal", default="KILL", help='Signal to send to the container (default "KILL").')
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
+
+
+def kill(cli, a) -> None:
+    """Kill one or more running containers."""
+    _each(a.containers, lambda c: cli.client.request("POST", f"/containers/{q(c)}/kill", query={"signal": a.signal}))
+
+
+def wait_arguments(p) -> None:
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
+
+
+def wait(cli, a) -> None:
+    """Block until one or more containers stop, then print their exit codes."""
+    failed = None
+    for c in a.containers:
+        try:
+            code = cli.client.request("POST", f"/containers/{q(c)}/wait", timeout=None)["StatusCode"]
+            print(code if code is not None else 0)
+        except ApiError as exc:
+            if len(a.containers) > 1:
+                print(f"Error response from daemon: {exc}", file=sys.stderr)
+            failed = exc
+    if failed:
+        raise failed
+
+
+def attach_arguments(p) -> None:
+    p.add_argument("--no-stdin", action="store_true", help="Do not attach STDIN.")
+    p.add_argument("container", metavar="CONTAINER")
+
+
+def attach_(cli, a) -> None:
+    """Attach local standard input, output, and error streams to a running container."""
+    from runtime.cli import attach
+
+    client = cli.client
+    view = client.request("GET", f"/containers/{q(a.container)}/json")
+    if not view["State"]["Running"]:
+        raise ApiError(0, "You cannot attach to a stopped container, start it first")
+    if view["State"]["Restarting"]:
+        raise ApiError(0, "You cannot attach to a restarting container, wait until it is running")
+    cfg = view["Config"]
+    stdin = cfg["OpenStdin"] and not a.no_stdin
+    if cfg["Tty"] and stdin and not attach.terminal_size_ok():
+        raise UsageError("the input device is not a TTY")
+    sys.exit(attach.attach_and_start(client, view["Id"], tty=cfg["Tty"], stdin=stdin, start=False))
 
 
 def inspect_arguments(p) -> None:
@@ -261,6 +414,12 @@ def port(cli, a) -> None:
 
 def register(sub) -> None:
     command(sub, "run", run, run_arguments, usage="netcore run [OPTIONS] [--] COMMAND [ARG...]")
+    command(sub, "create", create, run_arguments, usage="netcore create [OPTIONS] [--] COMMAND [ARG...]")
+    command(sub, "start", start, start_arguments)
+    command(sub, "restart", restart, restart_arguments)
+    command(sub, "attach", attach_, attach_arguments)
+    command(sub, "wait", wait, wait_arguments)
+    command(sub, "kill", kill, kill_arguments)
     command(sub, "ps", ps, ps_arguments)
     command(sub, "exec", exec_, exec_arguments, usage="netcore exec [OPTIONS] CONTAINER [--] COMMAND [ARG...]")
     command(sub, "logs", logs, logs_arguments)

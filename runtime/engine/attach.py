@@ -14,6 +14,7 @@ stderr apart, so every frame is stream 1. With a terminal it is the raw bytes.
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 import threading
@@ -39,22 +40,20 @@ def attach(containers: Containers, ref: str, query: dict[str, str]) -> Hijack:
         starts, _exits = containers.runs(cid)
         target = starts if rec["state"] == "running" else starts + 1
         path = containers.log_path(cid)[1]
-        try:
-            with open(path, "rb") as f:
-                offset = 0 if flag("logs") else f.seek(0, 2)
-        except FileNotFoundError:
-            offset = 0
-    session = _Session(containers, cid, target, path, offset, tty=bool(rec.get("tty")),
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        log = open(path, "ab+")  # held by the session: an auto-removed container's files may go before it reads them
+        offset = 0 if flag("logs") else log.seek(0, 2)
+    session = _Session(containers, cid, target, log, offset, tty=bool(rec.get("tty")),
                        stdin=flag("stdin") and bool(rec.get("open_stdin")), stdin_once=bool(rec.get("stdin_once")),
                        stdout=flag("stdout") or flag("stderr"))
     return Hijack(session.run, RAW if rec.get("tty") else MULTIPLEXED)
 
 
 class _Session:
-    def __init__(self, containers: Containers, cid: str, target: int, path: str, offset: int,
+    def __init__(self, containers: Containers, cid: str, target: int, log: Any, offset: int,
                  tty: bool, stdin: bool, stdin_once: bool, stdout: bool) -> None:
         self.ctr, self.cid, self.target = containers, cid, target
-        self.path, self.offset = path, offset
+        self.log, self.offset = log, offset
         self.tty, self.stdin, self.stdin_once, self.stdout = tty, stdin, stdin_once, stdout
         self.detached = threading.Event()
 
@@ -84,6 +83,7 @@ class _Session:
         except OSError:
             pass  # the client left
         finally:
+            self.log.close()
             try:
                 sock.shutdown(socket.SHUT_RDWR)  # wakes the stdin reader
             except OSError:
@@ -100,23 +100,19 @@ class _Session:
             while not self._over() and not self.detached.is_set():
                 self._wait(0.2)
             return
-        try:
-            f = open(self.path, "rb")
-        except FileNotFoundError:
-            return
-        with f:
-            f.seek(self.offset)
-            while not self.detached.is_set():
-                chunk = f.read(65536)
-                if chunk:
-                    sock.sendall(chunk if self.tty else struct.pack(">BxxxL", 1, len(chunk)) + chunk)
-                    continue
-                if self._over():
-                    rest = f.read()
-                    if rest:
-                        sock.sendall(rest if self.tty else struct.pack(">BxxxL", 1, len(rest)) + rest)
-                    return
-                self._wait(0.02)
+        f = self.log
+        f.seek(self.offset)
+        while not self.detached.is_set():
+            chunk = f.read(65536)
+            if chunk:
+                sock.sendall(chunk if self.tty else struct.pack(">BxxxL", 1, len(chunk)) + chunk)
+                continue
+            if self._over():
+                rest = f.read()
+                if rest:
+                    sock.sendall(rest if self.tty else struct.pack(">BxxxL", 1, len(rest)) + rest)
+                return
+            self._wait(0.02)
 
     def _copy_in(self, rfile: Any) -> None:
         """Client -> the container's stdin or terminal, for the run this session follows."""

@@ -390,10 +390,7 @@ class Containers:
                     if self.store.get(CONTAINER, cid) is None:
                         break  # removed without running
                     self.changed.wait(1.0)
-                code = self._codes.get(cid)
-                if self._kept.pop(cid, None) is not None:
-                    shutil.rmtree(self.state_dir(cid), ignore_errors=True)
-                return code
+                return self._codes.get(cid)  # an auto-removed one's files stay for its attached client until KEEP_LOG
 
         return result
 

@@ -104,7 +104,7 @@ def parse_signal(raw: str | int | None, default: int = signal.SIGKILL) -> int:
             return number
         raise InvalidConfig(f"Invalid signal: {text}")
     name = text.upper().removeprefix("SIG")
-    sig = getattr(signal.Signals, "SIG" + name, None) if name.isalpha() else None
+    sig = getattr(signal.Signals, "SIG" + name, None) if name.isalnum() else None
     if sig is None:
         raise InvalidConfig(f"Invalid signal: {text}")
     return int(sig)
