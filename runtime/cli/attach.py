@@ -18,15 +18,10 @@ import threading
 
 from runtime.api.client import ApiError, q
 
-__all__ = ["session", "attach_and_start", "terminal_size_ok"]
+__all__ = ["session", "attach_and_start"]
 
 DETACH = b"\x10\x11"
 PROXIED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
-
-
-def terminal_size_ok() -> bool:
-    """``-it`` needs a terminal on stdin, as Docker's ``the input device is not a TTY``."""
-    return os.isatty(0)
 
 
 def attach_and_start(client, cid: str, tty: bool, stdin: bool, start: bool) -> int:
