@@ -96,9 +96,10 @@ def _state(engine, name: str) -> dict:
 def test_run_it_types_resizes_and_ctrl_c_reaches_the_process(engine, name, terminals):
     t = terminals(engine, "run", "-it", "--rm", "--name", name, "--network", "none", "--", "sh", rows=33, cols=101)
     t.expect(b"# ")  # root's prompt
-    t.type(b"echo $((6*7)); tty\r")
+    t.type(b"echo $((6*7))\r")
     t.expect(b"42\r\n")
-    assert t.expect(b"\r\n").startswith(b"/dev/pts/")  # a terminal of its own
+    t.type(b"[ -t 0 ] && [ -t 1 ] && echo a-term""inal\r")
+    t.expect(b"a-terminal\r\n")
     t.type(b"stty size\r")
     t.expect(b"33 101\r\n")  # the client's size at start
     t.resize(40, 120)  # SIGWINCH to the CLI, which tells the engine
@@ -109,6 +110,20 @@ def test_run_it_types_resizes_and_ctrl_c_reaches_the_process(engine, name, termi
     t.expect(b"trapped")
     assert t.exit_code() == 7
     _until(lambda: name not in engine("ps", "-a").stdout, "--rm removed it")
+
+
+def test_start_it_of_a_stopped_container_as_in_the_book(engine, name, terminals):
+    t = terminals(engine, "run", "-it", "--name", name, "--network", "none", "--", "sh")
+    t.expect(b"# ")
+    t.type(b"echo first > /tmp/mark-" + name.encode() + b"; exit 3\r")
+    assert t.exit_code() == 3
+    assert _state(engine, name)["Status"] == "exited"
+    t = terminals(engine, "start", "-it", name)  # the same container, its terminal again
+    t.expect(b"# ")
+    t.type(b"echo $((2+2))again; exit 4\r")
+    t.expect(b"4again")
+    assert t.exit_code() == 4
+    assert engine.json("inspect", name)[0]["State"]["ExitCode"] == 4
 
 
 def test_run_i_with_piped_stdin(engine, name):
