@@ -15,6 +15,7 @@ stderr apart, so every frame is stream 1. With a terminal it is the raw bytes.
 from __future__ import annotations
 
 import os
+import select
 import socket
 import struct
 import threading
@@ -37,22 +38,22 @@ def attach(containers: Containers, ref: str, query: dict[str, str]) -> Hijack:
     with containers.lock:
         rec = containers.get(ref)
         cid, _ = containers.log_path(rec["id"])
-        starts, _exits = containers.runs(cid)
+        starts, _exits, failed = containers.runs(cid)
         target = starts if rec["state"] == "running" else starts + 1
         path = containers.log_path(cid)[1]
         os.makedirs(os.path.dirname(path), exist_ok=True)
         log = open(path, "ab+")  # held by the session: an auto-removed container's files may go before it reads them
         offset = 0 if flag("logs") else log.seek(0, 2)
-    session = _Session(containers, cid, target, log, offset, tty=bool(rec.get("tty")),
+    session = _Session(containers, cid, target, failed, log, offset, tty=bool(rec.get("tty")),
                        stdin=flag("stdin") and bool(rec.get("open_stdin")), stdin_once=bool(rec.get("stdin_once")),
                        stdout=flag("stdout") or flag("stderr"))
     return Hijack(session.run, RAW if rec.get("tty") else MULTIPLEXED)
 
 
 class _Session:
-    def __init__(self, containers: Containers, cid: str, target: int, log: Any, offset: int,
+    def __init__(self, containers: Containers, cid: str, target: int, failed: int, log: Any, offset: int,
                  tty: bool, stdin: bool, stdin_once: bool, stdout: bool) -> None:
-        self.ctr, self.cid, self.target = containers, cid, target
+        self.ctr, self.cid, self.target, self.failed = containers, cid, target, failed
         self.log, self.offset = log, offset
         self.tty, self.stdin, self.stdin_once, self.stdout = tty, stdin, stdin_once, stdout
         self.detached = threading.Event()
@@ -60,9 +61,10 @@ class _Session:
     # ------------------------------------------------------------ run state --
 
     def _over(self) -> bool:
-        """The run this session follows has ended (or the container is gone)."""
-        starts, exits = self.ctr.runs(self.cid)
-        return exits >= self.target or self.ctr.gone(self.cid)
+        """The run this session follows has ended, or will not come (its start failed, the
+        container is gone)."""
+        starts, exits, failed = self.ctr.runs(self.cid)
+        return exits >= self.target or (starts < self.target and failed > self.failed) or self.ctr.gone(self.cid)
 
     def _started(self) -> bool:
         return self.ctr.runs(self.cid)[0] >= self.target
@@ -92,12 +94,15 @@ class _Session:
                 reader.join(5.0)
 
     def _copy_out(self, sock: socket.socket) -> None:
+        hangup = select.poll()
+        hangup.register(sock, select.POLLHUP)  # the client closed both ways (its end of input alone is RDHUP)
+        gone = lambda: bool(hangup.poll(0))  # noqa: E731
         while not self._started():
-            if self._over() or self.detached.is_set():
-                return
+            if self._over() or self.detached.is_set() or gone():
+                return  # e.g. ``start -a`` whose start failed: the client left
             self._wait(0.05)
         if not self.stdout:
-            while not self._over() and not self.detached.is_set():
+            while not self._over() and not self.detached.is_set() and not gone():
                 self._wait(0.2)
             return
         f = self.log
@@ -111,6 +116,8 @@ class _Session:
                 rest = f.read()
                 if rest:
                     sock.sendall(rest if self.tty else struct.pack(">BxxxL", 1, len(rest)) + rest)
+                return
+            if gone():
                 return
             self._wait(0.02)
 

@@ -58,7 +58,7 @@ class Containers:
         self.output = threading.Condition()  # notified when a terminal wrote to a log, and on exits
         self._exited: dict[str, threading.Event] = {}
         self._codes: dict[str, int | None] = {}
-        self._runs: dict[str, list[int]] = {}  # id -> [starts, exits] during this engine's life
+        self._runs: dict[str, list[int]] = {}  # id -> [starts, exits, failed starts] during this engine's life
         self._started: dict[str, float] = {}  # id -> time of the current run's start (back-off)
         self._stdio: dict[str, Stdio] = {}  # id -> stdin / terminal of the current run (-i, -t)
         self._timers: dict[str, threading.Timer] = {}  # id -> pending restart
@@ -97,10 +97,11 @@ class Containers:
         cid = self.get(ref)["id"]
         return cid, process.log_path(self.state_dir(cid))
 
-    def runs(self, cid: str) -> tuple[int, int]:
-        """(starts, exits) of ``cid`` since this engine started: an attached client follows one run."""
-        starts, exits = self._runs.get(cid, (0, 0))
-        return starts, exits
+    def runs(self, cid: str) -> tuple[int, int, int]:
+        """(starts, exits, failed starts) of ``cid`` since this engine started: an attached
+        client follows one run, and gives up on it if its start fails."""
+        starts, exits, failed = self._runs.get(cid, (0, 0, 0))
+        return starts, exits, failed
 
     def gone(self, cid: str) -> bool:
         return self.store.get(CONTAINER, cid) is None
@@ -180,7 +181,7 @@ class Containers:
         }
         with self.lock:
             self.store.put(CONTAINER, cid, rec, name=name, create=True)  # a duplicate name fails here, before any change
-            self._runs[cid] = [0, 0]
+            self._runs[cid] = [0, 0, 0]
         return rec
 
     def run(self, argv: list[str], **options: Any) -> dict[str, Any]:
@@ -248,6 +249,9 @@ class Containers:
             self._exited.pop(cid, None)
             if stdio is not None:
                 stdio.close()
+            self._runs.setdefault(cid, [0, 0, 0])[2] += 1  # waiters and attached clients of this run give up
+            self.changed.notify_all()
+            self.notify_output()
             self.controller.teardown_sandbox(cid)
             if isinstance(exc, process.ProcessError):
                 raise InvalidConfig(str(exc)) from None
@@ -260,7 +264,7 @@ class Containers:
             rec.update(restart_count=0, manually_stopped=False)
             self._backoff.pop(cid, None)
         self._started[cid] = info.started_at
-        self._runs.setdefault(cid, [0, 0])[0] += 1
+        self._runs.setdefault(cid, [0, 0, 0])[0] += 1
         self.store.put(CONTAINER, cid, rec, name=name)
         self.watcher.watch(cid, info, sdir)
         self.changed.notify_all()
@@ -304,7 +308,7 @@ class Containers:
                 log.warning("container %s: %s", rec["name"], exc)
             rec.update(state="exited", exit_code=code, finished_at=_now())
             self._codes[cid] = code
-            self._runs.setdefault(cid, [0, 0])[1] += 1
+            self._runs.setdefault(cid, [0, 0, 0])[1] += 1
             event = self._exited.pop(cid, None)
             if rec["auto_remove"]:
                 self._remove_record(rec, keep_files=True)
@@ -382,13 +386,13 @@ class Containers:
         before they start the container, so no exit is missed)."""
         with self.lock:
             cid = self.get(ref)["id"]
-            target = self._runs.setdefault(cid, [0, 0])[1] + 1
+            _, exits, failed = self._runs.setdefault(cid, [0, 0, 0])
 
         def result() -> int | None:
             with self.lock:
-                while self._runs.get(cid, (0, 0))[1] < target:
-                    if self.store.get(CONTAINER, cid) is None:
-                        break  # removed without running
+                while (runs := self.runs(cid))[1] <= exits:
+                    if runs[2] > failed or self.store.get(CONTAINER, cid) is None:
+                        return None  # its start failed, or it was removed without running
                     self.changed.wait(1.0)
                 return self._codes.get(cid)  # an auto-removed one's files stay for its attached client until KEEP_LOG
 
@@ -543,7 +547,7 @@ class Containers:
                 shutil.rmtree(self.state_dir(cid), ignore_errors=True)
         for rec in self.store.list(CONTAINER):
             cid, state = rec["id"], rec["state"]
-            self._runs[cid] = [1 if state == "running" else 0, 0]
+            self._runs[cid] = [1 if state == "running" else 0, 0, 0]
             if state == "running":
                 info = _info(rec)
                 self._started[cid] = info.started_at

@@ -98,7 +98,7 @@ def test_run_it_types_resizes_and_ctrl_c_reaches_the_process(engine, name, termi
     t.expect(b"# ")  # root's prompt
     t.type(b"echo $((6*7))\r")
     t.expect(b"42\r\n")
-    t.type(b"[ -t 0 ] && [ -t 1 ] && echo a-term""inal\r")
+    t.type(b"[ -t 0 ] && [ -t 1 ] && echo a-term''inal\r")
     t.expect(b"a-terminal\r\n")
     t.type(b"stty size\r")
     t.expect(b"33 101\r\n")  # the client's size at start
@@ -285,3 +285,20 @@ def test_restart_and_rm_conflict_and_bad_policies(engine, name):
     res = engine("create", "--restart", "always:2", "--name", name, "--", "true", check=False)
     assert res.returncode == 125 and "can only be used with 'on-failure'" in res.stderr
     assert engine("ps", "-a", "-q").stdout == ""
+
+
+def test_a_failed_start_a_leaves_no_session_or_waiter_in_the_engine(engine, name):
+    """``start -a`` attaches and registers for the exit before it starts: when the start fails
+    (its network is gone), both must end, not hold a connection until the container runs."""
+    engine("network", "create", name)
+    engine("create", "--name", name, "--network", name, "--", "echo", "hi")
+    engine("network", "rm", name)
+    sockets = lambda: sum(os.readlink(f"/proc/{engine.proc.pid}/fd/{fd}").startswith("socket:")  # noqa: E731
+                          for fd in os.listdir(f"/proc/{engine.proc.pid}/fd"))
+    res = engine("start", "-a", name, check=False)  # the first one may add the engine's worker threads' sockets
+    assert (res.returncode, res.stderr) == (1, f"Error response from daemon: network {name} not found\n")
+    before = sockets()
+    for _ in range(4):
+        assert engine("start", "-a", name, check=False).returncode == 1
+    _until(lambda: sockets() <= before, "the sessions and waiters of failed starts are gone")
+    assert _state(engine, name)["Status"] == "created"
