@@ -31,10 +31,10 @@ MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
 DETACH = b"\x10\x11"  # ctrl-p ctrl-q
 
 
-def attach(containers: Containers, ref: str, query: dict[str, str]) -> Hijack:
+def attach(containers: Containers, ref: str, query: dict[str, Any]) -> Hijack:
     """Resolve the container now (an unknown one is a 404 before the upgrade), then hand the
     connection to a session."""
-    flag = lambda key: query.get(key, "0") in ("1", "true", "True")  # noqa: E731
+    flag = lambda key: bool(query.get(key))  # noqa: E731  (schemas.AttachQuery: booleans)
     with containers.lock:
         rec = containers.get(ref)
         cid, _ = containers.log_path(rec["id"])

@@ -26,7 +26,7 @@ from netcore import Attachment, Conflict, InvalidConfig, NetcoreError, NotFound,
 from netcore.controller import Controller
 
 from runtime import portspec
-from runtime.engine import files, process
+from runtime.engine import files, monitors, pause, process
 from runtime.engine.config import ipv4
 from runtime.engine.restart import Backoff, RestartPolicy
 from runtime.engine.stdio import Stdio
@@ -133,8 +133,11 @@ class Containers:
         open_stdin: bool = False,
         stdin_once: bool = False,
         restart_policy: dict[str, Any] | None = None,
+        transient: bool = False,
     ) -> dict[str, Any]:
-        """Record a container (state ``created``); nothing runs and no network is joined yet."""
+        """Record a container (state ``created``); nothing runs and no network is joined yet.
+        ``transient``: ``run``'s, until its process runs (an engine that dies before rolls the
+        whole run back at its start)."""
         if not argv:
             raise InvalidConfig("no command given: netcore run [OPTIONS] -- COMMAND [ARG...]")
         policy = RestartPolicy.of(restart_policy)
@@ -179,6 +182,8 @@ class Containers:
             "finished_at": None,
             "process": None,
         }
+        if transient:
+            rec["transient"] = True
         with self.lock:
             self.store.put(CONTAINER, cid, rec, name=name, create=True)  # a duplicate name fails here, before any change
             self._runs[cid] = [0, 0, 0]
@@ -186,8 +191,9 @@ class Containers:
 
     def run(self, argv: list[str], **options: Any) -> dict[str, Any]:
         """Create and start a container; everything is undone if any part fails."""
-        rec = self.create(argv, **options)
+        rec = self.create(argv, transient=True, **options)
         try:
+            pause.point("run.record")
             return self.start(rec["id"])
         except BaseException:
             with self.lock:
@@ -221,9 +227,11 @@ class Containers:
         try:
             os.makedirs(sdir, exist_ok=True)
             sandbox = self.controller.setup_sandbox(cid, name, attachments, hostname=rec["hostname"], dns_servers=rec["dns"], ports=ports)
+            pause.point("run.sandbox")
             host_ns = sandbox.netns_path is None
             hostname = os.uname().nodename if host_ns else rec["hostname"]
             self._write_files({**rec, "hostname": hostname}, sdir)
+            pause.point("run.files")
             env_full = {"PATH": DEFAULT_PATH, "HOSTNAME": hostname, **rec["env"]}
             bind = {"/etc/resolv.conf": f"{sdir}/resolv.conf"}
             if not host_ns:
@@ -245,6 +253,7 @@ class Containers:
             )
             self._exited[cid] = threading.Event()
             info = process.start(spec)
+            pause.point("run.process")
         except BaseException as exc:
             self._exited.pop(cid, None)
             if stdio is not None:
@@ -260,6 +269,7 @@ class Containers:
             stdio.started()
             self._stdio[cid] = stdio
         rec.update(state="running", started_at=_now(), finished_at=None, exit_code=0, error="", process=_info_dict(info))
+        rec.pop("transient", None)
         if manual:
             rec.update(restart_count=0, manually_stopped=False)
             self._backoff.pop(cid, None)
@@ -267,6 +277,7 @@ class Containers:
         self._runs.setdefault(cid, [0, 0, 0])[0] += 1
         self.store.put(CONTAINER, cid, rec, name=name)
         self.watcher.watch(cid, info, sdir)
+        pause.point("run.running")
         self.changed.notify_all()
 
     def _write_files(self, rec: dict[str, Any], sdir: str) -> None:
@@ -463,7 +474,9 @@ class Containers:
                 process.kill(info)
             except process.NotRunningError:
                 pass
+            pause.point("rm.killed")
             self.wait(rec["id"], timeout=5.0)
+            pause.point("rm.exited")
         with self.lock:
             rec = self.store.get(CONTAINER, rec["id"])
             if rec is not None:
@@ -489,7 +502,9 @@ class Containers:
         self.watcher.unwatch(cid)
         self._cancel_restart(cid)
         self.controller.teardown_sandbox(cid)
+        pause.point("rm.sandbox")
         self.store.delete(CONTAINER, cid)
+        pause.point("rm.record")
         for table in (self._started, self._backoff):
             table.pop(cid, None)
         now = time.monotonic()
@@ -538,40 +553,81 @@ class Containers:
     # ------------------------------------------------------------ engine start -
 
     def adopt(self) -> None:
-        """Re-attach to containers that kept running while no engine was up (and to their
-        terminals); drop the files of containers without a record (auto-removed ones kept
-        for a client when the engine died); finish removals; start again the containers
-        whose restart policy says so (``restart.py``)."""
-        for cid in os.listdir(self.dir):
-            if self.store.get(CONTAINER, cid) is None:
-                shutil.rmtree(self.state_dir(cid), ignore_errors=True)
-        for rec in self.store.list(CONTAINER):
-            cid, state = rec["id"], rec["state"]
-            self._runs[cid] = [1 if state == "running" else 0, 0, 0]
-            if state == "running":
-                info = _info(rec)
-                self._started[cid] = info.started_at
-                if rec.get("tty") or rec.get("open_stdin"):
-                    stdio = Stdio(bool(rec.get("tty")), bool(rec.get("open_stdin")), process.log_path(self.state_dir(cid)), self.notify_output)
-                    if stdio.adopt(info):
-                        self._stdio[cid] = stdio
-                self._exited[cid] = threading.Event()
-                self.watcher.watch(cid, info, self.state_dir(cid))  # fires at once if it exited meanwhile
-            elif state == "removing":
-                with self.lock:
+        """Make records, processes and sandboxes agree after a restart (the engine may have
+        died at any point of a run, a start or an rm), then apply the restart policies:
+
+        * a run that had not finished (record still ``transient``) is rolled back: its
+          process, if it got one, is stopped, its sandbox and files go, its record goes;
+        * a running container whose monitor is alive is adopted, with its terminal (see
+          ``stdio``); one whose monitor is gone is marked exited at once (the watcher
+          fires, and its restart policy decides);
+        * every other monitor of this root that no running record owns is stopped
+          (found from /proc: ``monitors.find``), so nothing runs that no command can reach;
+        * a sandbox that no running container owns is torn down (its netns, its addresses);
+        * a removal that had begun is finished; files of containers without a record go;
+        * last, containers whose restart was pending start, and so do stopped ones whose
+          policy says so when an engine starts (``restart.py``).
+        """
+        with self.lock:  # exits the watcher reports meanwhile, and restarts, wait until all agrees
+            found = monitors.find(self.dir)
+            adopted: set[tuple[int, int]] = set()
+            due: list[tuple[str, bool]] = []  # (id, manual): restarts once everything agrees
+            for rec in self.store.list(CONTAINER):
+                cid, state = rec["id"], rec["state"]
+                if rec.get("transient"):
+                    log.info("container %s: its run did not finish; rolling it back", rec["name"])
+                    self._stop_all(found.pop(cid, []))
+                    try:
+                        self.controller.teardown_sandbox(cid)
+                    except NetcoreError as exc:
+                        log.warning("container %s: %s", rec["name"], exc)
+                    self.store.delete(CONTAINER, cid)
+                    continue
+                self._runs[cid] = [1 if state == "running" else 0, 0, 0]
+                if state == "running" and rec.get("process"):
+                    info = _info(rec)
+                    adopted.add((info.monitor_pid, info.monitor_start))
+                    self._started[cid] = info.started_at
+                    if rec.get("tty") or rec.get("open_stdin"):
+                        stdio = Stdio(bool(rec.get("tty")), bool(rec.get("open_stdin")), process.log_path(self.state_dir(cid)), self.notify_output)
+                        if stdio.adopt(info):
+                            self._stdio[cid] = stdio
+                    self._exited[cid] = threading.Event()
+                    self.watcher.watch(cid, info, self.state_dir(cid))  # fires at once if it exited meanwhile
+                elif state == "removing":
                     self._remove_record(rec)
-            elif state == "restarting":
-                with self.lock:
-                    self._schedule_restart(cid, 0)
-            elif state == "exited" and rec.get("started_at"):
-                policy = RestartPolicy.of(rec.get("restart_policy"))
-                if policy.should_start_with_engine(rec["exit_code"], rec.get("restart_count", 0), rec.get("manually_stopped", False)):
-                    with self.lock:
+                elif state == "restarting":
+                    due.append((cid, False))
+                elif state == "exited" and rec.get("started_at"):
+                    policy = RestartPolicy.of(rec.get("restart_policy"))
+                    if policy.should_start_with_engine(rec["exit_code"], rec.get("restart_count", 0), rec.get("manually_stopped", False)):
                         rec["state"] = "restarting"
                         self.store.put(CONTAINER, cid, rec, name=rec["name"])
-                        self._timers[cid] = timer = threading.Timer(0, self._restart_due, (cid, True))
-                        timer.daemon = True
-                        timer.start()
+                        due.append((cid, True))
+            for mons in found.values():
+                self._stop_all([m for m in mons if (m.pid, m.start) not in adopted])
+            running = {c["id"] for c in self.store.list(CONTAINER) if c["state"] == "running"}
+            for sid in self.controller.sandbox_ids():
+                if sid not in running:
+                    try:
+                        self.controller.teardown_sandbox(sid)
+                    except NetcoreError as exc:
+                        log.warning("sandbox %s: %s", sid[:12], exc)
+            for cid in os.listdir(self.dir):
+                if self.store.get(CONTAINER, cid) is None:
+                    shutil.rmtree(self.state_dir(cid), ignore_errors=True)
+            for cid, manual in due:
+                timer = threading.Timer(0, self._restart_due, (cid, manual))
+                timer.daemon = True
+                self._timers[cid] = timer
+                timer.start()
+
+    @staticmethod
+    def _stop_all(mons: list[monitors.Monitor]) -> None:
+        for mon in mons:
+            log.info("container %s: stopping its process %d, which no record tracks", mon.container_id[:12], mon.pid)
+            if not monitors.stop(mon):
+                log.warning("container %s: process %d did not stop", mon.container_id[:12], mon.pid)
 
     def reset(self) -> None:
         for rec in self.store.list(CONTAINER):
