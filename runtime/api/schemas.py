@@ -102,6 +102,19 @@ class RestartPolicySpec(Body):
     MaximumRetryCount: Int32 = 0
 
 
+class TmpfsSpec(Body):
+    SizeBytes: Annotated[StrictInt, Field(ge=0)] | None = None
+    Mode: Annotated[StrictInt, Field(ge=0, le=0o7777)] | None = None
+
+
+class MountSpec(Body):
+    Type: Short = "volume"
+    Source: Text = ""
+    Target: Text = ""
+    ReadOnly: StrictBool = False
+    TmpfsOptions: TmpfsSpec | None = None
+
+
 class ContainerRun(Body):
     Name: Short | None = None
     Cmd: list[Text] | None = None
@@ -118,6 +131,14 @@ class ContainerRun(Body):
     OpenStdin: StrictBool = False
     StdinOnce: StrictBool = False
     RestartPolicy: RestartPolicySpec | None = None
+    Image: Text = "host"
+    Entrypoint: list[Text] | None = None
+    User: Short | None = None
+    Mounts: list[MountSpec] | None = None
+    ReadonlyRootfs: StrictBool = False
+    CapAdd: list[Short] | None = None
+    CapDrop: list[Short] | None = None
+    Privileged: StrictBool = False
 
 
 class Empty(Body):

@@ -65,6 +65,56 @@ def _portspec(parse_name: str):
     return parse
 
 
+def _mountspec(parse_name: str):
+    """A parser for ``-v`` / ``--mount`` / ``--tmpfs`` (runtime.mountspec, loaded when used)."""
+
+    def parse(spec: str):
+        from runtime import mountspec
+
+        return getattr(mountspec, parse_name)(spec)  # MountSpecError is a ValueError: the option's error
+
+    return parse
+
+
+class RunCommand(Command):
+    """``run [OPTIONS] IMAGE [COMMAND] [ARG...]``, and ``run [OPTIONS] -- COMMAND [ARG...]`` for
+    the built-in image ``host``: click drops the ``--`` that ends the options, so it is read
+    here, before click parses, as the image name ``host``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        takes_value = {o for p in self.params if isinstance(p, click.Option) and not (p.is_flag or p.count)
+                       for o in p.opts + p.secondary_opts}
+        i = 0
+        while i < len(args):
+            a = args[i]
+            if a == "--":
+                if i + 1 < len(args):
+                    args = [*args[:i], "--", "host", *args[i + 1:]]
+                break
+            if not a.startswith("-") or a == "-":
+                break  # the image: what follows is its command
+            if a in takes_value:
+                i += 1  # the option's value
+            elif not a.startswith("--") and len(a) > 2 and f"-{a[1]}" in takes_value:
+                pass  # -uVALUE
+            i += 1
+        return super().parse_args(ctx, args)
+
+
+def _image_and_command(command: tuple[str, ...], name: str = "run") -> tuple[str, list[str]]:
+    """``IMAGE [COMMAND] [ARG...]`` (``-- COMMAND`` arrives as ``host COMMAND``)."""
+    if not command:
+        raise click.UsageError(f'"netcore {name}" requires at least 1 argument')
+    return command[0], list(command[1:])
+
+
+def _run_exit_code(message: str) -> int:
+    """Docker's CLI: 127 for a command that is not there, 126 for one that cannot run, else 125."""
+    if message.startswith("exec: ") or ': exec: "' in message:
+        return 127 if ("no such file or directory" in message or "not found" in message) else 126
+    return 125
+
+
 def _restart_policy(value: str) -> dict:
     """``--restart``'s value as the API's RestartPolicy (the engine checks the name)."""
     name, sep, count = value.partition(":")
@@ -91,11 +141,23 @@ def container_options(func):
         option("-e", "--env", multiple=True, type=pair("environment variable"), metavar="KEY=VALUE", help="Set environment variable KEY=VALUE."),
         option("-w", "--workdir", help="Working directory inside the container."),
         option("--hostname", help="Container host name (default: its name)."),
+        option("--entrypoint", help="Overwrite the default ENTRYPOINT of the image."),
+        option("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>])."),
+        option("-v", "--volume", "volumes", multiple=True, type=parsed(_mountspec("parse_volume"), "volume"), metavar="SRC:DST[:ro]",
+               help="Bind mount an absolute host path (or a named volume): SRC:DST[:ro|rw]."),
+        option("--mount", "mounts", multiple=True, type=parsed(_mountspec("parse_mount"), "mount"), metavar="SPEC",
+               help="Attach a filesystem mount: type=bind|volume|tmpfs,source=..,target=..[,readonly]."),
+        option("--tmpfs", multiple=True, type=parsed(_mountspec("parse_tmpfs"), "tmpfs"), metavar="PATH[:OPTS]",
+               help="Mount a tmpfs directory: PATH[:size=64m,mode=1777,ro]."),
+        option("--read-only", is_flag=True, help="Mount the container's root filesystem as read only."),
+        option("--cap-add", multiple=True, metavar="CAP", help="Add Linux capabilities."),
+        option("--cap-drop", multiple=True, metavar="CAP", help="Drop Linux capabilities."),
+        option("--privileged", is_flag=True, help="Give extended privileges to this container."),
         option("-i", "--interactive", is_flag=True, help="Keep STDIN open even if not attached."),
         option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY."),
         option("--restart", default="no", type=parsed(_restart_policy, "restart"), metavar="POLICY",
                help="Restart policy when the container exits: no, on-failure[:N], always, unless-stopped (default no)."),
-        rest("command", "[--] COMMAND [ARG...]"),
+        rest("command", "IMAGE [COMMAND] [ARG...] | -- COMMAND [ARG...]"),
     )):
         func = decorator(func)
     return func
@@ -134,16 +196,25 @@ def _body(opts: dict) -> dict:
         "Tty": opts["tty"],
         "OpenStdin": opts["interactive"],
         "RestartPolicy": policy,
+        "Image": opts["image"],
+        "Entrypoint": None if opts["entrypoint"] is None else [opts["entrypoint"]],
+        "User": opts["user"],
+        "Mounts": [*opts["volumes"], *opts["mounts"], *opts["tmpfs"]],
+        "ReadonlyRootfs": opts["read_only"],
+        "CapAdd": list(opts["cap_add"]),
+        "CapDrop": list(opts["cap_drop"]),
+        "Privileged": opts["privileged"],
     }
 
 
-@click.command(cls=Command, context_settings=COMMAND_LINE)
+@click.command(cls=RunCommand, context_settings=COMMAND_LINE)
 @option("-d", "--detach", is_flag=True, help="Run in the background and print the container ID.")
 @container_options
 @pass_cli
 def run(cli: Cli, detach: bool, command: tuple[str, ...], **opts) -> None:
-    """Run a command in a new container."""
-    body = _body({**opts, "cmd": _argv(command, "run")})
+    """Run a command in a new container (IMAGE, or the host's root with --)."""
+    image, cmd = _image_and_command(command, "run")
+    body = _body({**opts, "image": image, "cmd": cmd})
     tty, interactive = body["Tty"], body["OpenStdin"]
     client = cli.client
     # with a terminal, stdin or a restart policy: Docker's order, create, attach, wait, start
@@ -157,7 +228,7 @@ def run(cli: Cli, detach: bool, command: tuple[str, ...], **opts) -> None:
         else:
             cid = client.request("POST", "/containers/run", body)["Id"]
     except ApiError as exc:
-        exc.exit_code = 125  # Docker's code for "the container could not be run"
+        exc.exit_code = _run_exit_code(str(exc))  # 125: Docker's code for "the container could not be run"
         raise
     if detach:
         print(cid)
@@ -169,7 +240,7 @@ def run(cli: Cli, detach: bool, command: tuple[str, ...], **opts) -> None:
             code = attach.attach_and_start(client, cid, tty=tty, stdin=interactive, start=True)
         except ApiError as exc:  # it could not start: nothing stays behind
             client.request("DELETE", f"/containers/{cid}", query={"force": "1"})
-            exc.exit_code = 125
+            exc.exit_code = _run_exit_code(str(exc))
             raise
         sys.exit(code)
     out = sys.stdout.buffer
@@ -180,12 +251,13 @@ def run(cli: Cli, detach: bool, command: tuple[str, ...], **opts) -> None:
     sys.exit(code if code is not None else 0)
 
 
-@click.command(cls=Command, context_settings=COMMAND_LINE)
+@click.command(cls=RunCommand, context_settings=COMMAND_LINE)
 @container_options
 @pass_cli
 def create(cli: Cli, command: tuple[str, ...], **opts) -> None:
-    """Create a new container."""
-    body = _body({**opts, "cmd": _argv(command, "create")})
+    """Create a new container (IMAGE, or the host's root with --)."""
+    image, cmd = _image_and_command(command, "create")
+    body = _body({**opts, "image": image, "cmd": cmd})
     try:
         print(cli.client.request("POST", "/containers/create", body)["Id"])
     except ApiError as exc:
@@ -324,6 +396,7 @@ def ps(cli: Cli, all_: bool, quiet: bool, no_trunc: bool, fmt: str) -> None:
 def exec_(cli: Cli, workdir: str | None, env: tuple[tuple[str, str], ...], container: str, command: tuple[str, ...]) -> None:
     """Run a command in a running container."""
     from runtime.engine.process import ProcessInfo, exec_argv
+    from runtime.engine.rootfs import RootView, resolve_user
 
     cmd = _argv(command, "exec")
     view = cli.client.request("GET", f"/containers/{q(container)}/json")
@@ -334,8 +407,16 @@ def exec_(cli: Cli, workdir: str | None, env: tuple[tuple[str, str], ...], conta
     info = ProcessInfo(monitor_pid=0, pid=view["State"]["Pid"], started_at=0.0)
     extra = dict(e.split("=", 1) for e in view["Config"]["Env"])
     extra.update(env)
-    argv = exec_argv(info, cmd, workdir=workdir, env=extra)
-    os.execvp(argv[0], argv)
+    own = view.get("Netcore") or {}
+    user = view["Config"].get("User")
+    try:  # as pid 1 runs: its user (from the container's own /etc/passwd), capabilities and seccomp
+        who = resolve_user(RootView((f"/proc/{info.pid}/root",)), user) if user else None
+    except ValueError as exc:
+        raise ApiError(0, str(exc)) from None
+    caps = frozenset(own["Caps"]) if own.get("Caps") is not None else None
+    argv = exec_argv(info, cmd, workdir=workdir, env=extra, user=who, caps=caps,
+                     seccomp_program=own.get("SeccompProgram") or None)
+    os.execv(argv[0], argv)
 
 
 @click.command(cls=Command)

@@ -201,6 +201,14 @@ def _container_args(body: dict[str, Any]) -> dict[str, Any]:
         open_stdin=body["OpenStdin"],
         stdin_once=body["StdinOnce"],
         restart_policy=body["RestartPolicy"],
+        image=body["Image"] or "host",
+        entrypoint=body["Entrypoint"],
+        user=body["User"] or None,
+        mounts=body["Mounts"] or [],
+        read_only=body["ReadonlyRootfs"],
+        cap_add=body["CapAdd"] or [],
+        cap_drop=body["CapDrop"] or [],
+        privileged=body["Privileged"],
     )
 
 
@@ -273,6 +281,7 @@ def serve(root: str, socket_path: str, settings: DaemonConfig | None = None, lim
         rootdir.secure(root)
         process.raise_fd_limit()
         engine = Engine(root, settings=settings)
+        engine.containers.hide.append(os.path.dirname(os.path.abspath(socket_path)))  # never inside a host-image container
         engine.start()
         try:
             server = EngineServer(socket_path, engine.router(), limits=limits)

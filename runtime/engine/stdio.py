@@ -1,6 +1,6 @@
 """A container's stdin and terminal on the engine's side (``-i``, ``-t``).
 
-With ``-t`` the container runs on a pseudo-terminal. Its monitor (see ``process._SCRIPT``)
+With ``-t`` the container runs on a pseudo-terminal. Its monitor (see ``launch.MONITOR``)
 holds the master for the container's whole life, as conmon does for podman, so a detached
 ``-dit`` container keeps its terminal when the engine dies; the engine works on its own
 copy of the master (taken back from the monitor with ``pidfd_getfd`` after a restart). A
@@ -27,7 +27,7 @@ import termios
 import threading
 from collections.abc import Callable
 
-from runtime.engine import process
+from runtime.engine import launch, pidfd, process
 
 __all__ = ["Stdio", "pidfd_getfd"]
 
@@ -39,18 +39,18 @@ _libc = ctypes.CDLL(None, use_errno=True)
 def pidfd_getfd(pid: int, start_ticks: int, fd: int) -> int | None:
     """A copy of descriptor ``fd`` of process ``pid`` (if it is still the one that started at
     ``start_ticks``); None if it is gone. Python 3.11 has no ``os.pidfd_getfd``."""
-    pidfd = process._pidfd(pid, start_ticks)
-    if pidfd is None:
+    handle = pidfd.pidfd(pid, start_ticks)
+    if handle is None:
         return None
     try:
-        got = _libc.syscall(_SYS_PIDFD_GETFD, pidfd, fd, 0)
+        got = _libc.syscall(_SYS_PIDFD_GETFD, handle, fd, 0)
         if got < 0:
             log.warning("pidfd_getfd(%d, %d): %s", pid, fd, os.strerror(ctypes.get_errno()))
             return None
         os.set_inheritable(got, False)
         return got
     finally:
-        os.close(pidfd)
+        os.close(handle)
 
 
 class Stdio:
@@ -66,25 +66,28 @@ class Stdio:
         self._slave: int | None = None  # tty: held until pid 1 has opened its own
         self._stdin_r: int | None = None  # -i: the read end, until handed over
         self._stdin_w: int | None = None  # -i: the write end, the engine's only
+        self._log: int | None = None  # -i: the log, the container's stdout and stderr, until handed over
         self._pump: threading.Thread | None = None
 
     # --------------------------------------------------------- lifecycle ----
 
     def prepare(self) -> dict[str, object]:
-        """The ``ProcessSpec`` fields for this run (``stdin``, ``tty``)."""
+        """The ``ProcessSpec`` fields for this run (``stdio``, ``tty``): with a terminal, the
+        master for the monitor to keep and the slave for the container."""
         if self.tty:
             self._master, self._slave = os.openpty()
             for fd in (self._master, self._slave):
                 os.set_inheritable(fd, False)
-            return {"stdin": self._master, "tty": os.ttyname(self._slave)}
+            return {"stdio": (self._master, self._slave, self._slave), "tty": True}
         if self.open_stdin:
             self._stdin_r, self._stdin_w = os.pipe2(os.O_CLOEXEC)
-            return {"stdin": self._stdin_r}
+            self._log = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+            return {"stdio": (self._stdin_r, self._log, self._log)}
         return {}
 
     def started(self) -> None:
         """Pid 1 holds its ends now: drop the engine's and start copying the terminal out."""
-        for name in ("_slave", "_stdin_r"):
+        for name in ("_slave", "_stdin_r", "_log"):
             fd = getattr(self, name)
             if fd is not None:
                 os.close(fd)
@@ -96,7 +99,7 @@ class Stdio:
         monitor is gone (the container exited meanwhile)."""
         if not self.tty:
             return True  # a stdin pipe does not survive its engine: the container saw EOF
-        fd = pidfd_getfd(info.monitor_pid, info.monitor_start, process.TTY_MASTER_FD)
+        fd = pidfd_getfd(info.monitor_pid, info.monitor_start, launch.TTY_MASTER_FD)
         if fd is None:
             return False
         self._master = fd
@@ -110,7 +113,7 @@ class Stdio:
 
     def close(self) -> None:
         with self._lock:
-            for name in ("_slave", "_stdin_r", "_stdin_w"):
+            for name in ("_slave", "_stdin_r", "_stdin_w", "_log"):
                 fd = getattr(self, name)
                 if fd is not None:
                     os.close(fd)
