@@ -177,12 +177,12 @@ def test_system_reset_stops_a_process_no_record_names(tmp_path):
 
 
 def test_monitors_are_found_by_the_launch_convention(tmp_path):
-    """``monitors.find`` reads what ``process._launch_argv`` writes: a change to one breaks this."""
+    """``monitors.find`` reads what ``launch.prefix`` writes: a change to one breaks this."""
     from runtime.engine import process
 
     spec = process.ProcessSpec(container_id="c" * 64, argv=["sleep", "600"], env={}, workdir=None, hostname=None,
                                netns_path=None, bind_files={}, state_dir=str(tmp_path / "containers" / ("c" * 64)))
-    info = process.start(spec)
+    info = process.Launcher(str(tmp_path / "launcher")).start(spec)
     try:
         found = monitors.find(str(tmp_path / "containers"))
         assert list(found) == ["c" * 64], (found, info)
