@@ -118,6 +118,10 @@ def test_kill9_during_rm(crashable, name, subnet):
     ip = _net(eng, name, subnet)
     eng("run", "-d", "--name", name, "--network", name, "--ip", ip, "--", "sleep", "600")
     crash_at(eng, point, "rm", "-f", name)
+    deadline = time.monotonic() + 10
+    while (rows := containers(eng)).get(name, {}).get("State") == "running":  # killed before the crash:
+        assert time.monotonic() < deadline, rows  # its exit reaches the new engine's watcher a moment later
+        time.sleep(0.05)
     assert_consistent(eng)
     rows = containers(eng)
     assert name not in rows or rows[name]["State"] == "exited"
@@ -163,7 +167,7 @@ def test_system_reset_stops_a_process_no_record_names(tmp_path):
     cid = "d" * 64
     spec = process.ProcessSpec(container_id=cid, argv=["sleep", "600"], env={}, workdir=None, hostname=None,
                                netns_path=None, bind_files={}, state_dir=os.path.join(eng.root, "containers", cid))
-    info = process.start(spec)
+    info = process.Launcher(str(tmp_path / "launcher")).start(spec)
     try:
         assert list(monitors.find(os.path.join(eng.root, "containers"))) == [cid]
         eng.stop()  # system reset -f
