@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from netcore import NetcoreError
 
-__all__ = ["ApiServer", "Router"]
+__all__ = ["ApiServer", "Router", "RawBody", "RAW"]
 
 log = logging.getLogger("netcore.api")
 Handler = Callable[..., Any]
@@ -39,6 +39,25 @@ class Router:
             if m == method and hit:
                 return handler, hit.groupdict()
         return None
+
+
+RAW = "application/x-tar"
+
+
+class RawBody:
+    """A raw request body: ``Content-Length`` bytes, or (none given) up to the client's half-close."""
+
+    def __init__(self, rfile: Any, length: int | None) -> None:
+        self.rfile, self.left = rfile, length
+
+    def read(self, n: int = -1) -> bytes:
+        if self.left is None:
+            return self.rfile.read1(n if n > 0 else 1 << 20)
+        if self.left <= 0:
+            return b""
+        data = self.rfile.read1(min(self.left, n if n > 0 else 1 << 20))
+        self.left -= len(data)
+        return data
 
 
 class Stream:
@@ -64,7 +83,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         body: Any = None
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
+        if self.headers.get("Content-Type") == RAW:  # an archive, read by the handler as it arrives
+            body = RawBody(self.rfile, length if self.headers.get("Content-Length") else None)
+        elif length:
             try:
                 body = json.loads(self.rfile.read(length))
             except ValueError:
