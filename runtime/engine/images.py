@@ -268,14 +268,17 @@ class ImageStore:
             _atomic_write(path, config)
         return image_id
 
+    @staticmethod
+    def _valid_ref(ref: str) -> str:
+        """``name:tag`` of a reference a user may give an image (not ``host``: that is the built-in one)."""
+        key = references.normalize(ref)
+        if key.split(":")[0] == HOST:
+            raise InvalidConfig(f"invalid reference {ref!r}: {HOST} is the built-in image")
+        return key
+
     def _set_refs(self, image_id: str, refs: list[str]) -> list[str]:
         """Point each reference at the image (moving it from another image) and write the index once."""
-        keys = []
-        for ref in refs:
-            key = references.normalize(ref)
-            if key.split(":")[0] == HOST:
-                raise InvalidConfig(f"invalid reference {ref!r}: {HOST} is the built-in image")
-            keys.append(key)
+        keys = [self._valid_ref(ref) for ref in refs]
         if keys:
             for key in keys:
                 self.refs[key] = image_id
@@ -285,7 +288,7 @@ class ImageStore:
     def import_rootfs(self, src: Source, ref: str | None = None, message: str = "", changes: dict[str, Any] | None = None) -> str:
         """``docker import``: one root filesystem tarball becomes a one-layer image; its id."""
         if ref:
-            references.normalize(ref)  # a bad name fails before the archive is read
+            self._valid_ref(ref)  # a bad name fails before the archive is read
         tmp = self._tmp("import-")
         try:
             unpacked = archives.unpack_rootfs(src, tmp)
@@ -316,7 +319,7 @@ class ImageStore:
             loaded = archives.ArchiveReader(tmp).read(src)
             for img in loaded:
                 for ref in img.refs:
-                    references.normalize(ref)
+                    self._valid_ref(ref)
             lines = []
             with self.lock:
                 for img in loaded:
@@ -356,7 +359,7 @@ class ImageStore:
         """A new image of stored layers (lowest first) and a container config (``Cmd``,
         ``Entrypoint``, ``Env``, ``WorkingDir``, ``ExposedPorts``, ``User``, ``Labels``, ``Volumes``)."""
         if ref:
-            references.normalize(ref)
+            self._valid_ref(ref)
         for layer_id in layer_ids:
             self.layer_path(layer_id)
         created = _now()
@@ -378,6 +381,7 @@ class ImageStore:
         with self.lock:
             if source in (HOST, f"{HOST}:latest"):
                 raise InvalidConfig(f"{HOST} is the built-in image and cannot be tagged")
+            self._valid_ref(target)
             self._set_refs(self._find_id(source), [target])
 
     # ------------------------------------------------------------ save --------
