@@ -121,8 +121,9 @@ class TarStream:
     to it in ``segments`` as ``(raw bytes before it, path, size)``.
     """
 
-    def __init__(self, src: Source, record: bool = True) -> None:
+    def __init__(self, src: Source, record: bool = True, hashed_by: HashingReader | None = None) -> None:
         self.src = src
+        self.hashed_by = hashed_by  # ``src`` hashes every byte already: no second hash of the same bytes
         self.sha = hashlib.sha256()
         self.buf = b""
         self.off = 0  # read position inside buf
@@ -168,7 +169,8 @@ class TarStream:
         if not data:
             self.eof = True
             return False
-        self.sha.update(data)
+        if self.hashed_by is None:
+            self.sha.update(data)
         self.buf = self.buf[self.off :] + data if self.off < len(self.buf) else data
         self.off = 0
         return True
@@ -220,7 +222,7 @@ class TarStream:
         self.mark(None, 0)
 
     def hexdigest(self) -> str:
-        return self.sha.hexdigest()
+        return self.hashed_by.hexdigest() if self.hashed_by is not None else self.sha.hexdigest()
 
 
 def _write(fd: int, data: memoryview) -> int:
@@ -239,4 +241,4 @@ def open_layer_stream(src: Source) -> tuple[HashingReader, TarStream]:
         return outer, TarStream(GunzipReader(outer))
     if head.startswith(ZSTD_MAGIC):
         raise ArchiveError("zstd-compressed layers are not supported (use gzip or plain tar)")
-    return outer, TarStream(outer)
+    return outer, TarStream(outer, hashed_by=outer)
