@@ -26,6 +26,7 @@ __all__ = ["Volumes", "ANONYMOUS_LABEL", "valid_name"]
 
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"  # Docker marks anonymous volumes with it
 _NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
+_ANON_RE = re.compile(r"[0-9a-f]{64}")
 Users = Callable[[str], "list[str]"]  # volume name -> ids of the containers that mount it
 
 
@@ -64,15 +65,22 @@ class Volumes:
             "CreatedAt": meta["created"],
             "Driver": "local",
             "Labels": meta.get("labels") or {},
-            "Mountpoint": self.mountpoint(name),
+            "Mountpoint": self._data(name),
             "Name": name,
             "Options": meta.get("options") or {},
             "Scope": "local",
         }
 
-    def mountpoint(self, name: str) -> str:
-        """The directory a container's mount of ``name`` binds."""
+    def _data(self, name: str) -> str:
         return os.path.join(self._path(name), "_data")
+
+    def mountpoint(self, name: str) -> str:
+        """The directory a container's mount of ``name`` binds. A volume that does not exist yet
+        is made, as ``docker run -v NAME:/path`` does (a 64-hex-digit name: an anonymous one)."""
+        with self.lock:
+            if not self.exists(name):
+                self.create(name, anonymous=bool(_ANON_RE.fullmatch(name)))
+        return self._data(name)
 
     def exists(self, name: str) -> bool:
         return os.path.exists(os.path.join(self._path(name), "volume.json"))
@@ -143,7 +151,7 @@ class Volumes:
                     continue
                 if self.users(name):
                     continue
-                space += _du(self.mountpoint(name))
+                space += _du(self._data(name))
                 self._drop(name)
                 removed.append(name)
         return removed, space

@@ -303,7 +303,7 @@ def test_volumes(tmp_path):
     users["data"] = ["abc123"]
     with pytest.raises(Conflict, match=r"remove data: volume is in use - \[abc123\]"):
         vols.remove("data")
-    with open(os.path.join(vols.mountpoint(anon["Name"]), "f"), "w") as f:
+    with open(os.path.join(anon["Mountpoint"], "f"), "w") as f:
         f.write("x" * 100)
     removed, space = vols.prune()
     assert removed == [anon["Name"]] and space == 100  # anonymous only, by default
@@ -314,3 +314,7 @@ def test_volumes(tmp_path):
         vols.view("data")
     vols.remove("data", force=True)
     assert vols.list() == []
+    made = vols.mountpoint("byrun")  # -v NAME:/path makes the volume
+    anon = vols.mountpoint("ab" * 32)  # -v /path: the launcher names it
+    assert os.path.isdir(made) and os.path.isdir(anon)
+    assert vols.view("byrun")["Labels"] == {} and "com.docker.volume.anonymous" in vols.view("ab" * 32)["Labels"]
