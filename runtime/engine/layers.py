@@ -36,6 +36,19 @@ SPLIT_INDEX = "tar-split.json.gz"
 SPLIT_RAW = "tar-split.raw.gz"
 _SKIP_XATTR_PREFIX = "trusted.overlay."  # overlayfs's own bookkeeping in an upper dir
 _PAX_XATTR = "SCHILY.xattr."
+_EUID, _EGID = os.geteuid(), os.getegid()
+
+
+def _umask() -> int:
+    """The process's umask, read without setting it (``os.umask`` would, for every thread)."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1], 8) for line in f if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError):
+        return 0o777  # unknown: always chmod
+
+
+_UMASK_KEEPS = 0o777 & ~_umask()  # a file created with mode M has M & _UMASK_KEEPS
 
 
 @dataclass
@@ -58,6 +71,7 @@ class _Unpacker:
         self.root = root
         self.symlinks: set[str] = set()  # relative paths of the symlinks made so far
         self.dirs: set[str] = {""}  # relative paths known to be real directories
+        self.made: set[str] = set()  # every path made so far: anything else needs no clearing (a fresh dir)
         self.dir_times: list[tuple[str, int]] = []
         self.size = 0
 
@@ -80,6 +94,7 @@ class _Unpacker:
         up = rel.rpartition("/")[0]
         self._mkdirs(up)
         path = os.path.join(self.root, rel)
+        self.made.add(rel)
         try:
             os.mkdir(path, 0o755)
         except FileExistsError:
@@ -89,6 +104,9 @@ class _Unpacker:
 
     def _clear(self, rel: str, path: str, keep_dir: bool = False) -> None:
         """Make room for a new entry at ``path`` (a later entry in a tar replaces an earlier one)."""
+        if rel not in self.made and rel not in self.dirs:
+            self.made.add(rel)
+            return
         try:
             st = os.lstat(path)
         except FileNotFoundError:
@@ -121,7 +139,7 @@ class _Unpacker:
         path = os.path.join(self.root, rel)
         if m.isreg():
             self._clear(rel, path)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, m.mode & 0o777)
             try:
                 ts.copy_to(fd, m.size, rel)
                 self._meta(path, m, fd=fd)
@@ -174,8 +192,9 @@ class _Unpacker:
     def _meta(self, path: str, m: tarfile.TarInfo, fd: int | None = None, link: bool = False) -> None:
         target: int | str = fd if fd is not None else path
         nofollow = {} if fd is not None else {"follow_symlinks": False}
-        os.chown(target, m.uid, m.gid, **nofollow)
-        if not link:
+        if m.uid != _EUID or m.gid != _EGID:  # what we make is ours already
+            os.chown(target, m.uid, m.gid, **nofollow)
+        if not link and (fd is None or m.mode & 0o777 & _UMASK_KEEPS != m.mode & 0o777 or m.mode & 0o7000):
             os.chmod(target, m.mode & 0o7777)  # after chown, which clears setuid bits
         for key, value in m.pax_headers.items():
             if key.startswith(_PAX_XATTR):

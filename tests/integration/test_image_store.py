@@ -318,3 +318,21 @@ def test_volumes(tmp_path):
     anon = vols.mountpoint("ab" * 32)  # -v /path: the launcher names it
     assert os.path.isdir(made) and os.path.isdir(anon)
     assert vols.view("byrun")["Labels"] == {} and "com.docker.volume.anonymous" in vols.view("ab" * 32)["Labels"]
+
+
+def test_owners_modes_and_times_are_kept(store):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, mode, uid, kind in (("suid", 0o4755, 0, tarfile.REGTYPE), ("user", 0o640, 1000, tarfile.REGTYPE),
+                                      ("open", 0o777, 0, tarfile.REGTYPE), ("dir", 0o1777, 33, tarfile.DIRTYPE),
+                                      ("fifo", 0o600, 7, tarfile.FIFOTYPE)):
+            ti = tarfile.TarInfo(name)
+            ti.mode, ti.uid, ti.gid, ti.type, ti.mtime = mode, uid, uid, kind, 1_000_000_000
+            ti.size = 3 if kind == tarfile.REGTYPE else 0
+            tar.addfile(ti, io.BytesIO(b"abc") if kind == tarfile.REGTYPE else None)
+    store.load(io.BytesIO(docker_save_archive([buf.getvalue()], ["modes:1"])))
+    layer = store.resolve("modes:1").layers[0]
+    for name, mode, uid in (("suid", 0o4755, 0), ("user", 0o640, 1000), ("open", 0o777, 0), ("dir", 0o1777, 33), ("fifo", 0o600, 7)):
+        st = os.lstat(f"{layer}/{name}")
+        assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, int(st.st_mtime)) == (mode, uid, uid, 1_000_000_000), name
+    assert stat.S_ISFIFO(os.lstat(f"{layer}/fifo").st_mode)
