@@ -164,8 +164,12 @@ class Client:
         except BaseException:
             sock.close()
             raise
-        resp = _Response(sock)
-        raw = resp.read()
+        try:
+            resp = _Response(sock)
+            raw = resp.read()
+        except ConnectionResetError:
+            sock.close()
+            raise ApiError(0, "the netcore engine closed the connection before it answered") from None
         payload = json.loads(raw) if raw else None
         if resp.status >= 400:
             message = payload.get("message") if isinstance(payload, dict) else raw.decode(errors="replace")

@@ -25,10 +25,29 @@ def _body_stream(body: Any) -> Any:
     return body
 
 
+def _reading(fn: Any) -> Any:
+    """A handler that reads an archive: on failure the rest of it is read (and dropped) before
+    the error goes back, so the client, still sending, gets the answer and not a reset."""
+
+    def handler(body: Any = None, **kwargs: Any) -> Any:
+        try:
+            return fn(body=body, **kwargs)
+        except Exception:
+            if body is not None and hasattr(body, "read"):
+                try:
+                    while body.read(1 << 20):
+                        pass
+                except OSError:
+                    pass
+            raise
+
+    return handler
+
+
 def add_routes(r: Router, images: ImageStore, volumes: Volumes) -> None:
     r.add("GET", "/images/json", lambda **_: images.list())
-    r.add("POST", "/images/load", lambda body, **_: {"Loaded": images.load(_body_stream(body))})
-    r.add("POST", "/images/create", lambda body, query, **_: _import(images, body, query))
+    r.add("POST", "/images/load", _reading(lambda body, **_: {"Loaded": images.load(_body_stream(body))}))
+    r.add("POST", "/images/create", _reading(lambda body, query, **_: _import(images, body, query)))
     r.add("GET", "/images/get", lambda query, **_: _save(images, query))
     r.add("GET", r"/images/(?P<ref>.+)/json", lambda ref, **_: images.inspect(unquote(ref)))
     r.add("POST", r"/images/(?P<ref>.+)/tag", lambda ref, query, **_: _tag(images, unquote(ref), query))

@@ -44,7 +44,9 @@ Users = Callable[[str], "list[tuple[str, bool]]"]  # image id -> [(container id,
 
 
 def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    """RFC 3339 with nanoseconds, as Docker writes ``created``: two imports a second apart or less differ."""
+    ns = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}Z"
 
 
 def _hex(digest: str) -> str:
