@@ -110,21 +110,60 @@ def measure(cli: list[str], reps: int, log: Any = print) -> dict[str, Any]:
     return out
 
 
+ENGINE_NS = "ncb-load"  # its own netns, root and socket: never the harness's ncb-netcore
+ENGINE_ROOT = "/var/lib/ncb-load-engine"
+ENGINE_SOCK = "/run/ncb-load.sock"
+
+
+def start_engine(cleanup: Cleanup) -> list[str]:
+    """A private netcore engine for the standalone run; the CLI argv prefix that talks to it."""
+    import socket
+
+    from tests.benchmarks.core import in_netns, netns_add, netns_del
+    from tests.benchmarks.netcore_peer import compile_bytecode, netcore_bin
+
+    compile_bytecode()
+    cli = [netcore_bin(), "-H", f"unix://{ENGINE_SOCK}"]
+    netns_add(ENGINE_NS)
+    cleanup.push("netns", lambda: netns_del(ENGINE_NS))
+    shutil.rmtree(ENGINE_ROOT, ignore_errors=True)
+    cleanup.push("root", lambda: shutil.rmtree(ENGINE_ROOT, ignore_errors=True))
+    proc = subprocess.Popen(in_netns(ENGINE_NS, [netcore_bin(), "daemon", "--root", ENGINE_ROOT, "--socket", ENGINE_SOCK]),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def stop() -> None:
+        run([*cli, "system", "reset", "-f"], check=False)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    cleanup.push("engine", stop)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.connect(ENGINE_SOCK)
+            return cli
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the netcore engine did not start")
+            time.sleep(0.05)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m tests.benchmarks.load", description=__doc__.splitlines()[0])
     ap.add_argument("-r", "--reps", type=int, default=7, help="repetitions (default 7)")
     a = ap.parse_args(argv)
-    from tests.benchmarks.netcore_peer import SOCK, Netcore
-
     cleanup = Cleanup()
     try:
-        peer = Netcore()
-        peer.start(cleanup)
-        result = measure([peer.bin, "-H", f"unix://{SOCK}"], a.reps, log=lambda m: print(m, file=sys.stderr))
+        cli = start_engine(cleanup)
+        result = measure(cli, a.reps, log=lambda m: print(m, file=sys.stderr))
     finally:
         cleanup.run_all()
     print(json.dumps(result, indent=2))
-    ms = {k: result[k]["median"] * 1000 for k in ("netcore", "tar-x", "tar-x-layers") if result.get(k)}
+    ms = {k: result[k]["median"] for k in ("netcore", "tar-x", "tar-x-layers") if result.get(k)}
     print(f"median ms: netcore load {ms.get('netcore', 0):.0f}, tar -x {ms.get('tar-x', 0):.0f}, tar -x + layers {ms.get('tar-x-layers', 0):.0f}; "
           f"ratios {result['ratio_vs_tar_x']:.2f}x / {result['ratio_vs_tar_x_layers']:.2f}x", file=sys.stderr)
 
