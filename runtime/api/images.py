@@ -14,6 +14,7 @@ from netcore import InvalidConfig
 
 from runtime.api.server import Router, Stream
 from runtime.engine.images import ImageStore
+from runtime.engine.streams import Prefetcher
 from runtime.engine.volumes import Volumes
 
 __all__ = ["add_routes"]
@@ -23,6 +24,15 @@ def _body_stream(body: Any) -> Any:
     if body is None or not hasattr(body, "read"):
         raise InvalidConfig("the request carries no archive (Content-Type: application/x-tar)")
     return body
+
+
+def _prefetched(fn: Any, body: Any, *args: Any, **kwargs: Any) -> Any:
+    """``fn(archive, ...)`` with the archive read ahead while it is unpacked."""
+    src = Prefetcher(_body_stream(body))
+    try:
+        return fn(src, *args, **kwargs)
+    finally:
+        src.close()
 
 
 def _reading(fn: Any) -> Any:
@@ -46,7 +56,7 @@ def _reading(fn: Any) -> Any:
 
 def add_routes(r: Router, images: ImageStore, volumes: Volumes) -> None:
     r.add("GET", "/images/json", lambda **_: images.list())
-    r.add("POST", "/images/load", _reading(lambda body, **_: {"Loaded": images.load(_body_stream(body))}))
+    r.add("POST", "/images/load", _reading(lambda body, **_: {"Loaded": _prefetched(images.load, body)}))
     r.add("POST", "/images/create", _reading(lambda body, query, **_: _import(images, body, query)))
     r.add("GET", "/images/get", lambda query, **_: _save(images, query))
     r.add("GET", r"/images/(?P<ref>.+)/json", lambda ref, **_: images.inspect(unquote(ref)))
@@ -66,7 +76,7 @@ def _import(images: ImageStore, body: Any, query: dict[str, str]) -> dict[str, A
         raise InvalidConfig("only import is supported here (fromSrc=-): there is no registry to pull from")
     repo, tag = query.get("repo") or "", query.get("tag") or ""
     ref = f"{repo}:{tag}" if repo and tag else repo or None
-    return {"Id": images.import_rootfs(_body_stream(body), ref, message=query.get("message") or "")}
+    return {"Id": _prefetched(images.import_rootfs, body, ref, message=query.get("message") or "")}
 
 
 def _save(images: ImageStore, query: dict[str, str]) -> Stream:

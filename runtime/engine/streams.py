@@ -43,6 +43,52 @@ class Prefixed:
         return self.src.read(n)
 
 
+class Prefetcher:
+    """Reads ``src`` ahead in a thread (a socket's or a file's reads release the GIL), so the
+    archive keeps arriving while the layers are unpacked. ``close`` stops the thread."""
+
+    def __init__(self, src: Source, depth: int = 16) -> None:
+        import queue
+        import threading
+
+        self.src = src
+        self.q: queue.Queue[bytes | BaseException] = queue.Queue(depth)
+        self.stop = False
+        self.done = False
+        self.thread = threading.Thread(target=self._run, name="prefetch", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self.stop:
+                data = self.src.read(CHUNK)
+                self.q.put(data)
+                if not data:
+                    return
+        except BaseException as exc:  # handed to the reader
+            self.q.put(exc)
+
+    def read(self, n: int = -1) -> bytes:
+        if self.done:
+            return b""
+        item = self.q.get()
+        if isinstance(item, BaseException):
+            self.done = True
+            raise item
+        if not item:
+            self.done = True
+        return item
+
+    def close(self) -> None:
+        """Stop reading ahead; what is left unread stays in ``src``."""
+        self.stop = True
+        while self.thread.is_alive():
+            try:
+                self.q.get(timeout=0.05)
+            except Exception:
+                pass
+
+
 class HashingReader:
     """Reads ``n`` bytes at most from ``src`` (all of it when ``n`` is None), hashing them."""
 
