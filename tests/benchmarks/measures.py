@@ -323,6 +323,17 @@ def m_clilib(ctx: Ctx) -> dict[str, Any]:
     return clilib.measure(nc, ctx.reps)
 
 
+def m_load(ctx: Ctx) -> dict[str, Any]:
+    """Issue 11: ``netcore load`` of a ~57 MB archive vs ``tar -x`` of it (see load.py)."""
+    from tests.benchmarks import load
+    from tests.benchmarks.netcore_peer import SOCK, Netcore
+
+    nc = ctx.peer("netcore")
+    if not isinstance(nc, Netcore):
+        return {"notes": ["netcore not running: skipped"]}
+    return load.measure([nc.bin, "-H", f"unix://{SOCK}"], ctx.reps, ctx.log)
+
+
 MEASURES: dict[str, tuple[str, Callable[[Ctx], dict[str, Any]]]] = {
     "run": ("1+2: network setup+teardown per container; run --rm end to end", m_run),
     "network": ("3: network create / rm (CLI)", m_network_create_rm),
@@ -334,5 +345,6 @@ MEASURES: dict[str, tuple[str, Callable[[Ctx], dict[str, Any]]]] = {
     "dns": ("9: DNS round trip for another container's name", m_dns),
     "ls": ("10: CLI network ls round trip", m_ls),
     "clilib": ("click CLI vs the argparse CLI it replaced, vs the bare import of click", m_clilib),
+    "load": ("issue 11: netcore load of a ~57 MB docker-save archive vs tar -x", m_load),
     "breakdown": ("diagnostic: netcore CLI time = interpreter + imports + engine (API)", m_breakdown),
 }
