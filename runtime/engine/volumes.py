@@ -14,10 +14,12 @@ import os
 import re
 import secrets
 import shutil
+import stat
+import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from netcore import Conflict, InvalidConfig, NotFound
@@ -115,6 +117,32 @@ class Volumes:
                 raise
             return self.view(name)
 
+    def populate(self, name: str, layers: Sequence[str], path: str) -> bool:
+        """Copy an image's content at ``path`` into the volume if it is empty (Docker's copy-up of
+        a new volume mounted over a directory of the image): the layers (lowest first) merged as
+        overlayfs would show them, whiteouts and opaque directories applied. True if it copied."""
+        data = self._data(name)
+        if os.listdir(data):
+            return False
+        rel = os.path.normpath(path).lstrip("/")
+        copied = False
+        for layer in layers:
+            src = os.path.join(layer, rel)
+            if _is_whiteout(src) or (os.path.lexists(src) and not os.path.isdir(src) or os.path.islink(src)):
+                _empty(data)  # the path is gone, or no longer a directory, from this layer up
+                copied = False
+                continue
+            if not os.path.isdir(src):
+                continue
+            if _opaque(src):
+                _empty(data)
+            _merge(src, data)
+            st = os.lstat(src)
+            os.chown(data, st.st_uid, st.st_gid)
+            os.chmod(data, stat.S_IMODE(st.st_mode))
+            copied = True
+        return copied
+
     def list(self) -> list[dict[str, Any]]:
         with self.lock:
             return [self.view(n) for n in sorted(os.listdir(self.dir)) if not n.startswith(".") and self.exists(n)]
@@ -155,6 +183,59 @@ class Volumes:
                 self._drop(name)
                 removed.append(name)
         return removed, space
+
+
+def _is_whiteout(path: str) -> bool:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+
+
+def _opaque(path: str) -> bool:
+    try:
+        return os.getxattr(path, "trusted.overlay.opaque", follow_symlinks=False) == b"y"
+    except OSError:
+        return False
+
+
+def _empty(path: str) -> None:
+    for entry in os.listdir(path):
+        full = os.path.join(path, entry)
+        if os.path.isdir(full) and not os.path.islink(full):
+            shutil.rmtree(full)
+        else:
+            os.unlink(full)
+
+
+def _merge(src: str, dst: str) -> None:
+    """One layer's directory over what is in ``dst`` already: whiteouts delete, opaque dirs replace."""
+    for entry in os.listdir(src):
+        s, d = os.path.join(src, entry), os.path.join(dst, entry)
+        if _is_whiteout(s):
+            if os.path.isdir(d) and not os.path.islink(d):
+                shutil.rmtree(d)
+            elif os.path.lexists(d):
+                os.unlink(d)
+            continue
+        if os.path.isdir(s) and not os.path.islink(s):
+            if os.path.lexists(d) and (not os.path.isdir(d) or os.path.islink(d)):
+                os.unlink(d)
+            if os.path.isdir(d) and _opaque(s):
+                shutil.rmtree(d)
+            if not os.path.isdir(d):
+                os.mkdir(d)
+                shutil.copystat(s, d, follow_symlinks=False)
+                st = os.lstat(s)
+                os.chown(d, st.st_uid, st.st_gid)
+            _merge(s, d)
+            continue
+        if os.path.isdir(d) and not os.path.islink(d):
+            shutil.rmtree(d)
+        elif os.path.lexists(d):
+            os.unlink(d)
+        subprocess.run(["cp", "-a", "--", s, d], check=True)
 
 
 def _du(path: str) -> int:

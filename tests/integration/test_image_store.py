@@ -336,3 +336,19 @@ def test_owners_modes_and_times_are_kept(store):
         st = os.lstat(f"{layer}/{name}")
         assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, int(st.st_mtime)) == (mode, uid, uid, 1_000_000_000), name
     assert stat.S_ISFIFO(os.lstat(f"{layer}/fifo").st_mode)
+
+
+def test_new_volume_gets_the_images_content(store, tmp_path):
+    """Docker's copy-up: a new volume over an image directory starts with what the image shows there."""
+    base, top = whiteout_layers()
+    store.load(io.BytesIO(docker_save_archive([base, top], ["two:latest"])))
+    layers = store.resolve("two").layers
+    vols = Volumes(str(tmp_path / "root"))
+    for path, want in (("/data", ["kept", "new"]), ("/opaque", ["c"]), ("/nowhere", [])):
+        name = vols.create()["Name"]
+        assert vols.populate(name, layers, path) == bool(want)
+        assert sorted(os.listdir(vols.view(name)["Mountpoint"])) == want
+    used = vols.create("used")["Name"]
+    open(os.path.join(vols.view(used)["Mountpoint"], "mine"), "w").close()
+    assert not vols.populate(used, layers, "/data")  # a volume with content keeps it
+    assert os.listdir(vols.view(used)["Mountpoint"]) == ["mine"]
