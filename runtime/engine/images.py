@@ -156,13 +156,15 @@ class ImageStore:
         return sorted(r for r, i in self.refs.items() if i == image_id)
 
     def _find_id(self, ref: str) -> str:
-        """An image id from a reference, a full id or a unique id prefix."""
+        """An image id from a reference, a full id or a unique id prefix (a name first, as Docker)."""
+        if self._is_name(ref):
+            return self.refs[references.normalize(ref)]
         if references.is_id_like(ref):
             body = ref[len("sha256:") :] if ref.startswith("sha256:") else ref
             hits = [i for i in self.image_ids() if i[7:].startswith(body)]
             if len(hits) == 1 and (len(body) >= 4 or ref.startswith("sha256:") or ref in (i[7:] for i in hits)):
                 return hits[0]
-            if len(hits) > 1 and not self._is_name(ref):
+            if len(hits) > 1:
                 raise NotFound(f"No such image: {ref} (ambiguous: {len(hits)} images start with it)")
         try:
             key = references.normalize(ref)
@@ -420,7 +422,7 @@ class ImageStore:
             short = image_id[7:19]
             users = self.users(image_id)
             tags = self.names_of(image_id)
-            by_name = self._is_name(ref) and not (references.is_id_like(ref) and image_id[7:].startswith(ref.removeprefix("sha256:")))
+            by_name = self._is_name(ref)
             out: list[dict[str, str]] = []
             if by_name:
                 key = references.normalize(ref)
