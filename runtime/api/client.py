@@ -132,7 +132,8 @@ class Client:
         import stat
 
         st = os.fstat(fd)
-        size = st.st_size if stat.S_ISREG(st.st_mode) else None
+        start = os.lseek(fd, 0, os.SEEK_CUR) if stat.S_ISREG(st.st_mode) else 0
+        size = st.st_size - start if stat.S_ISREG(st.st_mode) else None
         head = f"POST {url} HTTP/1.0\r\nHost: netcore\r\nContent-Type: application/x-tar\r\n"
         head += f"Content-Length: {size}\r\n" if size is not None else ""
         for attempt in (0, 1):
@@ -149,9 +150,9 @@ class Client:
         try:
             sock.sendall(head.encode() + b"\r\n")
             if size is not None:
-                offset = os.lseek(fd, 0, os.SEEK_CUR)
-                while offset < size:
-                    sent = os.sendfile(sock.fileno(), fd, offset, min(size - offset, 1 << 30))
+                offset, end = start, start + size
+                while offset < end:
+                    sent = os.sendfile(sock.fileno(), fd, offset, min(end - offset, 1 << 30))
                     if not sent:
                         break
                     offset += sent
