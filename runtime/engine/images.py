@@ -18,6 +18,7 @@ next start. ``resolve`` gives the launcher a ``runtime.engine.rootfs.Image``;
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -102,7 +103,12 @@ class ImageStore:
             return f.read()
 
     def config(self, image_id: str) -> dict[str, Any]:
-        """The parsed image config (cached: a config never changes, its name is its hash)."""
+        """The whole image config (``config``, ``rootfs.diff_ids``, ``history``, ...): a copy,
+        the caller may change it."""
+        return copy.deepcopy(self._config(image_id))
+
+    def _config(self, image_id: str) -> dict[str, Any]:
+        """Parsed once and cached: a config never changes, its name is its hash."""
         cfg = self._configs.get(image_id)
         if cfg is None:
             cfg = self._configs[image_id] = json.loads(self._config_bytes(image_id))
@@ -143,7 +149,7 @@ class ImageStore:
 
     def _diff_ids(self, image_id: str) -> list[str]:
         try:
-            return list(self.config(image_id)["rootfs"]["diff_ids"])
+            return list(self._config(image_id)["rootfs"]["diff_ids"])
         except (OSError, ValueError, KeyError, TypeError):
             return []
 
@@ -186,7 +192,7 @@ class ImageStore:
             return HOST_IMAGE
         with self.lock:
             image_id = self._find_id(ref)
-            cfg = self.config(image_id)
+            cfg = self._config(image_id)
             paths = tuple(self.layer_path(d) for d in self._diff_ids(image_id))
             return Image(image_id, paths, dict(cfg.get("config") or {}), tuple(self.names_of(image_id)))
 
@@ -205,7 +211,7 @@ class ImageStore:
             out = [{"Id": HOST, "ParentId": "", "RepoTags": [f"{HOST}:latest"], "RepoDigests": [], "Created": 0, "Size": 0, "Labels": {}, "Containers": -1, "BuiltIn": True}]
             rows = []
             for image_id in self.image_ids():
-                cfg = self.config(image_id)
+                cfg = self._config(image_id)
                 rows.append({
                     "Id": image_id,
                     "ParentId": "",
