@@ -123,7 +123,7 @@ class _Unpacker:
             os.unlink(path)
             self.symlinks.discard(rel)
 
-    def member(self, tar: tarfile.TarFile, ts: TarStream, m: tarfile.TarInfo) -> None:
+    def member(self, ts: TarStream, m: tarfile.TarInfo) -> None:
         rel = _relname(m.name)
         if not rel:  # the root itself ("./")
             if m.isdir():
@@ -225,7 +225,7 @@ def unpack(ts: TarStream, dest: str) -> LayerInfo:
                 break
             if m.issparse():
                 raise ArchiveError(f"sparse files are not supported: {m.name!r}")
-            up.member(tar, ts, m)
+            up.member(ts, m)
         ts.finish(tar.offset)
     except tarfile.TarError as exc:
         raise ArchiveError(f"invalid layer tar: {exc}") from None

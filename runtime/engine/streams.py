@@ -12,6 +12,7 @@ around the unpacked files, give back the very same tar (Docker's tar-split), so
 from __future__ import annotations
 
 import hashlib
+import os
 import zlib
 from typing import Protocol
 
@@ -242,7 +243,7 @@ class TarStream:
             if fd is not None:
                 view = memoryview(self.buf)[self.off : end]
                 while view:
-                    view = view[_write(fd, view) :]
+                    view = view[os.write(fd, view) :]
             left -= end - self.off
             self.pos += end - self.off
             self.off = end
@@ -269,12 +270,6 @@ class TarStream:
 
     def hexdigest(self) -> str:
         return self.hashed_by.hexdigest() if self.hashed_by is not None else self.sha.hexdigest()
-
-
-def _write(fd: int, data: memoryview) -> int:
-    import os
-
-    return os.write(fd, data)
 
 
 def open_layer_stream(src: Source) -> tuple[HashingReader, TarStream]:
