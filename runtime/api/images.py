@@ -7,6 +7,7 @@ A reference may hold ``/`` and ``:``; the client quotes it, the route unquotes.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from urllib.parse import unquote
 
@@ -14,10 +15,12 @@ from netcore import InvalidConfig
 
 from runtime.api.server import Router, Stream
 from runtime.engine.images import ImageStore
-from runtime.engine.streams import Prefetcher
+from runtime.engine.streams import ArchiveError, Prefetcher
 from runtime.engine.volumes import Volumes
 
 __all__ = ["add_routes"]
+
+log = logging.getLogger("netcore.images")
 
 
 def _body_stream(body: Any) -> Any:
@@ -84,7 +87,14 @@ def _save(images: ImageStore, query: dict[str, str]) -> Stream:
     if not names:
         raise InvalidConfig('"netcore save" requires at least 1 argument')
     _, chunks = images.save(names)
-    return Stream(chunks)
+
+    def logged() -> Any:
+        try:
+            yield from chunks
+        except ArchiveError as exc:  # too late for an error answer: the client sees the archive end early
+            log.error("save %s: %s", ",".join(names), exc)
+
+    return Stream(logged())
 
 
 def _tag(images: ImageStore, ref: str, query: dict[str, str]) -> None:

@@ -152,7 +152,7 @@ def save(cli: Cli, output: str | None, images: tuple[str, ...]) -> None:
     """Save one or more images to a tar archive (streamed to STDOUT by default)."""
     if output is None and sys.stdout.isatty():
         raise click.UsageError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
-    chunks = cli.client.stream("/images/get", {"names": ",".join(images)})
+    chunks = _whole(cli.client.stream("/images/get", {"names": ",".join(images)}))
     if output is None:
         out = sys.stdout.buffer
         for chunk in chunks:
@@ -168,6 +168,18 @@ def save(cli: Cli, output: str | None, images: tuple[str, ...]) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _whole(chunks):
+    """The archive's chunks; an error if it ends before its end-of-archive blocks (the engine
+    failed half-way: it can no longer answer with an error)."""
+    size, tail = 0, b""
+    for chunk in chunks:
+        size += len(chunk)
+        tail = (tail + chunk)[-1024:]
+        yield chunk
+    if size % 512 or size < 1024 or tail.count(0) != 1024:
+        raise ApiError(0, "the archive from the engine was cut short (see the engine's log)")
 
 
 @image.command("tag", cls=Command)

@@ -122,3 +122,14 @@ def test_volumes(engine):
     res = engine("volume", "rm", "data", check=False)
     assert res.returncode == 1 and res.stderr.strip() == "Error response from daemon: get data: no such volume"
     assert engine("volume", "ls", "-q").stdout == ""
+
+
+def test_save_of_a_damaged_layer_fails_and_writes_nothing(engine, tmp_path):
+    engine("image", "import", write(str(tmp_path / "rootfs.tar"), busybox_rootfs_tar()), "bb")
+    layer = engine.json("image", "inspect", "bb")[0]["GraphDriver"]["Data"]["LowerDir"]
+    with open(f"{layer}/etc/passwd", "r+b") as f:
+        f.write(b"toor")  # the layer no longer matches its digest
+    out = tmp_path / "bb-saved.tar"
+    res = engine("save", "-o", str(out), "bb", check=False)
+    assert res.returncode == 1 and res.stderr.strip() == "Error: the archive from the engine was cut short (see the engine's log)"
+    assert not out.exists() and list(tmp_path.glob("bb-saved.tar*")) == []
