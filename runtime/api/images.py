@@ -91,8 +91,9 @@ def _save(images: ImageStore, query: dict[str, str]) -> Stream:
     def logged() -> Any:
         try:
             yield from chunks
-        except ArchiveError as exc:  # too late for an error answer: the client sees the archive end early
-            log.error("save %s: %s", ",".join(names), exc)
+        except ArchiveError as exc:  # too late for an error answer: end with a block that is not
+            log.error("save %s: %s", ",".join(names), exc)  # the end of an archive, which the CLI reports
+            yield b"\xff" * 512
 
     return Stream(logged())
 

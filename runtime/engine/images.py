@@ -415,6 +415,10 @@ class ImageStore:
                         ldir = self._layer_dir(d)
                         entries.append((d, ldir, os.path.join(ldir, "diff"), int(self._layer_meta(d)["tar_size"])))
                     out.append(archives.SavedImage(image_id, self._config_bytes(image_id), entries, named))
+            for img in out:  # checked before the first byte goes: a changed layer is an error answer
+                for diff_id, ldir, diff, size in img.layers:
+                    if layers.replay_digest(ldir, diff) != (diff_id, size):
+                        raise Conflict(f"layer {diff_id} of {img.refs[0] if img.refs else img.id} has changed on disk since it was stored")
         return out, archives.write_docker_archive(out)
 
     # ------------------------------------------------------------ removing ----

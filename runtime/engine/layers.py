@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from runtime.engine.streams import ArchiveError, TarStream
 
-__all__ = ["LayerInfo", "unpack", "write_split", "tar_split_of_dir", "replay", "tar_size", "OPAQUE_XATTR", "WHITEOUT_PREFIX"]
+__all__ = ["LayerInfo", "unpack", "write_split", "tar_split_of_dir", "replay", "replay_digest", "tar_size", "OPAQUE_XATTR", "WHITEOUT_PREFIX"]
 
 OPAQUE_XATTR = "trusted.overlay.opaque"
 WHITEOUT_PREFIX = ".wh."
@@ -267,6 +267,18 @@ def replay(layer_dir: str, diff: str) -> Iterator[bytes]:
                         raise ArchiveError(f"layer file {path!r} is shorter than when it was stored")
                     left -= len(chunk)
                     yield chunk
+
+
+def replay_digest(layer_dir: str, diff: str) -> tuple[str, int]:
+    """(digest, size) of the tar ``replay`` gives now; ("", 0) if it cannot be made."""
+    sha, size = hashlib.sha256(), 0
+    try:
+        for chunk in replay(layer_dir, diff):
+            sha.update(chunk)
+            size += len(chunk)
+    except (OSError, ArchiveError):
+        return "", 0
+    return "sha256:" + sha.hexdigest(), size
 
 
 class _SplitWriter:
