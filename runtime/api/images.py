@@ -13,7 +13,7 @@ from urllib.parse import unquote
 
 from netcore import InvalidConfig
 
-from runtime.api.server import Router, Stream
+from runtime.api.server import RAW, Router, Stream
 from runtime.engine.images import ImageStore
 from runtime.engine.streams import ArchiveError, Prefetcher
 from runtime.engine.volumes import Volumes
@@ -59,8 +59,8 @@ def _reading(fn: Any) -> Any:
 
 def add_routes(r: Router, images: ImageStore, volumes: Volumes) -> None:
     r.add("GET", "/images/json", lambda **_: images.list())
-    r.add("POST", "/images/load", _reading(lambda body, **_: {"Loaded": _prefetched(images.load, body)}))
-    r.add("POST", "/images/create", _reading(lambda body, query, **_: _import(images, body, query)))
+    r.add("POST", "/images/load", _reading(lambda body, **_: {"Loaded": _prefetched(images.load, body)}), body=RAW)
+    r.add("POST", "/images/create", _reading(lambda body, query, **_: _import(images, body, query)), body=RAW)
     r.add("GET", "/images/get", lambda query, **_: _save(images, query))
     r.add("GET", r"/images/(?P<ref>.+)/json", lambda ref, **_: images.inspect(unquote(ref)))
     r.add("POST", r"/images/(?P<ref>.+)/tag", lambda ref, query, **_: _tag(images, unquote(ref), query))

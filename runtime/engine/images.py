@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from netcore import Conflict, InvalidConfig, NotFound
+from netcore import Conflict, InvalidConfig, NetcoreError, NotFound
 
 from runtime.engine import archives, layers, references
 from runtime.engine.rootfs import HOST_IMAGE, Image
@@ -319,6 +319,8 @@ class ImageStore:
             return image_id
         except ArchiveError as exc:
             raise InvalidConfig(str(exc)) from None
+        except OSError as exc:  # the disk (full?) or the connection: one line, nothing kept
+            raise NetcoreError(f"import failed: {exc.strerror or exc}") from None
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -342,6 +344,8 @@ class ImageStore:
             return lines
         except ArchiveError as exc:
             raise InvalidConfig(str(exc)) from None
+        except OSError as exc:
+            raise NetcoreError(f"load failed: {exc.strerror or exc}") from None
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
