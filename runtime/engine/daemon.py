@@ -58,9 +58,9 @@ class Engine:
         self.controller = controller or Controller(
             self.root, plugins=[("dns", EmbeddedDns(resolv_conf=self.resolv_conf))], cluster=cluster
         )
-        self.containers = Containers(self.controller, self.root, resolv_conf=self.resolv_conf)
         self.images = ImageStore(self.root, users=self._image_users)
         self.volumes = Volumes(self.root, users=self._volume_users)
+        self.containers = Containers(self.controller, self.root, resolv_conf=self.resolv_conf, images=self.images, volumes=self.volumes)
         self.on_reset: Any = None  # set by serve(): a reset engine exits rather than re-create defaults
 
     def _image_users(self, image_id: str) -> list[tuple[str, bool]]:
@@ -104,7 +104,7 @@ class Engine:
         r.add("POST", r"/containers/(?P<ref>[^/]+)/stop", lambda ref, query, **_: {"Id": ctr.stop(ref, float(query["t"]))["id"]},
               body=S.Empty, query=S.StopQuery)
         r.add("POST", r"/containers/(?P<ref>[^/]+)/wait", lambda ref, **_: {"StatusCode": ctr.wait(ref)}, body=S.Empty)
-        r.add("DELETE", r"/containers/(?P<ref>[^/]+)", lambda ref, query, **_: {"Id": ctr.remove(ref, force=query["force"]).get("id")},
+        r.add("DELETE", r"/containers/(?P<ref>[^/]+)", lambda ref, query, **_: {"Id": ctr.remove(ref, force=query["force"], volumes=query["v"]).get("id")},
               query=S.RemoveQuery)
         r.add("GET", r"/containers/(?P<ref>[^/]+)/logs", self._logs, query=S.LogsQuery)
         r.add("POST", "/system/reset", lambda **_: self.reset(), body=S.Empty)

@@ -77,12 +77,17 @@ class Volumes:
         return os.path.join(self._path(name), "_data")
 
     def mountpoint(self, name: str) -> str:
-        """The directory a container's mount of ``name`` binds. A volume that does not exist yet
-        is made, as ``docker run -v NAME:/path`` does (a 64-hex-digit name: an anonymous one)."""
-        with self.lock:
-            if not self.exists(name):
-                self.create(name, anonymous=bool(_ANON_RE.fullmatch(name)))
+        """The directory a container's mount of ``name`` binds (``ensure`` makes it)."""
         return self._data(name)
+
+    def ensure(self, name: str) -> bool:
+        """Make the volume if it does not exist, as ``docker run -v NAME:/path`` does (a
+        64-hex-digit name, as the engine gives ``-v /path``: an anonymous one). True if made."""
+        with self.lock:
+            if self.exists(name):
+                return False
+            self.create(name, anonymous=bool(_ANON_RE.fullmatch(name)))
+            return True
 
     def exists(self, name: str) -> bool:
         return os.path.exists(os.path.join(self._path(name), "volume.json"))
@@ -142,6 +147,18 @@ class Volumes:
             os.chmod(data, stat.S_IMODE(st.st_mode))
             copied = True
         return copied
+
+    def remove_anonymous(self, mounts: Sequence[dict[str, Any]]) -> None:
+        """Remove the anonymous volumes among a container's mounts (``rm -v``, ``--rm``, a failed
+        ``run``); one another container still uses is kept, as Docker does."""
+        for m in mounts:
+            name = m.get("Name") or ""
+            if m.get("Type") != "volume" or not self.exists(name) or not self.anonymous(name):
+                continue
+            try:
+                self.remove(name)
+            except Conflict:
+                pass
 
     def list(self) -> list[dict[str, Any]]:
         with self.lock:
