@@ -314,9 +314,9 @@ def test_volumes(tmp_path):
         vols.view("data")
     vols.remove("data", force=True)
     assert vols.list() == []
-    made = vols.mountpoint("byrun")  # -v NAME:/path makes the volume
-    anon = vols.mountpoint("ab" * 32)  # -v /path: the launcher names it
-    assert os.path.isdir(made) and os.path.isdir(anon)
+    assert vols.ensure("byrun") and not vols.ensure("byrun")  # -v NAME:/path makes the volume once
+    assert vols.ensure("ab" * 32)  # -v /path: the engine names it with 64 hex digits
+    assert os.path.isdir(vols.mountpoint("byrun")) and os.path.isdir(vols.mountpoint("ab" * 32))
     assert vols.view("byrun")["Labels"] == {} and "com.docker.volume.anonymous" in vols.view("ab" * 32)["Labels"]
 
 
