@@ -143,7 +143,7 @@ def daemon(cli: Cli, a: argparse.Namespace) -> None:
 
 
 def build_parser() -> Parser:
-    from runtime.cli import container, network, system
+    from runtime.cli import build, container, network, system
 
     top = Parser(prog="netcore", description="netcore: container networks with pluggable drivers, and a compact runtime.")
     top.add_argument("-H", "--host", default=os.environ.get("NETCORE_HOST"),
@@ -157,6 +157,7 @@ def build_parser() -> Parser:
     command(sub, "daemon", daemon, daemon_arguments)
     network.register(sub)
     container.register(sub)
+    build.register(sub)
     system.register(sub)
     return top
 

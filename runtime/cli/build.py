@@ -1,0 +1,110 @@
+"""``netcore build``: send a build context to the engine and show its progress.
+
+As Docker's CLI does: the context directory is packed as a tar (minus what
+``.dockerignore`` leaves out) and sent with the Dockerfile's path in it; the engine
+builds and streams its progress, printed here on stderr as it comes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from runtime.api.client import ApiError
+from runtime.cli import UsageError, command
+
+__all__ = ["register", "build"]
+
+
+def build_arguments(p) -> None:
+    p.add_argument("-t", "--tag", dest="tags", action="append", default=[], metavar="NAME[:TAG]",
+                   help="Name and optionally a tag in the 'name:tag' format (repeatable).")
+    p.add_argument("-f", "--file", help="Name of the Dockerfile (default: CONTEXT/Dockerfile).")
+    p.add_argument("--build-arg", dest="build_args", action="append", default=[], metavar="KEY=VALUE",
+                   help="Set a build-time variable (KEY alone: its value from the environment).")
+    p.add_argument("--no-cache", action="store_true", help="Do not use the cache when building the image.")
+    p.add_argument("-q", "--quiet", action="store_true", help="Suppress the build output and print the image ID on success.")
+    p.add_argument("context", metavar="CONTEXT", help="The build context: a directory.")
+
+
+def _build(cli, a) -> None:
+    """Build an image from a Dockerfile."""
+    build(cli.client, a.context, a.file, a.tags, a.build_args, a.no_cache, a.quiet)
+
+
+def build(client, context: str, file: str | None, tags: list[str], build_args: list[str], no_cache: bool, quiet: bool) -> None:
+    from runtime.build.context import ContextError, pack
+
+    if not os.path.isdir(context):
+        raise UsageError(f'unable to prepare context: path "{context}" not found')
+    args: dict[str, str] = {}
+    for item in build_args:
+        key, sep, value = item.partition("=")
+        if not key:
+            raise UsageError(f"invalid build-arg {item!r}: expected KEY=VALUE")
+        if sep:
+            args[key] = value
+        elif key in os.environ:
+            args[key] = os.environ[key]
+    root = os.path.realpath(context)
+    path = os.path.abspath(file) if file else os.path.join(root, "Dockerfile")
+    if not os.path.isfile(path):
+        raise UsageError(f"unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat {path}: no such file or directory")
+    real = os.path.realpath(path)
+    outside = None
+    if real.startswith(root + "/"):
+        name = os.path.relpath(real, root)
+    else:  # a Dockerfile from elsewhere goes into the tar under a name of its own, as Docker's CLI does
+        name = f".dockerfile.{os.urandom(10).hex()}"
+        with open(real, "rb") as f:
+            outside = f.read()
+    try:
+        data = pack(root, name, outside)
+    except (ContextError, OSError) as exc:
+        raise UsageError(f"unable to prepare context: {exc}") from None
+    err = sys.stderr
+    if not quiet:
+        err.write(f"Sending build context to netcore engine  {_human(len(data))}\n")
+        err.flush()
+    query = {"dockerfile": name}
+    if tags:
+        query["t"] = ",".join(tags)
+    if args:
+        query["buildargs"] = json.dumps(args)
+    if no_cache:
+        query["nocache"] = "1"
+    image_id = None
+    pending = b""
+    for chunk in client.stream("/build", query, method="POST", raw=data, content_type="application/x-tar"):
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            if not line.strip():
+                continue
+            msg = json.loads(line)
+            if "error" in msg:  # a step failed: Docker prints its message as is
+                err.write(msg["error"] + "\n")
+                sys.exit((msg.get("errorDetail") or {}).get("code") or 1)
+            if "stream" in msg and not quiet:
+                err.write(msg["stream"])
+                err.flush()
+            if "aux" in msg:
+                image_id = msg["aux"].get("ID")
+    if image_id is None:
+        raise ApiError(0, "the engine ended the build without a result")
+    if quiet:
+        print(image_id)
+
+
+def _human(n: float) -> str:
+    """Docker's units.HumanSize: decimal units, four significant digits."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.4g}{unit}"
+        n /= 1000
+    return f"{n}B"
+
+
+def register(sub) -> None:
+    command(sub, "build", _build, build_arguments, usage="netcore build [OPTIONS] CONTEXT")
