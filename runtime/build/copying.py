@@ -93,6 +93,10 @@ def find_sources(root: str, names: list[str], what: str, add: bool = False) -> l
                 )
         for p in paths:
             real = scoped_path(root, os.path.relpath(p, root))
+            if not os.path.lexists(real):  # a link to what the context does not have
+                raise CopyError(
+                    f"{what} failed: file not found in build context or excluded by .dockerignore: stat {name}: file does not exist"
+                )
             is_dir = os.path.isdir(real)
             archive = add and not is_dir and _is_archive(real)
             out.append(Source(name, real, is_dir, archive, os.path.basename(p.rstrip("/")) or "."))

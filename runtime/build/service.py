@@ -52,6 +52,12 @@ class BuildService:
     def handle(self, body: Any, query: dict[str, str]) -> Iterator[bytes]:
         """Check the request, then return the stream of the build's progress."""
         try:
+            return self._handle(body, query)
+        finally:
+            _drain(body)
+
+    def _handle(self, body: Any, query: dict[str, str]) -> Iterator[bytes]:
+        try:
             tags = [check_tag(t) for t in (query.get("t") or "").split(",") if t]
         except BuildError as exc:
             raise InvalidConfig(str(exc)) from None
@@ -147,6 +153,14 @@ class BuildService:
                 cancelled.set()
 
         return chunks()
+
+
+def _drain(body: Any) -> None:
+    """Read what the tar reader left (the archive's zero padding): a connection closed with
+    unread bytes is reset, and the client would lose the end of the answer."""
+    read = getattr(body, "read", None)
+    while read is not None and read(1 << 16):
+        pass
 
 
 def _error(message: str, code: int) -> dict[str, Any]:
