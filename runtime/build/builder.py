@@ -304,7 +304,8 @@ class _StageRun:
     def do_arg(self, ins: Instruction) -> None:
         pairs = self.run._arg_pairs(ins, self.env())
         self.args.update(pairs)
-        self._cached("ARG " + json.dumps(sorted(pairs)), "", lambda key: replace(self.state, key=key))
+        # keyed on the declaration as written, as Docker does: a new value misses where it is used
+        self._cached("ARG " + json.dumps(ins.args), "", lambda key: replace(self.state, key=key))
 
     def do_env(self, ins: Instruction) -> None:
         env = self.env()
