@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.benchmarks import build
 from tests.benchmarks.cni import Cni
 from tests.benchmarks.core import BenchError, Stats, in_netns, memory_kib, rotated, run, timed
 from tests.benchmarks.floor import KernelFloor
@@ -323,4 +324,5 @@ MEASURES: dict[str, tuple[str, Callable[[Ctx], dict[str, Any]]]] = {
     "dns": ("9: DNS round trip for another container's name", m_dns),
     "ls": ("10: CLI network ls round trip", m_ls),
     "breakdown": ("diagnostic: netcore CLI time = interpreter + imports + engine (API)", m_breakdown),
+    "build": ("build of the book's Dockerfile: cold and unchanged, vs Docker's classic builder", build.m_build),
 }

@@ -117,6 +117,10 @@ def build_rows(res: dict[str, Any]) -> list[Row]:
     for peer in ("docker", "podman"):
         rows.append(_row("10 `network ls`", nc, peer, _get(ls, peer, "median"), "netcore ≤ 60 ms",
                          None if nc is None else nc <= 60))
+
+    from tests.benchmarks import build
+
+    rows += build.rows(m, _row, _get, _r)
     return rows
 
 
