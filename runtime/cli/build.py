@@ -11,38 +11,40 @@ import json
 import os
 import sys
 
+import click
+
 from runtime.api.client import ApiError
-from runtime.cli import UsageError, command
+from runtime.cli.base import Cli, Command, option, pass_cli
 
-__all__ = ["register", "build"]
-
-
-def build_arguments(p) -> None:
-    p.add_argument("-t", "--tag", dest="tags", action="append", default=[], metavar="NAME[:TAG]",
-                   help="Name and optionally a tag in the 'name:tag' format (repeatable).")
-    p.add_argument("-f", "--file", help="Name of the Dockerfile (default: CONTEXT/Dockerfile).")
-    p.add_argument("--build-arg", dest="build_args", action="append", default=[], metavar="KEY=VALUE",
-                   help="Set a build-time variable (KEY alone: its value from the environment).")
-    p.add_argument("--no-cache", action="store_true", help="Do not use the cache when building the image.")
-    p.add_argument("-q", "--quiet", action="store_true", help="Suppress the build output and print the image ID on success.")
-    p.add_argument("context", metavar="CONTEXT", help="The build context: a directory.")
+__all__ = ["build", "run_build"]
 
 
-def _build(cli, a) -> None:
+@click.command(cls=Command)
+@option("-t", "--tag", "tags", multiple=True, metavar="NAME[:TAG]", help="Name and optionally a tag in the 'name:tag' format (repeatable).")
+@option("-f", "--file", metavar="PATH", help="Name of the Dockerfile (default: CONTEXT/Dockerfile).")
+@option("--build-arg", "build_args", multiple=True, metavar="KEY=VALUE",
+        help="Set a build-time variable (KEY alone: its value from the environment).")
+@option("--no-cache", is_flag=True, help="Do not use the cache when building the image.")
+@option("-q", "--quiet", is_flag=True, help="Suppress the build output and print the image ID on success.")
+@click.argument("context", metavar="CONTEXT")
+@pass_cli
+def build(cli: Cli, tags: tuple[str, ...], file: str | None, build_args: tuple[str, ...], no_cache: bool, quiet: bool,
+          context: str) -> None:
     """Build an image from a Dockerfile."""
-    build(cli.client, a.context, a.file, a.tags, a.build_args, a.no_cache, a.quiet)
+    run_build(cli.client, context, file, list(tags), list(build_args), no_cache, quiet)
 
 
-def build(client, context: str, file: str | None, tags: list[str], build_args: list[str], no_cache: bool, quiet: bool) -> None:
+def run_build(client, context: str, file: str | None, tags: list[str], build_args: list[str], no_cache: bool, quiet: bool) -> None:
+    """Pack the context, send it, print the progress; exits with the failing step's code."""
     from runtime.build.context import ContextError, pack
 
     if not os.path.isdir(context):
-        raise UsageError(f'unable to prepare context: path "{context}" not found')
+        raise click.ClickException(f'unable to prepare context: path "{context}" not found')
     args: dict[str, str] = {}
     for item in build_args:
         key, sep, value = item.partition("=")
         if not key:
-            raise UsageError(f"invalid build-arg {item!r}: expected KEY=VALUE")
+            raise click.UsageError(f"invalid build-arg {item!r}: expected KEY=VALUE")
         if sep:
             args[key] = value
         elif key in os.environ:
@@ -50,7 +52,7 @@ def build(client, context: str, file: str | None, tags: list[str], build_args: l
     root = os.path.realpath(context)
     path = os.path.abspath(file) if file else os.path.join(root, "Dockerfile")
     if not os.path.isfile(path):
-        raise UsageError(f"unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat {path}: no such file or directory")
+        raise click.ClickException(f"unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat {path}: no such file or directory")
     real = os.path.realpath(path)
     outside = None
     if real.startswith(root + "/"):
@@ -62,7 +64,7 @@ def build(client, context: str, file: str | None, tags: list[str], build_args: l
     try:
         data = pack(root, name, outside)
     except (ContextError, OSError) as exc:
-        raise UsageError(f"unable to prepare context: {exc}") from None
+        raise click.ClickException(f"unable to prepare context: {exc}") from None
     err = sys.stderr
     if not quiet:
         err.write(f"Sending build context to netcore engine  {_human(len(data))}\n")
@@ -104,7 +106,3 @@ def _human(n: float) -> str:
             return f"{n:.4g}{unit}"
         n /= 1000
     return f"{n}B"
-
-
-def register(sub) -> None:
-    command(sub, "build", _build, build_arguments, usage="netcore build [OPTIONS] CONTEXT")

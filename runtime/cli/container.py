@@ -5,20 +5,24 @@ from __future__ import annotations
 import json
 import os
 import sys
-from argparse import REMAINDER, ArgumentTypeError
+
+import click
 
 from runtime.api.client import ApiError, q
-from runtime.cli import UsageError, command, pair
+from runtime.cli.base import INT, Cli, Command, choice, option, pair, parsed, pass_cli, rest
 from runtime.cli.output import ago, inspect_all, json_lines, short_id, status, table
 
-__all__ = ["register"]
+__all__ = ["run", "ps", "exec_", "logs", "stop", "rm", "inspect", "port", "network_spec"]
+
+# options after the first argument belong to the container's command
+COMMAND_LINE = {"allow_interspersed_args": False}
 
 
-def _argv(a, name: str) -> list[str]:
+def _argv(command: tuple[str, ...], name: str) -> list[str]:
     """The command after the options, ``--`` optional."""
-    cmd = a.command[1:] if a.command[:1] == ["--"] else a.command
+    cmd = list(command[1:] if command[:1] == ("--",) else command)
     if not cmd:
-        raise UsageError(f'"netcore {name}" requires at least 1 argument')
+        raise click.UsageError(f'"netcore {name}" requires at least 1 argument')
     return cmd
 
 
@@ -30,7 +34,7 @@ def network_spec(value: str) -> dict:
     for field in value.split(","):
         key, sep, val = field.partition("=")
         if not sep or not val:
-            raise ArgumentTypeError(f"invalid network option {field!r}")
+            raise ValueError(f"invalid network option {field!r}")
         if key == "name":
             spec["name"] = val
         elif key == "alias":
@@ -41,76 +45,74 @@ def network_spec(value: str) -> dict:
             try:
                 spec["gw_priority"] = int(val)
             except ValueError:
-                raise ArgumentTypeError(f"invalid gw-priority {val!r}: expected an integer") from None
+                raise ValueError(f"invalid gw-priority {val!r}: expected an integer") from None
         else:
-            raise ArgumentTypeError(f"unknown network option {key!r} (known: name, alias, ip, gw-priority)")
+            raise ValueError(f"unknown network option {key!r} (known: name, alias, ip, gw-priority)")
     if "name" not in spec:
-        raise ArgumentTypeError(f"no network name in {value!r}")
+        raise ValueError(f"no network name in {value!r}")
     return spec
 
 
 def _portspec(parse_name: str):
-    """An argparse ``type`` for ``-p`` / ``--expose`` in Docker's notation (runtime.portspec)."""
+    """A parser for ``-p`` / ``--expose`` in Docker's notation (runtime.portspec, loaded when used)."""
 
     def parse(spec: str):
         from runtime import portspec
 
-        try:
-            return getattr(portspec, parse_name)(spec)
-        except portspec.PortSpecError as exc:
-            raise ArgumentTypeError(str(exc)) from None
+        return getattr(portspec, parse_name)(spec)  # PortSpecError is a ValueError: the option's error
 
     return parse
 
 
-def run_arguments(p) -> None:
-    p.add_argument("-d", "--detach", action="store_true", help="Run in the background and print the container ID.")
-    p.add_argument("--rm", dest="auto_remove", action="store_true", help="Remove the container when it exits.")
-    p.add_argument("--name", help="Assign a name to the container.")
-    p.add_argument("--network", "--net", dest="networks", action="append", default=[], type=network_spec, metavar="NETWORK",
-                   help="Connect to a network: NAME, or name=NAME[,alias=A][,ip=IP][,gw-priority=N] (repeatable; default bridge).")
-    p.add_argument("--ip", metavar="IP", help="IPv4 address on the first network.")
-    p.add_argument("--network-alias", dest="aliases", action="append", default=[], metavar="ALIAS", help="Network-scoped alias on the first network.")
-    p.add_argument("-p", "--publish", action="append", default=[], type=_portspec("parse_publish"), metavar="SPEC",
-                   help="Publish a port: [IP:][HOST_PORT:]CONTAINER_PORT[/udp], ranges allowed.")
-    p.add_argument("-P", "--publish-all", action="store_true", help="Publish every exposed port to a free host port.")
-    p.add_argument("--expose", action="append", default=[], type=_portspec("parse_expose"), metavar="PORT",
-                   help="Expose a port or a range of ports: PORT[-END][/udp].")
-    p.add_argument("--dns", action="append", default=[], metavar="IP", help="Upstream DNS server for names the embedded DNS does not know.")
-    p.add_argument("-e", "--env", action="append", default=[], type=pair("environment variable"), metavar="KEY=VALUE", help="Set environment variable KEY=VALUE.")
-    p.add_argument("-w", "--workdir", help="Working directory inside the container.")
-    p.add_argument("--hostname", help="Container host name (default: its name).")
-    p.add_argument("command", nargs=REMAINDER, help="The command and its arguments.")
-
-
-def run(cli, a) -> None:
+@click.command(cls=Command, context_settings=COMMAND_LINE)
+@option("-d", "--detach", is_flag=True, help="Run in the background and print the container ID.")
+@option("--rm", "auto_remove", is_flag=True, help="Remove the container when it exits.")
+@option("--name", help="Assign a name to the container.")
+@option("--network", "--net", "networks", multiple=True, type=parsed(network_spec, "network"), metavar="NETWORK",
+        help="Connect to a network: NAME, or name=NAME[,alias=A][,ip=IP][,gw-priority=N] (repeatable; default bridge).")
+@option("--ip", metavar="IP", help="IPv4 address on the first network.")
+@option("--network-alias", "aliases", multiple=True, metavar="ALIAS", help="Network-scoped alias on the first network.")
+@option("-p", "--publish", multiple=True, type=parsed(_portspec("parse_publish"), "publish"), metavar="SPEC",
+        help="Publish a port: [IP:][HOST_PORT:]CONTAINER_PORT[/udp], ranges allowed.")
+@option("-P", "--publish-all", is_flag=True, help="Publish every exposed port to a free host port.")
+@option("--expose", multiple=True, type=parsed(_portspec("parse_expose"), "expose"), metavar="PORT",
+        help="Expose a port or a range of ports: PORT[-END][/udp].")
+@option("--dns", multiple=True, metavar="IP", help="Upstream DNS server for names the embedded DNS does not know.")
+@option("-e", "--env", multiple=True, type=pair("environment variable"), metavar="KEY=VALUE", help="Set environment variable KEY=VALUE.")
+@option("-w", "--workdir", help="Working directory inside the container.")
+@option("--hostname", help="Container host name (default: its name).")
+@rest("command", "[--] COMMAND [ARG...]")
+@pass_cli
+def run(cli: Cli, detach: bool, auto_remove: bool, name: str | None, networks: tuple[dict, ...], ip: str | None,
+        aliases: tuple[str, ...], publish: tuple, publish_all: bool, expose: tuple, dns: tuple[str, ...],
+        env: tuple[tuple[str, str], ...], workdir: str | None, hostname: str | None, command: tuple[str, ...]) -> None:
     """Run a command in a new container."""
-    cmd = _argv(a, "run")
-    nets = a.networks or [{"name": "bridge"}]
-    if a.ip:
-        nets[0]["ip"] = a.ip
-    if a.aliases:
-        nets[0]["aliases"] = nets[0].get("aliases", []) + a.aliases
+    cmd = _argv(command, "run")
+    nets = [dict(n) for n in networks] or [{"name": "bridge"}]
+    if ip:
+        nets[0]["ip"] = ip
+    if aliases:
+        nets[0]["aliases"] = nets[0].get("aliases", []) + list(aliases)
     exposed: dict = {}
     bindings: dict = {}
-    for e in a.expose:
+    for e in expose:
         exposed.update(e)
-    for e, b in a.publish:
+    for e, b in publish:
         exposed.update(e)
         for key, hosts in b.items():
             bindings.setdefault(key, []).extend(hosts)
     body = {
-        "Name": a.name,
+        "Name": name,
         "Cmd": cmd,
-        "Env": dict(a.env),
-        "WorkingDir": a.workdir,
-        "Hostname": a.hostname,
+        "Env": dict(env),
+        "WorkingDir": workdir,
+        "Hostname": hostname,
         "Networks": nets,
-        "AutoRemove": a.auto_remove,
+        "AutoRemove": auto_remove,
         "ExposedPorts": exposed,
         "PortBindings": bindings,
-        "PublishAllPorts": a.publish_all,
-        "Dns": a.dns,
+        "PublishAllPorts": publish_all,
+        "Dns": list(dns),
     }
     client = cli.client
     try:
@@ -119,7 +121,7 @@ def run(cli, a) -> None:
         exc.exit_code = 125  # Docker's code for "the container could not be run"
         raise
     cid = created["Id"]
-    if a.detach:
+    if detach:
         print(cid)
         return
     out = sys.stdout.buffer
@@ -130,28 +132,27 @@ def run(cli, a) -> None:
     sys.exit(code if code is not None else 0)
 
 
-def ps_arguments(p) -> None:
-    p.add_argument("-a", "--all", action="store_true", help="Show all containers (default shows just running).")
-    p.add_argument("-q", "--quiet", action="store_true", help="Only display container IDs.")
-    p.add_argument("--no-trunc", action="store_true", help="Do not truncate the output.")
-    p.add_argument("--format", default="table", choices=["table", "json"])
-
-
-def ps(cli, a) -> None:
+@click.command(cls=Command)
+@option("-a", "--all", "all_", is_flag=True, help="Show all containers (default shows just running).")
+@option("-q", "--quiet", is_flag=True, help="Only display container IDs.")
+@option("--no-trunc", is_flag=True, help="Do not truncate the output.")
+@option("--format", "fmt", default="table", type=choice("table", "json"))
+@pass_cli
+def ps(cli: Cli, all_: bool, quiet: bool, no_trunc: bool, fmt: str) -> None:
     """List containers."""
-    rows = cli.client.request("GET", "/containers/json", query={"all": "1" if a.all else "0"})
-    ident = (lambda i: i) if a.no_trunc else short_id
-    if a.quiet:
+    rows = cli.client.request("GET", "/containers/json", query={"all": "1" if all_ else "0"})
+    ident = (lambda i: i) if no_trunc else short_id
+    if quiet:
         for r in rows:
             print(ident(r["ID"]))
         return
-    if a.format == "json":
+    if fmt == "json":
         json_lines(dict(r, ID=ident(r["ID"])) for r in rows)
         return
 
     def command_of(r):
         cmd = r["Command"]
-        return json.dumps(cmd if a.no_trunc or len(cmd) <= 20 else cmd[:19] + "…", ensure_ascii=False)
+        return json.dumps(cmd if no_trunc or len(cmd) <= 20 else cmd[:19] + "…", ensure_ascii=False)
 
     table(
         ["CONTAINER ID", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"],
@@ -159,42 +160,40 @@ def ps(cli, a) -> None:
     )
 
 
-def exec_arguments(p) -> None:
-    p.add_argument("-w", "--workdir", help="Working directory inside the container.")
-    p.add_argument("-e", "--env", action="append", default=[], type=pair("environment variable"), metavar="KEY=VALUE", help="Set environment variable KEY=VALUE.")
-    p.add_argument("container", metavar="CONTAINER")
-    p.add_argument("command", nargs=REMAINDER, help="The command and its arguments.")
-
-
-def exec_(cli, a) -> None:
+@click.command("exec", cls=Command, context_settings=COMMAND_LINE)
+@option("-w", "--workdir", help="Working directory inside the container.")
+@option("-e", "--env", multiple=True, type=pair("environment variable"), metavar="KEY=VALUE", help="Set environment variable KEY=VALUE.")
+@click.argument("container", metavar="CONTAINER")
+@rest("command", "[--] COMMAND [ARG...]")
+@pass_cli
+def exec_(cli: Cli, workdir: str | None, env: tuple[tuple[str, str], ...], container: str, command: tuple[str, ...]) -> None:
     """Run a command in a running container."""
     from runtime.engine.process import ProcessInfo, exec_argv
 
-    cmd = _argv(a, "exec")
-    view = cli.client.request("GET", f"/containers/{q(a.container)}/json")
+    cmd = _argv(command, "exec")
+    view = cli.client.request("GET", f"/containers/{q(container)}/json")
     if not view["State"]["Running"]:
         raise ApiError(409, f"container {view['Name'].lstrip('/')} is not running")
     info = ProcessInfo(monitor_pid=0, pid=view["State"]["Pid"], started_at=0.0)
     extra = dict(e.split("=", 1) for e in view["Config"]["Env"])
-    extra.update(a.env)
-    argv = exec_argv(info, cmd, workdir=a.workdir, env=extra)
+    extra.update(env)
+    argv = exec_argv(info, cmd, workdir=workdir, env=extra)
     os.execvp(argv[0], argv)
 
 
-def logs_arguments(p) -> None:
-    p.add_argument("-f", "--follow", action="store_true", help="Follow log output.")
-    p.add_argument("container", metavar="CONTAINER")
-
-
-def logs(cli, a) -> None:
+@click.command(cls=Command)
+@option("-f", "--follow", is_flag=True, help="Follow log output.")
+@click.argument("container", metavar="CONTAINER")
+@pass_cli
+def logs(cli: Cli, follow: bool, container: str) -> None:
     """Fetch the output of a container."""
     out = sys.stdout.buffer
-    for chunk in cli.client.stream(f"/containers/{q(a.container)}/logs", {"follow": "1" if a.follow else "0"}):
+    for chunk in cli.client.stream(f"/containers/{q(container)}/logs", {"follow": "1" if follow else "0"}):
         out.write(chunk)
         out.flush()
 
 
-def _each(containers: list[str], action) -> None:
+def _each(containers: tuple[str, ...], action) -> None:
     failed = None
     for c in containers:
         try:
@@ -208,46 +207,42 @@ def _each(containers: list[str], action) -> None:
         raise failed
 
 
-def stop_arguments(p) -> None:
-    p.add_argument("-t", "--time", type=int, default=10, help="Seconds to wait before killing it (default 10).")
-    p.add_argument("containers", nargs="+", metavar="CONTAINER")
-
-
-def stop(cli, a) -> None:
+@click.command(cls=Command)
+@option("-t", "--time", type=INT, default=10, help="Seconds to wait before killing it (default 10).")
+@click.argument("containers", nargs=-1, required=True, metavar="CONTAINER")
+@pass_cli
+def stop(cli: Cli, time: int, containers: tuple[str, ...]) -> None:
     """Stop one or more running containers."""
-    _each(a.containers, lambda c: cli.client.request("POST", f"/containers/{q(c)}/stop", query={"t": a.time}, timeout=a.time + 30))
+    _each(containers, lambda c: cli.client.request("POST", f"/containers/{q(c)}/stop", query={"t": time}, timeout=time + 30))
 
 
-def rm_arguments(p) -> None:
-    p.add_argument("-f", "--force", action="store_true", help="Force the removal of a running container (uses SIGKILL).")
-    p.add_argument("containers", nargs="+", metavar="CONTAINER")
-
-
-def rm(cli, a) -> None:
+@click.command(cls=Command)
+@option("-f", "--force", is_flag=True, help="Force the removal of a running container (uses SIGKILL).")
+@click.argument("containers", nargs=-1, required=True, metavar="CONTAINER")
+@pass_cli
+def rm(cli: Cli, force: bool, containers: tuple[str, ...]) -> None:
     """Remove one or more containers."""
-    _each(a.containers, lambda c: cli.client.request("DELETE", f"/containers/{q(c)}", query={"force": "1" if a.force else "0"}))
+    _each(containers, lambda c: cli.client.request("DELETE", f"/containers/{q(c)}", query={"force": "1" if force else "0"}))
 
 
-def inspect_arguments(p) -> None:
-    p.add_argument("containers", nargs="+", metavar="CONTAINER")
-
-
-def inspect(cli, a) -> None:
+@click.command(cls=Command)
+@click.argument("containers", nargs=-1, required=True, metavar="CONTAINER")
+@pass_cli
+def inspect(cli: Cli, containers: tuple[str, ...]) -> None:
     """Display detailed information on one or more containers."""
-    inspect_all(cli.client, (f"/containers/{q(c)}/json" for c in a.containers))
+    inspect_all(cli.client, (f"/containers/{q(c)}/json" for c in containers))
 
 
-def port_arguments(p) -> None:
-    p.add_argument("container", metavar="CONTAINER")
-    p.add_argument("private_port", nargs="?", metavar="PRIVATE_PORT[/PROTO]")
-
-
-def port(cli, a) -> None:
+@click.command(cls=Command)
+@click.argument("container", metavar="CONTAINER")
+@click.argument("private_port", required=False, metavar="PRIVATE_PORT[/PROTO]")
+@pass_cli
+def port(cli: Cli, container: str, private_port: str | None) -> None:
     """List port mappings, or look up the public port of PRIVATE_PORT[/PROTO]."""
-    view = cli.client.request("GET", f"/containers/{q(a.container)}/json")
+    view = cli.client.request("GET", f"/containers/{q(container)}/json")
     ports = view["NetworkSettings"]["Ports"]
-    if a.private_port:
-        key = a.private_port if "/" in a.private_port else f"{a.private_port}/tcp"
+    if private_port:
+        key = private_port if "/" in private_port else f"{private_port}/tcp"
         hosts = ports.get(key)
         if not hosts:
             raise ApiError(0, f"No public port '{key}' published for {view['Name'].lstrip('/')}")
@@ -257,14 +252,3 @@ def port(cli, a) -> None:
     for key, hosts in sorted(ports.items(), key=lambda kv: (int(kv[0].split("/")[0]), kv[0])):
         for h in hosts or ():
             print(f"{key} -> {h['HostIp']}:{h['HostPort']}")
-
-
-def register(sub) -> None:
-    command(sub, "run", run, run_arguments, usage="netcore run [OPTIONS] [--] COMMAND [ARG...]")
-    command(sub, "ps", ps, ps_arguments)
-    command(sub, "exec", exec_, exec_arguments, usage="netcore exec [OPTIONS] CONTAINER [--] COMMAND [ARG...]")
-    command(sub, "logs", logs, logs_arguments)
-    command(sub, "stop", stop, stop_arguments)
-    command(sub, "rm", rm, rm_arguments)
-    command(sub, "inspect", inspect, inspect_arguments)
-    command(sub, "port", port, port_arguments)

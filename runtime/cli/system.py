@@ -6,11 +6,13 @@ import os
 import sys
 import time
 
+import click
+
 from runtime.api.client import ApiError
-from runtime.cli import command, group
+from runtime.cli.base import Cli, Command, Group, option, pass_cli
 from runtime.cli.output import confirm
 
-__all__ = ["register"]
+__all__ = ["system", "demo"]
 
 CALL = """
 import json, sys, time, urllib.request
@@ -27,18 +29,24 @@ sys.exit("no answer from " + url)
 """
 
 
-def reset_arguments(p) -> None:
-    p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation.")
+@click.group(cls=Group)
+def system() -> None:
+    """Manage the engine."""
 
 
-def reset(cli, a) -> None:
+@system.command()
+@option("-f", "--force", is_flag=True, help="Do not prompt for confirmation.")
+@pass_cli
+def reset(cli: Cli, force: bool) -> None:
     """Remove every container and network of the engine, its kernel state, and stop it."""
-    if not a.force and not confirm("WARNING! This removes all containers and networks, the default ones included.\nAre you sure you want to continue?"):
+    if not force and not confirm("WARNING! This removes all containers and networks, the default ones included.\nAre you sure you want to continue?"):
         return
     cli.client.request("POST", "/system/reset")
 
 
-def demo(cli, a) -> None:
+@click.command(cls=Command)
+@pass_cli
+def demo(cli: Cli) -> None:
     """Create a network, serve the hello-world API in one container, call it from another."""
     from runtime.demo import HELLOWORLD
 
@@ -71,7 +79,3 @@ def demo(cli, a) -> None:
                 print(f"cleanup: {exc}", file=sys.stderr)
         print("cleaned up")
 
-
-def register(sub) -> None:
-    command(group(sub, "system", "Manage the engine."), "reset", reset, reset_arguments)
-    command(sub, "demo", demo)

@@ -313,6 +313,17 @@ def m_breakdown(ctx: Ctx) -> dict[str, Any]:
     return breakdown.measure(nc, ctx.reps)
 
 
+def m_clilib(ctx: Ctx) -> dict[str, Any]:
+    """click's cost over the argparse CLI it replaced (issue 13), against the bare import of click."""
+    from tests.benchmarks import clilib
+    from tests.benchmarks.netcore_peer import Netcore
+
+    nc = ctx.peer("netcore")
+    if not isinstance(nc, Netcore):
+        return {"notes": ["netcore not running: skipped"]}
+    return clilib.measure(nc, ctx.reps)
+
+
 MEASURES: dict[str, tuple[str, Callable[[Ctx], dict[str, Any]]]] = {
     "run": ("1+2: network setup+teardown per container; run --rm end to end", m_run),
     "network": ("3: network create / rm (CLI)", m_network_create_rm),
@@ -323,6 +334,7 @@ MEASURES: dict[str, tuple[str, Callable[[Ctx], dict[str, Any]]]] = {
     "throughput": ("8: TCP throughput (iperf3)", m_throughput),
     "dns": ("9: DNS round trip for another container's name", m_dns),
     "ls": ("10: CLI network ls round trip", m_ls),
+    "clilib": ("click CLI vs the argparse CLI it replaced, vs the bare import of click", m_clilib),
     "breakdown": ("diagnostic: netcore CLI time = interpreter + imports + engine (API)", m_breakdown),
     "build": ("build of the book's Dockerfile: cold and unchanged, vs Docker's classic builder", build.m_build),
 }

@@ -118,6 +118,17 @@ def build_rows(res: dict[str, Any]) -> list[Row]:
         rows.append(_row("10 `network ls`", nc, peer, _get(ls, peer, "median"), "netcore ≤ 60 ms",
                          None if nc is None else nc <= 60))
 
+    cl = m.get("clilib")
+    if cl:
+        bare = _get(cl, "bare import click", "median")
+        for what in ("network ls", "--version"):
+            cost = _get(cl, f"click over argparse, {what}", "median")
+            rows.append(_row(f"click's cost over argparse, `{what}`", cost, "bare `import click`", bare,
+                             "≤ bare import", None if cost is None or bare is None else cost <= bare))
+        ls_click = _get(cl, "click CLI network ls", "median")
+        rows.append(_row("`network ls`, click CLI (clilib)", ls_click, "argparse CLI", _get(cl, "argparse CLI network ls", "median"),
+                         "click CLI ≤ 60 ms", None if ls_click is None else ls_click <= 60))
+
     from tests.benchmarks import build
 
     rows += build.rows(m, _row, _get, _r)

@@ -1,27 +1,30 @@
 """The CLI's parsing (no engine): Docker's flag shapes, one-line usage errors, a light start.
 
-Each case runs ``python -m runtime.cli`` in a subprocess, as a user would, against a
-fake engine: a unix socket that records the request and refuses it. A usage error must
-never reach it.
+Commands run in click's ``CliRunner`` against a fake engine: a unix socket that records
+each request (its line and JSON body) and refuses it. A usage error must never reach it.
+The start-up and completion cases run ``python -m runtime.cli`` in a subprocess, as a
+user would.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
 import threading
 
 import pytest
+from click.testing import CliRunner
 
-from runtime.cli import UsageError, build_parser
+from runtime.cli import COMMANDS, cli
 from runtime.cli.container import network_spec
 
 
 @pytest.fixture
 def fake_engine(tmp_path):
-    """A socket that answers every request with a 418 and keeps the request lines."""
+    """A socket that answers every request with a 418 and keeps (request line, JSON body or None)."""
     path, seen = str(tmp_path / "engine.sock"), []
     server = socket.socket(socket.AF_UNIX)
     server.bind(path)
@@ -34,7 +37,14 @@ def fake_engine(tmp_path):
             except OSError:
                 return
             with conn:
-                seen.append(conn.recv(65536).split(b"\r\n")[0].decode())
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = next((int(h.split(b":")[1]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length:")), 0)
+                while len(body) < length:
+                    body += conn.recv(65536)
+                seen.append((head.split(b"\r\n")[0].decode(), json.loads(body) if body else None))
                 conn.sendall(b'HTTP/1.0 418 Teapot\r\nContent-Type: application/json\r\n\r\n{"message": "refused by the fake engine"}')
 
     threading.Thread(target=serve, daemon=True).start()
@@ -42,9 +52,13 @@ def fake_engine(tmp_path):
     server.close()
 
 
-def netcore(engine, *args: str) -> subprocess.CompletedProcess:
-    env = {"NETCORE_HOST": f"unix://{engine[0]}", "PATH": "/usr/bin:/bin"}
-    return subprocess.run([sys.executable, "-m", "runtime.cli", *args], capture_output=True, text=True, env=env, timeout=30)
+def netcore(engine, *args: str, input: str | None = None):
+    """``netcore ARGS`` in click's runner, talking to the fake engine (never starting a real one)."""
+    return CliRunner().invoke(cli, list(args), input=input, env={"NETCORE_HOST": f"unix://{engine[0]}", "NETCORE_ROOT": None})
+
+
+def requests(engine) -> list[str]:
+    return [line for line, _ in engine[1]]
 
 
 @pytest.mark.parametrize(
@@ -52,32 +66,41 @@ def netcore(engine, *args: str) -> subprocess.CompletedProcess:
     [
         (["network", "create", "-o", "novalue", "n"], "argument -o/--opt: invalid option 'novalue': expected KEY=VALUE"),
         (["network", "create"], "the following arguments are required: NAME"),
+        (["network", "create", "-o"], "argument -o/--opt: expected one argument"),
         (["network", "ls", "--format", "xml"], "argument --format: invalid choice: 'xml'"),
+        (["network", "ls", "extra"], "unrecognized arguments: extra"),
         (["network", "connect", "--gw-priority", "x", "n", "c"], "argument --gw-priority: invalid int value: 'x'"),
+        (["network", "rm"], "the following arguments are required: NETWORK"),
         (["run", "--rm"], '"netcore run" requires at least 1 argument'),
+        (["exec", "c1"], '"netcore exec" requires at least 1 argument'),
         (["run", "-p", "abc", "--", "true"], "argument -p/--publish: invalid containerPort: abc"),
         (["run", "--network", "name=a,gw-priority=x", "--", "true"], "invalid gw-priority 'x': expected an integer"),
         (["run", "-e", "NOVALUE", "--", "true"], "invalid environment variable 'NOVALUE'"),
+        (["stop", "-t", "x", "c1"], "argument -t/--time: invalid int value: 'x'"),
         (["ps", "--nosuchflag"], "unrecognized arguments: --nosuchflag"),
         (["nosuchcommand"], "invalid choice: 'nosuchcommand'"),
+        (["-H"], "argument -H/--host: expected one argument"),
+        (["--bogus", "ps"], "unrecognized arguments: --bogus"),
+        (["network", "nosuchverb"], "invalid choice: 'nosuchverb'"),
+        (["completion", "tcsh"], "argument SHELL: invalid choice: 'tcsh'"),
         (["run", "--netw", "n", "--", "true"], "unrecognized arguments"),  # no prefix matching: --net is an alias
     ],
 )
 def test_bad_input_is_one_line_and_exit_2_before_any_request(fake_engine, args, message):
     res = netcore(fake_engine, *args)
-    assert res.returncode == 2, res
+    assert res.exit_code == 2, (res.stdout, res.stderr)
     assert res.stderr.startswith("Error: ") and message in res.stderr and res.stderr.count("\n") == 1, res.stderr
     assert res.stdout == "" and fake_engine[1] == []
 
 
 def test_valid_commands_reach_the_engine_and_its_refusal_is_one_line(fake_engine):
     res = netcore(fake_engine, "network", "ls")
-    assert (res.returncode, res.stderr) == (1, "Error response from daemon: refused by the fake engine\n")
+    assert (res.exit_code, res.stderr) == (1, "Error response from daemon: refused by the fake engine\n")
     netcore(fake_engine, "network", "rm", "a b")  # quoted in the path
     netcore(fake_engine, "stop", "-t", "3", "c1")
     res = netcore(fake_engine, "run", "--rm", "--", "true")
-    assert res.returncode == 125  # Docker's code for "could not run"
-    assert fake_engine[1] == [
+    assert res.exit_code == 125  # Docker's code for "could not run"
+    assert requests(fake_engine) == [
         "GET /networks HTTP/1.0",
         "DELETE /networks/a%20b HTTP/1.0",
         "POST /containers/c1/stop?t=3 HTTP/1.0",
@@ -87,23 +110,33 @@ def test_valid_commands_reach_the_engine_and_its_refusal_is_one_line(fake_engine
 
 def test_help_and_version(fake_engine):
     res = netcore(fake_engine, "--version")
-    assert (res.returncode, res.stdout) == (0, "netcore version 0.1.0\n")
+    assert (res.exit_code, res.stdout) == (0, "netcore version 0.1.0\n")
     res = netcore(fake_engine, "run", "--help")
-    assert res.returncode == 0 and "-p SPEC, --publish SPEC" in res.stdout and "--network NETWORK, --net NETWORK" in res.stdout
+    assert res.exit_code == 0 and "-p SPEC, --publish SPEC" in res.stdout and "--network NETWORK, --net NETWORK" in res.stdout
+    assert "netcore run [OPTIONS] [--] COMMAND [ARG...]" in res.stdout
     res = netcore(fake_engine, "network")
-    assert res.returncode == 0 and "disconnect" in res.stdout and "Manage networks." in res.stdout
+    assert res.exit_code == 0 and "disconnect" in res.stdout and "Manage networks." in res.stdout
+    res = netcore(fake_engine)
+    assert res.exit_code == 0 and all(name in res.stdout for name in COMMANDS)
     assert fake_engine[1] == []
 
 
-def parse(*argv: str):
-    return build_parser().parse_args(list(argv))
+def body_of(engine, *args: str) -> dict:
+    """The JSON body the CLI sent for ``netcore ARGS``."""
+    netcore(engine, *args)
+    assert len(engine[1]) == 1, engine[1]
+    return engine[1].pop()[1]
 
 
-def test_run_takes_the_command_after_the_options_with_or_without_double_dash():
-    a = parse("run", "--rm", "--network", "n", "--", "sh", "-c", "echo --rm")
-    assert (a.auto_remove, a.command) == (True, ["--", "sh", "-c", "echo --rm"])
-    a = parse("run", "-d", "ls", "-la", "--network", "x")  # options after the command are the command's
-    assert (a.detach, a.networks, a.command) == (True, [], ["ls", "-la", "--network", "x"])
+def test_run_takes_the_command_after_the_options_with_or_without_double_dash(fake_engine):
+    body = body_of(fake_engine, "run", "--rm", "--network", "n", "--", "sh", "-c", "echo --rm")
+    assert (body["AutoRemove"], body["Networks"], body["Cmd"]) == (True, [{"name": "n"}], ["sh", "-c", "echo --rm"])
+    body = body_of(fake_engine, "run", "-d", "ls", "-la", "--network", "x")  # options after the command are the command's
+    assert (body["Networks"], body["Cmd"]) == ([{"name": "bridge"}], ["ls", "-la", "--network", "x"])
+    body = body_of(fake_engine, "run", "--net", "name=a,alias=x", "--network-alias", "y", "--ip", "10.0.0.9",
+                   "-p", "8080:80", "-e", "A=1=2", "--dns", "1.1.1.1", "--", "true")
+    assert body["Networks"] == [{"name": "a", "aliases": ["x", "y"], "ip": "10.0.0.9"}]
+    assert (body["Env"], body["Dns"], body["PortBindings"]) == ({"A": "1=2"}, ["1.1.1.1"], {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]})
 
 
 def test_network_spec_in_docker_long_form():
@@ -111,19 +144,27 @@ def test_network_spec_in_docker_long_form():
     assert network_spec("name=n,alias=a,alias=b,ip=10.0.0.5,gw-priority=-3") == {
         "name": "n", "aliases": ["a", "b"], "ip": "10.0.0.5", "gw_priority": -3,
     }
-    with pytest.raises(Exception, match="no network name"):
+    with pytest.raises(ValueError, match="no network name"):
         network_spec("alias=a")
 
 
-def test_repeated_options_accumulate():
-    a = parse("network", "create", "-o", "mtu=1400", "--opt", "icc=false", "--label", "a=b", "--internal", "n")
-    assert (dict(a.opts), dict(a.labels), a.internal, a.driver) == ({"mtu": "1400", "icc": "false"}, {"a": "b"}, True, "bridge")
-    with pytest.raises(UsageError):
-        parse("network", "rm")
+def test_repeated_options_accumulate(fake_engine):
+    body = body_of(fake_engine, "network", "create", "-o", "mtu=1400", "--opt", "icc=false", "--label", "a=b", "--internal", "n")
+    assert (body["Options"], body["Labels"], body["Internal"], body["Driver"]) == ({"mtu": "1400", "icc": "false"}, {"a": "b"}, True, "bridge")
+    body = body_of(fake_engine, "network", "connect", "--alias", "a1", "--alias", "a2", "--gw-priority", "-2", "n", "c")
+    assert body == {"Container": "c", "EndpointConfig": {"IPAddress": None, "Aliases": ["a1", "a2"], "GwPriority": -2}}
+
+
+def test_prune_asks_first_and_no_answer_is_no(fake_engine):
+    res = netcore(fake_engine, "network", "prune", input="")
+    assert res.exit_code == 0 and "Are you sure you want to continue? [y/N]" in res.stdout and fake_engine[1] == []
+    res = netcore(fake_engine, "network", "prune", input="y\n")
+    assert res.exit_code == 1 and requests(fake_engine) == ["POST /networks/prune HTTP/1.0"]
 
 
 def test_the_client_starts_without_heavy_imports():
-    """click, typing, socket.py, urllib and the engine's modules stay off every command's start."""
+    """A command loads its own module only (the lazy group), and nothing of the engine,
+    http.client, urllib or the other commands' modules."""
     probe = (
         "import sys\nfrom runtime.cli import main\n"
         "try:\n    main(['network', 'create', '--help'])\nexcept SystemExit:\n    pass\n"
@@ -131,5 +172,26 @@ def test_the_client_starts_without_heavy_imports():
     )
     res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=30)
     loaded = set(json.loads(res.stderr))
-    heavy = {"click", "typing", "socket", "shutil", "urllib.parse", "http.client", "email", "netcore", "pyroute2", "runtime.engine"}
+    assert "runtime.cli.network" in loaded
+    heavy = {"runtime.cli.container", "runtime.cli.system", "runtime.cli.daemon", "runtime.cli.completion", "runtime.portspec",
+             "socket", "urllib.parse", "http.client", "email", "netcore", "pyroute2", "runtime.engine", "click.shell_completion"}
     assert loaded & heavy == set()
+
+
+def test_shell_completion_comes_from_the_cli_itself(tmp_path):
+    """``netcore completion bash`` prints click's script, and the completions it asks for are the CLI's own."""
+    env = {"PATH": "/usr/bin:/bin", "NETCORE_HOST": f"unix://{tmp_path}/none.sock"}
+    for shell in ("bash", "zsh", "fish"):
+        res = subprocess.run([sys.executable, "-m", "runtime.cli", "completion", shell], capture_output=True, text=True, env=env, timeout=30)
+        assert res.returncode == 0 and "_NETCORE_COMPLETE" in res.stdout, res.stderr
+
+    def complete(*words: str) -> list[str]:
+        cenv = dict(env, _NETCORE_COMPLETE="bash_complete", COMP_WORDS=" ".join(["netcore", *words]), COMP_CWORD=str(len(words)))
+        res = subprocess.run([sys.executable, "-m", "runtime.cli"], capture_output=True, text=True, env=cenv, timeout=30)
+        assert res.returncode == 0, res.stderr
+        return [line.split(",", 1)[1] for line in res.stdout.splitlines()]
+
+    assert complete("netw") == ["network"]
+    assert set(complete("network", "")) == {"create", "ls", "inspect", "rm", "prune", "connect", "disconnect"}
+    assert "--publish" in complete("run", "--pub")
+    assert not os.path.exists(f"{tmp_path}/none.sock")  # completing never talks to (or starts) an engine
