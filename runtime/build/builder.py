@@ -105,7 +105,10 @@ class Builder:
     def build(self, df: Dockerfile, context: str, opts: BuildOptions, emit: Emit) -> Image:
         """Run every stage; the last one is the image, tagged with ``opts.tags``."""
         run = _Run(self, df, context, opts, emit)
-        return run.go()
+        try:
+            return run.go()
+        except ViewError as exc:
+            raise BuildError(str(exc)) from None
 
     def layer_exists(self, layer_id: str) -> bool:
         try:

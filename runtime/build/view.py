@@ -4,33 +4,65 @@ COPY needs to know whether its destination is a directory of the image and what 
 parent directories it creates look like there, ``--chown=NAME`` reads the image's
 passwd and group files, ``COPY --from`` copies out of another stage, WORKDIR checks that
 its directory exists. Layers are directories in overlayfs' format (whiteouts, opaque
-directories), so the exact merged view is an overlay mount of them, read-only (only
-lower directories): mounted on first use, in a private directory, and unmounted when
-the step ends. One layer is its own view, no layer an empty one.
+directories), so the exact merged view is an overlay of them, read-only (lower
+directories only). It is made with the kernel's new mount API (``fsopen``/``fsconfig``/
+``fsmount``) and never attached to the mount tree: a detached mount reached through its
+descriptor (``/proc/self/fd/N``). So nothing is mounted where anyone can see it, no
+mount event reaches the containers' mount namespaces, and the mount goes away with its
+descriptor, even if the engine is killed. Made on first use; one layer is its own view,
+no layer an empty one.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
-import subprocess
-import tempfile
 from collections.abc import Sequence
 
 __all__ = ["ImageView", "ViewError"]
+
+_SYS_FSOPEN, _SYS_FSCONFIG, _SYS_FSMOUNT = 430, 431, 432  # x86_64 and every other architecture (new syscalls share numbers)
+_FSCONFIG_SET_STRING, _FSCONFIG_CMD_CREATE = 1, 6
+_CLOEXEC = 1  # FSOPEN_CLOEXEC, FSMOUNT_CLOEXEC
+_MOUNT_ATTR_RDONLY = 1
+_libc: ctypes.CDLL | None = None
 
 
 class ViewError(RuntimeError):
     pass
 
 
-class ImageView:
-    """``with ImageView(layer_dirs, tmp) as v: v.lookup("/etc/passwd")`` -> a host path or None."""
+def _syscall(*args: object) -> int:
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+        _libc.syscall.restype = ctypes.c_long
+    ret = _libc.syscall(*args)
+    if ret < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return ret
 
-    def __init__(self, layer_dirs: Sequence[str], tmp_root: str) -> None:
+
+def detached_overlay(lower_dirs: Sequence[str]) -> int:
+    """A read-only overlay of ``lower_dirs`` (top first), detached; its mount descriptor."""
+    fs = _syscall(_SYS_FSOPEN, b"overlay", _CLOEXEC)
+    try:
+        for d in lower_dirs:  # one at a time: fsconfig takes strings of 256 bytes at most
+            _syscall(_SYS_FSCONFIG, fs, _FSCONFIG_SET_STRING, b"lowerdir+", d.encode(), 0)
+        _syscall(_SYS_FSCONFIG, fs, _FSCONFIG_CMD_CREATE, None, None, 0)
+        return _syscall(_SYS_FSMOUNT, fs, _CLOEXEC, _MOUNT_ATTR_RDONLY)
+    finally:
+        os.close(fs)
+
+
+class ImageView:
+    """``with ImageView(layer_dirs) as v: v.lookup("/etc/passwd")`` -> a host path or None."""
+
+    def __init__(self, layer_dirs: Sequence[str], tmp_root: str = "") -> None:
         self.layers = list(layer_dirs)  # lowest first
-        self.tmp_root = tmp_root
         self._root: str | None = None
-        self._mounted: str | None = None
+        self._fd: int | None = None
 
     def __enter__(self) -> "ImageView":
         return self
@@ -40,25 +72,17 @@ class ImageView:
 
     @property
     def root(self) -> str | None:
-        """The merged tree's directory on the host (None: the image is empty)."""
+        """The merged tree's directory (None: the image is empty)."""
         if self._root is None and self.layers:
             if len(self.layers) == 1:
                 self._root = self.layers[0]
             else:
-                self._root = self._mount()
+                try:
+                    self._fd = detached_overlay(list(reversed(self.layers)))
+                except OSError as exc:
+                    raise ViewError(f"cannot mount the image's layers: {exc.strerror}") from None
+                self._root = f"/proc/self/fd/{self._fd}"
         return self._root
-
-    def _mount(self) -> str:
-        os.makedirs(self.tmp_root, exist_ok=True)
-        target = tempfile.mkdtemp(prefix="view-", dir=self.tmp_root)
-        lower = ":".join(reversed(self.layers))  # overlayfs lists the top layer first
-        res = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", f"ro,lowerdir={lower}", target],
-                             capture_output=True, text=True)
-        if res.returncode != 0:
-            os.rmdir(target)
-            raise ViewError(f"cannot mount the image's layers: {res.stderr.strip()}")
-        self._mounted = target
-        return target
 
     def lookup(self, path: str) -> str | None:
         """The host path of the image's ``path`` if it exists there (not following a final symlink)."""
@@ -69,11 +93,7 @@ class ImageView:
         return host if os.path.lexists(host) else None
 
     def close(self) -> None:
-        if self._mounted is not None:
-            subprocess.run(["umount", self._mounted], capture_output=True)
-            try:
-                os.rmdir(self._mounted)  # never rmtree: if the unmount failed, that is the image
-            except OSError:
-                pass
-            self._mounted = None
+        if self._fd is not None:
+            os.close(self._fd)  # the last reference: the kernel unmounts it
+            self._fd = None
         self._root = None

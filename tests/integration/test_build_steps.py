@@ -234,3 +234,24 @@ def test_symlinks_in_the_context_stay_inside_it(b):
     os.symlink("real", b.ctx / "rel-link")
     image = b.run("FROM scratch\nCOPY rel-link /x/\n")
     assert (Path(image.layers[0]) / "x" / "rel-link").read_text() == "r"
+
+
+def test_the_view_of_an_image_is_the_merged_overlay_and_mounts_nothing(tmp_path):
+    from runtime.build.view import ImageView
+
+    low, high = tmp_path / "low", tmp_path / "high"
+    (low / "etc").mkdir(parents=True)
+    (low / "etc" / "gone").write_text("x")
+    (low / "etc" / "kept").write_text("low")
+    (high / "etc").mkdir(parents=True)
+    os.mknod(high / "etc" / "gone", stat.S_IFCHR | 0o000, os.makedev(0, 0))  # overlayfs' whiteout
+    (high / "etc" / "kept").write_text("high")
+    with open("/proc/self/mountinfo") as f:
+        before = f.read()
+    with ImageView([str(low), str(high)]) as view:
+        assert view.lookup("/etc/gone") is None
+        assert Path(view.lookup("/etc/kept")).read_text() == "high"
+        assert sorted(os.listdir(view.root + "/etc")) == ["kept"]
+        with open("/proc/self/mountinfo") as f:
+            assert f.read() == before  # detached: not in the mount tree
+    assert view.root is None
