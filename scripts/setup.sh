@@ -9,8 +9,6 @@ if ! command -v nft >/dev/null || ! command -v ping >/dev/null || ! command -v n
 fi
 apt-get install -y -qq --no-install-recommends \
     iproute2 nftables util-linux iputils-ping tcpdump python3-venv etcd-server bird2 >/dev/null
-# netcore build's tests and benchmark: the book's Go server (golang-go), a busybox image for RUN (busybox-static)
-command -v go >/dev/null && [ -x /bin/busybox ] || apt-get install -y -qq --no-install-recommends golang-go busybox-static >/dev/null
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip >/dev/null
 # compat mode: a plain path entry; the default editable finder costs the CLI ~15 ms at start
@@ -18,3 +16,5 @@ python3 -m venv .venv
 if [ -d tests/plugins/netcore-dummy-driver ]; then
     .venv/bin/pip install -q -e tests/plugins/netcore-dummy-driver --config-settings editable_mode=compat
 fi
+# netcore build's tests and benchmark: the book's Go server (golang-go), a busybox image for RUN (busybox-static)
+command -v go >/dev/null && [ -x /bin/busybox ] || apt-get install -y -qq --no-install-recommends golang-go busybox-static >/dev/null
