@@ -22,7 +22,7 @@ import posixpath
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -442,7 +442,7 @@ class _StageRun:
             self._layer(text, digest, fill)
 
     def _view(self) -> ImageView:
-        return ImageView(self.b.layer_dirs(self.state), self.b.tmp_root)
+        return ImageView(self.b.layer_dirs(self.state))
 
     def _source_root(self, src_from: str | None, ins: Instruction) -> Any:
         """The context, or ``--from``'s stage (by name or index) or image, as a directory."""
@@ -468,7 +468,7 @@ class _StageRun:
 
         @contextlib.contextmanager
         def root() -> Any:
-            with ImageView(self.b.layer_dirs(state), self.b.tmp_root) as view:
+            with ImageView(self.b.layer_dirs(state)) as view:
                 if view.root is None:
                     empty = tempfile.mkdtemp(prefix="empty-", dir=self.b.tmp_root)
                     try:

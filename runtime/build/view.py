@@ -59,7 +59,7 @@ def detached_overlay(lower_dirs: Sequence[str]) -> int:
 class ImageView:
     """``with ImageView(layer_dirs) as v: v.lookup("/etc/passwd")`` -> a host path or None."""
 
-    def __init__(self, layer_dirs: Sequence[str], tmp_root: str = "") -> None:
+    def __init__(self, layer_dirs: Sequence[str]) -> None:
         self.layers = list(layer_dirs)  # lowest first
         self._root: str | None = None
         self._fd: int | None = None

@@ -10,7 +10,6 @@ Debian's busybox-static.
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import shutil
 import subprocess
