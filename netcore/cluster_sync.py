@@ -47,7 +47,7 @@ class ClusterSync:
                     self._join_networks()
                     for net in self.networks():
                         if net.scope == GLOBAL:
-                            self.hooks.driver(net.driver).restore_network(network=net)
+                            self.hooks.driver(net.driver).restore_network(network=net, endpoints=self.endpoints(net))
                     self._sync_endpoints(self.cluster.watch(ENDPOINT, self._on_endpoint_event))
                 log.info("cluster: joined")
                 return

@@ -46,7 +46,7 @@ __all__ = ["Controller"]
 log = logging.getLogger("netcore.controller")
 NETWORK, ENDPOINT, SANDBOX = "network", "endpoint", "sandbox"
 GLOBAL_IPAM = "global-default"  # the default IPAM on the cluster store, for global networks
-GWBRIDGE = "netcore_gwbridge"  # Docker's docker_gwbridge: egress and ports for overlay containers
+GWBRIDGE = names.GATEWAY_NETWORK
 
 
 class Controller(ClusterSync):
@@ -596,7 +596,7 @@ class Controller(ClusterSync):
         with self.lock:
             for net in self.networks():
                 try:
-                    self.hooks.driver(net.driver).restore_network(network=net)
+                    self.hooks.driver(net.driver).restore_network(network=net, endpoints=self.endpoints(net))
                 except NetcoreError as exc:
                     log.warning("restore network %s: %s", net.name, exc)
             for data in self.store.list(SANDBOX):

@@ -76,11 +76,13 @@ def create_network(network: Network) -> None:
 
 
 @hookspec(firstresult=True)
-def restore_network(network: Network) -> None:
+def restore_network(network: Network, endpoints: list[Endpoint]) -> None:
     """Re-create whatever kernel state of a stored network is missing (idempotent).
 
     Called: at engine start, for every network in the store (reconcile), e.g. after
-    a reboot or after someone deleted the bridge by hand.
+    a reboot or after someone deleted the bridge by hand. ``endpoints`` are this host's
+    endpoints on the network whose sandboxes still exist: a device made again must take
+    their host-side interfaces back (a deleted bridge drops its ports).
     Not implemented: the network has no kernel state to restore.
     Since: 0.1
     """

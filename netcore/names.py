@@ -14,6 +14,7 @@ import secrets
 
 __all__ = [
     "IFNAMSIZ",
+    "GATEWAY_NETWORK",
     "new_id",
     "engine_tag",
     "bridge_name",
@@ -30,6 +31,7 @@ __all__ = [
 
 IFNAMSIZ = 15  # the kernel's limit, not counting the NUL
 DEFAULT_ROOT = "/var/lib/netcore"
+GATEWAY_NETWORK = "netcore_gwbridge"  # Docker's docker_gwbridge: egress and ports for overlay containers
 _NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")  # Docker's rule for container and network names
 
 

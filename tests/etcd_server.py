@@ -19,20 +19,15 @@ import ctypes
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
 
+from reserve import free_port
+
 ETCD = "/usr/bin/etcd"
 _PR_SET_PDEATHSIG = 1
 _running: set[EtcdServer] = set()
-
-
-def _free_port(ip: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((ip, 0))
-        return s.getsockname()[1]
 
 
 def _die_with_parent() -> None:
@@ -139,7 +134,7 @@ def start_etcd(data_dir: str, listen_ip: str = "127.0.0.1") -> EtcdServer:
     os.makedirs(os.path.dirname(data_dir.rstrip("/")) or ".", exist_ok=True)
     last: Exception | None = None
     for _ in range(3):  # a free port can be taken between probe and bind: try again
-        srv = EtcdServer(data_dir, listen_ip, _free_port(listen_ip), _free_port(listen_ip))
+        srv = EtcdServer(data_dir, listen_ip, free_port(listen_ip), free_port(listen_ip))
         try:
             srv._launch()
             return srv

@@ -73,12 +73,21 @@ class BridgeDriver:
         run_steps(self._steps(), plan)
 
     @hookimpl
-    def restore_network(self, network: Network) -> None:
+    def restore_network(self, network: Network, endpoints: list[Endpoint]) -> None:
         plan = self._plan(network)
         steps = self._steps()
         if device.exists(plan):
-            steps = tuple(s for s in steps if s.name == "bridge.firewall")
+            run_steps(tuple(s for s in steps if s.name == "bridge.firewall"), plan)
+            return
         run_steps(steps, plan)
+        with netns.host() as ipr:  # a new bridge has no ports: take the surviving veths back
+            bridge = links.lookup(ipr, plan.bridge)
+            for ep in endpoints:
+                index = links.lookup(ipr, names.veth_name(ep.id))
+                if index is not None and bridge is not None:
+                    links.set_master(ipr, index, bridge)
+                    if not plan.icc or ep.ports:
+                        links.set_bridge_port(ipr, index, isolated=not plan.icc or None, hairpin=bool(ep.ports) or None)
 
     @hookimpl
     def delete_network(self, network: Network) -> None:

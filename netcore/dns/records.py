@@ -12,13 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from netcore.models import Endpoint, Network, Sandbox
+from netcore.names import GATEWAY_NETWORK
 
 __all__ = ["Record", "SandboxEntry", "NameIndex", "resolution_enabled", "endpoint_names", "normalize"]
 
 
 def resolution_enabled(network: Network, sandbox: Sandbox) -> bool:
-    """Docker's rule: no embedded names on the predefined networks nor in the host's namespace."""
-    return not network.predefined and sandbox.netns_path is not None
+    """Docker's rule: no embedded names on the predefined networks nor in the host's namespace,
+    nor on the gateway bridge (every overlay container is on it: names would cross overlays)."""
+    return not network.predefined and network.name != GATEWAY_NETWORK and sandbox.netns_path is not None
 
 
 def normalize(name: str) -> str:

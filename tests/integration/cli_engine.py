@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
-import random
 import signal
 import socket
 import subprocess
@@ -13,39 +11,10 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/reserve.py
+from reserve import free_port, free_subnet  # noqa: E402,F401  (the suite's one place for ports and subnets)
+
 NETCORE = [sys.executable, "-m", "runtime.cli"]
-
-
-def host_prefixes() -> list[ipaddress.IPv4Network]:
-    out = subprocess.run(["ip", "-j", "-4", "route", "show", "table", "all"], capture_output=True, text=True).stdout
-    nets = []
-    for r in json.loads(out or "[]"):
-        dst = r.get("dst", "")
-        if dst and dst != "default" and "/" in dst:
-            nets.append(ipaddress.ip_network(dst, strict=False))
-        elif dst and dst != "default":
-            try:
-                nets.append(ipaddress.ip_network(dst + "/32"))
-            except ValueError:
-                pass
-    return nets
-
-
-def free_subnet(prefixlen: int = 24) -> str:
-    """A random 10.x.y.0/24 that no route on the host covers (tests run side by side)."""
-    taken = host_prefixes()
-    for _ in range(1000):
-        net = ipaddress.ip_network(f"10.{random.randint(64, 250)}.{random.randint(0, 255)}.0/{prefixlen}", strict=False)
-        if not any(net.overlaps(t) for t in taken):
-            return str(net)
-    raise RuntimeError("no free subnet")
-
-
-def free_port() -> int:
-    """A TCP port nothing on the host is bound to right now."""
-    with socket.socket() as s:
-        s.bind(("", 0))
-        return s.getsockname()[1]
 
 
 class Engine:

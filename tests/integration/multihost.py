@@ -52,7 +52,7 @@ class Host:
 
 
 class Lab:
-    def __init__(self, tmp: Path, n: int, ttl: int = 3) -> None:
+    def __init__(self, tmp: Path, n: int, ttl: int = 3, mtu: int | None = None) -> None:
         self.id = secrets.token_hex(2)
         self.tmp = tmp
         self.net = ipaddress.ip_network(free_subnet(24))
@@ -62,8 +62,9 @@ class Lab:
         self.hosts: list[Host] = []
         self.etcd = None
         self.ttl = ttl
+        self.mtu = mtu  # the underlay's MTU (the kernel's 1500 if None)
         try:
-            sh("ip", "link", "add", self.bridge, "type", "bridge")
+            sh("ip", "link", "add", self.bridge, *(("mtu", str(mtu)) if mtu else ()), "type", "bridge")
             sh("ip", "addr", "add", f"{self.bridge_ip}/{self.net.prefixlen}", "dev", self.bridge)
             sh("ip", "link", "set", self.bridge, "up")
             self.etcd = start_etcd(str(tmp / "etcd"), listen_ip=self.bridge_ip)
@@ -84,7 +85,8 @@ class Lab:
         )
         self.hosts.append(Host(name, ip, veth, engine))  # cleaned up whatever fails below
         sh("ip", "netns", "add", name)
-        sh("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", name)
+        mtu = ("mtu", str(self.mtu)) if self.mtu else ()
+        sh("ip", "link", "add", veth, *mtu, "type", "veth", "peer", "name", "eth0", "netns", name, *mtu)
         sh("ip", "link", "set", veth, "master", self.bridge, "up")
         sh("ip", "-n", name, "addr", "add", f"{ip}/{self.net.prefixlen}", "dev", "eth0")
         sh("ip", "-n", name, "link", "set", "eth0", "up")

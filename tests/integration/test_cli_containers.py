@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import signal
 import subprocess
 import time
 
@@ -82,7 +83,9 @@ def test_ps_exec_logs_stop_rm_inspect(engine, name):
     assert engine("exec", name, "hostname").stdout.strip() == name
     assert engine("exec", name, "sh", "-c", "echo $$").stdout.strip() != "1"  # a new process in the same pid ns
     assert "eth0" in engine("exec", name, "ip", "-o", "link").stdout
-    time.sleep(0.1)
+    deadline = time.monotonic() + 5  # the log is written by the container, not by the run command
+    while engine("logs", name).stdout != "started\n" and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert engine("logs", name).stdout == "started\n"
     [view] = engine.json("inspect", name)
     assert view["Id"] == cid and view["State"]["Running"] and view["Name"] == "/" + name
@@ -127,24 +130,42 @@ def test_several_networks_per_container(engine, name):
 def test_containers_survive_engine_kill_and_are_readopted(engine, name):
     engine("network", "create", name)
     engine("run", "-d", "--name", name + "-srv", "--network", name, "--", "python3", HELLOWORLD)
-    ip = engine.json("inspect", name + "-srv")[0]["NetworkSettings"]["Networks"][name]["IPAddress"]
+    [view] = engine.json("inspect", name + "-srv")
+    ip, sandbox = view["NetworkSettings"]["Networks"][name]["IPAddress"], view["NetworkSettings"]["SandboxKey"]
     links = engine_links(engine)
     engine.kill9()
-    sandbox_dir = "/run/netns"
-    assert any(n.startswith("nc-") for n in os.listdir(sandbox_dir))
+    assert os.path.exists(sandbox)  # this container's own netns, kept while the engine is down
     engine.start()
     assert engine_links(engine) == links  # reconcile kept what is in use
     out = engine("run", "--rm", "--network", name, "--", "python3", "-c", CALL % ip).stdout
     assert json.loads(out) == {"message": "Hello Nic"}
     assert name + "-srv" in engine("ps").stdout
+    # names still resolve after the restart: a new container finds the old one, and the
+    # old container's own resolver (re-opened in its sandbox) finds the new one
+    assert engine("run", "--rm", "--network", name, "--", "getent", "hosts", name + "-srv").stdout.split()[0] == ip
+    engine("run", "-d", "--name", name + "-new", "--network", name, "--", "sleep", "60")
+    new_ip = engine.json("inspect", name + "-new")[0]["NetworkSettings"]["Networks"][name]["IPAddress"]
+    assert engine("exec", name + "-srv", "getent", "hosts", name + "-new").stdout.split()[0] == new_ip
+    engine("rm", "-f", name + "-new")
     engine("stop", "-t", "1", name + "-srv")
     assert engine.json("inspect", name + "-srv")[0]["State"]["Status"] == "exited"
 
 
 def test_exit_while_engine_down_is_recorded(engine, name):
-    engine("run", "-d", "--name", name, "--network", "bridge", "--", "sh", "-c", "sleep 0.5; exit 4")
+    # the container exits only when told (SIGUSR1), and it is told only once the engine is dead
+    engine("run", "-d", "--name", name, "--network", "bridge", "--", "sh", "-c", "trap 'exit 4' USR1; while :; do sleep 0.05; done")
+    [view] = engine.json("inspect", name)
+    pid, cid = view["State"]["Pid"], view["Id"]
     engine.kill9()
-    time.sleep(1.0)
+    os.kill(pid, signal.SIGUSR1)
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    exit_file = os.path.join(engine.root, "containers", cid, "exit_code")
+    while not os.path.exists(exit_file) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    with open(exit_file) as f:  # recorded by the container's monitor, with no engine running
+        assert f.read().strip() == "4"
     engine.start()
     deadline = time.monotonic() + 5
     while engine.json("inspect", name)[0]["State"]["Status"] == "running" and time.monotonic() < deadline:

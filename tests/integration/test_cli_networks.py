@@ -135,6 +135,11 @@ def test_failure_half_way_rolls_back(tmp_path, name):
         assert res.returncode != 0 and "injected" in res.stderr
         assert engine_links(eng) == before  # the bridge made by the earlier step is gone again
         assert name not in eng("network", "ls").stdout
+        eng.kill9()
+        del eng.env["NETCORE_TEST_FAIL_STEP"]
+        eng.start()
+        eng("network", "create", name)  # nothing of the failed try is in the way
+        eng("network", "rm", name)
     finally:
         eng.stop()
 
@@ -149,11 +154,17 @@ def test_join_failure_releases_address_and_links(tmp_path, name, subnet):
     try:
         eng("network", "create", "--subnet", subnet, name)
         before = engine_links(eng)
-        res = eng("run", "--rm", "--network", name, "--ip", str(ipaddress.ip_network(subnet).network_address + 5), "--", "true", check=False)
+        ip = str(ipaddress.ip_network(subnet).network_address + 5)
+        res = eng("run", "--rm", "--network", name, "--ip", ip, "--", "true", check=False)
         assert res.returncode == 125 and "injected" in res.stderr
         assert engine_links(eng) == before
         assert eng.json("network", "inspect", name)[0]["Containers"] == {}
         assert eng("ps", "-a", "-q").stdout == ""
+        eng.kill9()
+        del eng.env["NETCORE_TEST_FAIL_STEP"]
+        eng.start()
+        out = eng("run", "--rm", "--network", name, "--ip", ip, "--", "ip", "-4", "-o", "addr", "show", "eth0").stdout
+        assert f" {ip}/" in out  # the address the failed run had taken was released
     finally:
         eng.stop()
 

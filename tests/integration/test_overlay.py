@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import threading
 
 import pytest
 
+from cli_engine import free_port
 from multihost import Lab
 from netcore import names
 
@@ -39,15 +41,9 @@ SEND = (
 )
 
 
-@pytest.fixture(scope="module")
-def lab2(tmp_path_factory):
-    lab = Lab(tmp_path_factory.mktemp("lab2"), 2)
-    yield lab
-    lab.close()
-
-
 @pytest.fixture
-def lab2_own(tmp_path):
+def lab2(tmp_path):
+    """Two hosts of the test's own: no test depends on what another left in a shared lab."""
     lab = Lab(tmp_path, 2)
     yield lab
     lab.close()
@@ -102,6 +98,31 @@ def test_an_overlay_network_is_the_clusters(lab2, name):
     h1("network", "rm", f"{name}x")
 
 
+@pytest.mark.parametrize("underlay,option,expected", [(9000, None, 8950), (1400, None, 1350), (1500, 1300, 1300)])
+def test_the_overlay_mtu_follows_the_underlay_or_the_option(tmp_path, name, underlay, option, expected):
+    """The container's MTU is the underlay's minus 50 (VXLAN over IPv4), or ``-o mtu``: a
+    datagram of exactly that size crosses between hosts with DF set, one byte more does not."""
+    lab = Lab(tmp_path, 2, mtu=underlay)
+    try:
+        h1, h2 = lab.hosts
+        h1("network", "create", "-d", "overlay", *(("-o", f"mtu={option}") if option else ()), name)
+        lab.wait(lambda: name in h2("network", "ls").stdout)
+        h1("run", "-d", "--name", f"{name}-srv", "--network", name, "--", "sleep", "120")
+        h2("run", "-d", "--name", f"{name}-cli", "--network", name, "--", "sleep", "120")
+        srv = ip_on(h1, f"{name}-srv", name)
+        cli = ip_on(h2, f"{name}-cli", name)
+        (link,) = [i for i in json.loads(h2("exec", f"{name}-cli", "ip", "-j", "-4", "addr").stdout)
+                   if any(a["local"] == cli for a in i["addr_info"])]
+        assert link["mtu"] == expected
+        assert pings(h2, f"{name}-cli", srv)
+        fits = h2("exec", f"{name}-cli", "ping", "-c", "1", "-W", "2", "-M", "do", "-s", str(expected - 28), srv, check=False)
+        assert fits.returncode == 0, fits.stdout + fits.stderr
+        over = h2("exec", f"{name}-cli", "ping", "-c", "1", "-W", "1", "-M", "do", "-s", str(expected - 27), srv, check=False)
+        assert over.returncode != 0, over.stdout
+    finally:
+        lab.close()
+
+
 def test_containers_on_two_hosts_talk_by_name_with_full_size_segments(lab2, name):
     h1, h2 = lab2.hosts
     overlay(lab2, name)
@@ -134,6 +155,39 @@ def test_containers_on_two_hosts_talk_by_name_with_full_size_segments(lab2, name
     h1("network", "rm", name)
 
 
+def addresses(host, cname: str) -> set[str]:
+    """Every IPv4 address of the container but loopback: the overlay's and the gateway bridge's."""
+    out = json.loads(host("exec", cname, "ip", "-j", "-4", "addr").stdout)
+    return {a["local"] for i in out if i["ifname"] != "lo" for a in i["addr_info"]}
+
+
+def resolves(host, cname: str, name: str) -> bool:
+    return host("exec", cname, "getent", "hosts", name, check=False).returncode == 0
+
+
+def test_two_overlay_networks_are_isolated_on_one_host_and_across_hosts(lab2, name):
+    h1, h2 = lab2.hosts
+    for n in ("x", "y"):
+        overlay(lab2, f"{name}{n}")
+        h1("run", "-d", "--name", f"{name}-{n}1", "--network", f"{name}{n}", "--", "sleep", "120")
+        h2("run", "-d", "--name", f"{name}-{n}2", "--network", f"{name}{n}", "--", "sleep", "120")
+    x2, y2 = ip_on(h2, f"{name}-x2", f"{name}x"), ip_on(h2, f"{name}-y2", f"{name}y")
+    # controls: each network works across hosts, by address and by name
+    assert pings(h1, f"{name}-x1", x2) and pings(h1, f"{name}-y1", y2)
+    assert resolves(h1, f"{name}-x1", f"{name}-x2") and resolves(h1, f"{name}-y1", f"{name}-y2")
+    # x1 reaches none of y's containers, on its own host or the other, by any of their addresses
+    # (both also sit on the gateway bridge), and resolves none of their names
+    for host, target in ((h1, f"{name}-y1"), (h2, f"{name}-y2")):
+        for ip in addresses(host, target):
+            assert not pings(h1, f"{name}-x1", ip), (target, ip)
+        assert not resolves(h1, f"{name}-x1", target)
+    for ip in addresses(h2, f"{name}-x2"):
+        assert not pings(h1, f"{name}-y1", ip), ip
+    h1("rm", "-f", f"{name}-x1", f"{name}-y1")
+    h2("rm", "-f", f"{name}-x2", f"{name}-y2")
+    h1("network", "rm", f"{name}x", f"{name}y")
+
+
 def test_joins_and_leaves_reach_the_other_host(lab2, name):
     h1, h2 = lab2.hosts
     nid = overlay(lab2, name)
@@ -153,16 +207,17 @@ def test_joins_and_leaves_reach_the_other_host(lab2, name):
 def test_published_ports_on_an_overlay_container(lab2, name):
     h1, h2 = lab2.hosts
     overlay(lab2, name)
-    h2("run", "-d", "--name", f"{name}-web", "--network", name, "-p", "18080:7000", "--", "python3", "-c", SERVE, "7000")
+    hport = free_port()
+    h2("run", "-d", "--name", f"{name}-web", "--network", name, "-p", f"{hport}:7000", "--", "python3", "-c", SERVE, "7000")
     # from the other host, over the underlay, to the host's address
-    out = h1.run_in(sys.executable, "-c", SEND, h2.ip, "18080", "1000")
+    out = h1.run_in(sys.executable, "-c", SEND, h2.ip, str(hport), "1000")
     assert out.stdout.strip() == "1000", out.stderr
     h2("rm", "-f", f"{name}-web")
     h1("network", "rm", name)
 
 
-def test_restart_resyncs_without_stale_entries(lab2_own, name):
-    lab = lab2_own
+def test_restart_resyncs_without_stale_entries(lab2, name):
+    lab = lab2
     h1, h2 = lab.hosts
     nid = overlay(lab, name)
     h1("run", "-d", "--name", f"{name}-a", "--network", name, "--", "sleep", "300")
@@ -181,8 +236,8 @@ def test_restart_resyncs_without_stale_entries(lab2_own, name):
     assert [e["Name"] for e in endpoints] == [f"{name}-a"]  # local view: no duplicate after the restart
 
 
-def test_a_vanished_host_is_forgotten_when_its_lease_expires(lab2_own, name):
-    lab = lab2_own
+def test_a_vanished_host_is_forgotten_when_its_lease_expires(lab2, name):
+    lab = lab2
     h1, h2 = lab.hosts
     nid = overlay(lab, name)
     h1("run", "-d", "--name", f"{name}-a", "--network", name, "--", "sleep", "300")
@@ -196,8 +251,32 @@ def test_a_vanished_host_is_forgotten_when_its_lease_expires(lab2_own, name):
     assert lab.wait(lambda: fdb(h1, nid) == {(b_mac, h2.ip)})
 
 
-def test_etcd_away_local_work_goes_on_global_fails_fast(lab2_own, name):
-    lab = lab2_own
+def test_a_host_cut_off_from_etcd_past_its_lease_joins_again_by_itself(lab2, name):
+    """The engine keeps running while its lease lapses (the cluster forgets its containers);
+    once etcd answers again it joins under a new lease and publishes them, no restart."""
+    h1, h2 = lab2.hosts
+    nid = overlay(lab2, name)
+    h1("run", "-d", "--name", f"{name}-a", "--network", name, "--", "sleep", "300")
+    h2("run", "-d", "--name", f"{name}-b", "--network", name, "--", "sleep", "300")
+    b_mac, b_ip = mac_on(h2, f"{name}-b", name), ip_on(h2, f"{name}-b", name)
+    assert lab2.wait(lambda: fdb(h1, nid) == {(b_mac, h2.ip)})
+    etcd_ip, etcd_port = lab2.etcd.url.removeprefix("etcd://").rsplit(":", 1)
+    table = f"nctcut{lab2.id}"
+    rules = (f"table inet {table} {{\n chain out {{\n  type filter hook output priority 0;\n"
+             f"  ip daddr {etcd_ip} tcp dport {etcd_port} drop\n }}\n}}\n")
+    subprocess.run(["nsenter", f"--net={h2.path}", "nft", "-f", "-"], input=rules, text=True, check=True)
+    try:
+        # the lease (ttl 3 s) lapses on etcd: h1 forgets b
+        assert lab2.wait(lambda: fdb(h1, nid) == set(), timeout=30)
+    finally:
+        subprocess.run(["nsenter", f"--net={h2.path}", "nft", "delete", "table", "inet", table], check=True)
+    assert h2.engine.proc.poll() is None  # the engine never stopped
+    assert lab2.wait(lambda: fdb(h1, nid) == {(b_mac, h2.ip)}, timeout=60)  # rejoined, b published again
+    assert lab2.wait(lambda: pings(h1, f"{name}-a", b_ip), timeout=10)
+
+
+def test_etcd_away_local_work_goes_on_global_fails_fast(lab2, name):
+    lab = lab2
     h1, h2 = lab.hosts
     nid = overlay(lab, name)
     h1("run", "-d", "--name", f"{name}-a", "--network", name, "--", "sleep", "300")

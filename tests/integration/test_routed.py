@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from cli_engine import netns_exec
+from cli_engine import free_port, netns_exec
 from multihost import Lab
 from netcore import names
 
@@ -46,6 +46,11 @@ def ep_on(host, cname: str, net: str) -> dict:
 
 def pings(host, cname: str, ip: str) -> bool:
     return host("exec", cname, "ping", "-c", "1", "-W", "1", ip, check=False).returncode == 0
+
+
+def host_addresses() -> set[str]:
+    out = subprocess.run(["ip", "-j", "-4", "addr"], capture_output=True, text=True, check=True).stdout
+    return {a["local"] for link in json.loads(out) for a in link.get("addr_info", [])}
 
 
 def routes(where=None) -> list[dict]:
@@ -166,17 +171,22 @@ def test_isolation_internal_egress_and_published_ports(engine, name, underlay):
     for net in ("a", "b", "i", "n", "br"):
         box[net] = f"{name}-{net}1"
         engine("run", "-d", "--name", box[net], "--network", f"{name}-{net}", "--", "sleep", "120")
-    engine("run", "-d", "--name", f"{name}-i2", "--network", f"{name}-i", "--", "sleep", "120")
-    engine("run", "-d", "--name", f"{name}-web", "--network", f"{name}-a", "-p", "18181:7000", "--", "python3", "-c", SERVE, "7000")
+    for net in ("i", "b", "br"):  # a second container on each: the positive control of every "cannot reach"
+        engine("run", "-d", "--name", f"{name}-{net}2", "--network", f"{name}-{net}", "--", "sleep", "120")
+    hport = free_port()
+    engine("run", "-d", "--name", f"{name}-web", "--network", f"{name}-a", "-p", f"{hport}:7000", "--", "python3", "-c", SERVE, "7000")
     ip = {k: ip_on(engine, v, f"{name}-{k}") for k, v in box.items()}
     web = ip_on(engine, f"{name}-web", f"{name}-a")
-    # inside a network: yes; across routed networks and to/from a bridge network: no
-    assert pings(engine, box["a"], web)
+    # inside a network: yes; across routed networks and to/from a bridge network: no,
+    # each next to a peer on the target's own network that does reach the same target
+    assert pings(engine, box["a"], web) and pings(engine, f"{name}-web", ip["a"])
+    assert pings(engine, f"{name}-b2", ip["b"]) and pings(engine, f"{name}-br2", ip["br"])
     assert not pings(engine, box["a"], ip["b"]) and not pings(engine, box["b"], ip["a"])
     assert not pings(engine, box["a"], ip["br"]) and not pings(engine, box["br"], ip["a"])
     # internal: its own pool only, no default route
     assert pings(engine, box["i"], ip_on(engine, f"{name}-i2", f"{name}-i"))
     assert engine("exec", box["i"], "ip", "-4", "route", "show", "default").stdout.strip() == ""
+    assert pings(engine, f"{name}-i2", ip["i"])  # control: i1 answers its own network
     assert not pings(engine, box["i"], ip["a"]) and not pings(engine, box["a"], ip["i"])
     # egress: masqueraded to the host's address on the way out; with nat-outgoing=false the source stays
     srv = subprocess.Popen(["nsenter", f"--net={path}", sys.executable, "-c", SERVE, "7001"])
@@ -190,11 +200,11 @@ def test_isolation_internal_egress_and_published_ports(engine, name, underlay):
         srv.kill()
         srv.wait()
     # a published port: from outside through the host's address, and from the host's localhost
-    got = netns_exec(path, sys.executable, "-c", ASK, host_ip, "18181", timeout=30)
+    got = netns_exec(path, sys.executable, "-c", ASK, host_ip, str(hport), timeout=30)
     assert got.stdout.strip() == client_ip, got.stderr  # no NAT of the client on the way in
-    got = subprocess.run([sys.executable, "-c", ASK, "127.0.0.1", "18181"], capture_output=True, text=True, timeout=30)
-    assert got.stdout.strip() != "", got.stderr
-    engine("rm", "-f", *box.values(), f"{name}-i2", f"{name}-web")
+    got = subprocess.run([sys.executable, "-c", ASK, "127.0.0.1", str(hport)], capture_output=True, text=True, timeout=30)
+    assert got.stdout.strip() in host_addresses(), got  # masqueraded to one of the host's own addresses
+    engine("rm", "-f", *box.values(), f"{name}-i2", f"{name}-b2", f"{name}-br2", f"{name}-web")
     for net in ("a", "b", "i", "n", "br"):
         engine("network", "rm", f"{name}-{net}")
 
@@ -204,9 +214,10 @@ def test_isolation_internal_egress_and_published_ports(engine, name, underlay):
 MODES = ["store", "bgp"]
 
 
-@pytest.fixture(scope="module")
-def lab2(tmp_path_factory):
-    lab = Lab(tmp_path_factory.mktemp("rlab2"), 2)
+@pytest.fixture
+def lab2(tmp_path):
+    """Two hosts of the test's own: no test depends on what another left in a shared lab."""
+    lab = Lab(tmp_path, 2)
     yield lab
     lab.close()
 
@@ -328,11 +339,14 @@ def test_routed_networks_are_isolated_across_hosts(lab2, name):
     h1("run", "-d", "--name", f"{name}-x1", "--network", f"{name}-x", "--", "sleep", "120")
     h2("run", "-d", "--name", f"{name}-x2", "--network", f"{name}-x", "--", "sleep", "120")
     h2("run", "-d", "--name", f"{name}-y2", "--network", f"{name}-y", "--", "sleep", "120")
+    h1("run", "-d", "--name", f"{name}-y1", "--network", f"{name}-y", "--", "sleep", "120")
     x1, x2, y2 = ip_on(h1, f"{name}-x1", f"{name}-x"), ip_on(h2, f"{name}-x2", f"{name}-x"), ip_on(h2, f"{name}-y2", f"{name}-y")
-    assert reach(lab2, h1, f"{name}-x1", x2)  # control: same network, across hosts
+    # controls, same networks across hosts: x1 and y2 are reachable, from h1 and from h2
+    assert reach(lab2, h1, f"{name}-x1", x2) and reach(lab2, h2, f"{name}-x2", x1)
+    assert reach(lab2, h1, f"{name}-y1", y2)
     lab2.wait(lambda: any(r["dst"].startswith(y2.rsplit(".", 1)[0]) for r in routes(h1.path)))  # h1 knows y's block
     assert not pings(h1, f"{name}-x1", y2) and not pings(h2, f"{name}-y2", x1)
-    h1("rm", "-f", f"{name}-x1")
+    h1("rm", "-f", f"{name}-x1", f"{name}-y1")
     h2("rm", "-f", f"{name}-x2", f"{name}-y2")
     h1("network", "rm", f"{name}-x")
     h1("network", "rm", f"{name}-y")

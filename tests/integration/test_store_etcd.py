@@ -331,6 +331,29 @@ def test_transaction_replays_over_a_concurrent_update(store, other):
     assert other.find("network", "web") is None
 
 
+def test_a_write_that_always_loses_gives_up_with_one_line_and_writes_nothing(store, other, monkeypatch):
+    """Every commit races a real concurrent writer on the same key: the store replays a
+    bounded number of times, then says so in one line; its own value never lands."""
+    from netcore.errors import Conflict
+    from netcore.store import etcd as etcd_mod
+
+    store.put("network", "a", {"v": 0}, name="web")
+    real_txn, tries = store._txn, []
+
+    def always_overtaken(batch):
+        tries.append(1)
+        other.put("network", "a", {"v": f"theirs-{len(tries)}"}, name="web")  # lands between read and commit
+        return real_txn(batch)
+
+    monkeypatch.setattr(store, "_txn", always_overtaken)
+    with pytest.raises(Conflict) as exc:
+        with store.transaction():
+            store.put("network", "a", {"v": "mine"}, name="web")
+    assert "gave up after" in str(exc.value) and "\n" not in str(exc.value)
+    assert len(tries) == etcd_mod._MAX_RETRIES
+    assert other.get("network", "a") == {"v": f"theirs-{len(tries)}"}
+
+
 def test_persists_across_reopen(etcd_server, store):
     store.put("network", "a", {"id": "a"}, name="web", parent="p")
     with store.transaction():

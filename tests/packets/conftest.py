@@ -18,7 +18,10 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))  # pktlab, whatever the import mode
-from pktlab import Lab, rand_port  # noqa: E402
+from pktlab import Lab  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))  # tests/reserve.py
+from reserve import free_port  # noqa: E402
 
 
 @pytest.fixture
@@ -33,7 +36,7 @@ def lab(controller: Any, unique: str) -> Iterator[Lab]:
 
 @pytest.fixture
 def port() -> int:
-    return rand_port()
+    return free_port()
 
 
 @dataclass

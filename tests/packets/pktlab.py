@@ -39,7 +39,7 @@ from netcore.osl import netns  # noqa: E402
 
 conf.verb = 0
 BROADCAST = "ff:ff:ff:ff:ff:ff"
-__all__ = ["ARP", "ICMP", "IP", "TCP", "Ether", "Raw", "BROADCAST", "token_filter", "Box", "Capture", "Lab", "link_mac", "rand_port"]
+__all__ = ["ARP", "ICMP", "IP", "TCP", "Ether", "Raw", "BROADCAST", "token_filter", "Box", "Capture", "Lab", "link_mac"]
 
 
 @dataclass
@@ -224,7 +224,3 @@ def link_mac(name: str, path: str | None = None) -> str:
         argv = ["nsenter", f"--net={path}", *argv]
     out = subprocess.run(argv, capture_output=True, text=True, check=True)
     return json.loads(out.stdout)[0]["address"]
-
-
-def rand_port() -> int:
-    return 20000 + secrets.randbelow(30000)

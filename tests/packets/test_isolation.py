@@ -45,12 +45,17 @@ def test_networks_are_isolated(lab, port):
     assert {p[TCP].sport for p in same_in} == {s_same, s_same + 1}, [p.summary() for p in same_in]
     assert same_veth and same_veth[0][IP].src == c2.ip
 
-    # and the other way round: n2 -> n1 never reaches a1
+    # and the other way round: n2 -> n1 never reaches a1, while a peer on n1 does, through the same capture
+    d1 = lab.box(n1)
+    same_token = secrets.token_bytes(12)
     with lab.capture(a1) as in_a1:
         lab.send(b2, syn(b2, a1.ip, gw2, s_back, port, back_token), count=3)
         lab.send(b2, Ether(src=b2.mac, dst=gw2) / IP(src=b2.ip, dst=a1.ip) / ICMP(id=s_back & 0xFFFF) / back_token)
+        lab.send(d1, syn(d1, a1.ip, gw1, s_back, port, same_token))  # control: routed through n1's own gateway
         back = in_a1.packets(lambda p: IP in p and (p[IP].src == b2.ip or token_filter(back_token)(p)), timeout=0.5)
+        control = in_a1.packets(token_filter(same_token), timeout=0)
     assert back == [], [p.summary() for p in back]
+    assert control and control[0][IP].src == d1.ip, in_a1.summary()
 
     # and a1 still reaches its own gateway (the drop above is isolation, not a dead network)
     ans = lab.sr1(a1, Ether(src=a1.mac, dst=gw1) / IP(src=a1.ip, dst=n1.gateway) / ICMP(id=s_back & 0xFFFF))

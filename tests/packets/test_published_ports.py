@@ -13,7 +13,8 @@ from __future__ import annotations
 import secrets
 
 import pytest
-from pktlab import IP, TCP, Ether, link_mac, rand_port
+from reserve import free_port
+from pktlab import IP, TCP, Ether, link_mac
 
 from netcore.models import PortBinding
 
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.root
 
 def test_syn_to_a_published_port_is_dnated_and_the_reply_unnated(lab, outside, host):
     net = lab.network()
-    cport, hport = 8080, rand_port()
+    cport, hport = 8080, free_port()
     box = lab.box(net, ports=(PortBinding(container_port=cport, host_port=hport),))
     lab.listen_tcp(box, cport)
     sport, seq = 40000 + secrets.randbelow(20000), secrets.randbelow(2**31)
@@ -51,7 +52,7 @@ def test_syn_to_a_published_port_is_dnated_and_the_reply_unnated(lab, outside, h
 
 def test_unpublished_ports_and_direct_routing_stay_closed(lab, outside, host):
     net = lab.network()
-    hport = rand_port()
+    hport = free_port()
     box = lab.box(net, ports=(PortBinding(container_port=8080, host_port=hport),))
     lab.listen_tcp(box, 8080)
     lab.listen_tcp(box, 9090)

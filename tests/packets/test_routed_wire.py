@@ -63,11 +63,16 @@ def test_a_routed_network_is_isolated_from_other_routed_and_bridge_networks(lab,
     assert got_a2 and got_a2[0][IP].src == a.ip and got_a2[0][IP].dst == a2.ip  # routed, not NATed
     assert got_b == [] and got_c == [], [p.summary() for p in got_b + got_c]
 
-    # and back: the bridge network's container cannot reach the routed one either
+    # and back: the bridge network's container cannot reach the routed one either, while a2
+    # (same routed network) does, through the same capture
+    a2_gw = link_mac(a2.veth)
     with lab.capture(None, a.veth) as to_a:
         lab.send(c, Ether(src=c.mac, dst=lab.bridge_mac(br)) / IP(src=c.ip, dst=a.ip) / ICMP(id=sport & 0xFFFF) / token, count=2)
+        lab.send(a2, Ether(src=a2.mac, dst=a2_gw) / IP(src=a2.ip, dst=a.ip) / ICMP(id=sport & 0xFFFF) / control)
         back = to_a.packets(token_filter(token), timeout=0.5)
+        reached = to_a.packets(token_filter(control), timeout=0)
     assert back == [], [p.summary() for p in back]
+    assert reached and reached[0][IP].src == a2.ip, to_a.summary()
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ _ENV = (
     "NETCORE_DISABLE_PLUGIN_AUTOLOAD",
     "NETCORE_TRACE_HOOKS",
     "NETCORE_DUMMY_LOG",
+    "NETCORE_UPDATE_GOLDEN",  # read once by tests/unit/golden.py
 )
 
 

@@ -11,12 +11,12 @@ then read the diff before committing it.
 from __future__ import annotations
 
 import itertools
-import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from .golden import check_golden
 
 from drivers.bridge.firewall import chains, program, unprogram
 from drivers.bridge.plan import plan_network
@@ -76,13 +76,7 @@ CT_REPLY = {"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": ["e
 @pytest.mark.parametrize("icc,internal,masq", COMBOS, ids=lambda v: b(v))
 def test_program_matches_golden(icc, internal, masq):
     got = program(make_plan(icc, internal, masq), FAMILY, TABLE)
-    path = GOLDEN / golden_name(icc, internal, masq)
-    text = json.dumps(got, indent=2) + "\n"
-    if os.environ.get("NETCORE_UPDATE_GOLDEN") == "1":
-        GOLDEN.mkdir(exist_ok=True)
-        path.write_text(text)
-    assert path.exists(), f"missing golden {path.name}: run with NETCORE_UPDATE_GOLDEN=1 to create it"
-    assert got == json.loads(path.read_text()), f"{path.name} differs: review, then NETCORE_UPDATE_GOLDEN=1"
+    check_golden(GOLDEN / golden_name(icc, internal, masq), got)
 
 
 def test_no_stale_goldens():

@@ -6,6 +6,7 @@ import pytest
 
 from netcore.dns.records import NameIndex, endpoint_names, resolution_enabled
 from netcore.models import Endpoint, Network, Sandbox
+from netcore.names import GATEWAY_NETWORK
 
 
 def net(name: str, internal: bool = False, predefined: bool = False) -> Network:
@@ -51,10 +52,11 @@ class World:
         return self.index.lookup(self.sid(who), qname)
 
 
-def test_resolution_is_off_on_predefined_networks_and_in_the_host_namespace():
+def test_resolution_is_off_on_predefined_networks_the_gateway_bridge_and_in_the_host_namespace():
     sb = Sandbox(id="a" * 64, netns_path="/run/netns/x")
     assert resolution_enabled(net("user"), sb)
     assert not resolution_enabled(net("bridge", predefined=True), sb)
+    assert not resolution_enabled(net(GATEWAY_NETWORK), sb)  # every overlay container is on it
     assert not resolution_enabled(net("user"), Sandbox(id="b" * 64, netns_path=None))
 
 

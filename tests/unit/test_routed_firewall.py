@@ -7,12 +7,12 @@ Goldens live in tests/unit/golden/routed-internal=<b>,nat=<b>.json;
 from __future__ import annotations
 
 import itertools
-import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from .golden import check_golden
 
 from drivers.routed.firewall import attach, chains, detach, program, unprogram
 from drivers.routed.plan import plan_network
@@ -51,11 +51,7 @@ def ip(field: str, right: Any) -> dict[str, Any]:
 @pytest.mark.parametrize("internal,nat", COMBOS, ids=lambda v: b(v))
 def test_program_matches_golden(internal, nat):
     got = program(make_plan(internal, nat), FAMILY, TABLE)
-    path = GOLDEN / golden_name(internal, nat)
-    if os.environ.get("NETCORE_UPDATE_GOLDEN") == "1":
-        path.write_text(json.dumps(got, indent=2) + "\n")
-    assert path.exists(), f"missing golden {path.name}: run with NETCORE_UPDATE_GOLDEN=1 to create it"
-    assert got == json.loads(path.read_text()), f"{path.name} differs: review, then NETCORE_UPDATE_GOLDEN=1"
+    check_golden(GOLDEN / golden_name(internal, nat), got)
 
 
 def test_no_stale_goldens():
