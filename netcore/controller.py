@@ -31,20 +31,22 @@ from netcore.errors import (
     TeardownIncomplete,
 )
 from netcore.ipam import GATEWAY_REQUEST, DefaultIpam, parse_ipv4_network
-from netcore.ipam.pools import global_pools
+from netcore.ipam.pools import global_pools, reserved_range
 from netcore.models import GLOBAL, Attachment, DriverInfo, Endpoint, EngineContext, Network, PortBinding, Sandbox
 from netcore.osl import addrs, links, netns
 from netcore.osl.nft import Firewall
+from netcore.osl.nftwatch import TableWatch
 from netcore.cluster_sync import ClusterSync
 from netcore.plugins import Hooks, make_plugin_manager
 from netcore.ports import PortAllocator
-from netcore.steps import Transaction
+from netcore.steps import Transaction, pause_point
 from netcore.store import Store, open_store
 
 __all__ = ["Controller"]
 
 log = logging.getLogger("netcore.controller")
 NETWORK, ENDPOINT, SANDBOX = "network", "endpoint", "sandbox"
+INTENT = "intent"  # an operation under way: what reconcile undoes if the engine died in it
 GLOBAL_IPAM = "global-default"  # the default IPAM on the cluster store, for global networks
 GWBRIDGE = names.GATEWAY_NETWORK
 
@@ -80,6 +82,7 @@ class Controller(ClusterSync):
         self._started = False
         self._peers: dict[str, Endpoint] = {}  # endpoints of other hosts, by id
         self._closed = False
+        self._table_watch: TableWatch | None = None
 
     def start(self) -> None:
         """Set up the engine's table, hand plugins their context, reconcile store and kernel."""
@@ -96,6 +99,18 @@ class Controller(ClusterSync):
                     log.warning("cluster: %s; local networks only until it answers", exc)
             self._started = True
             self.reconcile()
+            stored = [
+                (ep.ip, b)
+                for data in self.store.list(SANDBOX)
+                for ep in self.sandbox_endpoints(Sandbox.from_dict(data))
+                if ep.ip
+                for b in ep.ports
+            ]
+            try:
+                if self.firewall.prune_ports(stored):
+                    log.info("reconcile: removed published ports that no container holds")
+            except NetcoreError as exc:
+                log.warning("reconcile: published ports: %s", exc)
             for data in self.store.list(SANDBOX):
                 sandbox = Sandbox.from_dict(data)
                 for ep in self.sandbox_endpoints(sandbox):
@@ -107,10 +122,127 @@ class Controller(ClusterSync):
                         except NetcoreError as exc:
                             log.warning("restore published ports of %s: %s", ep.name, exc)
                     self.hooks.notify("endpoint_restored", network=net, endpoint=ep, sandbox=sandbox)
+            self._table_watch = TableWatch(
+                self.firewall.family, self.firewall.table, self._table_gone, self.firewall.exists, self.firewall.netns_path
+            )
             if joined:
                 self._sync_endpoints(self.cluster.watch(ENDPOINT, self._on_endpoint_event))
             elif self.cluster is not None:
                 threading.Thread(target=self._join_later, daemon=True).start()
+
+    def _intend(self, ident: str, op: str, **data: Any) -> None:
+        """Write down an operation before its first kernel change; its commit deletes the note.
+
+        An engine killed in between leaves the note, and reconcile undoes what it says
+        (``_undo_intents``): the store, IPAM and the kernel converge to "never happened".
+        """
+        self.store.put(INTENT, ident, {"op": op, **data})
+
+    def _undo_intents(self) -> None:
+        """Roll back every operation a killed engine left half done (at start, before anything else)."""
+        for data in self.store.list(INTENT):
+            op = data.get("op")
+            try:
+                if op == "create_network":
+                    self._undo_create_network(Network.from_dict(data["network"]))
+                elif op == "connect":
+                    self._undo_connect(Endpoint.from_dict(data["endpoint"]), Sandbox.from_dict(data["sandbox"]))
+                elif op == "disconnect":
+                    self._finish_disconnect(Endpoint.from_dict(data["endpoint"]), Sandbox.from_dict(data["sandbox"]))
+                else:
+                    log.warning("reconcile: unknown intent %r", op)
+            except Exception as exc:  # one bad note must not stop the engine from starting
+                log.warning("reconcile: undo %s: %s", op, exc)
+            ident = (data.get("network") or data.get("endpoint") or {}).get("id", "")
+            self.store.delete(INTENT, ident)
+
+    def _undo_create_network(self, net: Network) -> None:
+        log.info("reconcile: undoing the interrupted create of network %s", net.name)
+        if self.store.get(NETWORK, net.id) is not None:
+            return  # committed after all
+        if net.scope == GLOBAL and self.cluster is not None and self.cluster.store.get(NETWORK, net.id) is not None:
+            return  # the cluster has it: the cluster sync makes it here like any other host's
+        try:
+            self.hooks.driver(net.driver).delete_network(network=net)
+        except NetcoreError as exc:
+            log.warning("reconcile: %s", exc)
+        if net.pool_id:
+            ipam = self._ipam(net)
+            if net.gateway:
+                ipam.release_address(pool_id=net.pool_id, address=net.gateway)
+            ipam.release_pool(pool_id=net.pool_id)
+
+    def _undo_connect(self, ep: Endpoint, sandbox: Sandbox) -> None:
+        log.info("reconcile: undoing the interrupted connect of %s", ep.name)
+        if self.store.get(ENDPOINT, ep.id) is not None:
+            return  # committed after all
+        data = self.store.get(NETWORK, ep.network_id)
+        net = Network.from_dict(data) if data else None
+        if net is not None:
+            drv = self.hooks.driver(net.driver)
+            for undo in (
+                lambda: drv.revoke_external_connectivity(network=net, endpoint=ep, sandbox=sandbox),
+                lambda: drv.leave(network=net, endpoint=ep, sandbox=sandbox, teardown=False),
+                lambda: drv.delete_endpoint(network=net, endpoint=ep),
+            ):
+                try:
+                    undo()
+                except Exception as exc:
+                    log.warning("reconcile: %s", exc)
+            if net.scope == GLOBAL and self.cluster is not None:
+                self.cluster.withdraw(ep.id)
+            if net.pool_id and ep.ip:
+                self._ipam(net).release_address(pool_id=net.pool_id, address=ep.ip)
+        current = self.sandbox(sandbox.id)
+        if current is not None and current.netns_path and netns.exists(current.netns_path):
+            gw = next((e for e in self.sandbox_endpoints(current) if e.id == current.gateway_endpoint), None)
+            if gw is not None:  # the connect may have moved the default route to its own interface
+                interfaces.set_default_route(current, gw)
+
+    def _finish_disconnect(self, ep: Endpoint, sandbox: Sandbox) -> None:
+        """A disconnect (or a container's teardown) was under way: finish it; every step is idempotent."""
+        log.info("reconcile: finishing the interrupted disconnect of %s", ep.name)
+        data = self.store.get(ENDPOINT, ep.id)
+        if data is None:
+            return
+        ep = Endpoint.from_dict(data)
+        net_data = self.store.get(NETWORK, ep.network_id)
+        sandbox = self.sandbox(sandbox.id) or sandbox
+        if net_data is None:
+            self.store.delete(ENDPOINT, ep.id)
+            return
+        try:
+            self._disconnect(Network.from_dict(net_data), sandbox, ep)
+        except TeardownIncomplete as exc:  # what is left is gone already (the first run got that far)
+            log.info("reconcile: %s", exc)
+
+    def _table_gone(self) -> None:
+        """Someone deleted the engine's nftables table (``nft flush ruleset``): put it back
+        from the store, as a restart would, while the containers keep running."""
+        with self.lock:
+            if self._closed or self._table_watch is None or self.firewall.exists():
+                return
+            log.warning("nftables table %s was deleted: restoring isolation and published ports", self.firewall.table)
+            self.firewall.ensure()
+            for net in self.networks():
+                try:
+                    self.hooks.driver(net.driver).restore_network(network=net, endpoints=self.endpoints(net))
+                except NetcoreError as exc:
+                    log.warning("restore network %s: %s", net.name, exc)
+            for data in self.store.list(SANDBOX):
+                sandbox = Sandbox.from_dict(data)
+                for ep in self.sandbox_endpoints(sandbox):
+                    if ep.ports:
+                        net = self.network(ep.network_id)
+                        try:
+                            self.hooks.driver(net.driver).program_external_connectivity(network=net, endpoint=ep, sandbox=sandbox)
+                        except NetcoreError as exc:
+                            log.warning("restore published ports of %s: %s", ep.name, exc)
+
+    def _stop_table_watch(self) -> None:
+        watch, self._table_watch = self._table_watch, None
+        if watch is not None:
+            watch.stop()
 
     # ================================================================ lookups ====
 
@@ -136,6 +268,10 @@ class Controller(ClusterSync):
     def sandbox(self, sandbox_id: str) -> Sandbox | None:
         data = self.store.get(SANDBOX, sandbox_id)
         return Sandbox.from_dict(data) if data else None
+
+    def sandbox_ids(self) -> list[str]:
+        """Every sandbox on record (the runtime's reconcile finds those no container owns)."""
+        return [d["id"] for d in self.store.list(SANDBOX)]
 
     def sandbox_endpoints(self, sandbox: Sandbox) -> list[Endpoint]:
         out = []
@@ -201,7 +337,7 @@ class Controller(ClusterSync):
                     )
                 if self.cluster.store.find(NETWORK, name) is not None:
                     raise AlreadyExists(f"network with name {name} already exists")
-            _check_ipam_input(subnet, gateway, ip_range)
+            _check_ipam_input(subnet, gateway, ip_range, link_local=info.link_local)
             if ipam_driver == "default" and info.ipam:
                 ipam_driver = info.ipam  # the driver's own IPAM (routed: per-host blocks)
             net = Network(
@@ -218,15 +354,27 @@ class Controller(ClusterSync):
             )
             with Transaction(f"create network {name}") as tx:
                 if info.addressing:
+                    tx.step("network.ipam")
                     ipam = self._ipam(net)
-                    pool = ipam.request_pool(network_id=net.id, subnet=subnet, ip_range=ip_range, options={})
-                    tx.push("ipam.pool", lambda: ipam.release_pool(pool_id=pool.pool_id))
-                    net.subnet, net.pool_id, net.ip_range = pool.subnet, pool.pool_id, ip_range
-                    net.gateway = ipam.request_address(
-                        pool_id=pool.pool_id, address=gateway or pool.gateway, options=dict(GATEWAY_REQUEST)
-                    )
+                    with self.store.transaction():  # the pool and the intent to undo it, together
+                        pool = ipam.request_pool(network_id=net.id, subnet=subnet, ip_range=ip_range, options={})
+                        tx.push("ipam.pool", lambda: ipam.release_pool(pool_id=pool.pool_id))
+                        net.subnet, net.pool_id, net.ip_range = pool.subnet, pool.pool_id, ip_range
+                        net.gateway = ipam.request_address(
+                            pool_id=pool.pool_id, address=gateway or pool.gateway, options=dict(GATEWAY_REQUEST)
+                        )
+                        tx.push("ipam.gateway", lambda: ipam.release_address(pool_id=pool.pool_id, address=net.gateway))
+                        self._intend(net.id, "create_network", network=net.to_dict())
+                    tx.push("intent", lambda: self.store.delete(INTENT, net.id))
+                    # a pool of our own choosing already avoids the host's prefixes
+                    owner = addrs.owner(net.gateway) if net.gateway and (subnet or gateway) else None
+                    if owner is not None:
+                        raise InvalidConfig(f"invalid gateway {net.gateway} of subnet {net.subnet}: it is an address of this host ({owner})")
                 elif subnet or gateway or ip_range:
                     raise InvalidConfig(f"the {driver} driver takes no --subnet, --gateway or --ip-range")
+                else:
+                    self._intend(net.id, "create_network", network=net.to_dict())
+                    tx.push("intent", lambda: self.store.delete(INTENT, net.id))
                 tx.step("network.driver")
                 drv.create_network(network=net)
                 tx.push("network.driver", lambda: drv.delete_network(network=net))
@@ -234,7 +382,9 @@ class Controller(ClusterSync):
                 if net.scope == GLOBAL:  # the cluster's create decides a name race between hosts
                     self.cluster.store.put(NETWORK, net.id, net.to_dict(), name=net.name, create=True)
                     tx.push("network.cluster", lambda: self.cluster.store.delete(NETWORK, net.id))
-                self.store.put(NETWORK, net.id, net.to_dict(), name=net.name, create=True)
+                with self.store.transaction():
+                    self.store.put(NETWORK, net.id, net.to_dict(), name=net.name, create=True)
+                    self.store.delete(INTENT, net.id)
             self.hooks.notify("network_created", network=net)
             return net
 
@@ -251,23 +401,26 @@ class Controller(ClusterSync):
                 who = ", ".join(sorted(e.name for e in eps))
                 raise Conflict(f"error while removing network: network {net.name} has active endpoints ({who})")
             errors: list[BaseException] = []
+            pause_point("network.delete")
             try:
                 self.hooks.driver(net.driver).delete_network(network=net)
             except NotFound as exc:  # driver gone: forget the record anyway
                 log.warning("%s", exc)
             except Exception as exc:
                 errors.append(exc)
-            if net.pool_id:
-                try:
-                    ipam = self._ipam(net)
-                    if net.gateway:
-                        ipam.release_address(pool_id=net.pool_id, address=net.gateway)
-                    ipam.release_pool(pool_id=net.pool_id)
-                except Exception as exc:
-                    errors.append(exc)
-            if net.scope == GLOBAL and self.cluster is not None:
-                self.cluster.store.delete(NETWORK, net.id)  # the other hosts forget it through their watch
-            self.store.delete(NETWORK, net.id)
+            pause_point("network.release")
+            with self.store.transaction():  # pool and record go together: a crash before keeps both (reconcile restores the network)
+                if net.pool_id:
+                    try:
+                        ipam = self._ipam(net)
+                        if net.gateway:
+                            ipam.release_address(pool_id=net.pool_id, address=net.gateway)
+                        ipam.release_pool(pool_id=net.pool_id)
+                    except Exception as exc:
+                        errors.append(exc)
+                if net.scope == GLOBAL and self.cluster is not None:
+                    self.cluster.store.delete(NETWORK, net.id)  # the other hosts forget it through their watch
+                self.store.delete(NETWORK, net.id)
             self.hooks.notify("network_deleted", network=net)
             if errors:
                 raise TeardownIncomplete(f"delete network {net.name}", errors)
@@ -310,6 +463,7 @@ class Controller(ClusterSync):
             for net, att in zip(nets, attachments):
                 self._check_attachment(net, att)
             path = None
+            pause_point("sandbox.netns")
             if not host_ns:
                 path = netns.create(f"nc-{self.tag}-{sandbox_id[:12]}")
             sandbox = Sandbox(
@@ -321,6 +475,7 @@ class Controller(ClusterSync):
                 ports=list(ports),
             )
             try:
+                pause_point("sandbox.store")
                 self.store.put(SANDBOX, sandbox_id, sandbox.to_dict(), create=True)
                 for net, att in zip(nets, attachments):
                     self._connect(net, sandbox, att)
@@ -347,11 +502,13 @@ class Controller(ClusterSync):
                 self._disconnect(self.network(ep.network_id), sandbox, ep, teardown=going)
             except Exception as exc:
                 errors.append(exc)
+        pause_point("sandbox.netns.delete")
         if sandbox.netns_path:
             try:
                 netns.delete(sandbox.netns_path)
             except Exception as exc:
                 errors.append(exc)
+        pause_point("sandbox.forget")
         self.store.delete(SANDBOX, sandbox.id)
         if errors:
             raise TeardownIncomplete(f"tear down sandbox {sandbox.name or sandbox.id[:12]}", errors)
@@ -421,6 +578,23 @@ class Controller(ClusterSync):
             self._disconnect(self.network(current.network_id), sandbox, current)
 
     def _check_attachment(self, net: Network, att: Attachment) -> None:
+        """Refuse a bad --ip or --alias before anything is reserved.
+
+        Aliases are DNS names like the container's own, so they follow the
+        container-name rules; and one that is another container's name on the network
+        is refused, or DNS would answer that name with both containers.
+        """
+        if isinstance(att.aliases, str):
+            raise InvalidConfig("aliases must be a list of names")
+        for alias in att.aliases:
+            if not isinstance(alias, str) or not names.valid_object_name(alias):
+                raise InvalidConfig(f"invalid alias {alias!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        if att.aliases:
+            wanted = {a.lower() for a in att.aliases}
+            others = self.cluster.endpoints(net.id) if net.scope == GLOBAL and self.cluster is not None else self.endpoints(net)
+            taken = next((e.name for e in others if e.name.lower() in wanted), None)
+            if taken is not None:
+                raise Conflict(f"alias {taken} is the name of another container on network {net.name}")
         if att.ip is not None:
             if not net.subnet:
                 raise InvalidConfig(f"network {net.name} has no addresses: --ip is not allowed")
@@ -438,10 +612,16 @@ class Controller(ClusterSync):
         ep = Endpoint(id=names.new_id(), network_id=net.id, name=sandbox.name, sandbox_id=sandbox.id, ifname=ifname, aliases=list(att.aliases), gw_priority=att.gw_priority)
         with Transaction(f"connect {sandbox.name} to {net.name}") as tx:
             if net.pool_id:
+                tx.step("endpoint.ipam")
                 ipam = self._ipam(net)
-                ip = ipam.request_address(pool_id=net.pool_id, address=att.ip, options={})
-                tx.push("ipam.address", lambda: ipam.release_address(pool_id=net.pool_id, address=ip))
-                ep.address = f"{ip}/{net.prefixlen}"
+                with self.store.transaction():  # the address and the intent to undo it, together
+                    ip = ipam.request_address(pool_id=net.pool_id, address=att.ip, options={})
+                    tx.push("ipam.address", lambda: ipam.release_address(pool_id=net.pool_id, address=ip))
+                    ep.address = f"{ip}/{net.prefixlen}"
+                    self._intend(ep.id, "connect", endpoint=ep.to_dict(), sandbox=sandbox.to_dict())
+            else:
+                self._intend(ep.id, "connect", endpoint=ep.to_dict(), sandbox=sandbox.to_dict())
+            tx.push("intent", lambda: self.store.delete(INTENT, ep.id))
             tx.step("endpoint.create")
             info = drv.create_endpoint(network=net, endpoint=ep)
             tx.push("endpoint.create", lambda: drv.delete_endpoint(network=net, endpoint=ep))
@@ -467,6 +647,7 @@ class Controller(ClusterSync):
             tx.step("endpoint.store")
             with self.store.transaction():
                 self.store.put(ENDPOINT, ep.id, ep.to_dict(), parent=net.id, create=True)
+                self.store.delete(INTENT, ep.id)
                 for other in changed:
                     if other.id != ep.id:
                         self.store.put(ENDPOINT, other.id, other.to_dict(), parent=other.network_id)
@@ -533,15 +714,17 @@ class Controller(ClusterSync):
     def _disconnect(self, net: Network, sandbox: Sandbox, ep: Endpoint, teardown: bool = False) -> None:
         """Undo ``_connect``. ``teardown``: the whole sandbox goes and its netns is deleted next,
         so the default route is not handed on and the driver may leave the interface to the
-        kernel (see the ``leave`` hook)."""
+        kernel (see the ``leave`` hook). A kill -9 half way is finished by reconcile (its intent)."""
         errors: list[BaseException] = []
+        self._intend(ep.id, "disconnect", endpoint=ep.to_dict(), sandbox=sandbox.to_dict())
         try:
             drv = self.hooks.driver(net.driver)
-            for step in (
-                lambda: self._unpublish(net, ep, sandbox),
-                lambda: drv.leave(network=net, endpoint=ep, sandbox=sandbox, teardown=teardown),
-                lambda: drv.delete_endpoint(network=net, endpoint=ep),
+            for point, step in (
+                ("endpoint.unpublish", lambda: self._unpublish(net, ep, sandbox)),
+                ("endpoint.leave", lambda: drv.leave(network=net, endpoint=ep, sandbox=sandbox, teardown=teardown)),
+                ("endpoint.delete", lambda: drv.delete_endpoint(network=net, endpoint=ep)),
             ):
+                pause_point(point)
                 try:
                     step()
                 except Exception as exc:
@@ -553,13 +736,16 @@ class Controller(ClusterSync):
                 self.cluster.withdraw(ep.id)
             except Exception as exc:
                 errors.append(exc)
+        pause_point("endpoint.release")
         if net.pool_id and ep.ip:
             try:
                 self._ipam(net).release_address(pool_id=net.pool_id, address=ep.ip)
             except Exception as exc:
                 errors.append(exc)
+        pause_point("endpoint.forget")
         with self.store.transaction():
             self.store.delete(ENDPOINT, ep.id)
+            self.store.delete(INTENT, ep.id)
             if ep.id in sandbox.endpoints:
                 sandbox.endpoints.remove(ep.id)
             if self.store.get(SANDBOX, sandbox.id) is not None:
@@ -589,11 +775,14 @@ class Controller(ClusterSync):
     def reconcile(self) -> None:
         """Make kernel and store agree after a restart.
 
-        Stored networks are restored by their drivers; sandboxes whose netns is gone
+        Operations a killed engine left half done (their intent notes) are undone
+        (create, connect) or finished (disconnect);
+        stored networks are restored by their drivers; sandboxes whose netns is gone
         lose their endpoints; links and namespaces carrying this engine's tag but
         no record are removed.
         """
         with self.lock:
+            self._undo_intents()
             for net in self.networks():
                 try:
                     self.hooks.driver(net.driver).restore_network(network=net, endpoints=self.endpoints(net))
@@ -622,6 +811,7 @@ class Controller(ClusterSync):
 
     def reset(self) -> None:
         """Remove everything this engine made: sandboxes, networks (predefined too), its table."""
+        self._stop_table_watch()  # the table goes on purpose
         with self.lock:
             for data in self.store.list(SANDBOX):
                 try:
@@ -643,6 +833,7 @@ class Controller(ClusterSync):
         """Stop; the containers and their endpoints stay (the lease is left to lapse, not revoked:
         an engine restarted within its TTL takes its endpoints over without a gap)."""
         self._closed = True
+        self._stop_table_watch()
         self.hooks.notify("shutdown")
         if self.cluster is not None:
             self.cluster.close()
@@ -650,13 +841,20 @@ class Controller(ClusterSync):
         self.store.close()
 
 
-def _check_ipam_input(subnet: str | None, gateway: str | None, ip_range: str | None) -> None:
-    """Validate --subnet/--gateway/--ip-range before anything is reserved."""
+def _check_ipam_input(subnet: str | None, gateway: str | None, ip_range: str | None, link_local: bool = False) -> None:
+    """Validate --subnet/--gateway/--ip-range before anything is reserved.
+
+    Reserved blocks (loopback, multicast, 0/8, 240/4, link-local) are refused; a
+    driver takes link-local subnets only if its ``DriverInfo.link_local`` says so.
+    """
     if subnet is None:
         if gateway or ip_range:
             raise InvalidConfig("--gateway and --ip-range need --subnet")
         return
     net = parse_ipv4_network(subnet)
+    hit = reserved_range(net, link_local)
+    if hit is not None:
+        raise InvalidConfig(f"invalid subnet {net}: it overlaps {hit[0]}, which is reserved ({hit[1]})")
     if ip_range is not None:
         rng = parse_ipv4_network(ip_range, "ip-range")
         if not rng.subnet_of(net):

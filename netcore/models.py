@@ -180,6 +180,7 @@ class DriverInfo:
     addressing: bool = True  # False: the network takes no IPAM pool (host, none)
     host_namespace: bool = False  # True: its sandboxes are the host's own netns (host)
     ipam: str | None = None  # the IPAM its networks use unless --ipam-driver names another (routed: its block IPAM)
+    link_local: bool = False  # True: its networks may take subnets in 169.254.0.0/16, which are refused otherwise
 
 
 @dataclass(frozen=True)

@@ -83,8 +83,18 @@ def mac_from_id(object_id: str) -> str:
     return ":".join(f"{b:02x}" for b in bytes([(raw[0] & 0xFC) | 0x02]) + raw[1:])
 
 
+_IFNAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+
+
 def valid_ifname(name: str) -> bool:
-    return 0 < len(name) <= IFNAMSIZ and "/" not in name and not any(c.isspace() for c in name)
+    """The kernel's interface-name rules, narrowed to names every tool takes unquoted.
+
+    The kernel (``dev_valid_name``) wants 1 to 15 bytes, not ``.`` or ``..``, no ``/``,
+    ``:`` or whitespace; it would take quotes, ``;``, ``}`` or non-ASCII, which then
+    break shells, nft and udev rules. So: ASCII letters, digits, ``_``, ``.``, ``-``,
+    starting with a letter or digit, at most 15 characters.
+    """
+    return len(name) <= IFNAMSIZ and bool(_IFNAME_RE.fullmatch(name))
 
 
 def valid_object_name(name: str) -> bool:

@@ -1,23 +1,39 @@
 """Kernel work as named steps with undos, and the undo stack behind every transaction.
 
 A failing step undoes the finished ones in reverse; teardown runs every undo and
-reports what failed together. ``NETCORE_TEST_FAIL_STEP=<name>`` makes the step of
-that name fail, so tests can prove the rollback.
+reports what failed together.
+
+Two test-only switches name a step (``checkpoint``: every step of ``run_steps`` and
+``Transaction.step``; ``pause_point`` alone: the steps of teardowns, which never fail
+on purpose):
+
+- ``NETCORE_TEST_FAIL_STEP=<name>`` makes the step of that name fail, so tests can
+  prove the rollback.
+- ``NETCORE_TEST_PAUSE_STEP=<name>[@N]`` makes the process stop just before the N-th
+  time (default the first) it reaches the step of that name: it writes
+  ``<name> <pid>`` to the file ``NETCORE_TEST_PAUSE_FILE`` (if set) and sleeps until
+  killed, so a test can ``kill -9`` it at exactly that step boundary and check what
+  the next engine makes of the half-done work.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from netcore.errors import KernelError, NetcoreError, TeardownIncomplete
 
-__all__ = ["Step", "run_steps", "undo_steps", "Transaction", "check_injected_failure"]
+__all__ = ["Step", "run_steps", "undo_steps", "Transaction", "check_injected_failure", "pause_point", "checkpoint"]
 
 log = logging.getLogger("netcore.steps")
+PAUSE_STEP, PAUSE_FILE = "NETCORE_TEST_PAUSE_STEP", "NETCORE_TEST_PAUSE_FILE"
+_reached: dict[str, int] = {}  # pause point name -> times reached (only counted while one is armed)
+_reached_lock = threading.Lock()
 
 
 def check_injected_failure(name: str) -> None:
@@ -25,6 +41,35 @@ def check_injected_failure(name: str) -> None:
     wanted = os.environ.get("NETCORE_TEST_FAIL_STEP")
     if wanted and wanted == name:
         raise KernelError(name, "(injected)", "failure injected by NETCORE_TEST_FAIL_STEP")
+
+
+def pause_point(name: str) -> None:
+    """Stop here for good (until killed) if ``NETCORE_TEST_PAUSE_STEP`` names this step."""
+    wanted = os.environ.get(PAUSE_STEP)
+    if not wanted:
+        return
+    step, _, nth = wanted.partition("@")
+    if step != name:
+        return
+    with _reached_lock:
+        _reached[name] = count = _reached.get(name, 0) + 1
+    if count != (int(nth) if nth.isdigit() else 1):
+        return
+    marker = os.environ.get(PAUSE_FILE)
+    log.warning("paused at step %s (NETCORE_TEST_PAUSE_STEP), pid %d", name, os.getpid())
+    if marker:
+        tmp = f"{marker}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
+            f.write(f"{name} {os.getpid()}\n")
+        os.replace(tmp, marker)  # appears whole: the test reads it as soon as it exists
+    while True:
+        time.sleep(3600)
+
+
+def checkpoint(name: str) -> None:
+    """A step boundary: the test switches may pause or fail the process here."""
+    pause_point(name)
+    check_injected_failure(name)
 
 
 @dataclass(frozen=True)
@@ -48,7 +93,7 @@ def run_steps(steps: Iterable[Step], plan: Any) -> None:
         if not _applies(step, plan):
             continue
         try:
-            check_injected_failure(step.name)
+            checkpoint(step.name)
             log.debug("step %s", step.name)
             step.do(plan)
         except NetcoreError:
@@ -66,6 +111,7 @@ def undo_steps(steps: Iterable[Step], plan: Any, what: str) -> None:
     for step in reversed(list(steps)):
         if step.undo is None or not _applies(step, plan):
             continue
+        pause_point(f"{step.name}.undo")
         try:
             step.undo(plan)
         except Exception as exc:  # keep going: teardown never stops early
@@ -95,8 +141,8 @@ class Transaction:
         self._undo.append((name, undo))
 
     def step(self, name: str) -> None:
-        """Mark a point in the chain where an injected failure may strike."""
-        check_injected_failure(name)
+        """Mark a point in the chain where an injected failure or a test pause may strike."""
+        checkpoint(name)
 
     def __enter__(self) -> "Transaction":
         return self

@@ -20,7 +20,12 @@ def create(plan: BridgePlan) -> None:
 
 
 def delete(plan: BridgePlan) -> None:
+    """Delete the network's bridge, never a link of that name that another owner tagged."""
     with netns.host() as ipr:
+        index = links.lookup(ipr, plan.bridge)
+        link = links.get(ipr, index) if index is not None else None
+        if link is not None and link.alias not in (None, plan.alias):
+            return
         links.delete(ipr, plan.bridge)
 
 

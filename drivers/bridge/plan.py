@@ -17,7 +17,7 @@ ICC = "com.docker.network.bridge.enable_icc"
 MTU = "com.docker.network.driver.mtu"
 SHORT = {"bridge_name": NAME, "masquerade": MASQ, "icc": ICC, "mtu": MTU}
 OPTIONS = {
-    NAME: "name of the Linux bridge (at most 15 characters); default ncbr-<network id>",
+    NAME: "name of the Linux bridge (at most 15 characters of [a-zA-Z0-9_.-]); default ncbr-<network id>",
     MASQ: "masquerade traffic leaving the host (true/false, default true)",
     ICC: "let containers of this network talk to each other (true/false, default true)",
     MTU: "MTU of the containers' interfaces (68-65535, default 1500)",
@@ -47,7 +47,9 @@ def plan_network(network: Network, tag: str) -> BridgePlan:
     opts = canonical_options(network.options)
     bridge = opts.get(NAME) or names.bridge_name(network.id)
     if not names.valid_ifname(bridge):
-        raise InvalidConfig(f"invalid bridge name {bridge!r}: at most {names.IFNAMSIZ} characters, no '/' or spaces")
+        raise InvalidConfig(
+            f"invalid bridge name {bridge!r}: at most {names.IFNAMSIZ} characters of [a-zA-Z0-9_.-], starting with a letter or digit"
+        )
     mtu = options_.mtu(opts[MTU]) if MTU in opts else None
     gateway_cidr = None
     if network.subnet and network.gateway:

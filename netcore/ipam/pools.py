@@ -5,9 +5,28 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Iterator
 
-__all__ = ["default_pools", "global_pools", "first_free_pool", "overlapping"]
+__all__ = ["default_pools", "global_pools", "first_free_pool", "overlapping", "RESERVED", "LINK_LOCAL", "reserved_range"]
 
 Net = ipaddress.IPv4Network
+
+LINK_LOCAL = ipaddress.IPv4Network("169.254.0.0/16")
+# Blocks no network may take (RFC 6890): no host can route them as a subnet.
+RESERVED: dict[Net, str] = {
+    ipaddress.IPv4Network("0.0.0.0/8"): "this host on this network",
+    ipaddress.IPv4Network("127.0.0.0/8"): "loopback",
+    LINK_LOCAL: "link-local",
+    ipaddress.IPv4Network("224.0.0.0/4"): "multicast",
+    ipaddress.IPv4Network("240.0.0.0/4"): "reserved (and broadcast)",
+}
+
+
+def reserved_range(candidate: Net, link_local: bool = False) -> tuple[Net, str] | None:
+    """The reserved block ``candidate`` overlaps, with what it is for; link-local is
+    allowed when ``link_local`` (a driver that owns 169.254.0.0/16 on purpose)."""
+    for block, what in RESERVED.items():
+        if candidate.overlaps(block) and not (link_local and block == LINK_LOCAL and candidate.subnet_of(block)):
+            return block, what
+    return None
 
 
 def default_pools() -> Iterator[Net]:

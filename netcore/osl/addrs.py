@@ -12,7 +12,7 @@ from netcore.errors import KernelError
 from netcore.osl import netns
 from netcore.osl.links import kernel_errors
 
-__all__ = ["add", "delete", "host_prefixes"]
+__all__ = ["add", "delete", "host_prefixes", "owner"]
 
 
 def add(ipr: Any, index: int, cidr: str) -> None:
@@ -56,3 +56,15 @@ def host_prefixes(ipr: Any = None) -> list[str]:
         if address and not address.startswith("127."):
             out.append(str(ipaddress.IPv4Interface(f"{address}/{msg['prefixlen']}").network))
     return out
+
+
+def owner(address: str, ipr: Any = None) -> str | None:
+    """The name of the link in the engine's namespace that holds ``address``, or None."""
+    if ipr is None:
+        with netns.host() as host:
+            return owner(address, host)
+    for msg in ipr.get_addr(family=2, address=address):
+        if msg.get("IFA_ADDRESS") == address or msg.get("IFA_LOCAL") == address:
+            link = ipr.get_links(msg["index"])
+            return link[0].get_attr("IFLA_IFNAME") if link else str(msg["index"])
+    return None

@@ -17,6 +17,11 @@ network is one transaction that adds or removes map elements and chains:
     input        iifname @net_ifs ip daddr 127.0.0.0/8: drop unless it is a reply
                  (bridges get route_localnet for localhost publishing; this keeps
                  containers away from the host's loopback services)
+    loopback     (filter, prerouting, raw priority, before any DNAT)
+                 iifname != lo ip daddr 127.0.0.0/8 drop
+                 (a port published on 127.0.0.1 is for the host alone: without
+                 this, a neighbour routing 127/8 to the host is DNATed before the
+                 kernel's martian check; the class of CVE-2020-8558)
 
 Published ports are map elements, so publishing is O(1) in the number of ports
 already published. (Address and port sit in two maps rather than one map with
@@ -143,11 +148,11 @@ class Firewall:
         return json.loads(out)["nftables"] if out.strip() else []
 
     def ensure(self) -> None:
-        """Create the table and its base chains if they are not there yet (and sets added since)."""
+        """Create the table and its base chains if they are not there yet (and what was added since)."""
         if not self.exists():
             self.apply(self.base_commands())
         else:
-            self.apply(self.added_sets())
+            self.apply(self.added_sets() + self.loopback_guard())
         self.coexist()
 
     def _docker_user_rules(self) -> list[dict[str, Any]]:
@@ -200,6 +205,20 @@ class Firewall:
         """Sets newer than some tables already in the kernel: ``add`` is idempotent."""
         return [cmd("add", "set", family=self.family, table=self.table, name="net_pools", type="ipv4_addr", flags=["interval"])]
 
+    def loopback_guard(self) -> list[dict[str, Any]]:
+        """Drop packets for 127.0.0.0/8 that arrive on any interface but ``lo`` (idempotent).
+
+        At raw priority, before conntrack's NAT: replies of localhost publishing still
+        carry the bridge's address there (masquerade is undone later), so they pass.
+        """
+        f, t = self.family, self.table
+        return [
+            cmd("add", "chain", family=f, table=t, name="loopback", type="filter", hook="prerouting", prio=-300, policy="accept"),
+            cmd("flush", "chain", family=f, table=t, name="loopback"),
+            rule(f, t, "loopback", {"match": {"op": "!=", "left": _meta("iifname"), "right": "lo"}},
+                 _eq(_ip("daddr"), prefix(LOOPBACK)), {"drop": None}),
+        ]
+
     def publish(self, container_ip: str, bindings: Iterable[PortBinding]) -> None:
         """DNAT each binding's host port to ``container_ip`` (idempotent)."""
         commands = []
@@ -208,6 +227,36 @@ class Firewall:
             commands.append(cmd("add", "element", family=self.family, table=self.table, name=f"{kind}_addr", elem=[[key, container_ip]]))
             commands.append(cmd("add", "element", family=self.family, table=self.table, name=f"{kind}_port", elem=[[key, b.container_port]]))
         self.apply(commands)
+
+    def prune_ports(self, keep: Iterable[tuple[str, PortBinding]]) -> int:
+        """Delete DNAT entries that are not ``keep``'s ``(container_ip, binding)``; returns how many.
+
+        A killed engine can leave entries of a publish it never recorded (or one
+        pointing at an address it since gave back); ``add element`` would not replace
+        them, so they go before the stored bindings are programmed again.
+        """
+        wanted: dict[tuple[str, str], tuple[str, int]] = {}
+        for ip, b in keep:
+            kind, key = _port_key(b)
+            wanted[(kind, json.dumps(key["concat"]))] = (ip, b.container_port)
+        elems: dict[str, list[Any]] = {}
+        for o in self.list():
+            m = o.get("map")
+            if m and m.get("name") in ("any_addr", "any_port", "ip_addr", "ip_port"):
+                elems[m["name"]] = m.get("elem") or []
+        stale = []
+        for kind in ("any", "ip"):
+            ports = {json.dumps(k["concat"]): v for k, v in elems.get(f"{kind}_port", [])}
+            for k, addr in elems.get(f"{kind}_addr", []):
+                key = json.dumps(k["concat"])
+                if wanted.get((kind, key)) != (addr, ports.get(key)):
+                    stale.append((kind, k))
+        self.apply([
+            cmd("delete", "element", family=self.family, table=self.table, name=f"{kind}_{part}", elem=[k])
+            for kind, k in stale
+            for part in ("addr", "port")
+        ])
+        return len(stale)
 
     def unpublish(self, bindings: Iterable[PortBinding]) -> None:
         """Remove the bindings' DNAT entries; ones already gone are fine."""
@@ -260,6 +309,7 @@ class Firewall:
             rule(f, t, "dnat", _dnat_by({"concat": [_L4PROTO, _DPORT]}, "any")),
             rule(f, t, "input", _eq(_meta("iifname"), "@net_ifs"), _eq(_ip("daddr"), prefix(LOOPBACK)), _ct_dnat(), {"accept": None}),
             rule(f, t, "input", _eq(_meta("iifname"), "@net_ifs"), _eq(_ip("daddr"), prefix(LOOPBACK)), {"drop": None}),
+            *self.loopback_guard(),
         ]
 
     def close(self) -> None:

@@ -5,8 +5,11 @@ connection, the body runs to the end of the stream), which a few lines on a raw
 socket speak. Every import here is paid by every command, so: no ``http.client``
 (~20 ms: it pulls in the email package), the C ``_socket`` rather than ``socket.py``
 (~5 ms of enum conversions and selectors), no ``typing`` at run time (~4 ms), and
-``urllib.parse`` only for names that need quoting (~3 ms). If no engine answers, the
-client starts one (``netcore daemon``) in the background and waits for it.
+``urllib.parse`` only for names that need quoting (~3 ms). If no engine answers on the
+default socket, the client starts one (``netcore daemon``, see ``runtime.api.autostart``).
+
+Every failure of the connection (refused, reset, a full listen backlog that outlasts
+the retries, a timeout) is an ``ApiError``: the CLI prints one line, never a traceback.
 """
 
 from __future__ import annotations
@@ -55,6 +58,8 @@ class _Response:
             if not chunk:
                 break
             head += chunk
+        if not head:
+            raise ConnectionResetError("the engine closed the connection without an answer")
         head, _, self._pending = head.partition(b"\r\n\r\n")
         try:
             self.status = int(head.split(None, 2)[1])
@@ -79,12 +84,36 @@ class _Response:
         self.sock.close()
 
 
+CONNECT_RETRY = 10.0  # seconds a client retries while the engine's listen backlog is full (EAGAIN)
+
+
+def _connect(path: str, timeout: float | None) -> _socket.socket:
+    """A connected socket; EAGAIN (the engine's backlog is full: a burst of clients) is retried."""
+    deadline = None
+    delay = 0.002
+    while True:
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(path)
+            return sock
+        except BlockingIOError:
+            sock.close()
+            now = time.monotonic()
+            deadline = deadline or now + CONNECT_RETRY
+            if now >= deadline:
+                raise ApiError(0, f"the netcore engine at unix://{path} is not accepting connections (its backlog is full): try again") from None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+        except BaseException:
+            sock.close()
+            raise
+
+
 def _send(path: str, method: str, url: str, data: bytes | None, timeout: float | None,
           content_type: str = "application/json") -> _Response:
-    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    sock = _connect(path, timeout)
     try:
-        sock.settimeout(timeout)
-        sock.connect(path)
         head = f"{method} {url} HTTP/1.0\r\nHost: netcore\r\n"
         if data is not None:
             head += f"Content-Type: {content_type}\r\nContent-Length: {len(data)}\r\n"
@@ -95,7 +124,19 @@ def _send(path: str, method: str, url: str, data: bytes | None, timeout: float |
         raise
 
 
+def _lost(path: str, exc: OSError) -> ApiError:
+    """One line for a connection that failed after it was made."""
+    if isinstance(exc, TimeoutError):
+        return ApiError(0, f"the netcore engine at unix://{path} did not answer in time")
+    if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
+        return ApiError(0, f"the netcore engine at unix://{path} closed the connection (was it stopped?)")
+    return ApiError(0, f"lost the connection to the netcore engine at unix://{path}: {exc.strerror or exc}")
+
+
 class Client:
+    """``autostart``: start an engine if none answers (only ever for the default socket;
+    ``NETCORE_NO_AUTOSTART=1`` turns it off)."""
+
     def __init__(self, host: str | None = None, root: str | None = None, autostart: bool = True) -> None:
         self.path = socket_path(host)
         self.root = root or os.environ.get("NETCORE_ROOT") or DEFAULT_ROOT
@@ -108,19 +149,36 @@ class Client:
             try:
                 return _send(self.path, method, url, data, timeout, content_type)
             except (FileNotFoundError, ConnectionRefusedError):
-                if attempt or not self.autostart:
+                if attempt:
                     raise ApiError(0, f"cannot connect to the netcore engine at unix://{self.path}: is the engine running?") from None
                 self._start_engine()
+            except OSError as exc:
+                raise _lost(self.path, exc) from None
         raise AssertionError("unreachable")
+
+    def _start_engine(self) -> None:
+        """Make an engine answer on this socket, starting one only where the client may
+        (``runtime.api.autostart``); else one line that says how to start one."""
+        from runtime.api import autostart
+
+        autostart.ensure_engine(self.path, self.root, allowed=self.autostart)
 
     def request(self, method: str, url: str, body: Any = None, query: dict[str, Any] | None = None, timeout: float | None = 120) -> Any:
         if query:
             url += "?" + _urlencode(query)
         resp = self._open(method, url, body, timeout)
-        raw = resp.read()
-        payload = json.loads(raw) if raw else None
+        try:
+            raw = resp.read()
+        except OSError as exc:
+            raise _lost(self.path, exc) from None
+        try:
+            payload = json.loads(raw) if raw else None
+        except ValueError:
+            payload = None
+            if resp.status < 400:
+                raise ApiError(0, "the netcore engine sent a malformed answer") from None
         if resp.status >= 400:
-            message = payload.get("message") if isinstance(payload, dict) else raw.decode(errors="replace")
+            message = payload.get("message") if isinstance(payload, dict) else raw.decode(errors="replace").strip()
             raise ApiError(resp.status, message or f"HTTP {resp.status}")
         return payload
 
@@ -131,43 +189,22 @@ class Client:
         if query:
             url += "?" + _urlencode(query)
         resp = self._open(method, url, None, None, raw, content_type)
-        if resp.status >= 400:
-            payload = json.loads(resp.read() or b"{}")
-            raise ApiError(resp.status, payload.get("message", f"HTTP {resp.status}"))
         try:
+            if resp.status >= 400:
+                try:
+                    payload = json.loads(resp.read() or b"{}")
+                except ValueError:
+                    payload = {}
+                raise ApiError(resp.status, payload.get("message", f"HTTP {resp.status}"))
             while True:
                 chunk = resp.read1(65536)
                 if not chunk:
                     return
                 yield chunk
+        except OSError as exc:
+            raise _lost(self.path, exc) from None
         finally:
             resp.close()
-
-    def _start_engine(self) -> None:
-        """Start ``netcore daemon`` in the background for this socket and root, and wait for it."""
-        import subprocess
-
-        os.makedirs(self.root, exist_ok=True)
-        log = open(os.path.join(self.root, "engine.log"), "ab")
-        subprocess.Popen(
-            [sys.executable, "-m", "runtime.cli", "daemon", "--root", self.root, "--socket", self.path],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-            close_fds=True,
-        )
-        log.close()
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            try:
-                s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-                s.connect(self.path)
-                s.close()
-                return
-            except OSError:
-                time.sleep(0.02)
-        raise ApiError(0, f"the netcore engine did not start; see {self.root}/engine.log")
 
 
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")

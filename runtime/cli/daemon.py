@@ -38,4 +38,9 @@ def daemon(cli: Cli, daemon_root: str | None, socket_path: str | None, log_level
         settings = config.load(config_file, flags)
     except Exception as exc:  # InvalidConfig: one line, like every CLI error
         raise click.UsageError(str(exc)) from None
-    serve(root, socket_path or parse_host(cli.host), settings)
+    from netcore import NetcoreError
+
+    try:
+        serve(root, socket_path or parse_host(cli.host), settings)
+    except NetcoreError as exc:  # a second engine, a private mount namespace: one line, exit 1
+        raise click.ClickException(str(exc)) from None

@@ -19,7 +19,7 @@ from netcore import Attachment, Conflict, InvalidConfig, NetcoreError, NotFound,
 from netcore.controller import Controller
 
 from runtime import portspec
-from runtime.engine import files, process
+from runtime.engine import files, monitors, pause, process
 from runtime.engine.config import ipv4
 
 __all__ = ["Containers"]
@@ -130,17 +130,21 @@ class Containers:
             "started_at": None,
             "finished_at": None,
             "process": None,
+            "transient": True,  # until the process runs: an engine that dies before rolls this run back at its start
         }
         with self.lock:
             self.store.put(CONTAINER, cid, rec, name=name, create=True)  # a duplicate name fails here, before any change
             sdir = self.state_dir(cid)
             try:
+                pause.point("run.record")
                 os.makedirs(sdir)
                 sandbox = self.controller.setup_sandbox(cid, name, attachments, hostname=rec["hostname"], dns_servers=dns, ports=ports)
+                pause.point("run.sandbox")
                 host_ns = sandbox.netns_path is None
                 if host_ns:
                     rec["hostname"] = hostname or os.uname().nodename
                 self._write_files(rec, sdir)
+                pause.point("run.files")
                 env_full = {"PATH": DEFAULT_PATH, "HOSTNAME": rec["hostname"], **rec["env"]}
                 bind = {"/etc/resolv.conf": f"{sdir}/resolv.conf"}
                 if not host_ns:
@@ -157,6 +161,7 @@ class Containers:
                 )
                 self._exited[cid] = threading.Event()
                 info = process.start(spec)
+                pause.point("run.process")
             except BaseException as exc:
                 self._exited.pop(cid, None)
                 try:
@@ -168,8 +173,10 @@ class Containers:
                     raise InvalidConfig(str(exc)) from None
                 raise
             rec.update(state="running", started_at=_now(), process=_info_dict(info))
+            rec.pop("transient", None)
             self.store.put(CONTAINER, cid, rec, name=name)
             self.watcher.watch(cid, info, sdir)
+            pause.point("run.running")
         return rec
 
     def _write_files(self, rec: dict[str, Any], sdir: str) -> None:
@@ -253,7 +260,9 @@ class Containers:
                     f"cannot remove container {rec['name']}: container is running: stop the container before removing or force remove"
                 )
             process.kill(_info(rec))
+            pause.point("rm.killed")
             self.wait(rec["id"], timeout=5.0)
+            pause.point("rm.exited")
         with self.lock:
             rec = self.store.get(CONTAINER, rec["id"])
             if rec is not None:
@@ -265,7 +274,9 @@ class Containers:
         ``wait``) for up to KEEP_LOG seconds."""
         self.watcher.unwatch(rec["id"])
         self.controller.teardown_sandbox(rec["id"])
+        pause.point("rm.sandbox")
         self.store.delete(CONTAINER, rec["id"])
+        pause.point("rm.record")
         now = time.monotonic()
         for cid, until in list(self._kept.items()):
             if until <= now:
@@ -303,17 +314,56 @@ class Containers:
     # ------------------------------------------------------------ engine start -
 
     def adopt(self) -> None:
-        """Re-attach to containers that kept running while no engine was up; drop the files
-        of containers without a record (auto-removed ones kept for a client when the engine died)."""
+        """Make records, processes and sandboxes agree after a restart (the engine may have
+        died at any point of a run or rm):
+
+        * a run that had not finished (record still ``transient``) is rolled back: its
+          process, if it got one, is stopped, its sandbox and files go, its record goes;
+        * a running container whose monitor is alive is adopted; one whose monitor is
+          gone is marked exited at once (the watcher fires);
+        * every other monitor of this root that no running record owns is stopped
+          (found from /proc: ``monitors.find``), so nothing runs that no command can reach;
+        * a sandbox that no running container owns is torn down (its netns, its addresses);
+        * files of containers without a record go (auto-removed ones kept for a client).
+        """
+        found = monitors.find(self.dir)
+        adopted: set[tuple[int, int]] = set()
+        for rec in self.store.list(CONTAINER):
+            cid = rec["id"]
+            if rec.get("transient"):
+                log.info("container %s: its run did not finish; rolling it back", rec["name"])
+                self._stop_all(found.pop(cid, []))
+                try:
+                    self.controller.teardown_sandbox(cid)
+                except NetcoreError as exc:
+                    log.warning("container %s: %s", rec["name"], exc)
+                self.store.delete(CONTAINER, cid)
+                continue
+            if rec["state"] != "running" or not rec.get("process"):
+                continue
+            info = _info(rec)
+            adopted.add((info.monitor_pid, info.monitor_start))
+            self._exited[cid] = threading.Event()
+            self.watcher.watch(cid, info, self.state_dir(cid))  # fires at once if it exited meanwhile
+        for mons in found.values():
+            self._stop_all([m for m in mons if (m.pid, m.start) not in adopted])
+        running = {c["id"] for c in self.store.list(CONTAINER) if c["state"] == "running"}
+        for sid in self.controller.sandbox_ids():
+            if sid not in running:
+                try:
+                    self.controller.teardown_sandbox(sid)
+                except NetcoreError as exc:
+                    log.warning("sandbox %s: %s", sid[:12], exc)
         for cid in os.listdir(self.dir):
             if self.store.get(CONTAINER, cid) is None:
                 shutil.rmtree(self.state_dir(cid), ignore_errors=True)
-        for rec in self.store.list(CONTAINER):
-            if rec["state"] != "running":
-                continue
-            info = _info(rec)
-            self._exited[rec["id"]] = threading.Event()
-            self.watcher.watch(rec["id"], info, self.state_dir(rec["id"]))  # fires at once if it exited meanwhile
+
+    @staticmethod
+    def _stop_all(mons: list[monitors.Monitor]) -> None:
+        for mon in mons:
+            log.info("container %s: stopping its process %d, which no record tracks", mon.container_id[:12], mon.pid)
+            if not monitors.stop(mon):
+                log.warning("container %s: process %d did not stop", mon.container_id[:12], mon.pid)
 
     def reset(self) -> None:
         for rec in self.store.list(CONTAINER):

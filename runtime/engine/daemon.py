@@ -20,9 +20,10 @@ from netcore import InvalidConfig, NotFound, names
 from netcore.controller import Controller
 from netcore.dns import EmbeddedDns
 
-from runtime.api.server import ApiServer, Router, Stream, follow_file
+from runtime.api import schemas as S
+from runtime.api.server import ApiServer, Limits, Router, Stream, follow_file
 from runtime.api.views import container_summary, container_view, network_view
-from runtime.engine import files, process
+from runtime.engine import files, process, rootdir
 from runtime.engine.config import DaemonConfig
 from runtime.engine.containers import Containers
 
@@ -73,71 +74,74 @@ class Engine:
     # ------------------------------------------------------------ API -------
 
     def router(self) -> Router:
+        """The route table; each route declares the types of its body and query (``schemas``)."""
         r = Router()
         ctl, ctr = self.controller, self.containers
         r.add("GET", "/_ping", lambda **_: {"ok": True, "root": self.root})
         r.add("GET", "/networks", lambda **_: [network_view(ctl, n, driver_state=False) for n in ctl.networks()])
-        r.add("POST", "/networks/create", lambda body, **_: network_view(ctl, self._create_network(body or {})))
-        r.add("POST", "/networks/prune", lambda **_: {"NetworksDeleted": ctl.prune_networks()})
+        r.add("POST", "/networks/create", lambda body, **_: network_view(ctl, self._create_network(body)), body=S.NetworkCreate)
+        r.add("POST", "/networks/prune", lambda **_: {"NetworksDeleted": ctl.prune_networks()}, body=S.Empty)
         r.add("GET", r"/networks/(?P<ref>[^/]+)", lambda ref, **_: network_view(ctl, ctl.network(ref)))
         r.add("DELETE", r"/networks/(?P<ref>[^/]+)", lambda ref, **_: {"Id": ctl.delete_network(ref).id})
-        r.add("POST", r"/networks/(?P<ref>[^/]+)/connect", self._connect)
-        r.add("POST", r"/networks/(?P<ref>[^/]+)/disconnect", self._disconnect)
-        r.add("GET", "/containers/json", lambda query, **_: [container_summary(ctl, c) for c in ctr.list(all=query.get("all") == "1")])
-        r.add("POST", "/containers/run", lambda body, **_: self._run(body or {}))
+        r.add("POST", r"/networks/(?P<ref>[^/]+)/connect", self._connect, body=S.NetworkConnect)
+        r.add("POST", r"/networks/(?P<ref>[^/]+)/disconnect", self._disconnect, body=S.NetworkDisconnect)
+        r.add("GET", "/containers/json", lambda query, **_: [container_summary(ctl, c) for c in ctr.list(all=query["all"])],
+              query=S.ListQuery)
+        r.add("POST", "/containers/run", lambda body, **_: self._run(body), body=S.ContainerRun)
         r.add("GET", r"/containers/(?P<ref>[^/]+)/json", lambda ref, **_: container_view(ctl, ctr.get(ref)))
-        r.add("POST", r"/containers/(?P<ref>[^/]+)/stop", lambda ref, query, **_: {"Id": ctr.stop(ref, float(query.get("t", 10)))["id"]})
-        r.add("POST", r"/containers/(?P<ref>[^/]+)/wait", lambda ref, **_: {"StatusCode": ctr.wait(ref)})
-        r.add("DELETE", r"/containers/(?P<ref>[^/]+)", lambda ref, query, **_: {"Id": ctr.remove(ref, force=query.get("force") == "1").get("id")})
-        r.add("GET", r"/containers/(?P<ref>[^/]+)/logs", self._logs)
-        r.add("POST", "/system/reset", lambda **_: self.reset())
+        r.add("POST", r"/containers/(?P<ref>[^/]+)/stop", lambda ref, query, **_: {"Id": ctr.stop(ref, float(query["t"]))["id"]},
+              body=S.Empty, query=S.StopQuery)
+        r.add("POST", r"/containers/(?P<ref>[^/]+)/wait", lambda ref, **_: {"StatusCode": ctr.wait(ref)}, body=S.Empty)
+        r.add("DELETE", r"/containers/(?P<ref>[^/]+)", lambda ref, query, **_: {"Id": ctr.remove(ref, force=query["force"]).get("id")},
+              query=S.RemoveQuery)
+        r.add("GET", r"/containers/(?P<ref>[^/]+)/logs", self._logs, query=S.LogsQuery)
+        r.add("POST", "/system/reset", lambda **_: self.reset(), body=S.Empty)
         return r
 
     def _create_network(self, body: dict[str, Any]) -> Any:
-        ipam = (body.get("IPAM") or {}).get("Config") or [{}]
+        ipam = (body["IPAM"] or {}).get("Config") or [{}]
         if len(ipam) > 1:
             raise InvalidConfig("only one --subnet per network is supported")
         cfg = ipam[0]
         return self.controller.create_network(
-            name=body.get("Name", ""),
-            driver=body.get("Driver") or "bridge",
+            name=body["Name"],
+            driver=body["Driver"] or "bridge",
             subnet=cfg.get("Subnet"),
             gateway=cfg.get("Gateway"),
             ip_range=cfg.get("IPRange"),
-            options=body.get("Options") or {},
-            labels=body.get("Labels") or {},
-            internal=bool(body.get("Internal")),
+            options=body["Options"] or {},
+            labels=body["Labels"] or {},
+            internal=body["Internal"],
         )
 
-    def _connect(self, ref: str, body: Any, **_: Any) -> dict[str, Any]:
-        body = body or {}
-        cfg = body.get("EndpointConfig") or {}
+    def _connect(self, ref: str, body: dict[str, Any], **_: Any) -> dict[str, Any]:
+        cfg = body["EndpointConfig"] or {}
         self.containers.connect(
             ref,
-            body.get("Container", ""),
+            body["Container"],
             ip=cfg.get("IPAddress") or None,
             aliases=cfg.get("Aliases") or [],
-            gw_priority=int(cfg.get("GwPriority") or 0),
+            gw_priority=cfg.get("GwPriority") or 0,
         )
         return {}
 
-    def _disconnect(self, ref: str, body: Any, **_: Any) -> dict[str, Any]:
-        self.containers.disconnect(ref, (body or {}).get("Container", ""))
+    def _disconnect(self, ref: str, body: dict[str, Any], **_: Any) -> dict[str, Any]:
+        self.containers.disconnect(ref, body["Container"])
         return {}
 
     def _run(self, body: dict[str, Any]) -> dict[str, Any]:
         rec = self.containers.run(
-            argv=list(body.get("Cmd") or []),
-            name=body.get("Name") or None,
-            networks=body.get("Networks") or None,
-            env=body.get("Env") or {},
-            workdir=body.get("WorkingDir") or None,
-            hostname=body.get("Hostname") or None,
-            auto_remove=bool(body.get("AutoRemove")),
-            exposed_ports=body.get("ExposedPorts") or {},
-            port_bindings=body.get("PortBindings") or {},
-            publish_all=bool(body.get("PublishAllPorts")),
-            dns=body.get("Dns") or [],
+            argv=list(body["Cmd"] or []),
+            name=body["Name"] or None,
+            networks=body["Networks"] or None,
+            env=body["Env"] or {},
+            workdir=body["WorkingDir"] or None,
+            hostname=body["Hostname"] or None,
+            auto_remove=body["AutoRemove"],
+            exposed_ports=body["ExposedPorts"] or {},
+            port_bindings={k: v or [] for k, v in (body["PortBindings"] or {}).items()},
+            publish_all=body["PublishAllPorts"],
+            dns=body["Dns"] or [],
         )
         return container_view(self.controller, rec) if not rec["auto_remove"] else {"Id": rec["id"], "Name": "/" + rec["name"]}
 
@@ -145,7 +149,7 @@ class Engine:
         cid, path = self.containers.log_path(ref)
         if not os.path.exists(path):
             return Stream(iter(()))
-        if query.get("follow") != "1":
+        if not query["follow"]:
             return Stream(follow_file(path, lambda: True))
 
         def done() -> bool:
@@ -171,8 +175,8 @@ class Workers:
     pyroute2 0.9 gives every thread that uses a shared ``IPRoute`` (``netns.host()``) its
     own netlink socket, freed only with the ``IPRoute``, so each API call that touched
     the kernel left one descriptor behind. Threads here are never ended, which bounds
-    that to the most requests ever served at once. There is no upper bound on threads
-    (a ``logs -f`` or ``wait`` holds its thread as long as it needs).
+    that to the most requests ever served at once, which the API server caps
+    (``Limits.max_active``); a ``logs -f`` or ``wait`` holds its thread as long as it needs.
     """
 
     def __init__(self) -> None:
@@ -215,36 +219,48 @@ class Workers:
 class EngineServer(ApiServer):
     """The API server on reused threads (see ``Workers``)."""
 
-    def __init__(self, path: str, router: Router, workers: Workers | None = None) -> None:
-        super().__init__(path, router)
+    def __init__(self, path: str, router: Router, workers: Workers | None = None, limits: Limits | None = None) -> None:
         self.workers = workers or Workers()
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        self.workers.submit(self.process_request_thread, request, client_address)
+        super().__init__(path, router, limits=limits, submit=self.workers.submit)
 
 
-def serve(root: str, socket_path: str, settings: DaemonConfig | None = None) -> None:
-    """Run the engine in the foreground until SIGTERM or SIGINT."""
-    process.raise_fd_limit()
-    engine = Engine(root, settings=settings)
-    engine.start()
-    server = EngineServer(socket_path, engine.router())
-    stop = threading.Event()
+def serve(root: str, socket_path: str, settings: DaemonConfig | None = None, limits: Limits | None = None) -> None:
+    """Run the engine in the foreground until SIGTERM or SIGINT.
 
-    def _shutdown(signum: int, frame: Any) -> None:
-        stop.set()
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    engine.on_reset = lambda: threading.Timer(0.1, _shutdown, (0, None)).start()
-    signal.signal(signal.SIGTERM, _shutdown)
-    signal.signal(signal.SIGINT, _shutdown)
-    log.info("engine ready: root %s, socket %s", engine.root, socket_path)
+    First it claims its root and socket (``rootdir``): a second engine on either
+    stops here with one line, before it has changed anything.
+    """
+    root = os.path.abspath(root)
+    rootdir.check_mount_namespace()
+    held = rootdir.lock(root, socket_path)
     try:
-        server.serve_forever(poll_interval=0.5)
-    finally:
-        server.server_close()
+        rootdir.secure(root)
+        process.raise_fd_limit()
+        engine = Engine(root, settings=settings)
+        engine.start()
         try:
-            os.unlink(socket_path)
-        except FileNotFoundError:
-            pass
-        engine.close()
+            server = EngineServer(socket_path, engine.router(), limits=limits)
+        except BaseException:
+            engine.close()
+            raise
+        stop = threading.Event()
+
+        def _shutdown(signum: int, frame: Any) -> None:
+            stop.set()
+            threading.Thread(target=server.shutdown, daemon=True).start()
+
+        engine.on_reset = lambda: threading.Timer(0.1, _shutdown, (0, None)).start()
+        signal.signal(signal.SIGTERM, _shutdown)
+        signal.signal(signal.SIGINT, _shutdown)
+        log.info("engine ready: root %s, socket %s", engine.root, socket_path)
+        try:
+            server.serve_forever(poll_interval=0.5)
+        finally:
+            server.server_close()
+            try:
+                os.unlink(socket_path)
+            except FileNotFoundError:
+                pass
+            engine.close()
+    finally:
+        held.release()

@@ -8,6 +8,8 @@ from netcore.store.sqlite import SqliteStore
 
 _ENV = (
     "NETCORE_TEST_FAIL_STEP",
+    "NETCORE_TEST_PAUSE_STEP",
+    "NETCORE_TEST_PAUSE_FILE",
     "NETCORE_DISABLE_PLUGIN_AUTOLOAD",
     "NETCORE_TRACE_HOOKS",
     "NETCORE_DUMMY_LOG",

@@ -110,7 +110,7 @@ def test_mtu_range(value, ok):
             plan_network(network({MTU: value}), TAG)
 
 
-@pytest.mark.parametrize("name", ["x" * 16, "ncbr-toolongname", "br/0", "br 0"])
+@pytest.mark.parametrize("name", ["x" * 16, "ncbr-toolongname", "br/0", "br 0", 'a"b;}', "..", "br:0", "br\n"])
 def test_bad_bridge_name_refused(name):
     with pytest.raises(InvalidConfig, match="bridge name"):
         plan_network(network({"bridge_name": name}), TAG)

@@ -90,6 +90,14 @@ def test_object_name_with_trailing_newline_is_invalid():
     assert not names.valid_object_name("web\n")
 
 
-@pytest.mark.parametrize("name,ok", [("eth0", True), ("x" * 15, True), ("x" * 16, False), ("", False), ("a/b", False), ("a b", False)])
+@pytest.mark.parametrize(
+    "name,ok",
+    [
+        ("eth0", True), ("x" * 15, True), ("br_0.v-1", True), ("0br", True),
+        ("x" * 16, False), ("", False), ("a/b", False), ("a b", False), ("a\tb", False), ("a\nb", False),
+        (".", False), ("..", False), ("a:b", False), ('a"b;}', False), ("a;b", False), ("-br", False),
+        ("brü", False), ("a\x00b", False), ("a$b", False), ("a'b", False),
+    ],
+)
 def test_valid_ifname(name, ok):
     assert names.valid_ifname(name) is ok

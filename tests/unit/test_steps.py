@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from netcore.errors import InvalidConfig, KernelError, TeardownIncomplete
@@ -193,3 +195,55 @@ def test_transaction_step_injection(monkeypatch):
             tx.step("network.store")
             calls.append("unreachable")
     assert calls == ["driver", "pool"]
+
+
+# a process that passes step "a" once, then "b" twice, then "c", printing each time it passes one
+_PAUSER = (
+    "import sys\n"
+    "from netcore.steps import checkpoint, pause_point\n"
+    "for name in ('a', 'b', 'b', 'c'):\n"
+    "    (pause_point if name == 'b' else checkpoint)(name)\n"
+    "    print('passed', name, flush=True)\n"
+)
+
+
+def _pause_at(tmp_path, step: str) -> tuple[str, list[str]]:
+    """Run _PAUSER with the pause switch on ``step``; the marker's text and what it passed."""
+    import subprocess
+    import sys
+    import time
+
+    marker = tmp_path / "paused"
+    env = {**os.environ, "NETCORE_TEST_PAUSE_STEP": step, "NETCORE_TEST_PAUSE_FILE": str(marker)}
+    proc = subprocess.Popen([sys.executable, "-c", _PAUSER], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not marker.exists():
+            assert proc.poll() is None, "the process ran past its pause point"
+            assert time.monotonic() < deadline, "no pause marker"
+            time.sleep(0.01)
+        assert proc.poll() is None  # it waits there
+    finally:
+        proc.kill()
+    out, _ = proc.communicate()
+    return marker.read_text(), out.split("\n")[:-1]
+
+
+def test_pause_point_stops_before_the_named_step_until_killed(tmp_path):
+    text, passed = _pause_at(tmp_path, "c")
+    assert text.split()[0] == "c" and text.split()[1].isdigit()
+    assert passed == ["passed a", "passed b", "passed b"]  # stopped before c ran
+
+
+def test_pause_point_counts_to_the_nth_time(tmp_path):
+    text, passed = _pause_at(tmp_path, "b@2")
+    assert text.startswith("b ")
+    assert passed == ["passed a", "passed b"]
+
+
+def test_pause_point_of_another_name_changes_nothing(monkeypatch):
+    monkeypatch.setenv("NETCORE_TEST_PAUSE_STEP", "zz")
+    r = Recorder()
+    run_steps(table(r), plan=None)
+    undo_steps(table(r), plan=None, what="x")
+    assert r.calls == ["do a", "do b", "do c", "do d", "undo d", "undo c", "undo b", "undo a"]
