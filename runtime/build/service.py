@@ -20,6 +20,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from netcore import InvalidConfig, NetcoreError
@@ -27,7 +28,7 @@ from netcore import InvalidConfig, NetcoreError
 from runtime.build import context as build_context
 from runtime.build.builder import Builder, BuildError, BuildOptions, ImageStore, Runner, check_tag
 from runtime.build.cache import BuildCache
-from runtime.build.dockerfile import Dockerfile, DockerfileError, parse
+from runtime.build.dockerfile import Dockerfile, DockerfileError, Instruction, parse
 from runtime.build.words import ExpandError, expand
 
 __all__ = ["BuildService"]
@@ -67,6 +68,12 @@ class BuildService:
             raise InvalidConfig("buildargs is not a JSON object") from None
         if not isinstance(build_args, dict) or not all(isinstance(v, str) for v in build_args.values()):
             raise InvalidConfig("buildargs must map names to strings")
+        try:
+            labels = json.loads(query.get("labels") or "{}")
+        except ValueError:
+            raise InvalidConfig("labels is not a JSON object") from None
+        if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
+            raise InvalidConfig("labels must map names to strings")
         opts = BuildOptions(tags, build_args, query.get("nocache") in ("1", "true"))
         ctx = tempfile.mkdtemp(prefix="context-", dir=self.tmp)
         try:
@@ -77,6 +84,7 @@ class BuildService:
             except build_context.ContextError as exc:
                 raise InvalidConfig(str(exc)) from None
             df = self._dockerfile(ctx, query.get("dockerfile") or "Dockerfile")
+            df = _shaped(df, query.get("target") or "", labels)
             self._check_bases(df)
         except BaseException:
             shutil.rmtree(ctx, ignore_errors=True)
@@ -153,6 +161,29 @@ class BuildService:
                 cancelled.set()
 
         return chunks()
+
+
+def _shaped(df: Dockerfile, target: str, labels: dict[str, str]) -> Dockerfile:
+    """``--target``: the stages up to that one; ``--label``: a LABEL step at the end, as
+    Docker's classic builder adds it (its values taken literally)."""
+    stages = df.stages
+    if target:
+        names = [s.name for s in stages]
+        if target.lower() not in names:
+            raise InvalidConfig(f"failed to reach build target {target} in Dockerfile")
+        stages = stages[: names.index(target.lower()) + 1]
+    if labels:
+        last = stages[-1]
+        args = tuple(w for k, v in sorted(labels.items()) for w in (_literal(k), _literal(v)))
+        text = "LABEL " + " ".join(f"{k}={json.dumps(v)}" for k, v in sorted(labels.items()))
+        extra = Instruction("LABEL", args, original=text, line=0)
+        stages = [*stages[:-1], replace(last, instructions=[*last.instructions, extra])]
+    return replace(df, stages=list(stages))
+
+
+def _literal(text: str) -> str:
+    """``text`` quoted so that word expansion gives it back unchanged."""
+    return "'" + text.replace("'", "'\"'\"'") + "'"
 
 
 def _drain(body: Any) -> None:

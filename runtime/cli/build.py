@@ -14,7 +14,7 @@ import sys
 import click
 
 from runtime.api.client import ApiError
-from runtime.cli.base import Cli, Command, option, pass_cli
+from runtime.cli.base import Cli, Command, option, pair, pass_cli
 
 __all__ = ["build", "run_build"]
 
@@ -24,17 +24,20 @@ __all__ = ["build", "run_build"]
 @option("-f", "--file", metavar="PATH", help="Name of the Dockerfile (default: CONTEXT/Dockerfile).")
 @option("--build-arg", "build_args", multiple=True, metavar="KEY=VALUE",
         help="Set a build-time variable (KEY alone: its value from the environment).")
+@option("--label", "labels", multiple=True, type=pair("label"), metavar="KEY=VALUE", help="Set metadata for the image.")
+@option("--target", metavar="STAGE", help="Build the stages up to this one and make its image.")
 @option("--no-cache", is_flag=True, help="Do not use the cache when building the image.")
 @option("-q", "--quiet", is_flag=True, help="Suppress the build output and print the image ID on success.")
 @click.argument("context", metavar="CONTEXT")
 @pass_cli
-def build(cli: Cli, tags: tuple[str, ...], file: str | None, build_args: tuple[str, ...], no_cache: bool, quiet: bool,
-          context: str) -> None:
+def build(cli: Cli, tags: tuple[str, ...], file: str | None, build_args: tuple[str, ...], labels: tuple[tuple[str, str], ...],
+          target: str | None, no_cache: bool, quiet: bool, context: str) -> None:
     """Build an image from a Dockerfile."""
-    run_build(cli.client, context, file, list(tags), list(build_args), no_cache, quiet)
+    run_build(cli.client, context, file, list(tags), list(build_args), no_cache, quiet, dict(labels), target)
 
 
-def run_build(client, context: str, file: str | None, tags: list[str], build_args: list[str], no_cache: bool, quiet: bool) -> None:
+def run_build(client, context: str, file: str | None, tags: list[str], build_args: list[str], no_cache: bool, quiet: bool,
+              labels: dict[str, str] | None = None, target: str | None = None) -> None:
     """Pack the context, send it, print the progress; exits with the failing step's code."""
     from runtime.build.context import ContextError, pack
 
@@ -76,6 +79,10 @@ def run_build(client, context: str, file: str | None, tags: list[str], build_arg
         query["buildargs"] = json.dumps(args)
     if no_cache:
         query["nocache"] = "1"
+    if labels:
+        query["labels"] = json.dumps(labels)
+    if target:
+        query["target"] = target
     image_id = None
     pending = b""
     for chunk in client.stream("/build", query, method="POST", raw=data, content_type="application/x-tar"):

@@ -251,3 +251,16 @@ def test_a_dockerfile_outside_the_context_with_f(engine, tmp_path):
     other.write_text("FROM scratch\nCOPY f /g\nLABEL from=outside\n")
     engine("build", "-f", str(other), "-t", "outside", str(ctx))
     assert image(engine, "outside")["Config"]["Labels"] == {"from": "outside"}
+
+
+def test_target_stops_at_a_stage_and_labels_are_a_last_step(engine, tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "a").write_text("a")
+    (ctx / "Dockerfile").write_text("FROM scratch AS base\nCOPY a /a\nLABEL stage=base\nFROM base AS final\nLABEL stage=final\n")
+    res = engine("build", "--target", "base", "--label", "built.by=it's $USER", "-t", "targeted", str(ctx))
+    assert "Step 4/4 : LABEL built.by=" in res.stderr  # two steps of the first stage, and the label step
+    assert image(engine, "targeted")["Config"]["Labels"] == {"stage": "base", "built.by": "it's $USER"}
+    res = engine("build", "--target", "nope", str(ctx), check=False)
+    assert res.returncode == 1
+    assert res.stderr.strip().splitlines()[-1] == "Error response from daemon: failed to reach build target nope in Dockerfile"
