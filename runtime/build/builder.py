@@ -161,7 +161,8 @@ class _Run:
                 image = None
             if image is not None and layer_ids(store, image) == list(state.layers) and dict(image.config) == state.config:
                 for tag in tags:
-                    store.tag(image.id, tag)
+                    if tag not in image.names:  # re-tagging writes the store's index: skip it when nothing changes
+                        store.tag(image.id, tag)
                 return store.resolve(image.id)
         image = store.create_image(list(state.layers), state.config, tags[0] if tags else None, history=list(state.history))
         for tag in tags[1:]:
