@@ -3,12 +3,14 @@
 A failing step undoes the finished ones in reverse; teardown runs every undo and
 reports what failed together.
 
-Two test-only switches name a step (``checkpoint``: every step of ``run_steps`` and
+Test-only switches name a step (``checkpoint``: every step of ``run_steps`` and
 ``Transaction.step``; ``pause_point`` alone: the steps of teardowns, which never fail
 on purpose):
 
 - ``NETCORE_TEST_FAIL_STEP=<name>`` makes the step of that name fail, so tests can
   prove the rollback.
+- ``NETCORE_TEST_STEP_LOG=<file>`` appends the name of every failable step reached to
+  the file, so a test can walk every step a command crosses (whatever the drivers declare).
 - ``NETCORE_TEST_PAUSE_STEP=<name>[@N]`` makes the process stop just before the N-th
   time (default the first) it reaches the step of that name: it writes
   ``<name> <pid>`` to the file ``NETCORE_TEST_PAUSE_FILE`` (if set) and sleeps until
@@ -32,6 +34,7 @@ __all__ = ["Step", "run_steps", "undo_steps", "Transaction", "check_injected_fai
 
 log = logging.getLogger("netcore.steps")
 PAUSE_STEP, PAUSE_FILE = "NETCORE_TEST_PAUSE_STEP", "NETCORE_TEST_PAUSE_FILE"
+STEP_LOG = "NETCORE_TEST_STEP_LOG"
 _reached: dict[str, int] = {}  # pause point name -> times reached (only counted while one is armed)
 _reached_lock = threading.Lock()
 
@@ -68,6 +71,10 @@ def pause_point(name: str) -> None:
 
 def checkpoint(name: str) -> None:
     """A step boundary: the test switches may pause or fail the process here."""
+    log_path = os.environ.get(STEP_LOG)
+    if log_path:  # a test learns which steps a command crosses, to walk each of them
+        with open(log_path, "a") as f:
+            f.write(name + "\n")
     pause_point(name)
     check_injected_failure(name)
 

@@ -4,15 +4,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
-if ! command -v nft >/dev/null || ! command -v ping >/dev/null || ! command -v nsenter >/dev/null || ! command -v etcd >/dev/null || ! command -v bird >/dev/null; then
+if ! command -v nft >/dev/null || ! command -v ping >/dev/null || ! command -v nsenter >/dev/null || ! command -v etcd >/dev/null || ! command -v bird >/dev/null \
+    || ! command -v bwrap >/dev/null || [ ! -e /usr/share/containers/seccomp.json ]; then
     apt-get update -qq
 fi
 apt-get install -y -qq --no-install-recommends \
     iproute2 nftables util-linux iputils-ping tcpdump python3-venv etcd-server bird2 >/dev/null
+# containers: bubblewrap runs them, containers-common's seccomp.json is Docker's default profile,
+# libseccomp compiles it (pyseccomp), gcc builds the static user-switch helper, busybox-static
+# makes the tests' small image
+apt-get install -y -qq --no-install-recommends \
+    bubblewrap libseccomp2 golang-github-containers-common busybox-static gcc libc6-dev >/dev/null
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip >/dev/null
 # compat mode: a plain path entry; the default editable finder costs the CLI ~15 ms at start
 .venv/bin/pip install -q -e '.[test]' --config-settings editable_mode=compat
+mkdir -p .venv/libexec
+gcc -static -Os -o .venv/libexec/netcore-setuser runtime/engine/helpers/setuser.c
 if [ -d tests/plugins/netcore-dummy-driver ]; then
     .venv/bin/pip install -q -e tests/plugins/netcore-dummy-driver --config-settings editable_mode=compat
 fi

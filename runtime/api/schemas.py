@@ -96,6 +96,19 @@ class HostBinding(Body):
     HostPort: Short | None = None
 
 
+class TmpfsSpec(Body):
+    SizeBytes: Annotated[StrictInt, Field(ge=0)] | None = None
+    Mode: Annotated[StrictInt, Field(ge=0, le=0o7777)] | None = None
+
+
+class MountSpec(Body):
+    Type: Short = "volume"
+    Source: Text = ""
+    Target: Text = ""
+    ReadOnly: StrictBool = False
+    TmpfsOptions: TmpfsSpec | None = None
+
+
 class ContainerRun(Body):
     Name: Short | None = None
     Cmd: list[Text] | None = None
@@ -108,6 +121,14 @@ class ContainerRun(Body):
     PortBindings: dict[Short, list[HostBinding] | None] | None = None
     PublishAllPorts: StrictBool = False
     Dns: list[Short] | None = None
+    Image: Text = "host"
+    Entrypoint: list[Text] | None = None
+    User: Short | None = None
+    Mounts: list[MountSpec] | None = None
+    ReadonlyRootfs: StrictBool = False
+    CapAdd: list[Short] | None = None
+    CapDrop: list[Short] | None = None
+    Privileged: StrictBool = False
 
 
 class Empty(Body):

@@ -62,6 +62,19 @@ class Limits:
     backlog: int = 4096  # the kernel clamps it to net.core.somaxconn
 
 
+def fit(limits: Limits, nofile: int) -> Limits:
+    """``limits`` shrunk to an open-files limit: connections may take at most half of what
+    is left once 256 descriptors are kept for the engine's own work (with the hard
+    limit of 1024 some hosts still have, 384 connections rather than EMFILE)."""
+    room = max(32, (nofile - 256) // 2)
+    if limits.max_pending + limits.max_active <= room:
+        return limits
+    import dataclasses
+
+    active = max(8, min(limits.max_active, room // 3))
+    return dataclasses.replace(limits, max_active=active, max_pending=max(8, room - active))
+
+
 class HttpError(Exception):
     """An answer decided before any handler ran (bad request line, body, size)."""
 
@@ -223,8 +236,10 @@ class ApiServer:
 
     def __init__(self, path: str, router: Router, limits: Limits | None = None,
                  submit: Callable[..., None] | None = None) -> None:
+        import resource
+
         self.router = router
-        self.limits = limits or Limits()
+        self.limits = fit(limits or Limits(), resource.getrlimit(resource.RLIMIT_NOFILE)[0])
         self.path = path
         self._submit = submit or (lambda fn, *args: threading.Thread(target=fn, args=args, daemon=True).start())
         self._active = 0
@@ -232,6 +247,7 @@ class ApiServer:
         self._pending: OrderedDict[int, tuple[socket.socket, float, bytearray]] = OrderedDict()
         self._stop = threading.Event()
         self._done = threading.Event()
+        self._serving = False
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._sel = selectors.EpollSelector()
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
@@ -264,6 +280,7 @@ class ApiServer:
     # ------------------------------------------------------------ acceptor ---
 
     def serve_forever(self, poll_interval: float = 0.5) -> None:
+        self._serving = True
         sel = self._sel
         sel.register(self.socket, selectors.EVENT_READ, "listen")
         sel.register(self._wake_r, selectors.EVENT_READ, "wake")
@@ -296,7 +313,8 @@ class ApiServer:
             os.write(self._wake_w, b"x")
         except OSError:
             pass
-        self._done.wait()
+        if self._serving:
+            self._done.wait()
 
     def server_close(self) -> None:
         self.socket.close()
@@ -366,7 +384,10 @@ class ApiServer:
             self._refuse(conn, 408, f"request headers not received within {self.limits.header_timeout:g}s")
 
     def _read_head(self, fd: int) -> None:
-        conn, _, buf = self._pending[fd]
+        entry = self._pending.get(fd)
+        if entry is None:  # dropped earlier in this turn (pushed out by a newer connection)
+            return
+        conn, _, buf = entry
         try:
             chunk = conn.recv(65536)
         except (BlockingIOError, InterruptedError):

@@ -112,6 +112,7 @@ def container_view(ctl: Controller, rec: dict[str, Any]) -> dict[str, Any]:
         "Name": "/" + rec["name"],
         "Created": rec["created"],
         "Path": rec["argv"][0],
+        "Image": rec.get("image_id") or "host",
         "Args": rec["argv"][1:],
         "State": {
             "Status": rec["state"],
@@ -127,13 +128,24 @@ def container_view(ctl: Controller, rec: dict[str, Any]) -> dict[str, Any]:
             "Cmd": rec["argv"],
             "WorkingDir": rec["workdir"] or "",
             "ExposedPorts": rec.get("exposed_ports") or {},
+            "Image": rec.get("image") or "host",
+            "User": rec.get("user") or "",
         },
+        "Mounts": rec.get("mounts") or [],
         "HostConfig": {
             "AutoRemove": rec["auto_remove"],
             "NetworkMode": rec["networks"][0] if rec["networks"] else "",
             "PortBindings": rec.get("port_bindings") or {},
             "PublishAllPorts": rec.get("publish_all", False),
             "Dns": rec.get("dns") or [],
+            "ReadonlyRootfs": rec.get("read_only", False),
+            "Privileged": rec.get("privileged", False),
+            "CapAdd": rec.get("cap_add") or None,
+            "CapDrop": rec.get("cap_drop") or None,
+        },
+        "Netcore": {  # what ``exec`` applies to the process it starts (pid 1 has the same)
+            "Caps": rec.get("caps"),
+            "SeccompProgram": rec.get("seccomp") or "",
         },
         "NetworkSettings": {
             "SandboxKey": sandbox.netns_path if sandbox and sandbox.netns_path else "",

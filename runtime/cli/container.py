@@ -64,7 +64,57 @@ def _portspec(parse_name: str):
     return parse
 
 
-@click.command(cls=Command, context_settings=COMMAND_LINE)
+def _mountspec(parse_name: str):
+    """A parser for ``-v`` / ``--mount`` / ``--tmpfs`` (runtime.mountspec, loaded when used)."""
+
+    def parse(spec: str):
+        from runtime import mountspec
+
+        return getattr(mountspec, parse_name)(spec)  # MountSpecError is a ValueError: the option's error
+
+    return parse
+
+
+class RunCommand(Command):
+    """``run [OPTIONS] IMAGE [COMMAND] [ARG...]``, and ``run [OPTIONS] -- COMMAND [ARG...]`` for
+    the built-in image ``host``: click drops the ``--`` that ends the options, so it is read
+    here, before click parses, as the image name ``host``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        takes_value = {o for p in self.params if isinstance(p, click.Option) and not (p.is_flag or p.count)
+                       for o in p.opts + p.secondary_opts}
+        i = 0
+        while i < len(args):
+            a = args[i]
+            if a == "--":
+                if i + 1 < len(args):
+                    args = [*args[:i], "--", "host", *args[i + 1:]]
+                break
+            if not a.startswith("-") or a == "-":
+                break  # the image: what follows is its command
+            if a in takes_value:
+                i += 1  # the option's value
+            elif not a.startswith("--") and len(a) > 2 and f"-{a[1]}" in takes_value:
+                pass  # -uVALUE
+            i += 1
+        return super().parse_args(ctx, args)
+
+
+def _image_and_command(command: tuple[str, ...]) -> tuple[str, list[str]]:
+    """``IMAGE [COMMAND] [ARG...]`` (``-- COMMAND`` arrives as ``host COMMAND``)."""
+    if not command:
+        raise click.UsageError('"netcore run" requires at least 1 argument')
+    return command[0], list(command[1:])
+
+
+def _run_exit_code(message: str) -> int:
+    """Docker's CLI: 127 for a command that is not there, 126 for one that cannot run, else 125."""
+    if message.startswith("exec: ") or ': exec: "' in message:
+        return 127 if ("no such file or directory" in message or "not found" in message) else 126
+    return 125
+
+
+@click.command(cls=RunCommand, context_settings=COMMAND_LINE)
 @option("-d", "--detach", is_flag=True, help="Run in the background and print the container ID.")
 @option("--rm", "auto_remove", is_flag=True, help="Remove the container when it exits.")
 @option("--name", help="Assign a name to the container.")
@@ -81,13 +131,27 @@ def _portspec(parse_name: str):
 @option("-e", "--env", multiple=True, type=pair("environment variable"), metavar="KEY=VALUE", help="Set environment variable KEY=VALUE.")
 @option("-w", "--workdir", help="Working directory inside the container.")
 @option("--hostname", help="Container host name (default: its name).")
-@rest("command", "[--] COMMAND [ARG...]")
+@option("--entrypoint", help="Overwrite the default ENTRYPOINT of the image.")
+@option("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>]).")
+@option("-v", "--volume", "volumes", multiple=True, type=parsed(_mountspec("parse_volume"), "volume"), metavar="SRC:DST[:ro]",
+        help="Bind mount an absolute host path (or a named volume): SRC:DST[:ro|rw].")
+@option("--mount", "mounts", multiple=True, type=parsed(_mountspec("parse_mount"), "mount"), metavar="SPEC",
+        help="Attach a filesystem mount: type=bind|volume|tmpfs,source=..,target=..[,readonly].")
+@option("--tmpfs", multiple=True, type=parsed(_mountspec("parse_tmpfs"), "tmpfs"), metavar="PATH[:OPTS]",
+        help="Mount a tmpfs directory: PATH[:size=64m,mode=1777,ro].")
+@option("--read-only", is_flag=True, help="Mount the container's root filesystem as read only.")
+@option("--cap-add", multiple=True, metavar="CAP", help="Add Linux capabilities.")
+@option("--cap-drop", multiple=True, metavar="CAP", help="Drop Linux capabilities.")
+@option("--privileged", is_flag=True, help="Give extended privileges to this container.")
+@rest("command", "IMAGE [COMMAND] [ARG...] | -- COMMAND [ARG...]")
 @pass_cli
 def run(cli: Cli, detach: bool, auto_remove: bool, name: str | None, networks: tuple[dict, ...], ip: str | None,
         aliases: tuple[str, ...], publish: tuple, publish_all: bool, expose: tuple, dns: tuple[str, ...],
-        env: tuple[tuple[str, str], ...], workdir: str | None, hostname: str | None, command: tuple[str, ...]) -> None:
-    """Run a command in a new container."""
-    cmd = _argv(command, "run")
+        env: tuple[tuple[str, str], ...], workdir: str | None, hostname: str | None, entrypoint: str | None,
+        user: str | None, volumes: tuple[dict, ...], mounts: tuple[dict, ...], tmpfs: tuple[dict, ...], read_only: bool,
+        cap_add: tuple[str, ...], cap_drop: tuple[str, ...], privileged: bool, command: tuple[str, ...]) -> None:
+    """Run a command in a new container (IMAGE, or the host's root with --)."""
+    image, cmd = _image_and_command(command)
     nets = [dict(n) for n in networks] or [{"name": "bridge"}]
     if ip:
         nets[0]["ip"] = ip
@@ -113,12 +177,20 @@ def run(cli: Cli, detach: bool, auto_remove: bool, name: str | None, networks: t
         "PortBindings": bindings,
         "PublishAllPorts": publish_all,
         "Dns": list(dns),
+        "Image": image,
+        "Entrypoint": None if entrypoint is None else [entrypoint],
+        "User": user,
+        "Mounts": [*volumes, *mounts, *tmpfs],
+        "ReadonlyRootfs": read_only,
+        "CapAdd": list(cap_add),
+        "CapDrop": list(cap_drop),
+        "Privileged": privileged,
     }
     client = cli.client
     try:
         created = client.request("POST", "/containers/run", body)
     except ApiError as exc:
-        exc.exit_code = 125  # Docker's code for "the container could not be run"
+        exc.exit_code = _run_exit_code(str(exc))  # 125: Docker's code for "the container could not be run"
         raise
     cid = created["Id"]
     if detach:
@@ -169,6 +241,7 @@ def ps(cli: Cli, all_: bool, quiet: bool, no_trunc: bool, fmt: str) -> None:
 def exec_(cli: Cli, workdir: str | None, env: tuple[tuple[str, str], ...], container: str, command: tuple[str, ...]) -> None:
     """Run a command in a running container."""
     from runtime.engine.process import ProcessInfo, exec_argv
+    from runtime.engine.rootfs import RootView, resolve_user
 
     cmd = _argv(command, "exec")
     view = cli.client.request("GET", f"/containers/{q(container)}/json")
@@ -177,8 +250,16 @@ def exec_(cli: Cli, workdir: str | None, env: tuple[tuple[str, str], ...], conta
     info = ProcessInfo(monitor_pid=0, pid=view["State"]["Pid"], started_at=0.0)
     extra = dict(e.split("=", 1) for e in view["Config"]["Env"])
     extra.update(env)
-    argv = exec_argv(info, cmd, workdir=workdir, env=extra)
-    os.execvp(argv[0], argv)
+    own = view.get("Netcore") or {}
+    user = view["Config"].get("User")
+    try:  # as pid 1 runs: its user (from the container's own /etc/passwd), capabilities and seccomp
+        who = resolve_user(RootView((f"/proc/{info.pid}/root",)), user) if user else None
+    except ValueError as exc:
+        raise ApiError(0, str(exc)) from None
+    caps = frozenset(own["Caps"]) if own.get("Caps") is not None else None
+    argv = exec_argv(info, cmd, workdir=workdir, env=extra, user=who, caps=caps,
+                     seccomp_program=own.get("SeccompProgram") or None)
+    os.execv(argv[0], argv)
 
 
 @click.command(cls=Command)

@@ -19,8 +19,10 @@ from netcore import Attachment, Conflict, InvalidConfig, NetcoreError, NotFound,
 from netcore.controller import Controller
 
 from runtime import portspec
-from runtime.engine import files, monitors, pause, process
+from runtime.engine import files, launch, monitors, pause, process
 from runtime.engine.config import ipv4
+from runtime.engine.exitwatch import ExitWatcher
+from runtime.engine.rootfs import HOST_IMAGE, Image, RootView, resolve_user
 
 __all__ = ["Containers"]
 
@@ -36,9 +38,26 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
+class HostOnly:
+    """The image resolver until an image store is wired in: the built-in ``host`` image only."""
+
+    def resolve(self, ref: str) -> Image:
+        if ref in ("host", "host:latest"):
+            return HOST_IMAGE
+        raise NotFound(f"No such image: {ref}")
+
+
 class Containers:
-    def __init__(self, controller: Controller, root: str, resolv_conf: str = "/etc/resolv.conf") -> None:
+    def __init__(self, controller: Controller, root: str, resolv_conf: str = "/etc/resolv.conf",
+                 images: Any = None, volumes: Any = None, hide: tuple[str, ...] = ("/run/netcore",)) -> None:
+        """``images``: ``resolve(ref) -> rootfs.Image`` (the image store); ``volumes``:
+        ``mountpoint(name) -> str`` (named volumes); ``hide``: host paths that host-image
+        containers must not see besides the engine's root (its socket's dir)."""
         self.controller = controller
+        self.images = images or HostOnly()
+        self.volumes = volumes
+        self.hide = [os.path.abspath(root), *hide]
+        self.launcher = process.Launcher(os.path.join(root, "launcher"))
         self.resolv_conf = resolv_conf  # the engine's: the host's, or made from ``daemon --dns``
         self.store = controller.store
         self.dir = os.path.join(root, "containers")
@@ -47,7 +66,7 @@ class Containers:
         self._exited: dict[str, threading.Event] = {}
         self._codes: dict[str, int | None] = {}
         self._kept: dict[str, float] = {}  # auto-removed containers whose files wait for the client: id -> until
-        self.watcher = process.ExitWatcher(self._on_exit)
+        self.watcher = ExitWatcher(self._on_exit)
 
     # ------------------------------------------------------------ lookups ----
 
@@ -84,7 +103,7 @@ class Containers:
 
     def run(
         self,
-        argv: list[str],
+        argv: list[str] | None = None,
         name: str | None = None,
         networks: list[dict[str, Any]] | None = None,
         env: dict[str, str] | None = None,
@@ -95,10 +114,24 @@ class Containers:
         port_bindings: dict[str, list[dict[str, str]]] | None = None,
         publish_all: bool = False,
         dns: list[str] | None = None,
+        image: str = "host",
+        entrypoint: list[str] | None = None,
+        user: str | None = None,
+        mounts: list[dict[str, Any]] | None = None,
+        read_only: bool = False,
+        cap_add: list[str] | None = None,
+        cap_drop: list[str] | None = None,
+        privileged: bool = False,
     ) -> dict[str, Any]:
-        """Create and start a container; everything is undone if any part fails."""
-        if not argv:
-            raise InvalidConfig("no command given: netcore run [OPTIONS] -- COMMAND [ARG...]")
+        """Create and start a container from ``image`` (Docker's rules for its config: see
+        ``_apply_image``); everything is undone if any part fails."""
+        img = self.images.resolve(image)
+        argv, env, workdir, user = _apply_image(img, argv, entrypoint, env, workdir, user)
+        try:
+            caps = launch.capabilities(cap_add or (), cap_drop or (), privileged)
+        except ValueError as exc:
+            raise InvalidConfig(str(exc)) from None
+        mount_recs = [self._mount(m) for m in mounts or ()]
         cid = names.new_id()
         name = name or self._random_name()
         if not names.valid_object_name(name):
@@ -107,7 +140,7 @@ class Containers:
         attachments = [
             Attachment(n["name"], n.get("ip") or None, tuple(n.get("aliases") or ()), int(n.get("gw_priority") or 0)) for n in nets
         ]
-        exposed = dict(exposed_ports or {})
+        exposed = {**(img.config.get("ExposedPorts") or {}), **(exposed_ports or {})}
         bindings = dict(port_bindings or {})
         ports = _requested_ports(exposed, bindings, publish_all)
         dns = [ipv4(s, "--dns") for s in dns or ()]
@@ -124,6 +157,15 @@ class Containers:
             "port_bindings": bindings,
             "publish_all": publish_all,
             "dns": dns,
+            "image": image,
+            "image_id": img.id,
+            "user": user or "",
+            "mounts": mount_recs,
+            "read_only": bool(read_only),
+            "caps": sorted(caps),
+            "cap_add": list(cap_add or []),
+            "cap_drop": list(cap_drop or []),
+            "privileged": bool(privileged),
             "created": _now(),
             "state": "created",
             "exit_code": None,
@@ -145,22 +187,9 @@ class Containers:
                     rec["hostname"] = hostname or os.uname().nodename
                 self._write_files(rec, sdir)
                 pause.point("run.files")
-                env_full = {"PATH": DEFAULT_PATH, "HOSTNAME": rec["hostname"], **rec["env"]}
-                bind = {"/etc/resolv.conf": f"{sdir}/resolv.conf"}
-                if not host_ns:
-                    bind.update({"/etc/hosts": f"{sdir}/hosts", "/etc/hostname": f"{sdir}/hostname"})
-                spec = process.ProcessSpec(
-                    container_id=cid,
-                    argv=list(argv),
-                    env=env_full,
-                    workdir=workdir,
-                    hostname=None if host_ns else rec["hostname"],
-                    netns_path=sandbox.netns_path,
-                    bind_files=bind,
-                    state_dir=sdir,
-                )
+                spec = self._spec(rec, img, sandbox.netns_path, host_ns)
                 self._exited[cid] = threading.Event()
-                info = process.start(spec)
+                info = self.launcher.start(spec)
                 pause.point("run.process")
             except BaseException as exc:
                 self._exited.pop(cid, None)
@@ -172,12 +201,73 @@ class Containers:
                 if isinstance(exc, process.ProcessError):
                     raise InvalidConfig(str(exc)) from None
                 raise
-            rec.update(state="running", started_at=_now(), process=_info_dict(info))
+            rec.update(state="running", started_at=_now(), process=_info_dict(info),
+                       seccomp="" if privileged else self.launcher.seccomp_program(caps))  # for exec
             rec.pop("transient", None)
             self.store.put(CONTAINER, cid, rec, name=name)
             self.watcher.watch(cid, info, sdir)
             pause.point("run.running")
         return rec
+
+    def _spec(self, rec: dict[str, Any], img: Image, netns_path: str | None, host_ns: bool) -> process.ProcessSpec:
+        """The launcher's spec from the record: the command checked against the root it will
+        run in, the user resolved from that root's /etc/passwd."""
+        cid, sdir = rec["id"], self.state_dir(rec["id"])
+        upper = process.upper_dirs(sdir)[0]
+        view = RootView(("/",) if img.is_host else (upper, *reversed(img.layers)))
+        env = {"PATH": DEFAULT_PATH, "HOSTNAME": rec["hostname"], **rec["env"]}
+        workdir = rec["workdir"] or "/"
+        try:
+            user = resolve_user(view, rec["user"]) if rec["user"] else None
+        except ValueError as exc:  # a user the image does not know
+            raise InvalidConfig(str(exc)) from None
+        if user is not None and "HOME" not in rec["env"]:
+            env["HOME"] = user.home
+        elif "HOME" not in rec["env"]:
+            env["HOME"] = "/root"
+        bind = {"/etc/resolv.conf": f"{sdir}/resolv.conf"}
+        if not host_ns:
+            bind.update({"/etc/hosts": f"{sdir}/hosts", "/etc/hostname": f"{sdir}/hostname"})
+        mounts = [process.Mount(target=m["Destination"], type=m["Type"] if m["Type"] == "tmpfs" else "bind",
+                                source=m["Source"], readonly=not m["RW"], size=m.get("SizeBytes"), mode=m.get("TmpfsMode"))
+                  for m in rec["mounts"]]
+        return process.ProcessSpec(
+            container_id=cid, argv=list(rec["argv"]), env=env, workdir=workdir,
+            hostname=None if host_ns else rec["hostname"], netns_path=netns_path, bind_files=bind,
+            state_dir=sdir, layers=None if img.is_host else tuple(img.layers), read_only=rec["read_only"],
+            mounts=mounts, user=user, caps=frozenset(rec["caps"]), privileged=rec["privileged"],
+            hide=tuple(self.hide) if img.is_host else (),
+        )
+
+    def _mount(self, m: dict[str, Any]) -> dict[str, Any]:
+        """One mount in Docker's API shape (``Type``, ``Source``, ``Target``, ``ReadOnly``,
+        ``TmpfsOptions``) checked and turned into the record's (inspect's ``Mounts``) shape."""
+        kind, src, dst = m.get("Type") or "bind", m.get("Source") or "", m.get("Target") or m.get("Destination") or ""
+        ro = bool(m.get("ReadOnly"))
+        if not isinstance(dst, str) or not dst.startswith("/"):
+            raise InvalidConfig(f"invalid mount config for type \"{kind}\": invalid mount path: '{dst}' mount path must be absolute")
+        dst = os.path.normpath(dst)
+        if dst == "/":
+            raise InvalidConfig("invalid mount config: invalid specification: destination can't be '/'")
+        if kind == "bind":
+            if not isinstance(src, str) or not src.startswith("/"):
+                raise InvalidConfig(f'create {src}: "{src}" includes invalid characters for a local volume name, '
+                                    'only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path')
+            if not os.path.exists(src):
+                raise InvalidConfig(f"invalid mount config for type \"bind\": bind source path does not exist: {src}")
+            return {"Type": "bind", "Source": src, "Destination": dst, "Mode": "ro" if ro else "", "RW": not ro, "Propagation": "rprivate"}
+        if kind == "tmpfs":
+            opts = m.get("TmpfsOptions") or {}
+            return {"Type": "tmpfs", "Source": "", "Destination": dst, "Mode": "", "RW": not ro,
+                    "SizeBytes": opts.get("SizeBytes"), "TmpfsMode": opts.get("Mode")}
+        if kind == "volume":
+            if self.volumes is None:
+                raise InvalidConfig("named and anonymous volumes need the volume store")
+            name = src or names.new_id()
+            path = self.volumes.mountpoint(name)
+            return {"Type": "volume", "Name": name, "Source": path, "Destination": dst, "Driver": "local",
+                    "Mode": "ro" if ro else "", "RW": not ro, "Propagation": ""}
+        raise InvalidConfig(f"invalid mount config: mount type unknown: {kind!r}")
 
     def _write_files(self, rec: dict[str, Any], sdir: str) -> None:
         """hosts and hostname follow the networks; resolv.conf switches to the embedded DNS
@@ -366,11 +456,15 @@ class Containers:
                 log.warning("container %s: process %d did not stop", mon.container_id[:12], mon.pid)
 
     def reset(self) -> None:
+        """Every container goes, and every process of this root's containers with it,
+        recorded or not (``system reset``)."""
         for rec in self.store.list(CONTAINER):
             try:
                 self.remove(rec["id"], force=True)
             except NetcoreError as exc:
                 log.warning("%s", exc)
+        for mons in monitors.find(self.dir).values():
+            self._stop_all(mons)
 
     def close(self) -> None:
         self.watcher.close()
@@ -378,6 +472,26 @@ class Containers:
             for cid in self._kept:
                 shutil.rmtree(self.state_dir(cid), ignore_errors=True)
             self._kept.clear()
+
+
+def _apply_image(img: Image, argv: list[str] | None, entrypoint: list[str] | None, env: dict[str, str] | None,
+                 workdir: str | None, user: str | None) -> tuple[list[str], dict[str, str], str | None, str | None]:
+    """Docker's rules: ``--entrypoint`` replaces the image's Entrypoint and drops its Cmd;
+    a command replaces Cmd; the image's Env under ``-e``; ``-w`` and ``-u`` over WorkingDir
+    and User."""
+    cfg = img.config or {}
+    if entrypoint is not None:
+        entry, cmd = [e for e in entrypoint if e], list(argv or [])
+    else:
+        entry, cmd = list(cfg.get("Entrypoint") or []), list(argv or cfg.get("Cmd") or [])
+    full = entry + cmd
+    if not full:
+        if img.is_host:
+            raise InvalidConfig("no command given: netcore run [OPTIONS] -- COMMAND [ARG...]")
+        raise InvalidConfig("no command specified")
+    merged = dict(e.split("=", 1) for e in cfg.get("Env") or () if "=" in e)
+    merged.update(env or {})
+    return full, merged, workdir or cfg.get("WorkingDir") or None, user or cfg.get("User") or None
 
 
 def _requested_ports(exposed: dict[str, Any], bindings: dict[str, list[dict[str, str]]], publish_all: bool) -> list[PortBinding]:

@@ -142,6 +142,14 @@ class Engine:
             port_bindings={k: v or [] for k, v in (body["PortBindings"] or {}).items()},
             publish_all=body["PublishAllPorts"],
             dns=body["Dns"] or [],
+            image=body["Image"] or "host",
+            entrypoint=body["Entrypoint"],
+            user=body["User"] or None,
+            mounts=body["Mounts"] or [],
+            read_only=body["ReadonlyRootfs"],
+            cap_add=body["CapAdd"] or [],
+            cap_drop=body["CapDrop"] or [],
+            privileged=body["Privileged"],
         )
         return container_view(self.controller, rec) if not rec["auto_remove"] else {"Id": rec["id"], "Name": "/" + rec["name"]}
 
@@ -237,6 +245,7 @@ def serve(root: str, socket_path: str, settings: DaemonConfig | None = None, lim
         rootdir.secure(root)
         process.raise_fd_limit()
         engine = Engine(root, settings=settings)
+        engine.containers.hide.append(os.path.dirname(os.path.abspath(socket_path)))  # never inside a host-image container
         engine.start()
         try:
             server = EngineServer(socket_path, engine.router(), limits=limits)

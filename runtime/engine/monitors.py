@@ -4,7 +4,7 @@ The store can lag the processes: an engine killed between starting a container's
 monitor and recording it leaves a process that no record names. At start the engine
 therefore looks at the processes themselves: every monitor carries its container's
 state dir (``<root>/containers/<id>``) right after the ``netcore-init`` marker in its
-argv (see ``process._launch_argv``), so the monitors of this root, and the container
+argv (see ``launch.prefix``), so the monitors of this root, and the container
 id of each, are found whatever the store says. Each is then adopted or stopped
 (``Containers.adopt``).
 """
@@ -18,10 +18,12 @@ import signal
 import time
 from dataclasses import dataclass
 
+from runtime.engine import pidfd
+
 __all__ = ["Monitor", "find", "stop"]
 
 log = logging.getLogger("netcore.containers")
-MARKER = b"netcore-init"  # argv[0] of the monitor shell's script (``sh -c SCRIPT netcore-init STATE_DIR ...``)
+MARKER = b"netcore-init"  # = launch.MARKER: $0 of the monitor shell's script (``sh -c SCRIPT netcore-init STATE_DIR ...``)
 
 
 @dataclass(frozen=True)
@@ -87,27 +89,18 @@ def find(containers_dir: str) -> dict[str, list[Monitor]]:
             continue
         kids = _children(pid)
         pid1 = kids[0] if kids else None
+        grandchildren = _children(pid1) if pid1 else []
+        if grandchildren:  # the monitor's child is bwrap; the container's pid 1 is bwrap's child (launch.py)
+            pid1 = grandchildren[0]
         pid1_start = (_stat(pid1) or (0, 0))[1] if pid1 else 0
         out.setdefault(cid, []).append(Monitor(cid, pid, st[1], pid1, pid1_start))
     return out
 
 
-def _pidfd(pid: int, start: int) -> int | None:
-    try:
-        fd = os.pidfd_open(pid)
-    except OSError:
-        return None
-    st = _stat(pid)
-    if st is None or st[1] != start:
-        os.close(fd)
-        return None
-    return fd
-
-
 def stop(mon: Monitor, timeout: float = 5.0) -> bool:
     """SIGKILL the container's pid 1 (its whole pid namespace goes) and the monitor's
     process group; True once the monitor is gone."""
-    fds = [fd for fd in (_pidfd(mon.pid1, mon.pid1_start) if mon.pid1 else None, _pidfd(mon.pid, mon.start)) if fd is not None]
+    fds = [fd for fd in (pidfd.pidfd(mon.pid1, mon.pid1_start) if mon.pid1 else None, pidfd.pidfd(mon.pid, mon.start)) if fd is not None]
     try:
         for fd in fds:
             try:

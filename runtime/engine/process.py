@@ -1,85 +1,55 @@
-"""Container process supervisor.
+"""Container processes: start one (``Launcher``), then signal, stop, adopt and exec into it.
 
-A container is ``nsenter [--net=NETNS] --mount=TEMPLATE unshare --ipc --mount --pid [--uts]
-sh -c SCRIPT``: util-linux does the namespace work after exec, so the threaded engine needs
-no ``preexec_fn``.  TEMPLATE is the engine's mount namespace without ``/run/netns`` (see
-``_mount_template``): a copy of the engine's own would carry one mount per sandbox.  That
-monitor shell is in the container's namespaces except pid; its first child becomes pid 1
-of the new pid namespace, sets the hostname, cwd, /proc and bind mounts up and execs the
-command with exactly the container env.  The monitor then writes ``state_dir/exit_code``
-atomically.  It has its own session and its stdio is /dev/null and the log (the start pipe
-is only read inside start()), so it outlives an engine SIGKILL.
+A container is a monitor shell that outlives the engine and a bubblewrap sandbox under it:
+see ``launch`` for the command line and why. ``Launcher.start`` validates the spec, writes
+nothing to the host but the container's state dir, starts the monitor detached (own
+session, stdio /dev/null + the log, or the descriptors handed in), and returns once the
+container's pid 1 exists. ``ProcessInfo`` (pids with their start times, against pid reuse)
+is persisted so that a restarted engine re-adopts the container.
 
-Findings (kernel 6.18, util-linux 2.38, dash):
+Findings (kernel 6.18, util-linux 2.38, bubblewrap 0.8, dash):
 
 * A handler-less SIGTERM/SIGINT sent *from the host* to a pid-namespace init is dropped:
   the kernel only forces SIGKILL/SIGSTOP from an ancestor namespace.  So ``stop`` falls
   back to SIGKILL (exit 137), as Docker does; a TERM trap makes it exit cleanly.
-* ``unshare --fork`` turns a child killed by SIGKILL into exit status 1 ("sigprocmask
-  unblock failed"), hence the monitor shell forks pid 1 itself and gets a real 128+N.
-* Once pid 1 is gone the namespace cannot fork ("Cannot fork"): the monitor ends with
-  ``exec mv`` and never forks after the container.
-* dash resets and re-exports IFS and exports PWD/OLDPWD, so the env goes via ``env -i``.
+* bwrap ``--as-pid-1`` makes the command pid 1 itself; bwrap's outer process waits for it
+  and exits with its status, 128+N when killed by signal N.
+* bwrap execs with ``execvp`` and exits 1 when that fails: the engine checks the command
+  against the image first (``rootfs.find_command``) to fail ``run`` with Docker's line.
 * With 1000 netns in /run/netns, ``unshare --mount`` of the engine's namespace took 6 ms
-  instead of 2.5, and each new netns mount 12 ms instead of 1.5 with 1000 containers
-  holding slave copies of /run/netns: hence the template.
+  instead of 2.5: hence the mount template (``mounttemplate``).
 """
 from __future__ import annotations
 
-import fcntl
+import hashlib
 import json
 import logging
 import os
 import resource
-import select
-import selectors
 import signal
 import socket
 import subprocess
-import threading
+import sys
 import time
-from collections import deque
-from dataclasses import asdict, dataclass, fields
-from typing import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from typing import Mapping, Sequence
 
-from netcore.osl.netns import NETNS_DIR
+from runtime.engine import launch, pidfd, seccomp
+from runtime.engine.mounttemplate import MountTemplate
+from runtime.engine.rootfs import ExecError, RootView, User, find_command
 
-__all__ = ["DEFAULT_PATH", "ProcessSpec", "ProcessInfo", "ProcessError", "StartError",
-           "NotRunningError", "start", "stop", "kill", "is_running", "read_exit_code",
-           "load", "log_path", "exec_argv", "ExitWatcher", "raise_fd_limit"]
+__all__ = ["DEFAULT_PATH", "Mount", "ProcessSpec", "ProcessInfo", "ProcessError", "StartError",
+           "NotRunningError", "Launcher", "stop", "kill", "is_running", "read_exit_code",
+           "load", "log_path", "exec_argv", "raise_fd_limit", "SETUSER"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-_SH, _NSENTER, _UNSHARE, _ENV = "/bin/sh", "/usr/bin/nsenter", "/usr/bin/unshare", "/usr/bin/env"
-_FD_SETSIZE = 1024
-_MARKER = "NETCORE_SETUP=1"  # env of the setup shell only: gone once the command is exec'd
-_NOFILE = "NETCORE_NOFILE"  # setup shell env: the open-files soft limit the container gets
-_container_nofile: int | None = None  # set by raise_fd_limit(): the limit the engine started with
-
-# Monitor: stdout is the start pipe to the engine; it becomes fd 3 and stdout joins stderr in
-# the log.  The ( ) subshell is forked without exec and becomes pid 1.  /proc is still the
-# host's there, so /proc/self/stat is its host-side pid and start time; that goes to the
-# engine once the cheap, fallible setup is done.  The mounts run after it (fork+exec each,
-# ~1 ms apiece here, and checked up front), then the command is exec'd.
-# Args: $1 state dir $2 hostname ("" = keep) $3 workdir $4 bind count, (src dst)..., K=V..., argv
-_SCRIPT = """exec 3>&1 1>&2
-(
-set -e
-[ -z "$NETCORE_NOFILE" ] || ulimit -S -n "$NETCORE_NOFILE"
-IFS= read -r s < /proc/self/stat
-[ -z "$2" ] || printf '%s' "$2" > /proc/sys/kernel/hostname
-cd -- "$3"
-printf '%s\\n' "$s" >&3
-exec 3>&-
-/bin/mount -t proc -o nosuid,nodev,noexec proc /proc
-n=$4; shift 4
-while [ "$n" -gt 0 ]; do /bin/mount --bind -- "$1" "$2"; shift 2; n=$((n - 1)); done
-exec /usr/bin/env -i -- "$@"
-)
-printf '%s\\n' $? > "$1/exit_code.tmp"
-exec /bin/mv -f "$1/exit_code.tmp" "$1/exit_code" 3>&-
-"""
+_NSENTER = "/usr/bin/nsenter"
+_MARKER = "NETCORE_SETUP=1"  # env of the monitor and bwrap only: gone once the command is exec'd
+_NOFILE = "NETCORE_NOFILE"  # the open-files soft limit containers get (the engine's before raise_fd_limit)
+SETUSER = os.path.join(sys.prefix, "libexec", "netcore-setuser")  # built by scripts/setup.sh
+_SETUSER_IN = "/dev/.netcore-setuser"
 
 
 class ProcessError(RuntimeError):
@@ -95,6 +65,17 @@ class NotRunningError(ProcessError):
 
 
 @dataclass(frozen=True)
+class Mount:
+    """A mount in the container: ``bind`` of a host path, or a fresh ``tmpfs``."""
+    target: str
+    type: str = "bind"
+    source: str = ""
+    readonly: bool = False
+    size: int | None = None  # tmpfs: bytes
+    mode: int | None = None  # tmpfs: permissions of its root
+
+
+@dataclass(frozen=True)
 class ProcessSpec:
     container_id: str
     argv: Sequence[str]
@@ -104,6 +85,16 @@ class ProcessSpec:
     netns_path: str | None  # None: share the host network namespace
     bind_files: Mapping[str, str]  # container path -> host file, bind-mounted read-write
     state_dir: str
+    layers: Sequence[str] | None = None  # the image's layer dirs, lowest first; None: the host's root, read-only
+    read_only: bool = False  # the container's root read-only (mounts stay as they are)
+    mounts: Sequence[Mount] = ()
+    user: User | None = None  # None: root
+    caps: frozenset[str] = launch.DEFAULT_CAPS
+    privileged: bool = False  # every capability, no seccomp, no masked paths, the host's /dev, /sys read-write
+    hide: Sequence[str] = ()  # host paths an empty tmpfs covers in a host-image container (the engine's root, its socket)
+    # stdin, stdout, stderr of the container (a pty's or pipes' ends for -i/-t); None: /dev/null and the log
+    stdio: tuple[int, int, int] | None = field(default=None, compare=False)
+    tty: bool = False  # stdin is a terminal: pid 1 gets it as its controlling terminal, in a session of its own
 
 
 @dataclass(frozen=True)
@@ -112,88 +103,27 @@ class ProcessInfo:
     pid: int  # host pid of the container's pid 1
     started_at: float
     monitor_start: int = 0  # start times (clock ticks, /proc/<pid>/stat) to detect pid reuse
-    pid_start: int = 0
-
-
-_children: dict[int, subprocess.Popen] = {}  # our monitors, kept to be reaped (no zombies)
-_children_lock = threading.Lock()
+    pid_start: int = 0  # -1: pid 1 was gone before its start time could be read
 
 
 def log_path(state_dir: str) -> str:
     return os.path.join(state_dir, "log")
 
 
-def _parse_stat(data: bytes) -> tuple[int, str, int]:
-    """(pid, state, start ticks) from a /proc/<pid>/stat line (comm may contain spaces)."""
-    rest = data[data.rindex(b")") + 2:].split()
-    return int(data.split(None, 1)[0]), rest[0].decode(), int(rest[19])
-
-
-def _stat(pid: int) -> tuple[str, int] | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return _parse_stat(f.read())[1:]
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _pidfd(pid: int, start_ticks: int) -> int | None:
-    """A pidfd for ``pid`` if it is (still) the process that started at ``start_ticks``."""
-    try:
-        fd = os.pidfd_open(pid)
-    except OSError:
-        return None
-    st = _stat(pid)  # checked after opening, so a match pins the fd to the right process
-    if st is None or (start_ticks and st[1] != start_ticks):
-        os.close(fd)
-        return None
-    return fd
-
-
-def _wait_fd(fd: int, timeout: float) -> bool:
-    """Readable within ``timeout`` (poll, not select: fds may exceed FD_SETSIZE)."""
-    p = select.poll()
-    p.register(fd, select.POLLIN)
-    return bool(p.poll(max(timeout, 0) * 1000))
-
-
-def _above_select_range(fd: int) -> int:
-    """``fd`` moved to a descriptor >= FD_SETSIZE (1024) if the limit allows, else as is.
-
-    The watcher holds one pidfd per container for the container's life: on the lowest
-    free descriptors they would push the engine's short-lived ones past 1023, where a
-    library that still uses ``select()`` (libnftables) aborts the process.
-    """
-    try:
-        high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, _FD_SETSIZE)
-    except OSError:  # RLIMIT_NOFILE at or below FD_SETSIZE
-        return fd
-    os.close(fd)
-    return high
-
-
-def _reap(pid: int, pidfd: int) -> None:
-    """Collect an exited monitor if it is our child (or adopted by us as subreaper)."""
-    with _children_lock:
-        proc = _children.pop(pid, None)
-    if proc is not None:
-        proc.poll()
-        return
-    try:
-        os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG)
-    except ChildProcessError:
-        pass
+def upper_dirs(state_dir: str) -> tuple[str, str]:
+    """The container's overlayfs upper and work dirs: they keep its changes across stop/start."""
+    return os.path.join(state_dir, "upper"), os.path.join(state_dir, "work")
 
 
 def raise_fd_limit() -> int:
     """Lift the engine's soft RLIMIT_NOFILE to its hard limit, as dockerd and containerd do;
-    containers started afterwards keep the soft limit the engine had. Returns the new limit.
+    containers started afterwards keep the soft limit the engine had (passed to them in
+    ``NETCORE_NOFILE``). Returns the new limit.
 
     The engine holds a few descriptors per container (the watcher's pidfd, the embedded
     DNS's listeners): under systemd's default soft limit of 1024 it would run out at a
     few hundred containers.
     """
-    global _container_nofile
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft >= hard:
         return soft
@@ -202,160 +132,214 @@ def raise_fd_limit() -> int:
     except (OSError, ValueError) as exc:
         log.warning("cannot raise the open-files limit from %d to %d: %s", soft, hard, exc)
         return soft
-    if _container_nofile is None:
-        _container_nofile = soft
+    os.environ.setdefault(_NOFILE, str(soft))
     return hard
 
 
-def _setup_env() -> dict[str, str]:
-    key, value = _MARKER.split("=")
-    env = {key: value}
-    if _container_nofile is not None:
-        env[_NOFILE] = str(_container_nofile)
-    return env
+class Launcher:
+    """Starts containers. Holds what is made once per engine: the mount template and the
+    compiled seccomp programs (files under ``cache_dir``, one per capability set)."""
 
+    def __init__(self, cache_dir: str, setuser: str = SETUSER) -> None:
+        self.cache_dir = cache_dir
+        self.setuser = setuser
+        self.template = MountTemplate()
+        self._profile: dict | None = None
+        self._programs: dict[frozenset[str], str] = {}
 
-_template_lock = threading.Lock()
-_template: str | None = None  # /proc/<engine pid>/fd/<fd>: the containers' mount template
-_template_failed = False
+    def seccomp_program(self, caps: frozenset[str]) -> str:
+        """The file holding Docker's default seccomp profile compiled for ``caps``."""
+        path = self._programs.get(caps)
+        if path is None:
+            if self._profile is None:
+                self._profile = seccomp.load_profile()
+            data = seccomp.compile_profile(self._profile, caps)
+            os.makedirs(self.cache_dir, mode=0o700, exist_ok=True)
+            key = hashlib.sha256(" ".join(sorted(caps)).encode()).hexdigest()[:16]
+            path = os.path.join(self.cache_dir, f"seccomp-{key}.bpf")
+            tmp = f"{path}.{os.getpid()}.tmp"
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+            self._programs[caps] = path
+        return path
 
-
-def _mount_template() -> str | None:
-    """The mount namespace containers are copied from: the engine's, minus ``/run/netns``.
-
-    Every sandbox's netns is a bind mount in the shared ``/run/netns``. Copying the
-    engine's namespace for a container would copy all of them (O(sandboxes) per start),
-    and the container's slave copy of ``/run/netns`` would then receive every later
-    sandbox's mount and unmount (O(containers) per sandbox): kernel work that grows with
-    the number of containers. Containers never use ``/run/netns`` (nsenter opens the
-    netns before entering anything), so they are made from a namespace where it is
-    detached, made once per engine process and held by a descriptor: it goes when the
-    engine goes. It is a slave of the engine's mounts, so shared mounts made later on
-    the host propagate into new containers; a private mount made after it does not.
-
-    Made once ``/run/netns`` is a mount point (there is nothing to hide before);
-    None: no template (no netns yet, or it could not be made), copy the engine's.
-    """
-    global _template, _template_failed
-    with _template_lock:
-        if _template is None and not _template_failed and _is_mount_point(NETNS_DIR):
+    def argv(self, spec: ProcessSpec, start_fd: int, seccomp_fd: int | None) -> list[str]:
+        """The whole command line (validated); ``start_fd``: the start pipe's descriptor in
+        the monitor, ``seccomp_fd``: the seccomp program's (None: no seccomp, privileged).
+        See ``launch``."""
+        cid, h = spec.container_id, spec.hostname
+        if not spec.argv or not spec.argv[0] or "=" in spec.argv[0]:
+            raise StartError(f"{cid}: invalid command {list(spec.argv)[:1]}")
+        if any(not k or "=" in k or "\0" in k + v for k, v in spec.env.items()):
+            raise StartError(f"{cid}: invalid environment variable name")
+        if h is not None and (not h or len(h) > 64 or any(c.isspace() or c == "/" for c in h)):
+            raise StartError(f"{cid}: invalid hostname {h!r}")
+        if spec.netns_path is not None and not os.path.exists(spec.netns_path):
+            raise StartError(f"{cid}: network namespace not found: {spec.netns_path}")
+        sd = spec.state_dir
+        overlay = ""
+        if spec.layers is not None:
+            if not spec.layers:
+                raise StartError(f"{cid}: an image needs at least one layer")
+            upper, work = upper_dirs(sd)
+            for d in (*spec.layers, upper, work):
+                if any(c in d for c in ",:\n") or not os.path.isabs(d):
+                    raise StartError(f"{cid}: unusable layer path {d!r}")
+            overlay = f"lowerdir={':'.join(reversed(spec.layers))},upperdir={upper},workdir={work}"
+        view = RootView((upper_dirs(sd)[0], *reversed(spec.layers)) if spec.layers is not None else ("/",))
+        workdir = spec.workdir or "/"
+        if not workdir.startswith("/"):
+            raise StartError(f"{cid}: the working directory '{workdir}' is invalid, it needs to be an absolute path")
+        if spec.layers is None and not view.is_dir(workdir):
+            raise StartError(f"{cid}: can't cd to {workdir}: no such directory in the host image")
+        env = {"PATH": DEFAULT_PATH, "HOSTNAME": h or socket.gethostname(), **spec.env}
+        if spec.layers is None or view.is_dir(workdir):  # else it is made, and a relative command is not there
             try:
-                _template = _make_template()
-            except (OSError, ProcessError) as exc:
-                _template_failed = True
-                log.warning("containers copy the engine's mount namespace, /run/netns included: %s", exc)
-        return _template
+                find_command(view, spec.argv[0], env["PATH"], workdir)
+            except ExecError as exc:
+                raise StartError(f"{cid}: {exc}") from None
+        # --die-with-parent: a killed bwrap (monitors.stop) takes the container with it
+        args: list[str] = ["--unshare-pid", "--unshare-ipc", "--as-pid-1", "--die-with-parent"]
+        if h is not None:
+            args += ["--unshare-uts", "--hostname", h]
+        args.append("--clearenv")
+        for k, v in env.items():
+            args += ["--setenv", k, v]
+        if spec.layers is not None:
+            args += ["--bind", f"{sd}/rootfs", "/"]
+        else:
+            # /run holds the host's sockets (a read-only mount does not stop a connect()): a fresh one
+            args += ["--ro-bind", "/", "/", "--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/var/tmp",
+                     "--perms", "0755", "--tmpfs", "/run"]
+            args += [a for p in spec.hide if os.path.isdir(p) for a in ("--tmpfs", p)]
+        args += ["--proc", "/proc"]
+        if spec.privileged:
+            args += ["--dev-bind", "/dev", "/dev", "--bind", f"{sd}/sys", "/sys"]
+        else:
+            args += ["--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm", "--mqueue", "/dev/mqueue",
+                     "--ro-bind", f"{sd}/sys", "/sys", *launch.masks()]
+        for dst, src in spec.bind_files.items():
+            # the host image is read-only: a mount point there must exist already
+            if not os.path.isabs(dst) or not os.path.exists(src) or (spec.layers is None and not _host_target(dst)):
+                raise StartError(f"{cid}: bad bind mount {src} -> {dst}")
+            args += ["--bind", src, dst]
+        for m in spec.mounts:
+            if not os.path.isabs(m.target):
+                raise StartError(f"{cid}: invalid mount path: '{m.target}' mount path must be absolute")
+            if m.type == "bind":
+                if not os.path.exists(m.source):
+                    raise StartError(f"{cid}: invalid mount config: bind source path does not exist: {m.source}")
+                if spec.layers is None and not _host_target(m.target):
+                    raise StartError(f"{cid}: invalid mount config: mount point {m.target} does not exist in the host image")
+                args += ["--ro-bind" if m.readonly else "--bind", m.source, m.target]
+            elif m.type == "tmpfs":
+                args += ["--perms", f"{m.mode if m.mode is not None else 0o1777:o}"]
+                args += ["--size", str(m.size)] if m.size else []
+                args += ["--tmpfs", m.target] + (["--remount-ro", m.target] if m.readonly else [])
+            else:
+                raise StartError(f"{cid}: unsupported mount type {m.type!r}")
+        if spec.layers is not None:  # a missing working dir is made (Docker's), before the root goes read-only
+            args += ["--dir", workdir] + (["--remount-ro", "/"] if spec.read_only else [])
+        caps = launch.ALL_CAPS if spec.privileged else frozenset(spec.caps)
+        args += ["--cap-drop", "ALL", *(a for c in sorted(caps) for a in ("--cap-add", c))]
+        if not spec.privileged:
+            if seccomp_fd is None:
+                raise StartError(f"{cid}: no seccomp program")
+            args += ["--seccomp", str(seccomp_fd)]
+        args += ["--chdir", workdir]
+        command = list(spec.argv)
+        u = spec.user or User(0, 0)
+        if spec.tty or (u.uid, u.gid, u.groups) != (0, 0, ()):
+            if not os.access(self.setuser, os.X_OK):
+                raise StartError(f"{cid}: {self.setuser} is missing (scripts/setup.sh builds it)")
+            args += ["--ro-bind", self.setuser, _SETUSER_IN]
+            command = [_SETUSER_IN, *(["-t"] if spec.tty else []), str(u.uid), str(u.gid),
+                       ",".join(map(str, u.groups)) or "-", *command]
+        sysfs = "rw,nosuid,nodev,noexec" if spec.privileged else "ro,nosuid,nodev,noexec"
+        return [*launch.prefix(spec.netns_path, self.template.path()), sd, overlay, sysfs,
+                "--info-fd", str(start_fd), *args, "--", *command]
 
-
-def _is_mount_point(path: str) -> bool:
-    """From mountinfo: os.path.ismount misses a directory bind-mounted onto itself."""
-    try:
-        with open("/proc/self/mountinfo") as f:
-            return any(line.split(" ", 5)[4] == path for line in f)
-    except OSError:
-        return False
-
-
-def _make_template() -> str:
-    """A helper detaches /run/netns in a new mount namespace; the engine keeps a descriptor."""
-    helper = subprocess.Popen(
-        [_UNSHARE, "--mount", "--propagation", "slave", "--", _SH, "-c",
-         f"/bin/umount -l {NETNS_DIR} && echo ready && read _"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd="/")
-    assert helper.stdin is not None and helper.stdout is not None and helper.stderr is not None
-    fd = None
-    try:
-        if _wait_fd(helper.stdout.fileno(), 10.0) and helper.stdout.readline() == b"ready\n":
-            fd = _above_select_range(os.open(f"/proc/{helper.pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC))
-    finally:
-        helper.kill()
-        helper.wait()
-        why = helper.stderr.read().decode(errors="replace").strip()
-        for f in (helper.stdin, helper.stdout, helper.stderr):
-            f.close()
-    if fd is None:
-        raise ProcessError(f"mount template: {why or 'the helper did not answer'}")
-    return f"/proc/{os.getpid()}/fd/{fd}"
-
-
-def _launch_argv(spec: ProcessSpec) -> list[str]:
-    cid, h = spec.container_id, spec.hostname
-    if not spec.argv or not spec.argv[0] or "=" in spec.argv[0]:
-        raise StartError(f"{cid}: invalid command {list(spec.argv)[:1]}")
-    if any(not k or "=" in k or "\0" in k + v for k, v in spec.env.items()):
-        raise StartError(f"{cid}: invalid environment variable name")
-    if h is not None and (not h or len(h) > 64 or any(c.isspace() or c == "/" for c in h)):
-        raise StartError(f"{cid}: invalid hostname {h!r}")
-    if spec.netns_path is not None and not os.path.exists(spec.netns_path):
-        raise StartError(f"{cid}: network namespace not found: {spec.netns_path}")
-    for dst, src in spec.bind_files.items():
-        # the container sees the host root, so the mount point must exist on the host
-        if not os.path.isabs(dst) or not os.path.exists(src) or not os.path.exists(dst):
-            raise StartError(f"{cid}: bad bind mount {src} -> {dst}")
-    env = {"PATH": DEFAULT_PATH, "HOSTNAME": h or socket.gethostname(), **spec.env}
-    enter = [f"--net={spec.netns_path}"] if spec.netns_path else []
-    template = _mount_template()
-    enter += [f"--mount={template}"] if template else []
-    argv = [_NSENTER, *enter, "--"] if enter else []
-    argv += [_UNSHARE, "--ipc", "--mount", "--pid", "--propagation", "slave"]
-    argv += ["--uts"] if h is not None else []
-    return argv + ["--", _SH, "-c", _SCRIPT, "netcore-init", spec.state_dir, h or "",
-                   spec.workdir or "/", str(len(spec.bind_files)),
-                   *(p for dst, src in spec.bind_files.items() for p in (src, dst)),
-                   *(f"{k}={v}" for k, v in env.items()), *spec.argv]
-
-
-def start(spec: ProcessSpec, timeout: float = 10.0) -> ProcessInfo:
-    """Start the container detached; return once its pid 1 is known (hostname and workdir
-    set; mounts and the final exec follow within milliseconds)."""
-    argv = _launch_argv(spec)
-    os.makedirs(spec.state_dir, exist_ok=True)
-    for name in ("exit_code", "exit_code.tmp", "process.json"):
-        if os.path.lexists(p := os.path.join(spec.state_dir, name)):
-            os.unlink(p)
-    logf = os.open(log_path(spec.state_dir), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
-    log_offset = os.fstat(logf).st_size
-    r, w = os.pipe()
-    try:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=w, stderr=logf, cwd="/",
-                                env=_setup_env(), start_new_session=True)
-    except OSError as e:
-        os.close(r)
-        raise StartError(f"{spec.container_id}: cannot launch: {e}") from None
-    finally:
-        os.close(w)
-        os.close(logf)
-    started_at = time.time()
-    monitor_start = (_stat(proc.pid) or ("", 0))[1]  # unreaped child: its pid cannot be reused
-    with _children_lock:
-        _children[proc.pid] = proc
-    line, deadline = b"", time.monotonic() + timeout
-    try:
-        while not line.endswith(b"\n") and _wait_fd(r, deadline - time.monotonic()):
-            if not (chunk := os.read(r, 256)):
-                break  # EOF: setup failed, the reason is in the log
-            line += chunk
-    finally:
-        os.close(r)
-    if not line.endswith(b"\n"):
+    def start(self, spec: ProcessSpec, timeout: float = 10.0) -> ProcessInfo:
+        """Start the container detached; return once its pid 1 exists (its mounts and the
+        final exec follow within milliseconds)."""
+        r, w = os.pipe()
+        prog = None
         try:
-            proc.wait(1.0)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        with _children_lock:
-            _children.pop(proc.pid, None)
-        with open(log_path(spec.state_dir), "rb") as f:
-            f.seek(log_offset)
-            tail = f.read().decode(errors="replace").strip().splitlines()
-        raise StartError(f"{spec.container_id}: {tail[-1] if tail else 'start timed out'}")
-    pid, _, pid_start = _parse_stat(line)
-    info = ProcessInfo(proc.pid, pid, started_at, monitor_start, pid_start)
-    tmp = os.path.join(spec.state_dir, "process.json.tmp")
-    with open(tmp, "w") as f:
-        json.dump(asdict(info), f)
-    os.replace(tmp, os.path.join(spec.state_dir, "process.json"))
-    return info
+            if not spec.privileged:
+                prog = os.open(self.seccomp_program(frozenset(spec.caps)), os.O_RDONLY | os.O_CLOEXEC)
+            argv = self.argv(spec, w, prog)  # validates before anything is made
+        except BaseException:
+            for fd in (r, w, prog):
+                if fd is not None:
+                    os.close(fd)
+            raise
+        sd = spec.state_dir
+        os.makedirs(sd, exist_ok=True)
+        for d in ("rootfs", "sys", *((upper_dirs(sd)) if spec.layers is not None else ())):
+            os.makedirs(os.path.join(sd, d), mode=0o755, exist_ok=True)
+        for name in ("exit_code", "exit_code.tmp", "process.json"):
+            if os.path.lexists(p := os.path.join(sd, name)):
+                os.unlink(p)
+        logf = os.open(log_path(sd), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+        log_offset = os.fstat(logf).st_size
+        stdin, stdout, stderr = spec.stdio or (subprocess.DEVNULL, logf, logf)
+        env = {k: v for k, v in (_MARKER.split("="), (_NOFILE, os.environ.get(_NOFILE, ""))) if v}
+        try:
+            # close_fds: nothing of the engine's reaches the container but its stdio; the
+            # start pipe and the seccomp program are bwrap's, which closes them in the container
+            proc = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr, cwd="/",
+                                    env=env, start_new_session=True, pass_fds=(w,) if prog is None else (w, prog))
+        except OSError as e:
+            os.close(r)
+            raise StartError(f"{spec.container_id}: cannot launch: {e}") from None
+        finally:
+            os.close(w)
+            os.close(logf)
+            if prog is not None:
+                os.close(prog)
+        pid = proc.pid
+        proc.returncode = 0  # reaped through its pidfd (ExitWatcher, stop), never by subprocess
+        started_at = time.time()
+        monitor_start = (pidfd.stat(pid) or ("", 0))[1]  # unreaped child: its pid cannot be reused
+        mon = os.pidfd_open(pid)
+        data, deadline, child = b"", time.monotonic() + timeout, None
+        try:
+            while child is None and pidfd.wait_fd(r, deadline - time.monotonic()):
+                if not (chunk := os.read(r, 4096)):
+                    break  # EOF: setup failed, the reason is in the log
+                data += chunk
+                try:
+                    child = int(json.loads(data)["child-pid"])
+                except (ValueError, KeyError, TypeError):
+                    continue
+        finally:
+            os.close(r)
+        if child is None:
+            try:
+                if not pidfd.wait_fd(mon, 1.0):
+                    os.killpg(pid, signal.SIGKILL)
+                    pidfd.wait_fd(mon, 5.0)
+                pidfd.reap(mon)
+            finally:
+                os.close(mon)
+            with open(log_path(sd), "rb") as f:
+                f.seek(log_offset)
+                tail = f.read().decode(errors="replace").strip().splitlines()
+            raise StartError(f"{spec.container_id}: {tail[-1] if tail else 'start timed out'}")
+        os.close(mon)
+        st = pidfd.stat(child)
+        info = ProcessInfo(pid, child, started_at, monitor_start, st[1] if st else -1)
+        tmp = os.path.join(sd, "process.json.tmp")
+        with open(tmp, "w") as f:
+            json.dump(asdict(info), f)
+        os.replace(tmp, os.path.join(sd, "process.json"))
+        return info
+
+
+def _host_target(path: str) -> bool:
+    """A mount point in the host image: an existing path, or one under its fresh /tmp, /var/tmp or /run."""
+    return os.path.exists(path) or path.startswith(("/tmp/", "/var/tmp/", "/run/"))
 
 
 def read_exit_code(state_dir: str) -> int | None:
@@ -378,13 +362,13 @@ def load(state_dir: str) -> ProcessInfo | None:
 
 def is_running(info: ProcessInfo) -> bool:
     """Pid 1 is alive and is still our process (start time guards against pid reuse)."""
-    st = _stat(info.pid)
+    st = pidfd.stat(info.pid)
     return st is not None and st[0] != "Z" and (not info.pid_start or st[1] == info.pid_start)
 
 
 def kill(info: ProcessInfo, sig: int = signal.SIGKILL) -> None:
     """Signal pid 1.  The kernel drops handler-less signals other than KILL/STOP."""
-    fd = _pidfd(info.pid, info.pid_start)
+    fd = pidfd.pidfd(info.pid, info.pid_start)
     try:
         if fd is None:
             raise ProcessLookupError
@@ -398,20 +382,20 @@ def kill(info: ProcessInfo, sig: int = signal.SIGKILL) -> None:
 
 def stop(info: ProcessInfo, timeout: float = 10.0) -> None:
     """SIGTERM, SIGKILL after ``timeout``; returns once the exit code is recorded."""
-    mon = _pidfd(info.monitor_pid, info.monitor_start)
-    fd = _pidfd(info.pid, info.pid_start)
+    mon = pidfd.pidfd(info.monitor_pid, info.monitor_start)
+    fd = pidfd.pidfd(info.pid, info.pid_start)
     try:
         if fd is not None:
             try:
                 signal.pidfd_send_signal(fd, signal.SIGTERM)
-                if not _wait_fd(fd, timeout):
+                if not pidfd.wait_fd(fd, timeout):
                     signal.pidfd_send_signal(fd, signal.SIGKILL)
             except ProcessLookupError:
                 pass
         if mon is not None:
-            if not _wait_fd(mon, 5.0):
+            if not pidfd.wait_fd(mon, 5.0):
                 raise ProcessError(f"monitor {info.monitor_pid} did not exit after SIGKILL")
-            _reap(info.monitor_pid, mon)
+            pidfd.reap(mon)
     finally:
         for x in (fd, mon):
             if x is not None:
@@ -419,11 +403,16 @@ def stop(info: ProcessInfo, timeout: float = 10.0) -> None:
 
 
 def exec_argv(info: ProcessInfo, argv: Sequence[str], workdir: str | None = None,
-              env: Mapping[str, str] | None = None) -> list[str]:
-    """nsenter argv running ``argv`` in the container with its env updated by ``env``;
-    default workdir is pid 1's cwd."""
+              env: Mapping[str, str] | None = None, user: User | None = None,
+              caps: frozenset[str] | None = None, seccomp_program: str | None = None,
+              setuser: str = SETUSER) -> list[str]:
+    """nsenter argv running ``argv`` in the container as its pid 1 runs: its namespaces and
+    root, its env updated by ``env``, ``user``, and, when given, only ``caps``, no_new_privs
+    and the seccomp program (a file of ``Launcher.seccomp_program``). The static helper
+    (``netcore-setuser``) does the switch inside; it and the program are passed as inherited
+    descriptors, since neither is in the container's root. Default workdir: pid 1's cwd."""
     deadline = time.monotonic() + 2.0
-    while True:  # start() returns just before pid 1's final execve; wait for its environ
+    while True:  # start() returns before pid 1's final execve; wait for its environ
         if not is_running(info):
             raise NotRunningError(f"container process {info.pid} is not running")
         try:
@@ -436,92 +425,17 @@ def exec_argv(info: ProcessInfo, argv: Sequence[str], workdir: str | None = None
         time.sleep(0.0005)
     cenv = dict(kv.split("=", 1) for kv in raw if "=" in kv and kv != _MARKER)
     cenv = {"PATH": DEFAULT_PATH, **cenv, **(env or {})}
+    helper = os.open(setuser, os.O_RDONLY)  # inherited by nsenter: exec'd as /proc/self/fd/N inside
+    os.set_inheritable(helper, True)
+    opts: list[str] = []
+    if caps is not None:
+        opts += ["-n", "-c", f"{sum(1 << launch.CAP_NUMBERS[c] for c in caps if c in launch.CAP_NUMBERS):x}"]
+    if seccomp_program:
+        prog = os.open(seccomp_program, os.O_RDONLY)
+        os.set_inheritable(prog, True)
+        opts += ["-s", str(prog)]
+    opts += [a for k, v in cenv.items() for a in ("-e", f"{k}={v}")]
+    u = user or User(0, 0)
     return [_NSENTER, f"--target={info.pid}", "--net", "--uts", "--ipc", "--mount", "--pid",
-            f"--wd={workdir}" if workdir else "--wd", "--", _ENV, "-i", "--",
-            *(f"{k}={v}" for k, v in cenv.items()), *argv]
-
-
-class ExitWatcher:
-    """One thread, one epoll, one pidfd per monitor: ``callback(container_id, exit_code)``
-    fires once per watch, from the watcher thread (None if no code was recorded)."""
-
-    def __init__(self, callback: Callable[[str, int | None], None]) -> None:
-        self._callback = callback
-        self._sel = selectors.DefaultSelector()
-        self._wake = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
-        self._sel.register(self._wake, selectors.EVENT_READ, None)
-        self._ops: deque[tuple] = deque()  # (op, container_id, pidfd, info, state_dir)
-        self._lock = threading.Lock()
-        self._closed = False
-        self._watches: dict[str, tuple[int | None, ProcessInfo, str]] = {}  # loop thread only
-        self._thread = threading.Thread(target=self._run, name="exit-watcher", daemon=True)
-        self._thread.start()
-
-    def _post(self, *op) -> None:
-        with self._lock:
-            if self._closed:
-                if op[0] == "watch" and op[2] is not None:
-                    os.close(op[2])
-                raise ProcessError("ExitWatcher is closed")
-            self._ops.append(op)
-            self._closed = op[0] == "close"
-            os.eventfd_write(self._wake, 1)
-
-    def watch(self, container_id: str, info: ProcessInfo, state_dir: str) -> None:
-        # A monitor that is already gone gets no pidfd and fires on the next loop turn.
-        fd = _pidfd(info.monitor_pid, info.monitor_start)
-        self._post("watch", container_id, None if fd is None else _above_select_range(fd), info, state_dir)
-
-    def unwatch(self, container_id: str) -> None:
-        self._post("unwatch", container_id)
-
-    def close(self) -> None:
-        try:
-            self._post("close", None)
-        except ProcessError:
-            return
-        if threading.current_thread() is not self._thread:
-            self._thread.join()
-
-    def _drop(self, cid: str | None) -> None:
-        fd = self._watches.pop(cid, (None,))[0]
-        if fd is not None:
-            self._sel.unregister(fd)
-            os.close(fd)
-
-    def _fire(self, cid: str) -> None:
-        fd, info, state_dir = self._watches[cid]
-        if fd is not None:
-            _reap(info.monitor_pid, fd)
-        self._drop(cid)
-        try:
-            self._callback(cid, read_exit_code(state_dir))
-        except Exception:
-            log.exception("exit callback for %s failed", cid)
-
-    def _run(self) -> None:
-        while True:
-            for key, _ in self._sel.select():
-                if key.data is not None:  # a monitor exited (skip if dropped meanwhile)
-                    if self._watches.get(key.data, (None,))[0] == key.fd:
-                        self._fire(key.data)
-                    continue
-                os.eventfd_read(self._wake)
-                while True:
-                    with self._lock:
-                        if not self._ops:
-                            break
-                        op, cid, *rest = self._ops.popleft()
-                    self._drop(cid)
-                    if op == "close":
-                        for c in list(self._watches):
-                            self._drop(c)
-                        self._sel.close()
-                        os.close(self._wake)
-                        return
-                    if op == "watch":
-                        self._watches[cid] = (rest[0], rest[1], rest[2])
-                        if rest[0] is None:
-                            self._fire(cid)
-                        else:
-                            self._sel.register(rest[0], selectors.EVENT_READ, cid)
+            "--root", f"--wd={workdir}" if workdir else "--wd", "--", f"/proc/self/fd/{helper}", *opts,
+            str(u.uid), str(u.gid), ",".join(map(str, u.groups)) or "-", *argv]

@@ -313,6 +313,13 @@ def m_breakdown(ctx: Ctx) -> dict[str, Any]:
     return breakdown.measure(nc, ctx.reps)
 
 
+def m_rootfs(ctx: Ctx) -> dict[str, Any]:
+    """A container's own root: run --rm IMAGE true vs -- true, and vs a baseline tree (NCB_BASELINE_REF)."""
+    from tests.benchmarks import rootfs
+
+    return rootfs.measure(ctx.reps, ctx.log)
+
+
 def m_clilib(ctx: Ctx) -> dict[str, Any]:
     """click's cost over the argparse CLI it replaced (issue 13), against the bare import of click."""
     from tests.benchmarks import clilib
@@ -322,6 +329,13 @@ def m_clilib(ctx: Ctx) -> dict[str, Any]:
     if not isinstance(nc, Netcore):
         return {"notes": ["netcore not running: skipped"]}
     return clilib.measure(nc, ctx.reps)
+
+
+def m_apiedge(ctx: Ctx) -> dict[str, Any]:
+    """The API's edge (issue 12): the epoll acceptor with typed bodies vs the socketserver it replaced."""
+    from tests.benchmarks import apiedge
+
+    return apiedge.measure(ctx.reps)
 
 
 MEASURES: dict[str, tuple[str, Callable[[Ctx], dict[str, Any]]]] = {
@@ -334,7 +348,9 @@ MEASURES: dict[str, tuple[str, Callable[[Ctx], dict[str, Any]]]] = {
     "throughput": ("8: TCP throughput (iperf3)", m_throughput),
     "dns": ("9: DNS round trip for another container's name", m_dns),
     "ls": ("10: CLI network ls round trip", m_ls),
+    "rootfs": ("11: run --rm IMAGE true vs run --rm -- true (own root vs host image; NCB_BASELINE_REF: vs that tree)", m_rootfs),
     "clilib": ("click CLI vs the argparse CLI it replaced, vs the bare import of click", m_clilib),
     "breakdown": ("diagnostic: netcore CLI time = interpreter + imports + engine (API)", m_breakdown),
+    "apiedge": ("the API edge vs the socketserver it replaced: requests, and 1000 idle connections", m_apiedge),
     "build": ("build of the book's Dockerfile: cold and unchanged, vs Docker's classic builder", build.m_build),
 }

@@ -21,9 +21,11 @@ class Engine:
     """A ``netcore daemon`` with its own root dir and socket, driven through the CLI."""
 
     def __init__(
-        self, tmp: Path, env: dict[str, str] | None = None, daemon_args: tuple[str, ...] = (), netns: str | None = None
+        self, tmp: Path, env: dict[str, str] | None = None, daemon_args: tuple[str, ...] = (), netns: str | None = None,
+        daemon_cmd: list[str] | None = None,
     ) -> None:
         self.daemon_args = daemon_args
+        self.daemon_cmd = daemon_cmd or NETCORE  # what runs ``daemon ...`` (tests may wrap the engine)
         self.netns = netns  # run the engine inside this netns (a test "host"); the CLI stays outside
         self.root = str(tmp / "root")
         self.socket = str(tmp / "netcore.sock")
@@ -35,7 +37,7 @@ class Engine:
         os.makedirs(self.root, exist_ok=True)
         wrap = ["nsenter", f"--net={self.netns}"] if self.netns else []
         self.proc = subprocess.Popen(
-            [*wrap, *NETCORE, "daemon", "--root", self.root, "--socket", self.socket, "--log-level", "debug", *self.daemon_args],
+            [*wrap, *self.daemon_cmd, "daemon", "--root", self.root, "--socket", self.socket, "--log-level", "debug", *self.daemon_args],
             env=self.env, stdout=log, stderr=log, start_new_session=True,
         )
         deadline = time.monotonic() + 20

@@ -238,3 +238,12 @@ def test_a_hijacked_connection_carries_both_ways_after_101(served):
         while chunk := s.recv(100):
             got += chunk
     assert got == b"HELLO WORLD"
+
+
+def test_the_connection_caps_fit_a_small_open_files_limit():
+    from runtime.api.server import fit
+
+    small = fit(Limits(), 1024)
+    assert small.max_pending + small.max_active <= (1024 - 256) // 2
+    assert small.max_active >= 8 and small.max_pending >= 8
+    assert fit(Limits(), 1 << 20) == Limits()

@@ -154,13 +154,35 @@ def test_a_process_no_record_names_is_stopped_at_start(tmp_path, name):
         eng.stop()
 
 
+def test_system_reset_stops_a_process_no_record_names(tmp_path):
+    """A stray container process of this root (started here behind the engine's back):
+    ``system reset -f`` stops it with everything else."""
+    from runtime.engine import process
+
+    eng = Engine(tmp_path).start()
+    cid = "d" * 64
+    spec = process.ProcessSpec(container_id=cid, argv=["sleep", "600"], env={}, workdir=None, hostname=None,
+                               netns_path=None, bind_files={}, state_dir=os.path.join(eng.root, "containers", cid))
+    info = process.start(spec)
+    try:
+        assert list(monitors.find(os.path.join(eng.root, "containers"))) == [cid]
+        eng.stop()  # system reset -f
+        deadline = time.monotonic() + 5
+        while process.is_running(info) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not process.is_running(info)
+    finally:
+        if process.is_running(info):
+            process.kill(info)
+
+
 def test_monitors_are_found_by_the_launch_convention(tmp_path):
-    """``monitors.find`` reads what ``process._launch_argv`` writes: a change to one breaks this."""
+    """``monitors.find`` reads what ``launch.prefix`` writes: a change to one breaks this."""
     from runtime.engine import process
 
     spec = process.ProcessSpec(container_id="c" * 64, argv=["sleep", "600"], env={}, workdir=None, hostname=None,
                                netns_path=None, bind_files={}, state_dir=str(tmp_path / "containers" / ("c" * 64)))
-    info = process.start(spec)
+    info = process.Launcher(str(tmp_path / "launcher")).start(spec)
     try:
         found = monitors.find(str(tmp_path / "containers"))
         assert list(found) == ["c" * 64], (found, info)

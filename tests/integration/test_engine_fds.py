@@ -46,7 +46,8 @@ def test_nftables_works_with_many_sandboxes_worth_of_descriptors(netns, tmp_path
         held = [s for _ in range(600) for s in open_listeners({netns!r}, port=0)]
         ticks = int(open("/proc/{sleeper.pid}/stat").read().rsplit(")", 1)[1].split()[19])
         info = proc.ProcessInfo({sleeper.pid}, {sleeper.pid}, 0.0, ticks, ticks)
-        watcher = proc.ExitWatcher(lambda cid, code: None)
+        from runtime.engine.exitwatch import ExitWatcher
+        watcher = ExitWatcher(lambda cid, code: None)
         for i in range(600):
             watcher.watch(f"c{{i}}", info, {str(tmp_path)!r})
         assert len(os.listdir("/proc/self/fd")) > 1800
@@ -69,7 +70,7 @@ def test_containers_keep_the_engines_original_soft_limit(tmp_path, monkeypatch):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard <= 1024:
         pytest.skip("needs a hard open-files limit above 1024")
-    monkeypatch.setattr(proc, "_container_nofile", None)
+    monkeypatch.delenv("NETCORE_NOFILE", raising=False)
     resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
     try:
         assert proc.raise_fd_limit() == hard
@@ -77,7 +78,7 @@ def test_containers_keep_the_engines_original_soft_limit(tmp_path, monkeypatch):
         spec = proc.ProcessSpec(container_id="c-nofile", argv=["sh", "-c", "ulimit -S -n; ulimit -H -n"], env={},
                                 workdir=None, hostname=None, netns_path=None, bind_files={},
                                 state_dir=str(tmp_path / "c"))
-        info = proc.start(spec)
+        info = proc.Launcher(str(tmp_path / "launcher")).start(spec)
         proc.stop(info, timeout=5)
         with open(proc.log_path(spec.state_dir)) as f:
             assert f.read().split() == ["1024", str(hard)]

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from runtime.engine import process as proc
-from runtime.engine.process import ExitWatcher, ProcessSpec, StartError
+from runtime.engine.exitwatch import ExitWatcher
+from runtime.engine.process import Launcher, ProcessSpec, StartError
 
 pytestmark = pytest.mark.root  # skipped by tests/conftest.py unless root
 
@@ -37,6 +38,7 @@ def netns():
 def make(tmp_path):
     """Factory for specs/containers; stops whatever is left at teardown."""
     started: list[proc.ProcessInfo] = []
+    launcher = Launcher(str(tmp_path / "launcher"))
 
     def spec(*argv: str, **kw) -> ProcessSpec:
         fields = dict(container_id=f"c-{uuid.uuid4().hex[:8]}", argv=list(argv), env={},
@@ -47,12 +49,13 @@ def make(tmp_path):
 
     def start(*argv: str, **kw) -> tuple[ProcessSpec, proc.ProcessInfo]:
         s = spec(*argv, **kw)
-        info = proc.start(s)
+        info = launcher.start(s)
         started.append(info)
         return s, info
 
     start.spec = spec
     start.started = started
+    start.launcher = launcher
     yield start
     for info in started:
         proc.stop(info, timeout=0)
@@ -143,26 +146,31 @@ def test_bind_files(make, tmp_path):
 def test_env_and_workdir(make, tmp_path, monkeypatch):
     monkeypatch.setenv("NETCORE_ENGINE_SECRET", "leak")
     given = {"FOO": "bar baz", "IFS": ":", "n": "1", "pid": "x", "line": "y"}  # shell-ish names
-    s, info = make("/usr/bin/env", env=given, workdir=str(tmp_path))
+    s, info = make("/usr/bin/env", env=given, workdir="/usr/share")
     code, out = wait_exit(s, info)
     env = dict(line.split("=", 1) for line in out.splitlines())
     assert code == 0
-    assert env == {**given, "PATH": proc.DEFAULT_PATH, "HOSTNAME": s.hostname}
-    s, info = make("pwd", workdir=str(tmp_path))
-    assert wait_exit(s, info) == (0, f"{tmp_path}\n")
+    assert env == {**given, "PATH": proc.DEFAULT_PATH, "HOSTNAME": s.hostname, "PWD": "/usr/share"}  # bwrap sets PWD
+    s, info = make("pwd", workdir="/usr/share")
+    assert wait_exit(s, info) == (0, "/usr/share\n")
 
 
 @pytest.mark.parametrize("argv,expected", [
     (["true"], 0),
     (["sh", "-c", "exit 3"], 3),
-    (["no-such-command-xyz"], 127),
+    (["sh", "-c", "kill -9 $$"], 0),  # pid 1 ignores a signal from inside its namespace
 ])
 def test_exit_codes(make, argv, expected):
     s, info = make(*argv)
     code, out = wait_exit(s, info)
     assert code == expected
-    if expected == 127:
-        assert "No such file or directory" in out
+
+
+def test_missing_command_refused_before_start(make):
+    with pytest.raises(StartError, match='exec: "no-such-command-xyz": executable file not found in \\$PATH'):
+        make.launcher.start(make.spec("no-such-command-xyz"))
+    with pytest.raises(StartError, match='exec: "/etc/passwd": permission denied'):
+        make.launcher.start(make.spec("/etc/passwd"))
 
 
 def test_stop_falls_back_to_sigkill(make):
@@ -209,7 +217,7 @@ def test_exec_enters_namespaces(make, netns):
     s, info = make("sleep", "100", env={"FOO": "bar"}, netns_path=netns)
     argv = proc.exec_argv(info, ["sh", "-c", "hostname; echo $$ $FOO $BAR; pwd; ip -o link | wc -l"],
                           workdir="/tmp", env={"BAR": "baz"})
-    out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=5).stdout.split("\n")
+    out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=5, close_fds=False).stdout.split("\n")
     assert out[0] == s.hostname
     pid, foo, bar = out[1].split()
     assert 1 < int(pid) < 100 and (foo, bar) == ("bar", "baz")
@@ -217,26 +225,29 @@ def test_exec_enters_namespaces(make, netns):
 
 
 def test_start_errors(make, tmp_path):
+    start = make.launcher.start
     with pytest.raises(StartError, match="network namespace not found"):
-        proc.start(make.spec("true", netns_path=str(tmp_path / "nope")))
+        start(make.spec("true", netns_path=str(tmp_path / "nope")))
     with pytest.raises(StartError, match="invalid command"):
-        proc.start(make.spec())
+        start(make.spec())
     hosts = tmp_path / "hosts"
     hosts.write_text("")
     with pytest.raises(StartError, match="bad bind mount"):
-        proc.start(make.spec("true", bind_files={"/nonexistent-dir/hosts": str(hosts)}))
+        start(make.spec("true", bind_files={"/nonexistent-dir/hosts": str(hosts)}))
     with pytest.raises(StartError, match="invalid hostname"):
-        proc.start(make.spec("true", hostname="a b"))
+        start(make.spec("true", hostname="a b"))
     with pytest.raises(StartError, match="can't cd"):
-        proc.start(make.spec("true", workdir=str(tmp_path / "missing")))
+        start(make.spec("true", workdir=str(tmp_path / "missing")))
 
 
 ENGINE = """
 import json, sys, time
 import dataclasses
 from runtime.engine import process as proc
-spec = proc.ProcessSpec(**json.loads(sys.argv[1]))
-print(json.dumps(dataclasses.asdict(proc.start(spec))), flush=True)
+d = json.loads(sys.argv[1])
+d["mounts"] = [proc.Mount(**m) for m in d["mounts"]]
+spec = proc.ProcessSpec(**d)
+print(json.dumps(dataclasses.asdict(proc.Launcher(spec.state_dir + ".launcher").start(spec))), flush=True)
 time.sleep(100)
 """
 
@@ -246,8 +257,9 @@ def test_survives_engine_sigkill(make, tmp_path):
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # adopt the orphaned monitor to reap it
     try:
         go = tmp_path / "go"
-        s = make.spec("sh", "-c", f"while [ ! -e {go} ]; do sleep 0.02; done; exit 5")
-        engine = subprocess.Popen([sys.executable, "-c", ENGINE, json.dumps(dataclasses.asdict(s))],
+        s = make.spec("sh", "-c", "while [ ! -e /tmp/sig/go ]; do sleep 0.02; done; exit 5",
+                      mounts=[proc.Mount(target="/tmp/sig", source=str(tmp_path))])
+        engine = subprocess.Popen([sys.executable, "-c", ENGINE, json.dumps(dataclasses.asdict(s), default=sorted)],
                                   stdout=subprocess.PIPE, text=True)
         info = proc.ProcessInfo(**json.loads(engine.stdout.readline()))
         make.started.append(info)
@@ -324,3 +336,126 @@ def test_exit_watcher_scales(tmp_path):
         sleeper.kill()
         sleeper.wait()
         sleeper.stdout.close()
+
+
+def test_image_root_changes_survive_a_restart_and_stay_out_of_the_image(make, tmp_path):
+    """Two starts on one state dir (stop, then start again): the second sees the first's
+    write in the container's upper layer; the image's layer never changes."""
+    layer = tmp_path / "layer"
+    (layer / "bin").mkdir(parents=True)
+    (layer / "bin" / "busybox").write_bytes(Path("/bin/busybox").read_bytes())
+    os.chmod(layer / "bin" / "busybox", 0o755)
+    os.symlink("busybox", layer / "bin" / "sh")
+    state = str(tmp_path / "state")
+    s, info = make("/bin/sh", "-c", "echo one > /written; /bin/busybox cat /written", layers=[str(layer)], state_dir=state)
+    assert wait_exit(s, info) == (0, "one\n")
+    s, info = make("/bin/sh", "-c", "/bin/busybox cat /written", layers=[str(layer)], state_dir=state)
+    code, out = wait_exit(s, info)
+    assert (code, out.splitlines()[-1]) == (0, "one")
+    assert not (layer / "written").exists()
+    assert (Path(state) / "upper" / "written").read_text() == "one\n"
+    with open("/proc/self/mountinfo") as f:
+        assert state not in f.read()  # the overlay was in the monitor's mount namespace only
+
+
+def test_stdio_handed_in(make, tmp_path):
+    """What -i/-t build on: the container's stdin/stdout/stderr are descriptors given in the
+    spec (here pipes; a pty's end works alike), not /dev/null and the log."""
+    in_r, in_w = os.pipe()
+    out_r, out_w = os.pipe()
+    try:
+        s, info = make("sh", "-c", "read line; echo got:$line; echo err >&2", stdio=(in_r, out_w, out_w))
+        os.close(in_r)
+        os.close(out_w)
+        in_r = out_w = -1
+        os.write(in_w, b"hello\n")
+        os.close(in_w)
+        in_w = -1
+        data = b""
+        while chunk := os.read(out_r, 100):
+            data += chunk
+        assert data == b"got:hello\nerr\n"
+        code, log = wait_exit(s, info)
+        assert (code, log) == (0, "")
+    finally:
+        for fd in (in_r, in_w, out_r, out_w):
+            if fd >= 0:
+                os.close(fd)
+
+
+def test_host_image_hides_given_paths_and_is_read_only(make):
+    """The engine's root and socket dir (``hide``) are empty in a host-image container even
+    outside /tmp; the host's files are read-only; /tmp is the container's own."""
+    secret_dir = Path(f"/var/lib/nct-{uuid.uuid4().hex[:8]}")
+    secret_dir.mkdir(parents=True)
+    try:
+        (secret_dir / "netcore.db").write_text("secret")
+        s, info = make("sh", "-c", f"ls -A {secret_dir}; echo ==; touch /usr/nct-x 2>&1 | grep -c Read-only; "
+                       "echo x > /tmp/mine && cat /tmp/mine", hide=[str(secret_dir)])
+        code, out = wait_exit(s, info)
+        assert (code, out) == (0, "==\n1\nx\n")
+        assert not os.path.exists("/usr/nct-x") and not os.path.exists("/tmp/mine")
+    finally:
+        for p in secret_dir.iterdir():
+            p.unlink()
+        secret_dir.rmdir()
+
+
+def test_no_descriptor_of_the_engine_reaches_the_container(make):
+    extra = os.open("/dev/null", os.O_RDONLY)  # inheritable in the engine: must not reach the container
+    os.set_inheritable(extra, True)
+    try:
+        s, info = make("sh", "-c", "ls /proc/$$/fd")
+        code, out = wait_exit(s, info)
+    finally:
+        os.close(extra)
+    assert (code, sorted(out.split())) == (0, ["0", "1", "2"])  # not the start pipe, the seccomp program, nor the engine's
+
+
+def test_terminal_handed_in(make):
+    """What -t builds on: a pty's end as stdio with ``tty``: pid 1 leads its own session
+    with the terminal as its controlling one (stat's tty_nr is set), and its output
+    reaches the other end."""
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        s, info = make("sh", "-c", "read -r _ _ _ _ _ sid tty _ < /proc/self/stat; [ -t 0 ] && echo tty=$tty sid=$sid",
+                       stdio=(slave, slave, slave), tty=True)
+        os.close(slave)
+        slave = -1
+        data = b""
+        while b"\n" not in data:
+            assert pidfd_wait(master, 5.0), f"no output: {data!r}"
+            data += os.read(master, 100)
+        fields = dict(kv.split("=") for kv in data.decode().split())
+        assert int(fields["tty"]) != 0 and fields["sid"] == "1"  # controlling terminal; pid 1 leads the session
+        assert wait_exit(s, info)[0] == 0
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+
+
+def pidfd_wait(fd: int, timeout: float) -> bool:
+    return bool(select.select([fd], [], [], timeout)[0])
+
+
+def test_host_image_has_its_own_run(make, tmp_path):
+    """/run holds the host's sockets, and a read-only mount does not stop a connect():
+    a host-image container gets an empty /run of its own."""
+    sock_dir = Path(f"/run/nct-{uuid.uuid4().hex[:8]}")
+    sock_dir.mkdir()
+    server = socket.socket(socket.AF_UNIX)
+    try:
+        server.bind(str(sock_dir / "api.sock"))
+        server.listen(1)
+        s, info = make("sh", "-c", f"test -e {sock_dir}/api.sock && echo visible || echo hidden")
+        code, out = wait_exit(s, info)
+        assert (code, out) == (0, "hidden\n")
+        assert os.path.exists(sock_dir / "api.sock")  # positive control: it is there on the host
+    finally:
+        server.close()
+        for p in sock_dir.iterdir():
+            p.unlink()
+        sock_dir.rmdir()

@@ -113,7 +113,7 @@ def test_help_and_version(fake_engine):
     assert (res.exit_code, res.stdout) == (0, "netcore version 0.1.0\n")
     res = netcore(fake_engine, "run", "--help")
     assert res.exit_code == 0 and "-p SPEC, --publish SPEC" in res.stdout and "--network NETWORK, --net NETWORK" in res.stdout
-    assert "netcore run [OPTIONS] [--] COMMAND [ARG...]" in res.stdout
+    assert "netcore run [OPTIONS] IMAGE [COMMAND] [ARG...] | -- COMMAND [ARG...]" in res.stdout
     res = netcore(fake_engine, "network")
     assert res.exit_code == 0 and "disconnect" in res.stdout and "Manage networks." in res.stdout
     res = netcore(fake_engine)
@@ -131,12 +131,40 @@ def body_of(engine, *args: str) -> dict:
 def test_run_takes_the_command_after_the_options_with_or_without_double_dash(fake_engine):
     body = body_of(fake_engine, "run", "--rm", "--network", "n", "--", "sh", "-c", "echo --rm")
     assert (body["AutoRemove"], body["Networks"], body["Cmd"]) == (True, [{"name": "n"}], ["sh", "-c", "echo --rm"])
-    body = body_of(fake_engine, "run", "-d", "ls", "-la", "--network", "x")  # options after the command are the command's
-    assert (body["Networks"], body["Cmd"]) == ([{"name": "bridge"}], ["ls", "-la", "--network", "x"])
+    assert body["Image"] == "host"  # -- COMMAND: the host image
+    body = body_of(fake_engine, "run", "-d", "img", "ls", "-la", "--network", "x")  # options after the image are the command's
+    assert (body["Image"], body["Networks"], body["Cmd"]) == ("img", [{"name": "bridge"}], ["ls", "-la", "--network", "x"])
+    body = body_of(fake_engine, "run", "-w", "/x", "-u", "app:wheel", "img")
+    assert (body["Image"], body["Cmd"], body["WorkingDir"], body["User"]) == ("img", [], "/x", "app:wheel")
     body = body_of(fake_engine, "run", "--net", "name=a,alias=x", "--network-alias", "y", "--ip", "10.0.0.9",
                    "-p", "8080:80", "-e", "A=1=2", "--dns", "1.1.1.1", "--", "true")
     assert body["Networks"] == [{"name": "a", "aliases": ["x", "y"], "ip": "10.0.0.9"}]
     assert (body["Env"], body["Dns"], body["PortBindings"]) == ({"A": "1=2"}, ["1.1.1.1"], {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]})
+
+
+def test_run_root_filesystem_and_containment_flags(fake_engine):
+    body = body_of(fake_engine, "run", "-v", "/h:/c:ro", "--mount", "type=bind,source=/a,target=/b", "--tmpfs", "/t:size=1m",
+                   "--read-only", "--entrypoint", "/bin/sh", "--cap-add", "NET_ADMIN", "--cap-drop", "ALL", "--privileged",
+                   "img", "-c", "true")
+    assert body["Mounts"] == [
+        {"Type": "bind", "Source": "/h", "Target": "/c", "ReadOnly": True},
+        {"Type": "bind", "Source": "/a", "Target": "/b", "ReadOnly": False},
+        {"Type": "tmpfs", "Source": "", "Target": "/t", "ReadOnly": False, "TmpfsOptions": {"SizeBytes": 1 << 20}},
+    ]
+    assert (body["ReadonlyRootfs"], body["Entrypoint"], body["CapAdd"], body["CapDrop"], body["Privileged"]) == \
+        (True, ["/bin/sh"], ["NET_ADMIN"], ["ALL"], True)
+    assert (body["Image"], body["Cmd"]) == ("img", ["-c", "true"])
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["run", "-v", "/a:/b:xx", "img"], "argument -v/--volume: invalid mode: xx"),
+    (["run", "--mount", "type=bind,target=/b", "img"], "argument --mount: source is required when specifying bind mount"),
+    (["run", "--tmpfs", "rel", "img"], "argument --tmpfs: invalid tmpfs path: 'rel' mount path must be absolute"),
+])
+def test_bad_mount_flags_are_one_line(fake_engine, args, message):
+    res = netcore(fake_engine, *args)
+    assert res.exit_code == 2 and message in res.stderr and res.stderr.count("\n") == 1
+    assert fake_engine[1] == []
 
 
 def test_network_spec_in_docker_long_form():
