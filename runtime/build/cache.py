@@ -51,10 +51,13 @@ def step_key(parent: State, text: str, inputs: str = "") -> str:
 
 
 def tree_digest(entries: Iterable[tuple[str, str]]) -> str:
-    """Digest of files given as (name in the layer, path on disk): names, types, modes,
-    link targets and contents; directories count by their own metadata only."""
+    """Digest of files given as (name in the layer, path on disk, "" for a directory made):
+    names, types, modes, link targets and contents; directories by their own metadata only."""
     h = hashlib.sha256()
     for name, path in entries:
+        if not path:  # a directory the step makes rather than copies
+            h.update(f"{name}\0mkdir\0".encode())
+            continue
         st = os.lstat(path)
         h.update(f"{name}\0{stat.S_IFMT(st.st_mode):o}\0{stat.S_IMODE(st.st_mode):o}\0".encode())
         if stat.S_ISLNK(st.st_mode):

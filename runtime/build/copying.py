@@ -43,7 +43,7 @@ class Entry:
     """One file to put in the layer: its path in the image and where it comes from."""
 
     dest: str  # absolute, in the image
-    src: str  # on the host ("" for an empty directory made for WORKDIR)
+    src: str  # on the host; "" for a destination directory itself (made, not copied)
     archive: bool = False
 
 
@@ -125,7 +125,7 @@ def plan(sources: list[Source], dest: str, workdir: str, view: ImageView, what: 
     entries: list[Entry] = []
     for src in sources:
         if src.is_dir:
-            entries.append(Entry(full, src.path))
+            entries.append(Entry(full, ""))  # the destination itself: made as Docker makes it, not a copy of the source dir
             for dirpath, dirnames, filenames in os.walk(src.path):
                 dirnames.sort()
                 rel_dir = os.path.relpath(dirpath, src.path)
@@ -176,8 +176,10 @@ def fill_layer(layer: str, entries: list[Entry], view: ImageView, owner: tuple[i
         if e.archive:
             _extract(e.src, target, layer, view)
             continue
-        if not e.src:  # a directory made on the way (WORKDIR)
-            os.makedirs(target, mode=0o755, exist_ok=True)
+        if not e.src:  # a destination directory (of a directory source, or WORKDIR's)
+            _parents(layer, e.dest, view)  # the image's metadata if it has it, else root's 0755
+            if view.lookup(e.dest) is None and e.dest != "/":
+                os.lchown(target, uid, gid)
             continue
         st = os.lstat(e.src)
         if stat.S_ISDIR(st.st_mode):

@@ -106,6 +106,7 @@ def test_unchanged_rebuild_uses_the_cache_for_every_step_and_gives_the_same_imag
 def test_copy_rules_wildcards_directories_workdir_and_chown(b):
     b.files({"src/x.go": "x", "src/y.go": "y", "src/sub/z.txt": "z", "README.md": "r", "etc/passwd": "app:x:1000:1000::/:/bin/sh\n",
              "etc/group": "app:x:1000:\nstaff:x:50:\n"})
+    os.chmod(b.ctx / "src", 0o700)
     image = b.run(
         "FROM scratch\n"
         "COPY etc /etc/\n"
@@ -120,6 +121,7 @@ def test_copy_rules_wildcards_directories_workdir_and_chown(b):
     assert (top[1] / "app").is_dir()  # WORKDIR of a missing directory: a layer with it
     assert sorted(os.listdir(top[2] / "app")) == ["x.go", "y.go"]
     assert (top[3] / "tree" / "sub" / "z.txt").read_text() == "z" and not (top[3] / "tree" / "src").exists()
+    assert stat.S_IMODE((top[3] / "tree").stat().st_mode) == 0o755  # made, not a copy of the source dir's mode
     notes = top[4] / "app" / "notes"
     assert (notes.stat().st_uid, notes.stat().st_gid) == (1000, 50)
     assert (top[5] / "abs dir" / "README.md").exists()
