@@ -182,6 +182,61 @@ class Client:
             raise ApiError(resp.status, message or f"HTTP {resp.status}")
         return payload
 
+    def upload(self, url: str, fd: int, query: dict[str, Any] | None = None, timeout: float | None = None) -> Any:
+        """POST an archive from file descriptor ``fd`` as it is read (``load``, ``import``); the JSON answer.
+
+        A regular file goes with its length, by sendfile; a pipe goes until its end and a
+        half-close. The engine may answer (an error) before it has read everything."""
+        if query:
+            url += "?" + _urlencode(query)
+        import stat
+
+        st = os.fstat(fd)
+        start = os.lseek(fd, 0, os.SEEK_CUR) if stat.S_ISREG(st.st_mode) else 0
+        size = st.st_size - start if stat.S_ISREG(st.st_mode) else None
+        head = f"POST {url} HTTP/1.0\r\nHost: netcore\r\nContent-Type: application/x-tar\r\n"
+        head += f"Content-Length: {size}\r\n" if size is not None else ""
+        for attempt in (0, 1):
+            sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+            try:
+                sock.settimeout(timeout)
+                sock.connect(self.path)
+                break
+            except (FileNotFoundError, ConnectionRefusedError):
+                sock.close()
+                if attempt or not self.autostart:
+                    raise ApiError(0, f"cannot connect to the netcore engine at unix://{self.path}: is the engine running?") from None
+                self._start_engine()
+        try:
+            sock.sendall(head.encode() + b"\r\n")
+            if size is not None:
+                offset, end = start, start + size
+                while offset < end:
+                    sent = os.sendfile(sock.fileno(), fd, offset, min(end - offset, 1 << 30))
+                    if not sent:
+                        break
+                    offset += sent
+            else:
+                while chunk := os.read(fd, 1 << 20):
+                    sock.sendall(chunk)
+                sock.shutdown(_socket.SHUT_WR)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the engine answered early (an error): read it
+        except BaseException:
+            sock.close()
+            raise
+        try:
+            resp = _Response(sock)
+            raw = resp.read()
+        except ConnectionResetError:
+            sock.close()
+            raise ApiError(0, "the netcore engine closed the connection before it answered") from None
+        payload = json.loads(raw) if raw else None
+        if resp.status >= 400:
+            message = payload.get("message") if isinstance(payload, dict) else raw.decode(errors="replace")
+            raise ApiError(resp.status, message or f"HTTP {resp.status}")
+        return payload
+
     def stream(self, url: str, query: dict[str, Any] | None = None, method: str = "GET", raw: bytes | None = None,
                content_type: str = "application/json") -> Iterator[bytes]:
         """Yield raw chunks of a streaming answer until the engine closes it (``raw``: a body

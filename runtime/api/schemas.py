@@ -149,6 +149,7 @@ class StopQuery(Query):
 
 class RemoveQuery(Query):
     force: bool = False
+    v: bool = False  # rm -v: the container's anonymous volumes too
 
 
 class LogsQuery(Query):

@@ -299,11 +299,13 @@ def stop(cli: Cli, time: int, containers: tuple[str, ...]) -> None:
 
 @click.command(cls=Command)
 @option("-f", "--force", is_flag=True, help="Force the removal of a running container (uses SIGKILL).")
+@option("-v", "--volumes", is_flag=True, help="Remove anonymous volumes associated with the container.")
 @click.argument("containers", nargs=-1, required=True, metavar="CONTAINER")
 @pass_cli
-def rm(cli: Cli, force: bool, containers: tuple[str, ...]) -> None:
+def rm(cli: Cli, force: bool, volumes: bool, containers: tuple[str, ...]) -> None:
     """Remove one or more containers."""
-    _each(containers, lambda c: cli.client.request("DELETE", f"/containers/{q(c)}", query={"force": "1" if force else "0"}))
+    query = {"force": "1" if force else "0", "v": "1" if volumes else "0"}
+    _each(containers, lambda c: cli.client.request("DELETE", f"/containers/{q(c)}", query=query))
 
 
 @click.command(cls=Command)

@@ -13,6 +13,7 @@ import random
 import shutil
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from netcore import Attachment, Conflict, InvalidConfig, NetcoreError, NotFound, PortBinding, names
@@ -132,7 +133,7 @@ class Containers:
             caps = launch.capabilities(cap_add or (), cap_drop or (), privileged)
         except ValueError as exc:
             raise InvalidConfig(str(exc)) from None
-        mount_recs = [self._mount(m) for m in mounts or ()]
+        mount_recs = self._mounts(img, mounts or ())
         cid = names.new_id()
         name = name or self._random_name()
         if not names.valid_object_name(name):
@@ -175,6 +176,7 @@ class Containers:
             "process": None,
             "transient": True,  # until the process runs: an engine that dies before rolls this run back at its start
         }
+        made: list[str] = []  # volumes made for this container
         with self.lock:
             self.store.put(CONTAINER, cid, rec, name=name, create=True)  # a duplicate name fails here, before any change
             sdir = self.state_dir(cid)
@@ -187,6 +189,7 @@ class Containers:
                 if host_ns:
                     rec["hostname"] = hostname or os.uname().nodename
                 self._write_files(rec, sdir)
+                self._make_volumes(img, mount_recs, made)
                 pause.point("run.files")
                 spec = self._spec(rec, img, sandbox.netns_path, host_ns)
                 self._exited[cid] = threading.Event()
@@ -199,6 +202,8 @@ class Containers:
                 finally:
                     self.store.delete(CONTAINER, cid)
                     shutil.rmtree(sdir, ignore_errors=True)
+                    if self.volumes is not None:  # anonymous volumes made for this run go with it
+                        self.volumes.remove_anonymous([m for m in mount_recs if m.get("Name") in made])
                 if isinstance(exc, process.ProcessError):
                     raise InvalidConfig(str(exc)) from None
                 raise
@@ -239,6 +244,21 @@ class Containers:
             mounts=mounts, user=user, caps=frozenset(rec["caps"]), privileged=rec["privileged"],
             hide=tuple(self.hide) if img.is_host else (),
         )
+
+    def _mounts(self, img: Image, mounts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The mounts asked for, and an anonymous volume for each VOLUME of the image that none covers."""
+        recs = [self._mount(m) for m in mounts]
+        taken = {m["Destination"] for m in recs}
+        return recs + [self._mount({"Type": "volume", "Target": p}) for p in img.config.get("Volumes") or {} if os.path.normpath(p) not in taken]
+
+    def _make_volumes(self, img: Image, recs: list[dict[str, Any]], made: list[str]) -> None:
+        """Make the volumes the mounts name that do not exist yet (their names go to ``made``);
+        a new one starts with the image's content at its path (Docker's copy-up)."""
+        for m in recs:
+            if m["Type"] == "volume" and self.volumes is not None and self.volumes.ensure(m["Name"]):
+                made.append(m["Name"])
+                if not img.is_host:
+                    self.volumes.populate(m["Name"], img.layers, m["Destination"])
 
     def _mount(self, m: dict[str, Any]) -> dict[str, Any]:
         """One mount in Docker's API shape (``Type``, ``Source``, ``Target``, ``ReadOnly``,
@@ -305,6 +325,8 @@ class Containers:
             rec.update(state="exited", exit_code=code, finished_at=_now())
             if rec["auto_remove"]:
                 self._remove_record(rec, keep_files=True)
+                if self.volumes is not None:  # --rm takes the anonymous volumes with it, as in Docker
+                    self.volumes.remove_anonymous(rec.get("mounts") or ())
             else:
                 self.store.put(CONTAINER, cid, rec, name=rec["name"])
             self._codes[cid] = code
@@ -343,7 +365,8 @@ class Containers:
             self.wait(rec["id"], timeout=5.0)
         return rec
 
-    def remove(self, ref: str, force: bool = False) -> dict[str, Any]:
+    def remove(self, ref: str, force: bool = False, volumes: bool = False) -> dict[str, Any]:
+        """``volumes``: its anonymous volumes go too (``rm -v``)."""
         rec = self.get(ref)
         if rec["state"] == "running":
             if not force:
@@ -358,6 +381,8 @@ class Containers:
             rec = self.store.get(CONTAINER, rec["id"])
             if rec is not None:
                 self._remove_record(rec)
+                if volumes and self.volumes is not None:
+                    self.volumes.remove_anonymous(rec.get("mounts") or ())
         return rec or {}
 
     def _remove_record(self, rec: dict[str, Any], keep_files: bool = False) -> None:
