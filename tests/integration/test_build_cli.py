@@ -22,7 +22,6 @@ import pytest
 from cli_engine import free_port
 
 pytestmark = pytest.mark.root
-pytest.importorskip("runtime.engine.images", reason="the image store (branch images) is not merged yet")
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "helloworld"
 

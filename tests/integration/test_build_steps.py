@@ -17,7 +17,7 @@ import pytest
 from runtime.build.builder import Builder, BuildError, BuildOptions
 from runtime.build.cache import BuildCache
 from runtime.build.dockerfile import parse
-ImageStore = pytest.importorskip("runtime.engine.images", reason="the image store (branch images) is not merged yet").ImageStore
+from runtime.engine.images import ImageStore
 
 pytestmark = pytest.mark.root
 
