@@ -110,12 +110,13 @@ def _connect(path: str, timeout: float | None) -> _socket.socket:
             raise
 
 
-def _send(path: str, method: str, url: str, data: bytes | None, timeout: float | None) -> _Response:
+def _send(path: str, method: str, url: str, data: bytes | None, timeout: float | None,
+          content_type: str = "application/json") -> _Response:
     sock = _connect(path, timeout)
     try:
         head = f"{method} {url} HTTP/1.0\r\nHost: netcore\r\n"
         if data is not None:
-            head += f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n"
+            head += f"Content-Type: {content_type}\r\nContent-Length: {len(data)}\r\n"
         sock.sendall(head.encode() + b"\r\n" + (data or b""))
         return _Response(sock)
     except BaseException:
@@ -141,11 +142,12 @@ class Client:
         self.root = root or os.environ.get("NETCORE_ROOT") or DEFAULT_ROOT
         self.autostart = autostart
 
-    def _open(self, method: str, url: str, body: Any, timeout: float | None) -> _Response:
-        data = None if body is None else json.dumps(body).encode()
+    def _open(self, method: str, url: str, body: Any, timeout: float | None, raw: bytes | None = None,
+              content_type: str = "application/json") -> _Response:
+        data = raw if raw is not None else None if body is None else json.dumps(body).encode()
         for attempt in (0, 1):
             try:
-                return _send(self.path, method, url, data, timeout)
+                return _send(self.path, method, url, data, timeout, content_type)
             except (FileNotFoundError, ConnectionRefusedError):
                 if attempt:
                     raise ApiError(0, f"cannot connect to the netcore engine at unix://{self.path}: is the engine running?") from None
@@ -235,11 +237,13 @@ class Client:
             raise ApiError(resp.status, message or f"HTTP {resp.status}")
         return payload
 
-    def stream(self, url: str, query: dict[str, Any] | None = None) -> Iterator[bytes]:
-        """Yield raw chunks of a streaming answer until the engine closes it."""
+    def stream(self, url: str, query: dict[str, Any] | None = None, method: str = "GET", raw: bytes | None = None,
+               content_type: str = "application/json") -> Iterator[bytes]:
+        """Yield raw chunks of a streaming answer until the engine closes it (``raw``: a body
+        sent as is, such as a build context tar)."""
         if query:
             url += "?" + _urlencode(query)
-        resp = self._open("GET", url, None, None)
+        resp = self._open(method, url, None, None, raw, content_type)
         try:
             if resp.status >= 400:
                 try:

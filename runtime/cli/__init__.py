@@ -64,6 +64,7 @@ COMMANDS = {
     "tag": "runtime.cli.image:tag",
     "rmi": "runtime.cli.image:rmi",
     "volume": "runtime.cli.volume:volume",
+    "build": "runtime.cli.build:build",
     "system": "runtime.cli.system:system",
     "demo": "runtime.cli.system:demo",
     "completion": "runtime.cli.completion:completion",

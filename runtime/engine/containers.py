@@ -115,7 +115,7 @@ class Containers:
         port_bindings: dict[str, list[dict[str, str]]] | None = None,
         publish_all: bool = False,
         dns: list[str] | None = None,
-        image: str = "host",
+        image: str | Image = "host",
         entrypoint: list[str] | None = None,
         user: str | None = None,
         mounts: list[dict[str, Any]] | None = None,
@@ -125,8 +125,9 @@ class Containers:
         privileged: bool = False,
     ) -> dict[str, Any]:
         """Create and start a container from ``image`` (Docker's rules for its config: see
-        ``_apply_image``); everything is undone if any part fails."""
-        img = self.images.resolve(image)
+        ``_apply_image``); everything is undone if any part fails. ``image`` may be an
+        ``Image`` itself: a build's RUN runs the image-so-far, which is in no store."""
+        img = image if isinstance(image, Image) else self.images.resolve(image)
         argv, env, workdir, user = _apply_image(img, argv, entrypoint, env, workdir, user)
         try:
             caps = launch.capabilities(cap_add or (), cap_drop or (), privileged)
@@ -158,7 +159,7 @@ class Containers:
             "port_bindings": bindings,
             "publish_all": publish_all,
             "dns": dns,
-            "image": image,
+            "image": image if isinstance(image, str) else img.id,
             "image_id": img.id,
             "user": user or "",
             "mounts": mount_recs,

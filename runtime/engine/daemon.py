@@ -21,8 +21,10 @@ from netcore.controller import Controller
 from netcore.dns import EmbeddedDns
 
 from runtime.api import images as image_routes
+from runtime.build.runner import ContainerRunner
+from runtime.build.service import BuildService
 from runtime.api import schemas as S
-from runtime.api.server import ApiServer, Limits, Router, Stream, follow_file
+from runtime.api.server import RAW, ApiServer, Limits, Router, Stream, follow_file
 from runtime.api.views import container_summary, container_view, network_view
 from runtime.engine import files, process, rootdir
 from runtime.engine.config import DaemonConfig
@@ -61,6 +63,7 @@ class Engine:
         self.images = ImageStore(self.root, users=self._image_users)
         self.volumes = Volumes(self.root, users=self._volume_users)
         self.containers = Containers(self.controller, self.root, resolv_conf=self.resolv_conf, images=self.images, volumes=self.volumes)
+        self.builds = BuildService(self.root, self.images, ContainerRunner(self.containers))
         self.on_reset: Any = None  # set by serve(): a reset engine exits rather than re-create defaults
 
     def _image_users(self, image_id: str) -> list[tuple[str, bool]]:
@@ -109,6 +112,7 @@ class Engine:
         r.add("GET", r"/containers/(?P<ref>[^/]+)/logs", self._logs, query=S.LogsQuery)
         r.add("POST", "/system/reset", lambda **_: self.reset(), body=S.Empty)
         image_routes.add_routes(r, self.images, self.volumes)
+        r.add("POST", "/build", lambda body, query, **_: Stream(self.builds.handle(body, query)), body=RAW)
         return r
 
     def _create_network(self, body: dict[str, Any]) -> Any:

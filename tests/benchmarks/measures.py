@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.benchmarks import build
 from tests.benchmarks.cni import Cni
 from tests.benchmarks.core import BenchError, Stats, in_netns, memory_kib, rotated, run, timed
 from tests.benchmarks.floor import KernelFloor
@@ -363,4 +364,5 @@ MEASURES: dict[str, tuple[str, Callable[[Ctx], dict[str, Any]]]] = {
     "load": ("issue 11: netcore load of a ~57 MB docker-save archive vs tar -x", m_load),
     "breakdown": ("diagnostic: netcore CLI time = interpreter + imports + engine (API)", m_breakdown),
     "apiedge": ("the API edge vs the socketserver it replaced: requests, and 1000 idle connections", m_apiedge),
+    "build": ("build of the book's Dockerfile: cold and unchanged, vs Docker's classic builder", build.m_build),
 }

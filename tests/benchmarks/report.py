@@ -137,6 +137,10 @@ def build_rows(res: dict[str, Any]) -> list[Row]:
             r = _r(nc, pv)
             rows.append(_row(f"`load` of a {ld.get('archive_mb')} MB docker-save archive", nc, peer, pv, target,
                              None if target == "(info)" or r is None else r <= 1.5))
+
+    from tests.benchmarks import build
+
+    rows += build.rows(m, _row, _get, _r)
     return rows
 
 
