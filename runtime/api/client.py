@@ -111,10 +111,10 @@ def _connect(path: str, timeout: float | None) -> _socket.socket:
 
 
 def _send(path: str, method: str, url: str, data: bytes | None, timeout: float | None,
-          content_type: str = "application/json") -> _Response:
+          content_type: str = "application/json", headers: str = "") -> _Response:
     sock = _connect(path, timeout)
     try:
-        head = f"{method} {url} HTTP/1.0\r\nHost: netcore\r\n"
+        head = f"{method} {url} HTTP/1.0\r\nHost: netcore\r\n{headers}"
         if data is not None:
             head += f"Content-Type: {content_type}\r\nContent-Length: {len(data)}\r\n"
         sock.sendall(head.encode() + b"\r\n" + (data or b""))
@@ -143,11 +143,11 @@ class Client:
         self.autostart = autostart
 
     def _open(self, method: str, url: str, body: Any, timeout: float | None, raw: bytes | None = None,
-              content_type: str = "application/json") -> _Response:
+              content_type: str = "application/json", headers: str = "") -> _Response:
         data = raw if raw is not None else None if body is None else json.dumps(body).encode()
         for attempt in (0, 1):
             try:
-                return _send(self.path, method, url, data, timeout, content_type)
+                return _send(self.path, method, url, data, timeout, content_type, headers)
             except (FileNotFoundError, ConnectionRefusedError):
                 if attempt:
                     raise ApiError(0, f"cannot connect to the netcore engine at unix://{self.path}: is the engine running?") from None
@@ -260,6 +260,25 @@ class Client:
             raise _lost(self.path, exc) from None
         finally:
             resp.close()
+
+    def begin(self, method: str, url: str, query: dict[str, Any] | None = None, upgrade: bool = False) -> _Response:
+        """Send a request and return once the answer's status is in; its body is read later
+        (``wait?condition=next-exit``). ``upgrade``: Docker's hijacked connection (attach):
+        after ``101`` the socket carries the container's streams both ways."""
+        if query:
+            url += "?" + _urlencode(query)
+        try:
+            resp = self._open(method, url, None, None, headers="Connection: Upgrade\r\nUpgrade: tcp\r\n" if upgrade else "")
+            if resp.status < 400:
+                return resp
+            raw = resp.read()
+        except OSError as exc:
+            raise _lost(self.path, exc) from None
+        try:
+            message = json.loads(raw).get("message")
+        except (ValueError, AttributeError):
+            message = raw.decode(errors="replace").strip()
+        raise ApiError(resp.status, message or f"HTTP {resp.status}")
 
 
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")

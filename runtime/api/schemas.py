@@ -13,12 +13,13 @@ default when the client left it out.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
 __all__ = ["Invalid", "parse_body", "parse_query", "Body", "Query", "Empty", "NetworkCreate", "NetworkConnect",
-           "NetworkDisconnect", "ContainerRun", "StopQuery", "FlagQuery", "LogsQuery", "ListQuery", "RemoveQuery"]
+           "NetworkDisconnect", "ContainerRun", "StopQuery", "FlagQuery", "LogsQuery", "ListQuery", "RemoveQuery",
+           "KillQuery", "WaitQuery", "ResizeQuery", "AttachQuery"]
 
 Int32 = Annotated[StrictInt, Field(ge=-(2**31), le=2**31 - 1)]
 Short = Annotated[StrictStr, Field(max_length=255)]
@@ -96,6 +97,11 @@ class HostBinding(Body):
     HostPort: Short | None = None
 
 
+class RestartPolicySpec(Body):
+    Name: Short = ""
+    MaximumRetryCount: Int32 = 0
+
+
 class TmpfsSpec(Body):
     SizeBytes: Annotated[StrictInt, Field(ge=0)] | None = None
     Mode: Annotated[StrictInt, Field(ge=0, le=0o7777)] | None = None
@@ -121,6 +127,10 @@ class ContainerRun(Body):
     PortBindings: dict[Short, list[HostBinding] | None] | None = None
     PublishAllPorts: StrictBool = False
     Dns: list[Short] | None = None
+    Tty: StrictBool = False
+    OpenStdin: StrictBool = False
+    StdinOnce: StrictBool = False
+    RestartPolicy: RestartPolicySpec | None = None
     Image: Text = "host"
     Entrypoint: list[Text] | None = None
     User: Short | None = None
@@ -150,6 +160,27 @@ class StopQuery(Query):
 class RemoveQuery(Query):
     force: bool = False
     v: bool = False  # rm -v: the container's anonymous volumes too
+
+
+class KillQuery(Query):
+    signal: Short = "KILL"
+
+
+class WaitQuery(Query):
+    condition: Literal["not-running", "next-exit"] = "not-running"
+
+
+class ResizeQuery(Query):
+    h: Annotated[int, Field(ge=0, le=65535)]
+    w: Annotated[int, Field(ge=0, le=65535)]
+
+
+class AttachQuery(Query):
+    stream: bool = False
+    stdin: bool = False
+    stdout: bool = False
+    stderr: bool = False
+    logs: bool = False
 
 
 class LogsQuery(Query):

@@ -73,10 +73,16 @@ def _networks(ctl: Controller, rec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _status(rec: dict[str, Any]) -> str:
-    if rec["state"] == "running":
+    """Docker's STATUS words (the CLI adds how long ago)."""
+    state = rec["state"]
+    if state == "running":
         return "Up"
-    if rec["state"] == "exited":
+    if state == "exited":
         return f"Exited ({rec['exit_code']})"
+    if state == "restarting":
+        return f"Restarting ({rec['exit_code']})"
+    if state == "removing":
+        return "Removal In Progress"
     return "Created"
 
 
@@ -116,14 +122,21 @@ def container_view(ctl: Controller, rec: dict[str, Any]) -> dict[str, Any]:
         "Args": rec["argv"][1:],
         "State": {
             "Status": rec["state"],
-            "Running": running,
+            "Running": running or rec["state"] == "restarting",  # as Docker: a restarting container counts as running
+            "Restarting": rec["state"] == "restarting",
+            "Dead": False,
             "Pid": proc.get("pid", 0) if running else 0,
             "ExitCode": rec["exit_code"] or 0,
+            "Error": rec.get("error") or "",
             "StartedAt": rec["started_at"],
             "FinishedAt": rec["finished_at"],
         },
+        "RestartCount": rec.get("restart_count", 0),
         "Config": {
             "Hostname": rec["hostname"],
+            "Tty": rec.get("tty", False),
+            "OpenStdin": rec.get("open_stdin", False),
+            "StdinOnce": rec.get("stdin_once", False),
             "Env": [f"{k}={v}" for k, v in rec["env"].items()],
             "Cmd": rec["argv"],
             "WorkingDir": rec["workdir"] or "",
@@ -134,6 +147,7 @@ def container_view(ctl: Controller, rec: dict[str, Any]) -> dict[str, Any]:
         "Mounts": rec.get("mounts") or [],
         "HostConfig": {
             "AutoRemove": rec["auto_remove"],
+            "RestartPolicy": rec.get("restart_policy") or {"Name": "no", "MaximumRetryCount": 0},
             "NetworkMode": rec["networks"][0] if rec["networks"] else "",
             "PortBindings": rec.get("port_bindings") or {},
             "PublishAllPorts": rec.get("publish_all", False),

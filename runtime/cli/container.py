@@ -1,4 +1,4 @@
-"""Container commands: run, ps, exec, logs, stop, rm, inspect, port."""
+"""Container commands: run, create, start, restart, kill, wait, attach, ps, exec, logs, stop, rm, inspect, port."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from runtime.api.client import ApiError, q
 from runtime.cli.base import INT, Cli, Command, choice, option, pair, parsed, pass_cli, rest
 from runtime.cli.output import ago, inspect_all, json_lines, short_id, status, table
 
-__all__ = ["run", "ps", "exec_", "logs", "stop", "rm", "inspect", "port", "network_spec"]
+__all__ = ["run", "create", "start", "restart", "kill", "wait", "attach_", "ps", "exec_", "logs", "stop", "rm", "inspect", "port",
+           "network_spec", "container_options"]
 
 # options after the first argument belong to the container's command
 COMMAND_LINE = {"allow_interspersed_args": False}
@@ -100,10 +101,10 @@ class RunCommand(Command):
         return super().parse_args(ctx, args)
 
 
-def _image_and_command(command: tuple[str, ...]) -> tuple[str, list[str]]:
+def _image_and_command(command: tuple[str, ...], name: str = "run") -> tuple[str, list[str]]:
     """``IMAGE [COMMAND] [ARG...]`` (``-- COMMAND`` arrives as ``host COMMAND``)."""
     if not command:
-        raise click.UsageError('"netcore run" requires at least 1 argument')
+        raise click.UsageError(f'"netcore {name}" requires at least 1 argument')
     return command[0], list(command[1:])
 
 
@@ -114,94 +115,248 @@ def _run_exit_code(message: str) -> int:
     return 125
 
 
-@click.command(cls=RunCommand, context_settings=COMMAND_LINE)
-@option("-d", "--detach", is_flag=True, help="Run in the background and print the container ID.")
-@option("--rm", "auto_remove", is_flag=True, help="Remove the container when it exits.")
-@option("--name", help="Assign a name to the container.")
-@option("--network", "--net", "networks", multiple=True, type=parsed(network_spec, "network"), metavar="NETWORK",
-        help="Connect to a network: NAME, or name=NAME[,alias=A][,ip=IP][,gw-priority=N] (repeatable; default bridge).")
-@option("--ip", metavar="IP", help="IPv4 address on the first network.")
-@option("--network-alias", "aliases", multiple=True, metavar="ALIAS", help="Network-scoped alias on the first network.")
-@option("-p", "--publish", multiple=True, type=parsed(_portspec("parse_publish"), "publish"), metavar="SPEC",
-        help="Publish a port: [IP:][HOST_PORT:]CONTAINER_PORT[/udp], ranges allowed.")
-@option("-P", "--publish-all", is_flag=True, help="Publish every exposed port to a free host port.")
-@option("--expose", multiple=True, type=parsed(_portspec("parse_expose"), "expose"), metavar="PORT",
-        help="Expose a port or a range of ports: PORT[-END][/udp].")
-@option("--dns", multiple=True, metavar="IP", help="Upstream DNS server for names the embedded DNS does not know.")
-@option("-e", "--env", multiple=True, type=pair("environment variable"), metavar="KEY=VALUE", help="Set environment variable KEY=VALUE.")
-@option("-w", "--workdir", help="Working directory inside the container.")
-@option("--hostname", help="Container host name (default: its name).")
-@option("--entrypoint", help="Overwrite the default ENTRYPOINT of the image.")
-@option("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>]).")
-@option("-v", "--volume", "volumes", multiple=True, type=parsed(_mountspec("parse_volume"), "volume"), metavar="SRC:DST[:ro]",
-        help="Bind mount an absolute host path (or a named volume): SRC:DST[:ro|rw].")
-@option("--mount", "mounts", multiple=True, type=parsed(_mountspec("parse_mount"), "mount"), metavar="SPEC",
-        help="Attach a filesystem mount: type=bind|volume|tmpfs,source=..,target=..[,readonly].")
-@option("--tmpfs", multiple=True, type=parsed(_mountspec("parse_tmpfs"), "tmpfs"), metavar="PATH[:OPTS]",
-        help="Mount a tmpfs directory: PATH[:size=64m,mode=1777,ro].")
-@option("--read-only", is_flag=True, help="Mount the container's root filesystem as read only.")
-@option("--cap-add", multiple=True, metavar="CAP", help="Add Linux capabilities.")
-@option("--cap-drop", multiple=True, metavar="CAP", help="Drop Linux capabilities.")
-@option("--privileged", is_flag=True, help="Give extended privileges to this container.")
-@rest("command", "IMAGE [COMMAND] [ARG...] | -- COMMAND [ARG...]")
-@pass_cli
-def run(cli: Cli, detach: bool, auto_remove: bool, name: str | None, networks: tuple[dict, ...], ip: str | None,
-        aliases: tuple[str, ...], publish: tuple, publish_all: bool, expose: tuple, dns: tuple[str, ...],
-        env: tuple[tuple[str, str], ...], workdir: str | None, hostname: str | None, entrypoint: str | None,
-        user: str | None, volumes: tuple[dict, ...], mounts: tuple[dict, ...], tmpfs: tuple[dict, ...], read_only: bool,
-        cap_add: tuple[str, ...], cap_drop: tuple[str, ...], privileged: bool, command: tuple[str, ...]) -> None:
-    """Run a command in a new container (IMAGE, or the host's root with --)."""
-    image, cmd = _image_and_command(command)
-    nets = [dict(n) for n in networks] or [{"name": "bridge"}]
-    if ip:
-        nets[0]["ip"] = ip
-    if aliases:
-        nets[0]["aliases"] = nets[0].get("aliases", []) + list(aliases)
+def _restart_policy(value: str) -> dict:
+    """``--restart``'s value as the API's RestartPolicy (the engine checks the name)."""
+    name, sep, count = value.partition(":")
+    if sep and not count.lstrip("-").isdigit():
+        raise ValueError("maximum retry count must be an integer")
+    return {"Name": name, "MaximumRetryCount": int(count) if sep else 0}
+
+
+def container_options(func):
+    """The flags ``run`` and ``create`` share (Docker's), and the command after them."""
+    for decorator in reversed((
+        option("--rm", "auto_remove", is_flag=True, help="Remove the container when it exits."),
+        option("--name", help="Assign a name to the container."),
+        option("--network", "--net", "networks", multiple=True, type=parsed(network_spec, "network"), metavar="NETWORK",
+               help="Connect to a network: NAME, or name=NAME[,alias=A][,ip=IP][,gw-priority=N] (repeatable; default bridge)."),
+        option("--ip", metavar="IP", help="IPv4 address on the first network."),
+        option("--network-alias", "aliases", multiple=True, metavar="ALIAS", help="Network-scoped alias on the first network."),
+        option("-p", "--publish", multiple=True, type=parsed(_portspec("parse_publish"), "publish"), metavar="SPEC",
+               help="Publish a port: [IP:][HOST_PORT:]CONTAINER_PORT[/udp], ranges allowed."),
+        option("-P", "--publish-all", is_flag=True, help="Publish every exposed port to a free host port."),
+        option("--expose", multiple=True, type=parsed(_portspec("parse_expose"), "expose"), metavar="PORT",
+               help="Expose a port or a range of ports: PORT[-END][/udp]."),
+        option("--dns", multiple=True, metavar="IP", help="Upstream DNS server for names the embedded DNS does not know."),
+        option("-e", "--env", multiple=True, type=pair("environment variable"), metavar="KEY=VALUE", help="Set environment variable KEY=VALUE."),
+        option("-w", "--workdir", help="Working directory inside the container."),
+        option("--hostname", help="Container host name (default: its name)."),
+        option("--entrypoint", help="Overwrite the default ENTRYPOINT of the image."),
+        option("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>])."),
+        option("-v", "--volume", "volumes", multiple=True, type=parsed(_mountspec("parse_volume"), "volume"), metavar="SRC:DST[:ro]",
+               help="Bind mount an absolute host path (or a named volume): SRC:DST[:ro|rw]."),
+        option("--mount", "mounts", multiple=True, type=parsed(_mountspec("parse_mount"), "mount"), metavar="SPEC",
+               help="Attach a filesystem mount: type=bind|volume|tmpfs,source=..,target=..[,readonly]."),
+        option("--tmpfs", multiple=True, type=parsed(_mountspec("parse_tmpfs"), "tmpfs"), metavar="PATH[:OPTS]",
+               help="Mount a tmpfs directory: PATH[:size=64m,mode=1777,ro]."),
+        option("--read-only", is_flag=True, help="Mount the container's root filesystem as read only."),
+        option("--cap-add", multiple=True, metavar="CAP", help="Add Linux capabilities."),
+        option("--cap-drop", multiple=True, metavar="CAP", help="Drop Linux capabilities."),
+        option("--privileged", is_flag=True, help="Give extended privileges to this container."),
+        option("-i", "--interactive", is_flag=True, help="Keep STDIN open even if not attached."),
+        option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY."),
+        option("--restart", default="no", type=parsed(_restart_policy, "restart"), metavar="POLICY",
+               help="Restart policy when the container exits: no, on-failure[:N], always, unless-stopped (default no)."),
+        rest("command", "IMAGE [COMMAND] [ARG...] | -- COMMAND [ARG...]"),
+    )):
+        func = decorator(func)
+    return func
+
+
+def _body(opts: dict) -> dict:
+    """The create / run request from ``container_options``' values."""
+    nets = [dict(n) for n in opts["networks"]] or [{"name": "bridge"}]
+    if opts["ip"]:
+        nets[0]["ip"] = opts["ip"]
+    if opts["aliases"]:
+        nets[0]["aliases"] = nets[0].get("aliases", []) + list(opts["aliases"])
     exposed: dict = {}
     bindings: dict = {}
-    for e in expose:
+    for e in opts["expose"]:
         exposed.update(e)
-    for e, b in publish:
+    for e, b in opts["publish"]:
         exposed.update(e)
         for key, hosts in b.items():
             bindings.setdefault(key, []).extend(hosts)
-    body = {
-        "Name": name,
-        "Cmd": cmd,
-        "Env": dict(env),
-        "WorkingDir": workdir,
-        "Hostname": hostname,
+    policy = opts["restart"] if isinstance(opts["restart"], dict) else _restart_policy(opts["restart"])
+    if opts["auto_remove"] and policy["Name"] not in ("", "no"):
+        raise click.UsageError("Conflicting options: --restart and --rm")
+    return {
+        "Name": opts["name"],
+        "Cmd": opts["cmd"],
+        "Env": dict(opts["env"]),
+        "WorkingDir": opts["workdir"],
+        "Hostname": opts["hostname"],
         "Networks": nets,
-        "AutoRemove": auto_remove,
+        "AutoRemove": opts["auto_remove"],
         "ExposedPorts": exposed,
         "PortBindings": bindings,
-        "PublishAllPorts": publish_all,
-        "Dns": list(dns),
-        "Image": image,
-        "Entrypoint": None if entrypoint is None else [entrypoint],
-        "User": user,
-        "Mounts": [*volumes, *mounts, *tmpfs],
-        "ReadonlyRootfs": read_only,
-        "CapAdd": list(cap_add),
-        "CapDrop": list(cap_drop),
-        "Privileged": privileged,
+        "PublishAllPorts": opts["publish_all"],
+        "Dns": list(opts["dns"]),
+        "Tty": opts["tty"],
+        "OpenStdin": opts["interactive"],
+        "RestartPolicy": policy,
+        "Image": opts["image"],
+        "Entrypoint": None if opts["entrypoint"] is None else [opts["entrypoint"]],
+        "User": opts["user"],
+        "Mounts": [*opts["volumes"], *opts["mounts"], *opts["tmpfs"]],
+        "ReadonlyRootfs": opts["read_only"],
+        "CapAdd": list(opts["cap_add"]),
+        "CapDrop": list(opts["cap_drop"]),
+        "Privileged": opts["privileged"],
     }
+
+
+@click.command(cls=RunCommand, context_settings=COMMAND_LINE)
+@option("-d", "--detach", is_flag=True, help="Run in the background and print the container ID.")
+@container_options
+@pass_cli
+def run(cli: Cli, detach: bool, command: tuple[str, ...], **opts) -> None:
+    """Run a command in a new container (IMAGE, or the host's root with --)."""
+    image, cmd = _image_and_command(command, "run")
+    body = _body({**opts, "image": image, "cmd": cmd})
+    tty, interactive = body["Tty"], body["OpenStdin"]
     client = cli.client
+    # with a terminal, stdin or a restart policy: Docker's order, create, attach, wait, start
+    attached = not detach and (tty or interactive or body["RestartPolicy"]["Name"] not in ("", "no"))
+    if attached and tty and interactive and not os.isatty(0):
+        raise click.UsageError("the input device is not a TTY")
     try:
-        created = client.request("POST", "/containers/run", body)
+        if attached:
+            body["StdinOnce"] = interactive
+            cid = client.request("POST", "/containers/create", body)["Id"]
+        else:
+            cid = client.request("POST", "/containers/run", body)["Id"]
     except ApiError as exc:
         exc.exit_code = _run_exit_code(str(exc))  # 125: Docker's code for "the container could not be run"
         raise
-    cid = created["Id"]
     if detach:
         print(cid)
         return
+    if attached:
+        from runtime.cli import attach
+
+        try:
+            code = attach.attach_and_start(client, cid, tty=tty, stdin=interactive, start=True)
+        except ApiError as exc:  # it could not start: nothing stays behind
+            client.request("DELETE", f"/containers/{cid}", query={"force": "1"})
+            exc.exit_code = _run_exit_code(str(exc))
+            raise
+        sys.exit(code)
     out = sys.stdout.buffer
     for chunk in client.stream(f"/containers/{cid}/logs", {"follow": "1"}):
         out.write(chunk)
         out.flush()
     code = client.request("POST", f"/containers/{cid}/wait", timeout=None)["StatusCode"]
     sys.exit(code if code is not None else 0)
+
+
+@click.command(cls=RunCommand, context_settings=COMMAND_LINE)
+@container_options
+@pass_cli
+def create(cli: Cli, command: tuple[str, ...], **opts) -> None:
+    """Create a new container (IMAGE, or the host's root with --)."""
+    image, cmd = _image_and_command(command, "create")
+    body = _body({**opts, "image": image, "cmd": cmd})
+    try:
+        print(cli.client.request("POST", "/containers/create", body)["Id"])
+    except ApiError as exc:
+        exc.exit_code = 125
+        raise
+
+
+@click.command(cls=Command)
+@option("-a", "--attach", is_flag=True, help="Attach STDOUT/STDERR and forward signals.")
+@option("-i", "--interactive", is_flag=True, help="Attach container's STDIN.")
+@option("-t", "tty_ignored", is_flag=True, hidden=True)  # the book's `start -it`: the terminal is the container's, from create/run -t
+@click.argument("containers", nargs=-1, required=True, metavar="CONTAINER")
+@pass_cli
+def start(cli: Cli, attach: bool, interactive: bool, tty_ignored: bool, containers: tuple[str, ...]) -> None:
+    """Start one or more stopped containers."""
+    client = cli.client
+    if attach or interactive:
+        from runtime.cli import attach as session
+
+        if len(containers) > 1:
+            raise click.UsageError("you cannot start and attach multiple containers at once")
+        view = client.request("GET", f"/containers/{q(containers[0])}/json")
+        cfg, state = view["Config"], view["State"]
+        stdin = interactive and cfg["OpenStdin"]
+        if cfg["Tty"] and stdin and not os.isatty(0):
+            raise click.UsageError("the input device is not a TTY")
+        running = state["Running"] and not state["Restarting"]  # then only attach, as Docker
+        sys.exit(session.attach_and_start(client, view["Id"], tty=cfg["Tty"], stdin=stdin, start=not running))
+    if len(containers) == 1:  # one line, as every error
+        client.request("POST", f"/containers/{q(containers[0])}/start")
+        print(containers[0])
+        return
+    failed = []
+    for c in containers:
+        try:
+            client.request("POST", f"/containers/{q(c)}/start")
+            print(c)
+        except ApiError as exc:
+            print(f"Error response from daemon: {exc}", file=sys.stderr)
+            failed.append(c)
+    if failed:
+        raise ApiError(0, "failed to start containers: " + ", ".join(failed))
+
+
+@click.command(cls=Command)
+@option("-t", "--time", type=INT, default=10, help="Seconds to wait for stop before killing the container (default 10).")
+@click.argument("containers", nargs=-1, required=True, metavar="CONTAINER")
+@pass_cli
+def restart(cli: Cli, time: int, containers: tuple[str, ...]) -> None:
+    """Restart one or more containers."""
+    _each(containers, lambda c: cli.client.request("POST", f"/containers/{q(c)}/restart", query={"t": time}, timeout=time + 30))
+
+
+@click.command(cls=Command)
+@option("-s", "--signal", "sig", default="KILL", metavar="SIGNAL", help='Signal to send to the container (default "KILL").')
+@click.argument("containers", nargs=-1, required=True, metavar="CONTAINER")
+@pass_cli
+def kill(cli: Cli, sig: str, containers: tuple[str, ...]) -> None:
+    """Kill one or more running containers."""
+    _each(containers, lambda c: cli.client.request("POST", f"/containers/{q(c)}/kill", query={"signal": sig}))
+
+
+@click.command(cls=Command)
+@click.argument("containers", nargs=-1, required=True, metavar="CONTAINER")
+@pass_cli
+def wait(cli: Cli, containers: tuple[str, ...]) -> None:
+    """Block until one or more containers stop, then print their exit codes."""
+    failed = None
+    for c in containers:
+        try:
+            code = cli.client.request("POST", f"/containers/{q(c)}/wait", timeout=None)["StatusCode"]
+            print(code if code is not None else 0)
+        except ApiError as exc:
+            if len(containers) > 1:
+                print(f"Error response from daemon: {exc}", file=sys.stderr)
+            failed = exc
+    if failed:
+        raise failed
+
+
+@click.command("attach", cls=Command)
+@option("--no-stdin", is_flag=True, help="Do not attach STDIN.")
+@click.argument("container", metavar="CONTAINER")
+@pass_cli
+def attach_(cli: Cli, no_stdin: bool, container: str) -> None:
+    """Attach local standard input, output, and error streams to a running container."""
+    from runtime.cli import attach
+
+    client = cli.client
+    view = client.request("GET", f"/containers/{q(container)}/json")
+    if not view["State"]["Running"]:
+        raise ApiError(0, "You cannot attach to a stopped container, start it first")
+    if view["State"]["Restarting"]:
+        raise ApiError(0, "You cannot attach to a restarting container, wait until it is running")
+    cfg = view["Config"]
+    stdin = cfg["OpenStdin"] and not no_stdin
+    if cfg["Tty"] and stdin and not os.isatty(0):
+        raise click.UsageError("the input device is not a TTY")
+    sys.exit(attach.attach_and_start(client, view["Id"], tty=cfg["Tty"], stdin=stdin, start=False))
 
 
 @click.command(cls=Command)
@@ -247,6 +402,8 @@ def exec_(cli: Cli, workdir: str | None, env: tuple[tuple[str, str], ...], conta
     view = cli.client.request("GET", f"/containers/{q(container)}/json")
     if not view["State"]["Running"]:
         raise ApiError(409, f"container {view['Name'].lstrip('/')} is not running")
+    if view["State"].get("Restarting"):
+        raise ApiError(409, f"Container {view['Id']} is restarting, wait until the container is running")
     info = ProcessInfo(monitor_pid=0, pid=view["State"]["Pid"], started_at=0.0)
     extra = dict(e.split("=", 1) for e in view["Config"]["Env"])
     extra.update(env)

@@ -61,7 +61,7 @@ def status(row: dict[str, Any]) -> str:
     """Docker's STATUS column: ``Up 2 minutes``, ``Exited (0) 5 seconds ago``."""
     if row["State"] == "running":
         return f"Up {_human(_seconds_since(row['StartedAt']) or 0)}"
-    if row["State"] == "exited":
+    if row["State"] in ("exited", "restarting"):
         return f"{row['Status']} {ago(row['FinishedAt'])}".rstrip()
     return row["Status"]
 

@@ -1,8 +1,13 @@
-"""Container lifecycle in the engine: records, network sandbox, files, process.
+"""Container lifecycle in the engine: records, network sandbox, files, process, restarts.
 
 A container's record lives in the engine's store (kind ``container``); its files
 (hosts, resolv.conf, hostname, log, exit code) under ``<root>/containers/<id>/``.
 Network setup goes through the core's public API (``Controller``) only.
+
+States, as Docker shows them: ``created`` (made, never started) -> ``running`` ->
+``exited``; ``restarting`` while a restart policy waits to start it again (see
+``restart.py``); ``removing`` while ``rm`` tears it down. Each start makes the sandbox
+and the process anew; each exit releases the sandbox.
 """
 
 from __future__ import annotations
@@ -11,9 +16,11 @@ import logging
 import os
 import random
 import shutil
+import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from netcore import Attachment, Conflict, InvalidConfig, NetcoreError, NotFound, PortBinding, names
@@ -23,7 +30,9 @@ from runtime import portspec
 from runtime.engine import files, launch, monitors, pause, process
 from runtime.engine.config import ipv4
 from runtime.engine.exitwatch import ExitWatcher
+from runtime.engine.restart import Backoff, RestartPolicy
 from runtime.engine.rootfs import HOST_IMAGE, Image, RootView, resolve_user
+from runtime.engine.stdio import Stdio
 
 __all__ = ["Containers"]
 
@@ -31,6 +40,7 @@ log = logging.getLogger("netcore.containers")
 CONTAINER = "container"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 KEEP_LOG = 60.0  # seconds an auto-removed container's files wait for its client (run --rm reads the log after the exit)
+ACTIVE = ("running", "restarting")  # what ``ps`` lists without -a, and what ``rm`` refuses without -f
 _ADJ = ("brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid", "merry", "nifty", "quirky", "sharp", "vivid", "witty", "zen")
 _NOUN = ("babbage", "curie", "dijkstra", "euler", "fermat", "gauss", "hopper", "knuth", "lovelace", "noether", "pascal", "ritchie", "shannon", "turing", "wozniak", "yalow")
 
@@ -64,8 +74,15 @@ class Containers:
         self.dir = os.path.join(root, "containers")
         os.makedirs(self.dir, exist_ok=True)
         self.lock = threading.RLock()
+        self.changed = threading.Condition(self.lock)  # notified on every state change
+        self.output = threading.Condition()  # notified when a terminal wrote to a log, and on exits
         self._exited: dict[str, threading.Event] = {}
         self._codes: dict[str, int | None] = {}
+        self._runs: dict[str, list[int]] = {}  # id -> [starts, exits, failed starts] during this engine's life
+        self._started: dict[str, float] = {}  # id -> time of the current run's start (back-off)
+        self._stdio: dict[str, Stdio] = {}  # id -> stdin / terminal of the current run (-i, -t)
+        self._timers: dict[str, threading.Timer] = {}  # id -> pending restart
+        self._backoff: dict[str, Backoff] = {}
         self._kept: dict[str, float] = {}  # auto-removed containers whose files wait for the client: id -> until
         self.watcher = ExitWatcher(self._on_exit)
 
@@ -74,7 +91,7 @@ class Containers:
     def list(self, all: bool = False) -> list[dict[str, Any]]:
         out = self.store.list(CONTAINER)
         if not all:
-            out = [c for c in out if c["state"] == "running"]
+            out = [c for c in out if c["state"] in ACTIVE]
         return sorted(out, key=lambda c: c["created"], reverse=True)
 
     def get(self, ref: str) -> dict[str, Any]:
@@ -100,9 +117,26 @@ class Containers:
         cid = self.get(ref)["id"]
         return cid, process.log_path(self.state_dir(cid))
 
-    # ------------------------------------------------------------ run ----------
+    def runs(self, cid: str) -> tuple[int, int, int]:
+        """(starts, exits, failed starts) of ``cid`` since this engine started: an attached
+        client follows one run, and gives up on it if its start fails."""
+        starts, exits, failed = self._runs.get(cid, (0, 0, 0))
+        return starts, exits, failed
 
-    def run(
+    def gone(self, cid: str) -> bool:
+        return self.store.get(CONTAINER, cid) is None
+
+    def stdio(self, cid: str) -> Stdio | None:
+        """The current run's stdin / terminal (None: none, or not running)."""
+        return self._stdio.get(cid)
+
+    def notify_output(self) -> None:
+        with self.output:
+            self.output.notify_all()
+
+    # ------------------------------------------------------------ create / run -
+
+    def create(
         self,
         argv: list[str] | None = None,
         name: str | None = None,
@@ -115,6 +149,10 @@ class Containers:
         port_bindings: dict[str, list[dict[str, str]]] | None = None,
         publish_all: bool = False,
         dns: list[str] | None = None,
+        tty: bool = False,
+        open_stdin: bool = False,
+        stdin_once: bool = False,
+        restart_policy: dict[str, Any] | None = None,
         image: str | Image = "host",
         entrypoint: list[str] | None = None,
         user: str | None = None,
@@ -123,10 +161,13 @@ class Containers:
         cap_add: list[str] | None = None,
         cap_drop: list[str] | None = None,
         privileged: bool = False,
+        transient: bool = False,
     ) -> dict[str, Any]:
-        """Create and start a container from ``image`` (Docker's rules for its config: see
-        ``_apply_image``); everything is undone if any part fails. ``image`` may be an
-        ``Image`` itself: a build's RUN runs the image-so-far, which is in no store."""
+        """Record a container from ``image`` (state ``created``; Docker's rules for the image's
+        config: see ``_apply_image``); nothing runs and no network is joined yet.
+        ``transient``: ``run``'s, until its process runs (an engine that dies before rolls the
+        whole run back at its start). ``image`` may be an ``Image`` itself: a build's RUN runs
+        the image-so-far, which is in no store."""
         img = image if isinstance(image, Image) else self.images.resolve(image)
         argv, env, workdir, user = _apply_image(img, argv, entrypoint, env, workdir, user)
         try:
@@ -134,14 +175,16 @@ class Containers:
         except ValueError as exc:
             raise InvalidConfig(str(exc)) from None
         mount_recs = self._mounts(img, mounts or ())
+        policy = RestartPolicy.of(restart_policy)
+        if auto_remove and policy.restarts:
+            raise InvalidConfig("can't create 'AutoRemove' container with restart policy")
         cid = names.new_id()
         name = name or self._random_name()
         if not names.valid_object_name(name):
             raise InvalidConfig(f"invalid container name {name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
-        nets = networks or [{"name": "bridge"}]
-        attachments = [
-            Attachment(n["name"], n.get("ip") or None, tuple(n.get("aliases") or ()), int(n.get("gw_priority") or 0)) for n in nets
-        ]
+        specs = [_network_spec(n) for n in networks or [{"name": "bridge"}]]
+        for spec in specs:
+            self.controller.network(spec["name"])  # an unknown network fails here, as in Docker's create
         exposed = {**(img.config.get("ExposedPorts") or {}), **(exposed_ports or {})}
         bindings = dict(port_bindings or {})
         ports = _requested_ports(exposed, bindings, publish_all)
@@ -153,12 +196,19 @@ class Containers:
             "argv": list(argv),
             "env": dict(env or {}),
             "workdir": workdir,
-            "networks": [a.network for a in attachments],
+            "networks": [s["name"] for s in specs],
+            "network_specs": specs,
             "auto_remove": auto_remove,
             "exposed_ports": {**exposed, **{f"{p.container_port}/{p.proto}": {} for p in ports}},
             "port_bindings": bindings,
             "publish_all": publish_all,
             "dns": dns,
+            "tty": bool(tty),
+            "open_stdin": bool(open_stdin),
+            "stdin_once": bool(stdin_once),
+            "restart_policy": policy.api(),
+            "restart_count": 0,
+            "manually_stopped": False,
             "image": image if isinstance(image, str) else img.id,
             "image_id": img.id,
             "user": user or "",
@@ -171,49 +221,111 @@ class Containers:
             "created": _now(),
             "state": "created",
             "exit_code": None,
+            "error": "",
             "started_at": None,
             "finished_at": None,
             "process": None,
-            "transient": True,  # until the process runs: an engine that dies before rolls this run back at its start
         }
-        made: list[str] = []  # volumes made for this container
+        if transient:
+            rec["transient"] = True
         with self.lock:
             self.store.put(CONTAINER, cid, rec, name=name, create=True)  # a duplicate name fails here, before any change
-            sdir = self.state_dir(cid)
-            try:
-                pause.point("run.record")
-                os.makedirs(sdir)
-                sandbox = self.controller.setup_sandbox(cid, name, attachments, hostname=rec["hostname"], dns_servers=dns, ports=ports)
-                pause.point("run.sandbox")
-                host_ns = sandbox.netns_path is None
-                if host_ns:
-                    rec["hostname"] = hostname or os.uname().nodename
-                self._write_files(rec, sdir)
-                self._make_volumes(img, mount_recs, made)
-                pause.point("run.files")
-                spec = self._spec(rec, img, sandbox.netns_path, host_ns)
-                self._exited[cid] = threading.Event()
-                info = self.launcher.start(spec)
-                pause.point("run.process")
-            except BaseException as exc:
-                self._exited.pop(cid, None)
-                try:
-                    self.controller.teardown_sandbox(cid)
-                finally:
-                    self.store.delete(CONTAINER, cid)
-                    shutil.rmtree(sdir, ignore_errors=True)
-                    if self.volumes is not None:  # anonymous volumes made for this run go with it
-                        self.volumes.remove_anonymous([m for m in mount_recs if m.get("Name") in made])
-                if isinstance(exc, process.ProcessError):
-                    raise InvalidConfig(str(exc)) from None
-                raise
-            rec.update(state="running", started_at=_now(), process=_info_dict(info),
-                       seccomp="" if privileged else self.launcher.seccomp_program(caps))  # for exec
-            rec.pop("transient", None)
-            self.store.put(CONTAINER, cid, rec, name=name)
-            self.watcher.watch(cid, info, sdir)
-            pause.point("run.running")
+            self._runs[cid] = [0, 0, 0]
         return rec
+
+    def run(self, argv: list[str] | None = None, **options: Any) -> dict[str, Any]:
+        """Create and start a container; everything is undone if any part fails."""
+        rec = self.create(argv, transient=True, **options)
+        image = options.get("image")
+        try:
+            pause.point("run.record")
+            with self.lock:  # an Image of no store (a build's RUN) is handed on as it is
+                self._start(rec, manual=True, img=image if isinstance(image, Image) else None)
+            return rec
+        except BaseException:
+            with self.lock:
+                self.store.delete(CONTAINER, rec["id"])
+                self._runs.pop(rec["id"], None)
+                shutil.rmtree(self.state_dir(rec["id"]), ignore_errors=True)
+            raise
+
+    # ------------------------------------------------------------ start --------
+
+    def start(self, ref: str) -> dict[str, Any]:
+        """Start a created or exited container (Docker's ``start``: quiet if it runs already)."""
+        with self.lock:
+            rec = self.get(ref)
+            if rec["state"] == "running":
+                return rec
+            if rec["state"] == "removing":
+                raise Conflict(f"container {rec['name']} is marked for removal and cannot be started")
+            self._cancel_restart(rec["id"])
+            self._start(rec, manual=True)
+            return rec
+
+    def _start(self, rec: dict[str, Any], manual: bool, img: Image | None = None) -> None:
+        """Sandbox, files, volumes, stdio, process; all undone if one fails. The caller holds the lock."""
+        cid, name = rec["id"], rec["name"]
+        sdir = self.state_dir(cid)
+        specs = rec.get("network_specs") or [{"name": n} for n in rec["networks"]]
+        attachments = [Attachment(n["name"], n.get("ip") or None, tuple(n.get("aliases") or ()), int(n.get("gw_priority") or 0)) for n in specs]
+        ports = _requested_ports(rec.get("exposed_ports") or {}, rec.get("port_bindings") or {}, rec.get("publish_all", False))
+        stdio = None
+        made: list[str] = []  # volumes made by this start
+        try:
+            os.makedirs(sdir, exist_ok=True)
+            sandbox = self.controller.setup_sandbox(cid, name, attachments, hostname=rec["hostname"], dns_servers=rec["dns"], ports=ports)
+            pause.point("run.sandbox")
+            host_ns = sandbox.netns_path is None
+            hostname = os.uname().nodename if host_ns else rec["hostname"]
+            self._write_files({**rec, "hostname": hostname}, sdir)
+            img = img or self._image(rec)
+            self._make_volumes(img, rec["mounts"], made)
+            pause.point("run.files")
+            spec = self._spec({**rec, "hostname": hostname}, img, sandbox.netns_path, host_ns)
+            if rec.get("tty") or rec.get("open_stdin"):
+                stdio = Stdio(bool(rec.get("tty")), bool(rec.get("open_stdin")), process.log_path(sdir), self.notify_output)
+                spec = replace(spec, **stdio.prepare())
+            self._exited[cid] = threading.Event()
+            info = self.launcher.start(spec)
+            pause.point("run.process")
+        except BaseException as exc:
+            self._exited.pop(cid, None)
+            if stdio is not None:
+                stdio.close()
+            self._runs.setdefault(cid, [0, 0, 0])[2] += 1  # waiters and attached clients of this run give up
+            self.changed.notify_all()
+            self.notify_output()
+            try:
+                self.controller.teardown_sandbox(cid)
+            finally:
+                if made and self.volumes is not None:  # anonymous volumes made for this start go with it
+                    self.volumes.remove_anonymous([m for m in rec["mounts"] if m.get("Name") in made])
+            if isinstance(exc, process.ProcessError):
+                raise InvalidConfig(str(exc)) from None
+            raise
+        if stdio is not None:
+            stdio.started()
+            self._stdio[cid] = stdio
+        rec.update(state="running", started_at=_now(), finished_at=None, exit_code=0, error="", process=_info_dict(info),
+                   seccomp="" if rec["privileged"] else self.launcher.seccomp_program(frozenset(rec["caps"])))  # for exec
+        rec.pop("transient", None)
+        if manual:
+            rec.update(restart_count=0, manually_stopped=False)
+            self._backoff.pop(cid, None)
+        self._started[cid] = info.started_at
+        self._runs.setdefault(cid, [0, 0, 0])[0] += 1
+        self.store.put(CONTAINER, cid, rec, name=name)
+        self.watcher.watch(cid, info, sdir)
+        pause.point("run.running")
+        self.changed.notify_all()
+
+    def _image(self, rec: dict[str, Any]) -> Image:
+        """The image a container was created from: by id (a tag may have moved since), else by name."""
+        try:
+            return self.images.resolve(rec.get("image_id") or "host")
+        except NotFound:
+            return self.images.resolve(rec.get("image") or "host")
 
     def _spec(self, rec: dict[str, Any], img: Image, netns_path: str | None, host_ns: bool) -> process.ProcessSpec:
         """The launcher's spec from the record: the command checked against the root it will
@@ -313,7 +425,12 @@ class Containers:
     # ------------------------------------------------------------ exit ---------
 
     def _on_exit(self, cid: str, code: int | None) -> None:
-        """Called by the watcher once per container: record the code, free the network."""
+        """Called by the watcher once per run: record the code, free the network, apply the
+        restart policy."""
+        stdio = self._stdio.pop(cid, None)
+        if stdio is not None:  # the terminal's last words reach the log before the run counts as over
+            stdio.drain()
+            stdio.close()
         with self.lock:
             rec = self.store.get(CONTAINER, cid)
             if rec is None:
@@ -323,85 +440,208 @@ class Containers:
             except NetcoreError as exc:
                 log.warning("container %s: %s", rec["name"], exc)
             rec.update(state="exited", exit_code=code, finished_at=_now())
+            self._codes[cid] = code
+            self._runs.setdefault(cid, [0, 0, 0])[1] += 1
+            event = self._exited.pop(cid, None)
             if rec["auto_remove"]:
                 self._remove_record(rec, keep_files=True)
-                if self.volumes is not None:  # --rm takes the anonymous volumes with it, as in Docker
-                    self.volumes.remove_anonymous(rec.get("mounts") or ())
+                self._remove_anonymous_volumes(rec)
             else:
+                self._plan_restart(rec, code)
                 self.store.put(CONTAINER, cid, rec, name=rec["name"])
-            self._codes[cid] = code
-            event = self._exited.pop(cid, None)
+            self.changed.notify_all()
         if event is not None:
             event.set()
+        self.notify_output()
+
+    def _plan_restart(self, rec: dict[str, Any], code: int | None) -> None:
+        """``restarting`` and a timer if the policy says so (lock held)."""
+        policy = RestartPolicy.of(rec.get("restart_policy"))
+        if not policy.should_restart(code, rec.get("restart_count", 0), rec.get("manually_stopped", False)):
+            return
+        ran = time.time() - self._started.get(rec["id"], time.time())
+        delay = self._backoff.setdefault(rec["id"], Backoff()).next(ran)
+        rec.update(state="restarting", restart_count=rec.get("restart_count", 0) + 1)
+        self._schedule_restart(rec["id"], delay)
+
+    def _schedule_restart(self, cid: str, delay: float) -> None:
+        self._cancel_restart(cid)
+        timer = threading.Timer(delay, self._restart_due, (cid,))
+        timer.daemon = True
+        self._timers[cid] = timer
+        timer.start()
+
+    def _cancel_restart(self, cid: str) -> None:
+        timer = self._timers.pop(cid, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _restart_due(self, cid: str, manual: bool = False) -> None:
+        with self.lock:
+            self._timers.pop(cid, None)
+            rec = self.store.get(CONTAINER, cid)
+            if rec is None or rec["state"] != "restarting":
+                return
+            try:
+                self._start(rec, manual=manual)
+            except Exception as exc:  # counts as a failed run: the policy decides again
+                log.warning("restarting container %s: %s", rec["name"], exc)
+                rec.update(state="exited", exit_code=128, error=str(exc), finished_at=_now())
+                self._plan_restart(rec, 128)
+                self.store.put(CONTAINER, cid, rec, name=rec["name"])
+                self.changed.notify_all()
 
     def exit_event(self, cid: str) -> threading.Event | None:
         """Set when the running container ``cid`` exits (None: it is not running)."""
         return self._exited.get(cid)
 
     def wait(self, ref: str, timeout: float | None = None) -> int | None:
-        """Block until the container exits; its exit code (also right after an auto-remove, whose
-        files go now: the client that waits has read the log)."""
+        """Block until the container is not running (nor restarting); its exit code (also right
+        after an auto-remove, whose files go now: the client that waits has read the log)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self.lock:
-            cid = ref if ref in self._codes else None
-            if cid is None:
-                rec = self.get(ref)
-                cid = rec["id"]
-                if rec["state"] != "running":
-                    return rec["exit_code"]
-            event = self._exited.get(cid)
-        if event is not None:
-            event.wait(timeout)
-        with self.lock:
+            if ref in self._codes and self.store.get(CONTAINER, ref) is None:
+                cid = ref
+            else:
+                cid = self.get(ref)["id"]
+            while (rec := self.store.get(CONTAINER, cid)) is not None and rec["state"] in ACTIVE:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    break
+                self.changed.wait(left)
+            code = self._codes.get(cid) if rec is None or cid in self._codes else rec["exit_code"]
             if self._kept.pop(cid, None) is not None:
                 shutil.rmtree(self.state_dir(cid), ignore_errors=True)
-        return self._codes.get(cid)
+        return code
 
-    # ------------------------------------------------------------ stop / rm ----
+    def next_exit(self, ref: str) -> Callable[[], int | None]:
+        """Register now for the container's next exit; the returned call blocks until it and
+        returns its code (``wait --condition next-exit``: ``run`` and ``start -a`` register
+        before they start the container, so no exit is missed)."""
+        with self.lock:
+            cid = self.get(ref)["id"]
+            _, exits, failed = self._runs.setdefault(cid, [0, 0, 0])
+
+        def result() -> int | None:
+            with self.lock:
+                while (runs := self.runs(cid))[1] <= exits:
+                    if runs[2] > failed or self.store.get(CONTAINER, cid) is None:
+                        return None  # its start failed, or it was removed without running
+                    self.changed.wait(1.0)
+                return self._codes.get(cid)  # an auto-removed one's files stay for its attached client until KEEP_LOG
+
+        return result
+
+    # ------------------------------------------------------------ stop / kill --
 
     def stop(self, ref: str, timeout: float = 10.0) -> dict[str, Any]:
-        rec = self.get(ref)
-        if rec["state"] == "running":
-            process.stop(_info(rec), timeout=timeout)
+        """SIGTERM, then SIGKILL after ``timeout``; a restart policy does not bring it back."""
+        with self.lock:
+            rec = self.get(ref)
+            info = self._halt(rec)
+        if info is not None:
+            process.stop(info, timeout=timeout)
             self.wait(rec["id"], timeout=5.0)
         return rec
 
+    def kill(self, ref: str, sig: int = signal.SIGKILL) -> dict[str, Any]:
+        """Send ``sig`` to the container's pid 1 (Docker's ``kill``: no restart afterwards)."""
+        with self.lock:
+            rec = self.get(ref)
+            if rec["state"] not in ACTIVE:
+                raise Conflict(f"Cannot kill container: {ref}: Container {rec['id']} is not running")
+            info = self._halt(rec)
+        if info is not None:
+            try:
+                process.kill(info, sig)
+            except process.NotRunningError:
+                raise Conflict(f"Cannot kill container: {ref}: Container {rec['id']} is not running") from None
+            if sig == signal.SIGKILL:
+                self.wait(rec["id"], timeout=5.0)
+        return rec
+
+    def _halt(self, rec: dict[str, Any]) -> process.ProcessInfo | None:
+        """Mark ``rec`` stopped by hand (lock held): a pending restart is cancelled; the
+        process to signal if it runs."""
+        if rec["state"] not in ACTIVE:
+            return None
+        self._cancel_restart(rec["id"])
+        rec["manually_stopped"] = True
+        if rec["state"] == "restarting":
+            rec["state"] = "exited"
+        self.store.put(CONTAINER, rec["id"], rec, name=rec["name"])
+        self.changed.notify_all()
+        return _info(rec) if rec["state"] == "running" else None
+
+    def restart(self, ref: str, timeout: float = 10.0) -> dict[str, Any]:
+        """Stop (if running) and start again."""
+        self.stop(ref, timeout)
+        return self.start(ref)
+
+    # ------------------------------------------------------------ rm -----------
+
     def remove(self, ref: str, force: bool = False, volumes: bool = False) -> dict[str, Any]:
-        """``volumes``: its anonymous volumes go too (``rm -v``)."""
-        rec = self.get(ref)
-        if rec["state"] == "running":
-            if not force:
+        with self.lock:
+            rec = self.get(ref)
+            if rec["state"] in ACTIVE and not force:
+                if rec["state"] == "restarting":
+                    raise Conflict(
+                        f"You cannot remove a restarting container {rec['id']}. Stop the container before attempting removal or force remove"
+                    )
                 raise Conflict(
                     f"cannot remove container {rec['name']}: container is running: stop the container before removing or force remove"
                 )
-            process.kill(_info(rec))
+            info = self._halt(rec)
+        if info is not None:
+            try:
+                process.kill(info)
+            except process.NotRunningError:
+                pass
             pause.point("rm.killed")
             self.wait(rec["id"], timeout=5.0)
             pause.point("rm.exited")
         with self.lock:
             rec = self.store.get(CONTAINER, rec["id"])
             if rec is not None:
+                rec["state"] = "removing"
+                self.store.put(CONTAINER, rec["id"], rec, name=rec["name"])
                 self._remove_record(rec)
-                if volumes and self.volumes is not None:
-                    self.volumes.remove_anonymous(rec.get("mounts") or ())
+                if volumes:
+                    self._remove_anonymous_volumes(rec)
+                self.changed.notify_all()
         return rec or {}
+
+    def _remove_anonymous_volumes(self, rec: dict[str, Any]) -> None:
+        """``rm -v`` and ``--rm``: the container's anonymous volumes (``-v /path``, the image's
+        VOLUMEs) go with it, as in Docker; named volumes stay."""
+        if self.volumes is not None:
+            self.volumes.remove_anonymous(rec.get("mounts") or ())
 
     def _remove_record(self, rec: dict[str, Any], keep_files: bool = False) -> None:
         """The container goes; ``keep_files``: its files stay for its client (``log_path``,
         ``wait``) for up to KEEP_LOG seconds."""
-        self.watcher.unwatch(rec["id"])
-        self.controller.teardown_sandbox(rec["id"])
+        cid = rec["id"]
+        self.watcher.unwatch(cid)
+        self._cancel_restart(cid)
+        self.controller.teardown_sandbox(cid)
         pause.point("rm.sandbox")
-        self.store.delete(CONTAINER, rec["id"])
+        self.store.delete(CONTAINER, cid)
         pause.point("rm.record")
+        for table in (self._started, self._backoff):
+            table.pop(cid, None)
         now = time.monotonic()
-        for cid, until in list(self._kept.items()):
+        for old, until in list(self._kept.items()):
             if until <= now:
-                del self._kept[cid]
-                shutil.rmtree(self.state_dir(cid), ignore_errors=True)
+                del self._kept[old]
+                self._codes.pop(old, None)
+                self._runs.pop(old, None)
+                shutil.rmtree(self.state_dir(old), ignore_errors=True)
         if keep_files:
-            self._kept[rec["id"]] = now + KEEP_LOG
+            self._kept[cid] = now + KEEP_LOG
         else:
-            shutil.rmtree(self.state_dir(rec["id"]), ignore_errors=True)
+            self._runs.pop(cid, None)
+            self._codes.pop(cid, None)
+            shutil.rmtree(self.state_dir(cid), ignore_errors=True)
 
     # ------------------------------------------------------------ networks -----
 
@@ -414,6 +654,9 @@ class Containers:
         with self.lock:
             ep = self.controller.connect(network, rec["id"], ip=ip, aliases=aliases or (), gw_priority=gw_priority)
             rec["networks"].append(ep.network_id)
+            rec.setdefault("network_specs", []).append(
+                {"name": ep.network_id, "ip": ip, "aliases": list(aliases or ()), "gw_priority": gw_priority}
+            )
             self.store.put(CONTAINER, rec["id"], rec, name=rec["name"])
             self._write_files(rec, self.state_dir(rec["id"]))
 
@@ -423,7 +666,9 @@ class Containers:
             raise Conflict(f"container {rec['name']} is not running")
         with self.lock:
             ep = self.controller.disconnect(network, rec["id"])
-            rec["networks"] = [n for n in rec["networks"] if n not in (network, ep.network_id)]
+            gone = (network, ep.network_id)
+            rec["networks"] = [n for n in rec["networks"] if n not in gone]
+            rec["network_specs"] = [s for s in rec.get("network_specs", []) if s["name"] not in gone]
             self.store.put(CONTAINER, rec["id"], rec, name=rec["name"])
             self._write_files(rec, self.state_dir(rec["id"]))
 
@@ -431,48 +676,73 @@ class Containers:
 
     def adopt(self) -> None:
         """Make records, processes and sandboxes agree after a restart (the engine may have
-        died at any point of a run or rm):
+        died at any point of a run, a start or an rm), then apply the restart policies:
 
         * a run that had not finished (record still ``transient``) is rolled back: its
           process, if it got one, is stopped, its sandbox and files go, its record goes;
-        * a running container whose monitor is alive is adopted; one whose monitor is
-          gone is marked exited at once (the watcher fires);
+        * a running container whose monitor is alive is adopted, with its terminal (see
+          ``stdio``); one whose monitor is gone is marked exited at once (the watcher
+          fires, and its restart policy decides);
         * every other monitor of this root that no running record owns is stopped
           (found from /proc: ``monitors.find``), so nothing runs that no command can reach;
         * a sandbox that no running container owns is torn down (its netns, its addresses);
-        * files of containers without a record go (auto-removed ones kept for a client).
+        * a removal that had begun is finished; files of containers without a record go;
+        * last, containers whose restart was pending start, and so do stopped ones whose
+          policy says so when an engine starts (``restart.py``).
         """
-        found = monitors.find(self.dir)
-        adopted: set[tuple[int, int]] = set()
-        for rec in self.store.list(CONTAINER):
-            cid = rec["id"]
-            if rec.get("transient"):
-                log.info("container %s: its run did not finish; rolling it back", rec["name"])
-                self._stop_all(found.pop(cid, []))
-                try:
-                    self.controller.teardown_sandbox(cid)
-                except NetcoreError as exc:
-                    log.warning("container %s: %s", rec["name"], exc)
-                self.store.delete(CONTAINER, cid)
-                continue
-            if rec["state"] != "running" or not rec.get("process"):
-                continue
-            info = _info(rec)
-            adopted.add((info.monitor_pid, info.monitor_start))
-            self._exited[cid] = threading.Event()
-            self.watcher.watch(cid, info, self.state_dir(cid))  # fires at once if it exited meanwhile
-        for mons in found.values():
-            self._stop_all([m for m in mons if (m.pid, m.start) not in adopted])
-        running = {c["id"] for c in self.store.list(CONTAINER) if c["state"] == "running"}
-        for sid in self.controller.sandbox_ids():
-            if sid not in running:
-                try:
-                    self.controller.teardown_sandbox(sid)
-                except NetcoreError as exc:
-                    log.warning("sandbox %s: %s", sid[:12], exc)
-        for cid in os.listdir(self.dir):
-            if self.store.get(CONTAINER, cid) is None:
-                shutil.rmtree(self.state_dir(cid), ignore_errors=True)
+        with self.lock:  # exits the watcher reports meanwhile, and restarts, wait until all agrees
+            found = monitors.find(self.dir)
+            adopted: set[tuple[int, int]] = set()
+            due: list[tuple[str, bool]] = []  # (id, manual): restarts once everything agrees
+            for rec in self.store.list(CONTAINER):
+                cid, state = rec["id"], rec["state"]
+                if rec.get("transient"):
+                    log.info("container %s: its run did not finish; rolling it back", rec["name"])
+                    self._stop_all(found.pop(cid, []))
+                    try:
+                        self.controller.teardown_sandbox(cid)
+                    except NetcoreError as exc:
+                        log.warning("container %s: %s", rec["name"], exc)
+                    self.store.delete(CONTAINER, cid)
+                    continue
+                self._runs[cid] = [1 if state == "running" else 0, 0, 0]
+                if state == "running" and rec.get("process"):
+                    info = _info(rec)
+                    adopted.add((info.monitor_pid, info.monitor_start))
+                    self._started[cid] = info.started_at
+                    if rec.get("tty") or rec.get("open_stdin"):
+                        stdio = Stdio(bool(rec.get("tty")), bool(rec.get("open_stdin")), process.log_path(self.state_dir(cid)), self.notify_output)
+                        if stdio.adopt(info):
+                            self._stdio[cid] = stdio
+                    self._exited[cid] = threading.Event()
+                    self.watcher.watch(cid, info, self.state_dir(cid))  # fires at once if it exited meanwhile
+                elif state == "removing":
+                    self._remove_record(rec)
+                elif state == "restarting":
+                    due.append((cid, False))
+                elif state == "exited" and rec.get("started_at"):
+                    policy = RestartPolicy.of(rec.get("restart_policy"))
+                    if policy.should_start_with_engine(rec["exit_code"], rec.get("restart_count", 0), rec.get("manually_stopped", False)):
+                        rec["state"] = "restarting"
+                        self.store.put(CONTAINER, cid, rec, name=rec["name"])
+                        due.append((cid, True))
+            for mons in found.values():
+                self._stop_all([m for m in mons if (m.pid, m.start) not in adopted])
+            running = {c["id"] for c in self.store.list(CONTAINER) if c["state"] == "running"}
+            for sid in self.controller.sandbox_ids():
+                if sid not in running:
+                    try:
+                        self.controller.teardown_sandbox(sid)
+                    except NetcoreError as exc:
+                        log.warning("sandbox %s: %s", sid[:12], exc)
+            for cid in os.listdir(self.dir):
+                if self.store.get(CONTAINER, cid) is None:
+                    shutil.rmtree(self.state_dir(cid), ignore_errors=True)
+            for cid, manual in due:
+                timer = threading.Timer(0, self._restart_due, (cid, manual))
+                timer.daemon = True
+                self._timers[cid] = timer
+                timer.start()
 
     @staticmethod
     def _stop_all(mons: list[monitors.Monitor]) -> None:
@@ -493,11 +763,21 @@ class Containers:
             self._stop_all(mons)
 
     def close(self) -> None:
+        with self.lock:
+            for cid in list(self._timers):
+                self._cancel_restart(cid)
         self.watcher.close()
         with self.lock:
             for cid in self._kept:
                 shutil.rmtree(self.state_dir(cid), ignore_errors=True)
             self._kept.clear()
+
+
+def _network_spec(n: dict[str, Any]) -> dict[str, Any]:
+    """A ``--network`` request as stored: every start joins the networks anew from it."""
+    if not n.get("name"):
+        raise InvalidConfig("a network needs a name")
+    return {"name": n["name"], "ip": n.get("ip") or None, "aliases": list(n.get("aliases") or ()), "gw_priority": int(n.get("gw_priority") or 0)}
 
 
 def _apply_image(img: Image, argv: list[str] | None, entrypoint: list[str] | None, env: dict[str, str] | None,

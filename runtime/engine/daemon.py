@@ -7,6 +7,7 @@ running while no engine was up.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import queue
@@ -28,9 +29,11 @@ from runtime.api.server import RAW, ApiServer, Limits, Router, Stream, follow_fi
 from runtime.api.views import container_summary, container_view, network_view
 from runtime.engine import files, process, rootdir
 from runtime.engine.config import DaemonConfig
+from runtime.engine.attach import attach
 from runtime.engine.containers import Containers
 from runtime.engine.images import ImageStore
 from runtime.engine.volumes import Volumes
+from runtime.engine.restart import parse_signal
 
 __all__ = ["Engine", "EngineServer", "Workers", "serve", "predefined_networks"]
 
@@ -103,12 +106,21 @@ class Engine:
         r.add("GET", "/containers/json", lambda query, **_: [container_summary(ctl, c) for c in ctr.list(all=query["all"])],
               query=S.ListQuery)
         r.add("POST", "/containers/run", lambda body, **_: self._run(body), body=S.ContainerRun)
+        r.add("POST", "/containers/create", lambda body, **_: {"Id": ctr.create(**_container_args(body))["id"], "Warnings": []},
+              body=S.ContainerRun)
         r.add("GET", r"/containers/(?P<ref>[^/]+)/json", lambda ref, **_: container_view(ctl, ctr.get(ref)))
+        r.add("POST", r"/containers/(?P<ref>[^/]+)/start", lambda ref, **_: {"Id": ctr.start(ref)["id"]}, body=S.Empty)
         r.add("POST", r"/containers/(?P<ref>[^/]+)/stop", lambda ref, query, **_: {"Id": ctr.stop(ref, float(query["t"]))["id"]},
               body=S.Empty, query=S.StopQuery)
-        r.add("POST", r"/containers/(?P<ref>[^/]+)/wait", lambda ref, **_: {"StatusCode": ctr.wait(ref)}, body=S.Empty)
-        r.add("DELETE", r"/containers/(?P<ref>[^/]+)", lambda ref, query, **_: {"Id": ctr.remove(ref, force=query["force"], volumes=query["v"]).get("id")},
-              query=S.RemoveQuery)
+        r.add("POST", r"/containers/(?P<ref>[^/]+)/restart", lambda ref, query, **_: {"Id": ctr.restart(ref, float(query["t"]))["id"]},
+              body=S.Empty, query=S.StopQuery)
+        r.add("POST", r"/containers/(?P<ref>[^/]+)/kill", lambda ref, query, **_: {"Id": ctr.kill(ref, parse_signal(query["signal"]))["id"]},
+              body=S.Empty, query=S.KillQuery)
+        r.add("POST", r"/containers/(?P<ref>[^/]+)/attach", lambda ref, query, **_: attach(ctr, ref, query), query=S.AttachQuery)
+        r.add("POST", r"/containers/(?P<ref>[^/]+)/resize", self._resize, body=S.Empty, query=S.ResizeQuery)
+        r.add("POST", r"/containers/(?P<ref>[^/]+)/wait", self._wait, body=S.Empty, query=S.WaitQuery)
+        r.add("DELETE", r"/containers/(?P<ref>[^/]+)",
+              lambda ref, query, **_: {"Id": ctr.remove(ref, force=query["force"], volumes=query["v"]).get("id")}, query=S.RemoveQuery)
         r.add("GET", r"/containers/(?P<ref>[^/]+)/logs", self._logs, query=S.LogsQuery)
         r.add("POST", "/system/reset", lambda **_: self.reset(), body=S.Empty)
         image_routes.add_routes(r, self.images, self.volumes)
@@ -148,28 +160,23 @@ class Engine:
         return {}
 
     def _run(self, body: dict[str, Any]) -> dict[str, Any]:
-        rec = self.containers.run(
-            argv=list(body["Cmd"] or []),
-            name=body["Name"] or None,
-            networks=body["Networks"] or None,
-            env=body["Env"] or {},
-            workdir=body["WorkingDir"] or None,
-            hostname=body["Hostname"] or None,
-            auto_remove=body["AutoRemove"],
-            exposed_ports=body["ExposedPorts"] or {},
-            port_bindings={k: v or [] for k, v in (body["PortBindings"] or {}).items()},
-            publish_all=body["PublishAllPorts"],
-            dns=body["Dns"] or [],
-            image=body["Image"] or "host",
-            entrypoint=body["Entrypoint"],
-            user=body["User"] or None,
-            mounts=body["Mounts"] or [],
-            read_only=body["ReadonlyRootfs"],
-            cap_add=body["CapAdd"] or [],
-            cap_drop=body["CapDrop"] or [],
-            privileged=body["Privileged"],
-        )
+        rec = self.containers.run(**_container_args(body))
         return container_view(self.controller, rec) if not rec["auto_remove"] else {"Id": rec["id"], "Name": "/" + rec["name"]}
+
+    def _wait(self, ref: str, query: dict[str, Any], **_: Any) -> Any:
+        """``condition=next-exit``: registered before the answer's headers go out, so a client
+        that has them can start the container (``run``, ``start -a``) and miss no exit."""
+        if query["condition"] == "next-exit":
+            result = self.containers.next_exit(ref)
+            return Stream(json.dumps({"StatusCode": result()}).encode() for _ in (0,))
+        return {"StatusCode": self.containers.wait(ref)}
+
+    def _resize(self, ref: str, query: dict[str, Any], **_: Any) -> dict[str, Any]:
+        """The client's terminal size, for a container with one (others: nothing to do)."""
+        stdio = self.containers.stdio(self.containers.get(ref)["id"])
+        if stdio is not None:
+            stdio.resize(query["h"], query["w"])
+        return {}
 
     def _logs(self, ref: str, query: dict[str, str], **_: Any) -> Stream:
         cid, path = self.containers.log_path(ref)
@@ -192,6 +199,35 @@ class Engine:
         if self.on_reset is not None:
             self.on_reset()
         return {}
+
+
+def _container_args(body: dict[str, Any]) -> dict[str, Any]:
+    """The create / run request (``schemas.ContainerRun``) -> ``Containers.create``'s arguments."""
+    return dict(
+        argv=list(body["Cmd"] or []),
+        name=body["Name"] or None,
+        networks=body["Networks"] or None,
+        env=body["Env"] or {},
+        workdir=body["WorkingDir"] or None,
+        hostname=body["Hostname"] or None,
+        auto_remove=body["AutoRemove"],
+        exposed_ports=body["ExposedPorts"] or {},
+        port_bindings={k: v or [] for k, v in (body["PortBindings"] or {}).items()},
+        publish_all=body["PublishAllPorts"],
+        dns=body["Dns"] or [],
+        tty=body["Tty"],
+        open_stdin=body["OpenStdin"],
+        stdin_once=body["StdinOnce"],
+        restart_policy=body["RestartPolicy"],
+        image=body["Image"] or "host",
+        entrypoint=body["Entrypoint"],
+        user=body["User"] or None,
+        mounts=body["Mounts"] or [],
+        read_only=body["ReadonlyRootfs"],
+        cap_add=body["CapAdd"] or [],
+        cap_drop=body["CapDrop"] or [],
+        privileged=body["Privileged"],
+    )
 
 
 class Workers:

@@ -25,21 +25,26 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-__all__ = ["MONITOR", "MARKER", "CAP_NUMBERS", "DEFAULT_CAPS", "ALL_CAPS", "MASKED_PATHS", "READONLY_PATHS", "capabilities", "masks"]
+__all__ = ["MONITOR", "MARKER", "TTY_MASTER_FD", "CAP_NUMBERS", "DEFAULT_CAPS", "ALL_CAPS", "MASKED_PATHS", "READONLY_PATHS", "capabilities", "masks"]
 
 _NSENTER, _UNSHARE, _SH, _BWRAP = "/usr/bin/nsenter", "/usr/bin/unshare", "/bin/sh", "/usr/bin/bwrap"
+TTY_MASTER_FD = 7
 MARKER = "netcore-init"  # the monitor's $0, followed by its state dir: how ``monitors.find`` knows it in /proc
 
 # Args: $1 state dir, $2 overlay options ("" = the host's root), $3 sysfs options; then
 # bwrap's arguments, which name the start pipe's and the seccomp program's descriptors
-# (inherited: dash cannot redirect descriptors above 9).
+# (inherited: dash cannot redirect descriptors above 9). With a terminal (NETCORE_TTY) the
+# monitor's stdin is the pty's master and its stdout the slave: it keeps the master on fd 7
+# (TTY_MASTER_FD) for the container's life, so that the terminal outlives an engine restart
+# (the next engine takes a copy back, see ``stdio``), and gives bwrap the slave on 0, 1, 2.
 MONITOR = """cd /
 sd=$1 ov=$2 sys=$3
 shift 3
+[ -z "$NETCORE_TTY" ] || exec 7<&0 0<&1
 if [ -n "$ov" ]; then /bin/mount -t overlay -o "$ov" overlay "$sd/rootfs" || exit 1; fi
 /bin/mount -t sysfs -o "$sys" sysfs "$sd/sys" || exit 1
 [ -z "$NETCORE_NOFILE" ] || ulimit -S -n "$NETCORE_NOFILE"
-/usr/bin/bwrap "$@"
+(exec 7<&-; exec /usr/bin/bwrap "$@")
 printf '%s\\n' $? > "$sd/exit_code.tmp"
 exec /bin/mv -f "$sd/exit_code.tmp" "$sd/exit_code"
 """

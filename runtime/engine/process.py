@@ -93,6 +93,8 @@ class ProcessSpec:
     privileged: bool = False  # every capability, no seccomp, no masked paths, the host's /dev, /sys read-write
     hide: Sequence[str] = ()  # host paths an empty tmpfs covers in a host-image container (the engine's root, its socket)
     # stdin, stdout, stderr of the container (a pty's or pipes' ends for -i/-t); None: /dev/null and the log
+    # With tty, stdin may be the pty's master: the monitor keeps it for the container's life
+    # (launch.TTY_MASTER_FD) and the container's stdin is its stdout, the slave.
     stdio: tuple[int, int, int] | None = field(default=None, compare=False)
     tty: bool = False  # stdin is a terminal: pid 1 gets it as its controlling terminal, in a session of its own
 
@@ -284,7 +286,7 @@ class Launcher:
         logf = os.open(log_path(sd), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
         log_offset = os.fstat(logf).st_size
         stdin, stdout, stderr = spec.stdio or (subprocess.DEVNULL, logf, logf)
-        env = {k: v for k, v in (_MARKER.split("="), (_NOFILE, os.environ.get(_NOFILE, ""))) if v}
+        env = {k: v for k, v in (_MARKER.split("="), (_NOFILE, os.environ.get(_NOFILE, "")), ("NETCORE_TTY", "1" if spec.tty else "")) if v}
         try:
             # close_fds: nothing of the engine's reaches the container but its stdio; the
             # start pipe and the seccomp program are bwrap's, which closes them in the container

@@ -223,3 +223,42 @@ def test_shell_completion_comes_from_the_cli_itself(tmp_path):
     assert set(complete("network", "")) == {"create", "ls", "inspect", "rm", "prune", "connect", "disconnect"}
     assert "--publish" in complete("run", "--pub")
     assert not os.path.exists(f"{tmp_path}/none.sock")  # completing never talks to (or starts) an engine
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--restart", "on-failure:x", "--", "true"], "argument --restart: maximum retry count must be an integer"),
+        (["run", "--rm", "--restart", "always", "--", "true"], "Conflicting options: --restart and --rm"),
+        (["start", "-a", "c1", "c2"], "you cannot start and attach multiple containers at once"),
+        (["start"], "the following arguments are required: CONTAINER"),
+        (["kill", "-s"], "argument -s/--signal: expected one argument"),
+        (["restart", "-t", "x", "c1"], "argument -t/--time: invalid int value: 'x'"),
+        (["attach", "c1", "c2"], "unrecognized arguments: c2"),
+        (["wait"], "the following arguments are required: CONTAINER"),
+        (["create", "--name", "x"], '"netcore create" requires at least 1 argument'),
+    ],
+)
+def test_lifecycle_bad_input_is_one_line_and_exit_2_before_any_request(fake_engine, args, message):
+    res = netcore(fake_engine, *args)
+    assert res.exit_code == 2, (res.stdout, res.stderr)
+    assert res.stderr.startswith("Error: ") and message in res.stderr and res.stderr.count("\n") == 1, res.stderr
+    assert res.stdout == "" and fake_engine[1] == []
+
+
+def test_lifecycle_commands_reach_the_engine_in_dockers_shape(fake_engine):
+    body = body_of(fake_engine, "create", "-t", "-i", "--restart", "on-failure:3", "--name", "c", "--", "sh")
+    assert (body["Tty"], body["OpenStdin"], body["RestartPolicy"], body["Cmd"]) == (
+        True, True, {"Name": "on-failure", "MaximumRetryCount": 3}, ["sh"])
+    body = body_of(fake_engine, "run", "-dit", "--restart", "always", "--", "sh")
+    assert (body["Tty"], body["OpenStdin"], body["RestartPolicy"]["Name"]) == (True, True, "always")
+    for args in (("kill", "-s", "USR1", "c1"), ("restart", "-t", "3", "c1"), ("start", "c1"), ("wait", "c1"), ("rm", "-v", "c1")):
+        res = netcore(fake_engine, *args)
+        assert (res.exit_code, res.stderr) == (1, "Error response from daemon: refused by the fake engine\n")
+    assert requests(fake_engine) == [
+        "POST /containers/c1/kill?signal=USR1 HTTP/1.0",
+        "POST /containers/c1/restart?t=3 HTTP/1.0",
+        "POST /containers/c1/start HTTP/1.0",
+        "POST /containers/c1/wait HTTP/1.0",
+        "DELETE /containers/c1?force=0&v=1 HTTP/1.0",
+    ]
