@@ -247,6 +247,7 @@ class Containers:
                 self.store.delete(CONTAINER, rec["id"])
                 self._runs.pop(rec["id"], None)
                 shutil.rmtree(self.state_dir(rec["id"]), ignore_errors=True)
+                self._remove_anonymous_volumes(rec)  # made for this run: they go with it
             raise
 
     # ------------------------------------------------------------ start --------
@@ -271,7 +272,6 @@ class Containers:
         attachments = [Attachment(n["name"], n.get("ip") or None, tuple(n.get("aliases") or ()), int(n.get("gw_priority") or 0)) for n in specs]
         ports = _requested_ports(rec.get("exposed_ports") or {}, rec.get("port_bindings") or {}, rec.get("publish_all", False))
         stdio = None
-        made: list[str] = []  # volumes made by this start
         try:
             os.makedirs(sdir, exist_ok=True)
             sandbox = self.controller.setup_sandbox(cid, name, attachments, hostname=rec["hostname"], dns_servers=rec["dns"], ports=ports)
@@ -280,7 +280,7 @@ class Containers:
             hostname = os.uname().nodename if host_ns else rec["hostname"]
             self._write_files({**rec, "hostname": hostname}, sdir)
             img = img or self._image(rec)
-            self._make_volumes(img, rec["mounts"], made)
+            self._make_volumes(img, rec["mounts"])
             pause.point("run.files")
             spec = self._spec({**rec, "hostname": hostname}, img, sandbox.netns_path, host_ns)
             if rec.get("tty") or rec.get("open_stdin"):
@@ -296,11 +296,7 @@ class Containers:
             self._runs.setdefault(cid, [0, 0, 0])[2] += 1  # waiters and attached clients of this run give up
             self.changed.notify_all()
             self.notify_output()
-            try:
-                self.controller.teardown_sandbox(cid)
-            finally:
-                if made and self.volumes is not None:  # anonymous volumes made for this start go with it
-                    self.volumes.remove_anonymous([m for m in rec["mounts"] if m.get("Name") in made])
+            self.controller.teardown_sandbox(cid)
             if isinstance(exc, process.ProcessError):
                 raise InvalidConfig(str(exc)) from None
             raise
@@ -363,12 +359,11 @@ class Containers:
         taken = {m["Destination"] for m in recs}
         return recs + [self._mount({"Type": "volume", "Target": p}) for p in img.config.get("Volumes") or {} if os.path.normpath(p) not in taken]
 
-    def _make_volumes(self, img: Image, recs: list[dict[str, Any]], made: list[str]) -> None:
-        """Make the volumes the mounts name that do not exist yet (their names go to ``made``);
-        a new one starts with the image's content at its path (Docker's copy-up)."""
+    def _make_volumes(self, img: Image, recs: list[dict[str, Any]]) -> None:
+        """Make the volumes the mounts name that do not exist yet; a new one starts with the
+        image's content at its path (Docker's copy-up)."""
         for m in recs:
             if m["Type"] == "volume" and self.volumes is not None and self.volumes.ensure(m["Name"]):
-                made.append(m["Name"])
                 if not img.is_host:
                     self.volumes.populate(m["Name"], img.layers, m["Destination"])
 
