@@ -42,3 +42,5 @@ gcc -static -Os -o .venv/libexec/netcore-setuser runtime/engine/helpers/setuser.
 if [ -d tests/plugins/netcore-dummy-driver ]; then
     .venv/bin/pip install -q -e tests/plugins/netcore-dummy-driver --config-settings editable_mode=compat
 fi
+# netcore build's tests and benchmark: the book's Go server (golang-go), a busybox image for RUN (busybox-static)
+command -v go >/dev/null && [ -x /bin/busybox ] || apt-get install -y -qq --no-install-recommends golang-go busybox-static >/dev/null

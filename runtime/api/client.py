@@ -110,12 +110,13 @@ def _connect(path: str, timeout: float | None) -> _socket.socket:
             raise
 
 
-def _send(path: str, method: str, url: str, data: bytes | None, timeout: float | None, headers: str = "") -> _Response:
+def _send(path: str, method: str, url: str, data: bytes | None, timeout: float | None,
+          content_type: str = "application/json", headers: str = "") -> _Response:
     sock = _connect(path, timeout)
     try:
         head = f"{method} {url} HTTP/1.0\r\nHost: netcore\r\n{headers}"
         if data is not None:
-            head += f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n"
+            head += f"Content-Type: {content_type}\r\nContent-Length: {len(data)}\r\n"
         sock.sendall(head.encode() + b"\r\n" + (data or b""))
         return _Response(sock)
     except BaseException:
@@ -141,11 +142,12 @@ class Client:
         self.root = root or os.environ.get("NETCORE_ROOT") or DEFAULT_ROOT
         self.autostart = autostart
 
-    def _open(self, method: str, url: str, body: Any, timeout: float | None, headers: str = "") -> _Response:
-        data = None if body is None else json.dumps(body).encode()
+    def _open(self, method: str, url: str, body: Any, timeout: float | None, raw: bytes | None = None,
+              content_type: str = "application/json", headers: str = "") -> _Response:
+        data = raw if raw is not None else None if body is None else json.dumps(body).encode()
         for attempt in (0, 1):
             try:
-                return _send(self.path, method, url, data, timeout, headers)
+                return _send(self.path, method, url, data, timeout, content_type, headers)
             except (FileNotFoundError, ConnectionRefusedError):
                 if attempt:
                     raise ApiError(0, f"cannot connect to the netcore engine at unix://{self.path}: is the engine running?") from None
@@ -180,11 +182,68 @@ class Client:
             raise ApiError(resp.status, message or f"HTTP {resp.status}")
         return payload
 
-    def stream(self, url: str, query: dict[str, Any] | None = None) -> Iterator[bytes]:
-        """Yield raw chunks of a streaming answer until the engine closes it."""
+    def upload(self, url: str, fd: int, query: dict[str, Any] | None = None, timeout: float | None = None) -> Any:
+        """POST an archive from file descriptor ``fd`` as it is read (``load``, ``import``); the JSON answer.
+
+        A regular file goes with its length, by sendfile; a pipe goes until its end and a
+        half-close. The engine may answer (an error) before it has read everything."""
         if query:
             url += "?" + _urlencode(query)
-        resp = self._open("GET", url, None, None)
+        import stat
+
+        st = os.fstat(fd)
+        start = os.lseek(fd, 0, os.SEEK_CUR) if stat.S_ISREG(st.st_mode) else 0
+        size = st.st_size - start if stat.S_ISREG(st.st_mode) else None
+        head = f"POST {url} HTTP/1.0\r\nHost: netcore\r\nContent-Type: application/x-tar\r\n"
+        head += f"Content-Length: {size}\r\n" if size is not None else ""
+        for attempt in (0, 1):
+            sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+            try:
+                sock.settimeout(timeout)
+                sock.connect(self.path)
+                break
+            except (FileNotFoundError, ConnectionRefusedError):
+                sock.close()
+                if attempt or not self.autostart:
+                    raise ApiError(0, f"cannot connect to the netcore engine at unix://{self.path}: is the engine running?") from None
+                self._start_engine()
+        try:
+            sock.sendall(head.encode() + b"\r\n")
+            if size is not None:
+                offset, end = start, start + size
+                while offset < end:
+                    sent = os.sendfile(sock.fileno(), fd, offset, min(end - offset, 1 << 30))
+                    if not sent:
+                        break
+                    offset += sent
+            else:
+                while chunk := os.read(fd, 1 << 20):
+                    sock.sendall(chunk)
+                sock.shutdown(_socket.SHUT_WR)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the engine answered early (an error): read it
+        except BaseException:
+            sock.close()
+            raise
+        try:
+            resp = _Response(sock)
+            raw = resp.read()
+        except ConnectionResetError:
+            sock.close()
+            raise ApiError(0, "the netcore engine closed the connection before it answered") from None
+        payload = json.loads(raw) if raw else None
+        if resp.status >= 400:
+            message = payload.get("message") if isinstance(payload, dict) else raw.decode(errors="replace")
+            raise ApiError(resp.status, message or f"HTTP {resp.status}")
+        return payload
+
+    def stream(self, url: str, query: dict[str, Any] | None = None, method: str = "GET", raw: bytes | None = None,
+               content_type: str = "application/json") -> Iterator[bytes]:
+        """Yield raw chunks of a streaming answer until the engine closes it (``raw``: a body
+        sent as is, such as a build context tar)."""
+        if query:
+            url += "?" + _urlencode(query)
+        resp = self._open(method, url, None, None, raw, content_type)
         try:
             if resp.status >= 400:
                 try:
@@ -209,7 +268,7 @@ class Client:
         if query:
             url += "?" + _urlencode(query)
         try:
-            resp = self._open(method, url, None, None, "Connection: Upgrade\r\nUpgrade: tcp\r\n" if upgrade else "")
+            resp = self._open(method, url, None, None, headers="Connection: Upgrade\r\nUpgrade: tcp\r\n" if upgrade else "")
             if resp.status < 400:
                 return resp
             raw = resp.read()

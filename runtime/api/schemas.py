@@ -169,7 +169,7 @@ class StopQuery(Query):
 
 class RemoveQuery(Query):
     force: bool = False
-    v: bool = False
+    v: bool = False  # rm -v: the container's anonymous volumes too
 
 
 class KillQuery(Query):

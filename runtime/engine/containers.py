@@ -19,7 +19,7 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -156,7 +156,7 @@ class Containers:
         open_stdin: bool = False,
         stdin_once: bool = False,
         restart_policy: dict[str, Any] | None = None,
-        image: str = "host",
+        image: str | Image = "host",
         entrypoint: list[str] | None = None,
         user: str | None = None,
         mounts: list[dict[str, Any]] | None = None,
@@ -169,14 +169,15 @@ class Containers:
         """Record a container from ``image`` (state ``created``; Docker's rules for the image's
         config: see ``_apply_image``); nothing runs and no network is joined yet.
         ``transient``: ``run``'s, until its process runs (an engine that dies before rolls the
-        whole run back at its start)."""
-        img = self.images.resolve(image)
+        whole run back at its start). ``image`` may be an ``Image`` itself: a build's RUN runs
+        the image-so-far, which is in no store."""
+        img = image if isinstance(image, Image) else self.images.resolve(image)
         argv, env, workdir, user = _apply_image(img, argv, entrypoint, env, workdir, user)
         try:
             caps = launch.capabilities(cap_add or (), cap_drop or (), privileged)
         except ValueError as exc:
             raise InvalidConfig(str(exc)) from None
-        mount_recs = [self._mount(m) for m in mounts or ()]
+        mount_recs = self._mounts(img, mounts or ())
         check = health.HealthConfig.from_api(healthcheck)
         labels = _labels(labels)
         policy = RestartPolicy.of(restart_policy)
@@ -215,7 +216,7 @@ class Containers:
             "restart_policy": policy.api(),
             "restart_count": 0,
             "manually_stopped": False,
-            "image": image,
+            "image": image if isinstance(image, str) else img.id,
             "image_id": img.id,
             "user": user or "",
             "mounts": mount_recs,
@@ -242,14 +243,18 @@ class Containers:
     def run(self, argv: list[str] | None = None, **options: Any) -> dict[str, Any]:
         """Create and start a container; everything is undone if any part fails."""
         rec = self.create(argv, transient=True, **options)
+        image = options.get("image")
         try:
             pause.point("run.record")
-            return self.start(rec["id"])
+            with self.lock:  # an Image of no store (a build's RUN) is handed on as it is
+                self._start(rec, manual=True, img=image if isinstance(image, Image) else None)
+            return rec
         except BaseException:
             with self.lock:
                 self.store.delete(CONTAINER, rec["id"])
                 self._runs.pop(rec["id"], None)
                 shutil.rmtree(self.state_dir(rec["id"]), ignore_errors=True)
+                self._remove_anonymous_volumes(rec)  # made for this run: they go with it
             raise
 
     # ------------------------------------------------------------ start --------
@@ -266,8 +271,8 @@ class Containers:
             self._start(rec, manual=True)
             return rec
 
-    def _start(self, rec: dict[str, Any], manual: bool) -> None:
-        """Sandbox, files, stdio, process; all undone if one fails. The caller holds the lock."""
+    def _start(self, rec: dict[str, Any], manual: bool, img: Image | None = None) -> None:
+        """Sandbox, files, volumes, stdio, process; all undone if one fails. The caller holds the lock."""
         cid, name = rec["id"], rec["name"]
         sdir = self.state_dir(cid)
         specs = rec.get("network_specs") or [{"name": n} for n in rec["networks"]]
@@ -281,8 +286,10 @@ class Containers:
             host_ns = sandbox.netns_path is None
             hostname = os.uname().nodename if host_ns else rec["hostname"]
             self._write_files({**rec, "hostname": hostname}, sdir)
+            img = img or self._image(rec)
+            self._make_volumes(img, rec["mounts"])
             pause.point("run.files")
-            spec = self._spec({**rec, "hostname": hostname}, self._image(rec), sandbox.netns_path, host_ns)
+            spec = self._spec({**rec, "hostname": hostname}, img, sandbox.netns_path, host_ns)
             if rec.get("tty") or rec.get("open_stdin"):
                 stdio = Stdio(bool(rec.get("tty")), bool(rec.get("open_stdin")), process.log_path(sdir), self.notify_output)
                 spec = replace(spec, **stdio.prepare())
@@ -355,6 +362,20 @@ class Containers:
             mounts=mounts, user=user, caps=frozenset(rec["caps"]), privileged=rec["privileged"],
             hide=tuple(self.hide) if img.is_host else (),
         )
+
+    def _mounts(self, img: Image, mounts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The mounts asked for, and an anonymous volume for each VOLUME of the image that none covers."""
+        recs = [self._mount(m) for m in mounts]
+        taken = {m["Destination"] for m in recs}
+        return recs + [self._mount({"Type": "volume", "Target": p}) for p in img.config.get("Volumes") or {} if os.path.normpath(p) not in taken]
+
+    def _make_volumes(self, img: Image, recs: list[dict[str, Any]]) -> None:
+        """Make the volumes the mounts name that do not exist yet; a new one starts with the
+        image's content at its path (Docker's copy-up)."""
+        for m in recs:
+            if m["Type"] == "volume" and self.volumes is not None and self.volumes.ensure(m["Name"]):
+                if not img.is_host:
+                    self.volumes.populate(m["Name"], img.layers, m["Destination"])
 
     def _mount(self, m: dict[str, Any]) -> dict[str, Any]:
         """One mount in Docker's API shape (``Type``, ``Source``, ``Target``, ``ReadOnly``,
@@ -430,6 +451,7 @@ class Containers:
             event = self._exited.pop(cid, None)
             if rec["auto_remove"]:
                 self._remove_record(rec, keep_files=True)
+                self._remove_anonymous_volumes(rec)
             else:
                 self._plan_restart(rec, code)
                 self.store.put(CONTAINER, cid, rec, name=rec["name"])
@@ -596,11 +618,10 @@ class Containers:
         return rec or {}
 
     def _remove_anonymous_volumes(self, rec: dict[str, Any]) -> None:
-        """``rm -v``: the container's anonymous volumes (``-v /path``) go with it.
-
-        The call site for the volume store (``runtime/engine/volumes.py``): until a
-        record carries anonymous volumes there is nothing to remove here.
-        """
+        """``rm -v`` and ``--rm``: the container's anonymous volumes (``-v /path``, the image's
+        VOLUMEs) go with it, as in Docker; named volumes stay."""
+        if self.volumes is not None:
+            self.volumes.remove_anonymous(rec.get("mounts") or ())
 
     def _remove_record(self, rec: dict[str, Any], keep_files: bool = False) -> None:
         """The container goes; ``keep_files``: its files stay for its client (``log_path``,

@@ -21,13 +21,18 @@ from netcore import InvalidConfig, NotFound, names
 from netcore.controller import Controller
 from netcore.dns import EmbeddedDns
 
+from runtime.api import images as image_routes
+from runtime.build.runner import ContainerRunner
+from runtime.build.service import BuildService
 from runtime.api import schemas as S
-from runtime.api.server import ApiServer, Limits, Router, Stream, follow_file
+from runtime.api.server import RAW, ApiServer, Limits, Router, Stream, follow_file
 from runtime.api.views import container_summary, container_view, network_view
 from runtime.engine import files, process, rootdir
 from runtime.engine.config import DaemonConfig
 from runtime.engine.attach import attach
 from runtime.engine.containers import Containers
+from runtime.engine.images import ImageStore
+from runtime.engine.volumes import Volumes
 from runtime.engine.restart import parse_signal
 
 __all__ = ["Engine", "EngineServer", "Workers", "serve", "predefined_networks"]
@@ -58,8 +63,18 @@ class Engine:
         self.controller = controller or Controller(
             self.root, plugins=[("dns", EmbeddedDns(resolv_conf=self.resolv_conf))], cluster=cluster
         )
-        self.containers = Containers(self.controller, self.root, resolv_conf=self.resolv_conf)
+        self.images = ImageStore(self.root, users=self._image_users)
+        self.volumes = Volumes(self.root, users=self._volume_users)
+        self.containers = Containers(self.controller, self.root, resolv_conf=self.resolv_conf, images=self.images, volumes=self.volumes)
+        self.builds = BuildService(self.root, self.images, ContainerRunner(self.containers))
         self.on_reset: Any = None  # set by serve(): a reset engine exits rather than re-create defaults
+
+    def _image_users(self, image_id: str) -> list[tuple[str, bool]]:
+        return [(c["id"], c["state"] == "running") for c in self.containers.list(all=True) if c.get("image_id") == image_id]
+
+    def _volume_users(self, name: str) -> list[str]:
+        return [c["id"] for c in self.containers.list(all=True)
+                if any(m.get("Type") == "volume" and m.get("Name") == name for m in c.get("mounts") or ())]
 
     def start(self) -> None:
         self.controller.start()
@@ -108,6 +123,8 @@ class Engine:
               lambda ref, query, **_: {"Id": ctr.remove(ref, force=query["force"], volumes=query["v"]).get("id")}, query=S.RemoveQuery)
         r.add("GET", r"/containers/(?P<ref>[^/]+)/logs", self._logs, query=S.LogsQuery)
         r.add("POST", "/system/reset", lambda **_: self.reset(), body=S.Empty)
+        image_routes.add_routes(r, self.images, self.volumes)
+        r.add("POST", "/build", lambda body, query, **_: Stream(self.builds.handle(body, query)), body=RAW)
         return r
 
     def _create_network(self, body: dict[str, Any]) -> Any:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.benchmarks import build
 from tests.benchmarks.cni import Cni
 from tests.benchmarks.compose import m_compose
 from tests.benchmarks.core import BenchError, Stats, in_netns, memory_kib, rotated, run, timed
@@ -331,6 +332,17 @@ def m_clilib(ctx: Ctx) -> dict[str, Any]:
     return clilib.measure(nc, ctx.reps)
 
 
+def m_load(ctx: Ctx) -> dict[str, Any]:
+    """Issue 11: ``netcore load`` of a ~57 MB archive vs ``tar -x`` of it (see load.py)."""
+    from tests.benchmarks import load
+    from tests.benchmarks.netcore_peer import SOCK, Netcore
+
+    nc = ctx.peer("netcore")
+    if not isinstance(nc, Netcore):
+        return {"notes": ["netcore not running: skipped"]}
+    return load.measure([nc.bin, "-H", f"unix://{SOCK}"], ctx.reps, ctx.log)
+
+
 def m_apiedge(ctx: Ctx) -> dict[str, Any]:
     """The API's edge (issue 12): the epoll acceptor with typed bodies vs the socketserver it replaced."""
     from tests.benchmarks import apiedge
@@ -350,7 +362,9 @@ MEASURES: dict[str, tuple[str, Callable[[Ctx], dict[str, Any]]]] = {
     "ls": ("10: CLI network ls round trip", m_ls),
     "rootfs": ("11: run --rm IMAGE true vs run --rm -- true (own root vs host image; NCB_BASELINE_REF: vs that tree)", m_rootfs),
     "clilib": ("click CLI vs the argparse CLI it replaced, vs the bare import of click", m_clilib),
+    "load": ("issue 11: netcore load of a ~57 MB docker-save archive vs tar -x", m_load),
     "breakdown": ("diagnostic: netcore CLI time = interpreter + imports + engine (API)", m_breakdown),
     "compose": ("compose up -d / down of the book's two services (docker-compose 1.29 on Docker)", m_compose),
     "apiedge": ("the API edge vs the socketserver it replaced: requests, and 1000 idle connections", m_apiedge),
+    "build": ("build of the book's Dockerfile: cold and unchanged, vs Docker's classic builder", build.m_build),
 }

@@ -135,6 +135,19 @@ def build_rows(res: dict[str, Any]) -> list[Row]:
         ls_click = _get(cl, "click CLI network ls", "median")
         rows.append(_row("`network ls`, click CLI (clilib)", ls_click, "argparse CLI", _get(cl, "argparse CLI network ls", "median"),
                          "click CLI ≤ 60 ms", None if ls_click is None else ls_click <= 60))
+
+    ld = m.get("load")
+    if ld:
+        nc = _get(ld, "netcore", "median")
+        for peer, key, target in (("tar -x + each layer", "tar-x-layers", "ratio ≤ 1.5"), ("tar -x (outer only)", "tar-x", "(info)")):
+            pv = _get(ld, key, "median")
+            r = _r(nc, pv)
+            rows.append(_row(f"`load` of a {ld.get('archive_mb')} MB docker-save archive", nc, peer, pv, target,
+                             None if target == "(info)" or r is None else r <= 1.5))
+
+    from tests.benchmarks import build
+
+    rows += build.rows(m, _row, _get, _r)
     return rows
 
 

@@ -118,6 +118,10 @@ def test_kill9_during_rm(crashable, name, subnet):
     ip = _net(eng, name, subnet)
     eng("run", "-d", "--name", name, "--network", name, "--ip", ip, "--", "sleep", "600")
     crash_at(eng, point, "rm", "-f", name)
+    deadline = time.monotonic() + 10
+    while (rows := containers(eng)).get(name, {}).get("State") == "running":  # killed before the crash:
+        assert time.monotonic() < deadline, rows  # its exit reaches the new engine's watcher a moment later
+        time.sleep(0.05)
     assert_consistent(eng)
     rows = containers(eng)
     assert name not in rows or rows[name]["State"] == "exited"

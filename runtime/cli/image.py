@@ -1,0 +1,214 @@
+"""``netcore image ...`` and its top-level forms: images, import, load, save, tag, rmi.
+
+Archives go to and from the engine as raw streams (``Client.upload``, ``Client.stream``):
+``load -i FILE`` sends the file by sendfile, ``load`` from a pipe as it is read.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import click
+
+from runtime.api.client import ApiError, q
+from runtime.cli.base import Cli, Command, Group, choice, option, pass_cli
+from runtime.cli.output import ago, inspect_all, json_lines, table
+
+__all__ = ["image", "ls", "import_", "load", "save", "tag", "rmi", "human_size"]
+
+
+def human_size(size: float) -> str:
+    """Docker's sizes: decimal units, three significant digits (``4.26MB``)."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.3g}{unit}"
+        size /= 1000
+    return f"{size:.3g}TB"
+
+
+def _short(image_id: str) -> str:
+    return image_id[7:19] if image_id.startswith("sha256:") else image_id
+
+
+def _stamp(epoch: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S+0000", time.gmtime(epoch))
+
+
+def _repo_tag(ref: str) -> tuple[str, str]:
+    slash, colon = ref.rfind("/"), ref.rfind(":")
+    return (ref[:colon], ref[colon + 1 :]) if colon > slash else (ref, "latest")
+
+
+def _rows(images: list[dict], match: str | None) -> list[tuple[dict, str, str]]:
+    rows = []
+    for img in images:
+        for ref in img["RepoTags"] or ["<none>:<none>"]:
+            repo, tag = _repo_tag(ref)
+            if match:
+                want_repo, _, want_tag = match.partition(":")
+                if repo != want_repo or (want_tag and tag != want_tag):
+                    continue
+            rows.append((img, repo, tag))
+    return rows
+
+
+@click.group(cls=Group)
+def image() -> None:
+    """Manage images."""
+
+
+@image.command("ls", cls=Command)
+@option("-a", "--all", "all_", is_flag=True, help="Show all images (there are no intermediate images to hide).")
+@option("-q", "--quiet", is_flag=True, help="Only show image IDs.")
+@option("--no-trunc", is_flag=True, help="Don't truncate output.")
+@option("--format", "fmt", default="table", type=choice("table", "json"))
+@click.argument("reference", required=False, metavar="[REPOSITORY[:TAG]]")
+@pass_cli
+def ls(cli: Cli, all_: bool, quiet: bool, no_trunc: bool, fmt: str, reference: str | None) -> None:
+    """List images."""
+    rows = _rows(cli.client.request("GET", "/images/json"), reference)
+    ident = (lambda i: i) if no_trunc else _short
+    if quiet:
+        for i in dict.fromkeys(ident(img["Id"]) for img, _, _ in rows):
+            print(i)
+        return
+    if fmt == "json":
+        json_lines(
+            {
+                "Containers": "N/A" if img["Containers"] < 0 else str(img["Containers"]),
+                "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(img["Created"])) if img["Created"] else "",
+                "CreatedSince": ago(_stamp(img["Created"])) if img["Created"] else "N/A",
+                "Digest": "<none>",
+                "ID": ident(img["Id"]),
+                "Repository": repo,
+                "SharedSize": "N/A",
+                "Size": human_size(img["Size"]),
+                "Tag": tag,
+                "UniqueSize": "N/A",
+                "VirtualSize": human_size(img["Size"]),
+            }
+            for img, repo, tag in rows
+        )
+        return
+    table(
+        ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"],
+        [(repo, tag, ident(img["Id"]), ago(_stamp(img["Created"])) if img["Created"] else "N/A", human_size(img["Size"])) for img, repo, tag in rows],
+    )
+
+
+@image.command("inspect", cls=Command)
+@click.argument("images", nargs=-1, required=True, metavar="IMAGE")
+@pass_cli
+def inspect(cli: Cli, images: tuple[str, ...]) -> None:
+    """Display detailed information on one or more images."""
+    inspect_all(cli.client, (f"/images/{q(i)}/json" for i in images))
+
+
+def _open_input(path: str) -> int:
+    if path == "-":
+        if sys.stdin.isatty():
+            raise click.UsageError("requested load from stdin, but stdin is a terminal: use -i FILE or a pipe")
+        return sys.stdin.fileno()
+    try:
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise click.UsageError(f"open {path}: {exc.strerror.lower() if exc.strerror else exc}") from None
+
+
+@image.command("import", cls=Command)
+@option("-m", "--message", default="", help="Set commit message for imported image.")
+@click.argument("source", metavar="file|-")
+@click.argument("reference", required=False, metavar="[REPOSITORY[:TAG]]")
+@pass_cli
+def import_(cli: Cli, message: str, source: str, reference: str | None) -> None:
+    """Import the contents from a tarball to create a filesystem image."""
+    query = {"fromSrc": "-", "message": message}
+    if reference:
+        repo, tag = _repo_tag(reference)
+        query.update(repo=repo, tag=tag)
+    fd = _open_input(source)
+    print(cli.client.upload("/images/create", fd, query)["Id"])
+
+
+@image.command("load", cls=Command)
+@option("-i", "--input", "input_", default="-", metavar="FILE", help="Read from tar archive file, instead of STDIN.")
+@option("-q", "--quiet", is_flag=True, help="Suppress the load output.")
+@pass_cli
+def load(cli: Cli, input_: str, quiet: bool) -> None:
+    """Load an image from a tar archive (docker save or OCI layout) or STDIN."""
+    fd = _open_input(input_)
+    for line in cli.client.upload("/images/load", fd)["Loaded"]:
+        if not quiet:
+            print(line)
+
+
+@image.command("save", cls=Command)
+@option("-o", "--output", metavar="FILE", help="Write to a file, instead of STDOUT.")
+@click.argument("images", nargs=-1, required=True, metavar="IMAGE")
+@pass_cli
+def save(cli: Cli, output: str | None, images: tuple[str, ...]) -> None:
+    """Save one or more images to a tar archive (streamed to STDOUT by default)."""
+    if output is None and sys.stdout.isatty():
+        raise click.UsageError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+    chunks = _whole(cli.client.stream("/images/get", {"names": ",".join(images)}))
+    if output is None:
+        out = sys.stdout.buffer
+        for chunk in chunks:
+            out.write(chunk)
+        out.flush()
+        return
+    tmp = f"{output}.tmp{os.getpid()}"  # the file appears only whole
+    try:
+        with open(tmp, "wb") as f:
+            for chunk in chunks:
+                f.write(chunk)
+        os.replace(tmp, output)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _whole(chunks):
+    """The archive's chunks; an error if it ends before its end-of-archive blocks (the engine
+    failed half-way: it can no longer answer with an error)."""
+    size, tail = 0, b""
+    for chunk in chunks:
+        size += len(chunk)
+        tail = (tail + chunk)[-1024:]
+        yield chunk
+    if size % 512 or size < 1024 or tail.count(0) != 1024:
+        raise ApiError(0, "the archive from the engine was cut short (see the engine's log)")
+
+
+@image.command("tag", cls=Command)
+@click.argument("source", metavar="SOURCE_IMAGE[:TAG]")
+@click.argument("target", metavar="TARGET_IMAGE[:TAG]")
+@pass_cli
+def tag(cli: Cli, source: str, target: str) -> None:
+    """Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE."""
+    repo, tag_ = _repo_tag(target)
+    cli.client.request("POST", f"/images/{q(source)}/tag", query={"repo": repo, "tag": tag_})
+
+
+@image.command("rm", cls=Command)
+@option("-f", "--force", is_flag=True, help="Force removal of the image.")
+@click.argument("images", nargs=-1, required=True, metavar="IMAGE")
+@pass_cli
+def rmi(cli: Cli, force: bool, images: tuple[str, ...]) -> None:
+    """Remove one or more images."""
+    failed = None
+    for ref in images:
+        try:
+            for item in cli.client.request("DELETE", f"/images/{q(ref)}", query={"force": "1" if force else "0"}):
+                for key, value in item.items():
+                    print(f"{key}: {value}")
+        except ApiError as exc:
+            if len(images) > 1:
+                print(f"Error response from daemon: {exc}", file=sys.stderr)
+            failed = exc
+    if failed:
+        if len(images) > 1:
+            sys.exit(1)
+        raise failed

@@ -1,0 +1,96 @@
+"""``netcore volume ...``: create, ls, inspect, rm, prune."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from runtime.api.client import ApiError, q
+from runtime.cli.base import Cli, Command, Group, choice, option, pair, pass_cli
+from runtime.cli.output import confirm, inspect_all, json_lines, table
+
+__all__ = ["volume"]
+
+
+@click.group(cls=Group)
+def volume() -> None:
+    """Manage volumes."""
+
+
+@volume.command("create", cls=Command)
+@option("-d", "--driver", default="local", help="Specify volume driver name (only local).")
+@option("--label", "labels", multiple=True, type=pair("label"), metavar="KEY=VALUE", help="Set metadata for a volume.")
+@option("-o", "--opt", "opts", multiple=True, type=pair("option"), metavar="KEY=VALUE", help="Set driver specific options.")
+@click.argument("name", required=False, metavar="[VOLUME]")
+@pass_cli
+def create(cli: Cli, driver: str, labels: tuple[tuple[str, str], ...], opts: tuple[tuple[str, str], ...], name: str | None) -> None:
+    """Create a volume."""
+    body = {"Name": name or "", "Driver": driver, "Labels": dict(labels), "DriverOpts": dict(opts)}
+    print(cli.client.request("POST", "/volumes/create", body)["Name"])
+
+
+@volume.command("ls", cls=Command)
+@option("-q", "--quiet", is_flag=True, help="Only display volume names.")
+@option("--format", "fmt", default="table", type=choice("table", "json"))
+@pass_cli
+def ls(cli: Cli, quiet: bool, fmt: str) -> None:
+    """List volumes."""
+    vols = cli.client.request("GET", "/volumes")["Volumes"]
+    if quiet:
+        for v in vols:
+            print(v["Name"])
+    elif fmt == "json":
+        json_lines({"Driver": v["Driver"], "Labels": ",".join(f"{k}={val}" for k, val in v["Labels"].items()), "Mountpoint": v["Mountpoint"],
+                    "Name": v["Name"], "Scope": v["Scope"]} for v in vols)
+    else:
+        table(["DRIVER", "VOLUME NAME"], [(v["Driver"], v["Name"]) for v in vols])
+
+
+@volume.command("inspect", cls=Command)
+@click.argument("names", nargs=-1, required=True, metavar="VOLUME")
+@pass_cli
+def inspect(cli: Cli, names: tuple[str, ...]) -> None:
+    """Display detailed information on one or more volumes."""
+    inspect_all(cli.client, (f"/volumes/{q(n)}" for n in names))
+
+
+@volume.command("rm", cls=Command)
+@option("-f", "--force", is_flag=True, help="Do not error out when a volume does not exist.")
+@click.argument("names", nargs=-1, required=True, metavar="VOLUME")
+@pass_cli
+def rm(cli: Cli, force: bool, names: tuple[str, ...]) -> None:
+    """Remove one or more volumes. You cannot remove a volume that is in use by a container."""
+    failed = None
+    for name in names:
+        try:
+            cli.client.request("DELETE", f"/volumes/{q(name)}", query={"force": "1" if force else "0"})
+            print(name)
+        except ApiError as exc:
+            if len(names) > 1:
+                print(f"Error response from daemon: {exc}", file=sys.stderr)
+            failed = exc
+    if failed:
+        if len(names) > 1:
+            sys.exit(1)
+        raise failed
+
+
+@volume.command("prune", cls=Command)
+@option("-a", "--all", "all_", is_flag=True, help="Remove all unused volumes, not just anonymous ones.")
+@option("-f", "--force", is_flag=True, help="Do not prompt for confirmation.")
+@pass_cli
+def prune(cli: Cli, all_: bool, force: bool) -> None:
+    """Remove unused local volumes."""
+    what = "all local volumes" if all_ else "anonymous local volumes"
+    if not force and not confirm(f"WARNING! This will remove {what} not used by at least one container.\nAre you sure you want to continue?"):
+        return
+    from runtime.cli.image import human_size
+
+    res = cli.client.request("POST", "/volumes/prune", query={"all": "1" if all_ else "0"})
+    if res["VolumesDeleted"]:
+        print("Deleted Volumes:")
+        for name in res["VolumesDeleted"]:
+            print(name)
+        print()
+    print(f"Total reclaimed space: {human_size(res['SpaceReclaimed'])}")
