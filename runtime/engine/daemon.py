@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from netcore import InvalidConfig, NotFound, names
-from netcore.controller import Controller
+from netcore.controller import Controller, on_host
 from netcore.dns import EmbeddedDns
 
 from runtime.api import schemas as S
@@ -52,7 +52,7 @@ class Engine:
             from netcore.cluster import Cluster  # the etcd client only for engines in a cluster
 
             cluster = Cluster(settings.cluster_store, settings.advertise, ttl=settings.ttl)
-        self.controller = controller or Controller(
+        self.controller = controller or on_host(
             self.root, plugins=[("dns", EmbeddedDns(resolv_conf=self.resolv_conf))], cluster=cluster
         )
         self.containers = Containers(self.controller, self.root, resolv_conf=self.resolv_conf)
