@@ -23,7 +23,7 @@ class FakeDriver:
     def __init__(self, kernel: FakeKernel, log: list[tuple[str, ...]], scope: str = "local") -> None:
         self.kernel = kernel
         self.log = log
-        self.scope = scope
+        self.scope = scope  # "global": a multi-host driver, as overlay
         self.fail: set[str] = set()
         self.lose_links = False
         self.firewall: Any = None
@@ -42,7 +42,7 @@ class FakeDriver:
 
     @hookimpl
     def driver_info(self) -> DriverInfo:
-        return DriverInfo(name="fake", connectivity_scope=self.scope)
+        return DriverInfo(name="fake", data_scope=self.scope, connectivity_scope=self.scope)
 
     @hookimpl
     def create_network(self, network: Network) -> None:
@@ -87,6 +87,14 @@ class FakeDriver:
     def revoke_external_connectivity(self, network: Network, endpoint: Endpoint, sandbox: Sandbox) -> None:
         self._call("revoke_external_connectivity", network.name, endpoint.name)
         self.firewall.unpublish(endpoint.ports)
+
+    @hookimpl
+    def peer_add(self, network: Network, endpoint: Endpoint) -> None:
+        self._call("peer_add", network.name, endpoint.name)
+
+    @hookimpl
+    def peer_delete(self, network: Network, endpoint: Endpoint) -> None:
+        self._call("peer_delete", network.name, endpoint.name)
 
     @staticmethod
     def host_ifname(endpoint: Endpoint) -> str:

@@ -62,3 +62,36 @@ def test_returned_records_are_copies(store):
     got["opts"]["k"] = "changed"
     store.list("network")[0]["id"] = "changed"
     assert store.get("network", "a") == {"id": "a", "opts": {"k": "v"}}
+
+
+def test_watchers_get_committed_changes_in_order_on_deliver(store):
+    seen: list[tuple[str, str, object]] = []
+    cancel = store.watch("endpoint", lambda event, id, data: seen.append((event, id, data)))
+    store.put("endpoint", "e1", {"v": 1})
+    store.put("network", "n1", {})  # another kind: not this watcher's
+    with pytest.raises(RuntimeError):
+        with store.transaction():
+            store.put("endpoint", "never", {})
+            raise RuntimeError
+    with store.transaction():
+        store.put("endpoint", "e2", {"v": 2})
+        store.delete("endpoint", "e1")
+    assert seen == []  # nothing before deliver(): etcd's watch thread runs after the write returned
+    assert store.deliver() == 4
+    assert seen == [("put", "e1", {"v": 1}), ("put", "e2", {"v": 2}), ("delete", "e1", None)]
+    cancel()
+    store.put("endpoint", "e3", {})
+    store.deliver()
+    assert len(seen) == 3
+
+
+def test_a_revoked_lease_takes_its_records_and_only_them(store):
+    lease = store.grant_lease(15)
+    store.put("node", "h1", {}, lease=lease)
+    store.put("endpoint", "e1", {}, lease=lease)
+    store.put("endpoint", "e2", {}, lease=lease)
+    store.put("endpoint", "e2", {})  # a put without the lease makes it permanent again
+    assert store.create("endpoint", "e1", {}) is False and store.create("endpoint", "e9", {}) is True
+    store.revoke_lease(lease)
+    assert store.get("node", "h1") is None and store.get("endpoint", "e1") is None
+    assert store.get("endpoint", "e2") == {} and store.get("endpoint", "e9") == {}
