@@ -33,16 +33,14 @@ from netcore.errors import (
 from netcore.ipam import GATEWAY_REQUEST, DefaultIpam, parse_ipv4_network
 from netcore.ipam.pools import global_pools, reserved_range
 from netcore.models import GLOBAL, Attachment, DriverInfo, Endpoint, EngineContext, Network, PortBinding, Sandbox
-from netcore.osl import addrs, links, netns
-from netcore.osl.nft import Firewall
-from netcore.osl.nftwatch import TableWatch
+from netcore.osl.kernel import HostKernel, Kernel
 from netcore.cluster_sync import ClusterSync
 from netcore.plugins import Hooks, make_plugin_manager
 from netcore.ports import PortAllocator
 from netcore.steps import Transaction, pause_point
-from netcore.store import Store, open_store
+from netcore.store import Store
 
-__all__ = ["Controller"]
+__all__ = ["Controller", "on_host"]
 
 log = logging.getLogger("netcore.controller")
 NETWORK, ENDPOINT, SANDBOX = "network", "endpoint", "sandbox"
@@ -55,26 +53,36 @@ class Controller(ClusterSync):
     """The public API of the core. Thread-safe: operations are serialised.
 
     The cluster's part (joining, watches, remote endpoints) is in ``cluster_sync.py``.
+
+    Its collaborators come from the caller, so the same logic runs on the real kernel
+    (``on_host``: SQLite, nftables, ``HostKernel``) or on fakes in unit tests
+    (``MemoryStore``, ``NoFirewall``, ``FakeKernel``).
     """
 
     def __init__(
         self,
         root: str,
+        store: Store,
+        firewall: Any,
         plugins: Iterable[tuple[str, object]] = (),
         autoload: bool = True,
-        store: Store | None = None,
         cluster: Any = None,
+        kernel: Kernel | None = None,
     ) -> None:
+        """``store``: local scope, and a cache of the cluster's networks; ``firewall``: the
+        engine's table (``nft.Firewall`` or ``nftnone.NoFirewall``); ``kernel``: namespaces,
+        links and routes (``HostKernel`` when not given: it keeps no state)."""
         self.root = root
         self.tag = names.engine_tag(root)
-        self.store = store or open_store(root)  # local scope, and a cache of the cluster's networks
+        self.store = store
         self.cluster = cluster  # netcore.cluster.Cluster, or None on a single host
-        self.firewall = Firewall(names.table_name(root))
-        self.ipam = DefaultIpam(self.store, addrs.host_prefixes)
+        self.firewall = firewall
+        self.kernel: Kernel = kernel or HostKernel()
+        self.ipam = DefaultIpam(self.store, self.kernel.host_prefixes)
         builtin: list[tuple[str, object]] = [("default", self.ipam)]
         self.global_ipam: DefaultIpam | None = None
         if cluster is not None:
-            self.global_ipam = DefaultIpam(cluster.store, addrs.host_prefixes, pools=global_pools, space="GlobalDefault", lease=cluster.lease_id)
+            self.global_ipam = DefaultIpam(cluster.store, self.kernel.host_prefixes, pools=global_pools, space="GlobalDefault", lease=cluster.lease_id)
             builtin.append((GLOBAL_IPAM, self.global_ipam))
         self.ports = PortAllocator()
         self.hooks = Hooks(make_plugin_manager([*builtin, *plugins], autoload=autoload))
@@ -82,7 +90,7 @@ class Controller(ClusterSync):
         self._started = False
         self._peers: dict[str, Endpoint] = {}  # endpoints of other hosts, by id
         self._closed = False
-        self._table_watch: TableWatch | None = None
+        self._table_watch: Any = None  # the firewall's watch on its table (``stop()``)
 
     def start(self) -> None:
         """Set up the engine's table, hand plugins their context, reconcile store and kernel."""
@@ -122,9 +130,7 @@ class Controller(ClusterSync):
                         except NetcoreError as exc:
                             log.warning("restore published ports of %s: %s", ep.name, exc)
                     self.hooks.notify("endpoint_restored", network=net, endpoint=ep, sandbox=sandbox)
-            self._table_watch = TableWatch(
-                self.firewall.family, self.firewall.table, self._table_gone, self.firewall.exists, self.firewall.netns_path
-            )
+            self._table_watch = self.firewall.watch(self._table_gone)
             if joined:
                 self._sync_endpoints(self.cluster.watch(ENDPOINT, self._on_endpoint_event))
             elif self.cluster is not None:
@@ -194,10 +200,10 @@ class Controller(ClusterSync):
             if net.pool_id and ep.ip:
                 self._ipam(net).release_address(pool_id=net.pool_id, address=ep.ip)
         current = self.sandbox(sandbox.id)
-        if current is not None and current.netns_path and netns.exists(current.netns_path):
+        if current is not None and current.netns_path and self.kernel.netns_exists(current.netns_path):
             gw = next((e for e in self.sandbox_endpoints(current) if e.id == current.gateway_endpoint), None)
             if gw is not None:  # the connect may have moved the default route to its own interface
-                interfaces.set_default_route(current, gw)
+                interfaces.set_default_route(self.kernel, current, gw)
 
     def _finish_disconnect(self, ep: Endpoint, sandbox: Sandbox) -> None:
         """A disconnect (or a container's teardown) was under way: finish it; every step is idempotent."""
@@ -367,7 +373,7 @@ class Controller(ClusterSync):
                         self._intend(net.id, "create_network", network=net.to_dict())
                     tx.push("intent", lambda: self.store.delete(INTENT, net.id))
                     # a pool of our own choosing already avoids the host's prefixes
-                    owner = addrs.owner(net.gateway) if net.gateway and (subnet or gateway) else None
+                    owner = self.kernel.address_owner(net.gateway) if net.gateway and (subnet or gateway) else None
                     if owner is not None:
                         raise InvalidConfig(f"invalid gateway {net.gateway} of subnet {net.subnet}: it is an address of this host ({owner})")
                 elif subnet or gateway or ip_range:
@@ -453,7 +459,7 @@ class Controller(ClusterSync):
         embedded DNS read them off the sandbox); ``ports`` are published through the
         endpoint that gives the sandbox its default route.
         """
-        with self.lock, netns.session():  # one netlink socket in the new netns for all the steps
+        with self.lock, self.kernel.session():  # one netlink socket in the new netns for all the steps
             nets = [self.network(a.network) for a in attachments]
             host_ns = [n for n in nets if self.driver_info(n.driver).host_namespace]
             if host_ns and len(nets) > 1:
@@ -465,7 +471,7 @@ class Controller(ClusterSync):
             path = None
             pause_point("sandbox.netns")
             if not host_ns:
-                path = netns.create(f"nc-{self.tag}-{sandbox_id[:12]}")
+                path = self.kernel.create_netns(f"nc-{self.tag}-{sandbox_id[:12]}")
             sandbox = Sandbox(
                 id=sandbox_id,
                 netns_path=path,
@@ -487,7 +493,7 @@ class Controller(ClusterSync):
 
     def teardown_sandbox(self, sandbox_id: str) -> None:
         """Every endpoint leaves, the netns goes. Best-effort; a missing sandbox is fine."""
-        with self.lock, netns.session():
+        with self.lock, self.kernel.session():
             sandbox = self.sandbox(sandbox_id)
             if sandbox is not None:
                 self._teardown(sandbox)
@@ -496,7 +502,7 @@ class Controller(ClusterSync):
         """Every endpoint leaves (``leave`` with ``teardown=True`` when this deletes the netns:
         the kernel then reaps the interfaces in it), then the netns goes."""
         errors: list[BaseException] = []
-        going = sandbox.netns_path is not None and netns.exists(sandbox.netns_path)
+        going = sandbox.netns_path is not None and self.kernel.netns_exists(sandbox.netns_path)
         for ep in reversed(self.sandbox_endpoints(sandbox)):
             try:
                 self._disconnect(self.network(ep.network_id), sandbox, ep, teardown=going)
@@ -505,7 +511,7 @@ class Controller(ClusterSync):
         pause_point("sandbox.netns.delete")
         if sandbox.netns_path:
             try:
-                netns.delete(sandbox.netns_path)
+                self.kernel.delete_netns(sandbox.netns_path)
             except Exception as exc:
                 errors.append(exc)
         pause_point("sandbox.forget")
@@ -517,7 +523,7 @@ class Controller(ClusterSync):
         self, network_ref: str, sandbox_id: str, ip: str | None = None, aliases: Iterable[str] = (), gw_priority: int = 0
     ) -> Endpoint:
         """Put a running sandbox on one more network (``network connect``)."""
-        with self.lock, netns.session():
+        with self.lock, self.kernel.session():
             sandbox = self.sandbox(sandbox_id)
             if sandbox is None:
                 raise NotFound(f"sandbox {sandbox_id[:12]} not found")
@@ -539,7 +545,7 @@ class Controller(ClusterSync):
             return ep
 
     def disconnect(self, network_ref: str, sandbox_id: str) -> Endpoint:
-        with self.lock, netns.session():
+        with self.lock, self.kernel.session():
             sandbox = self.sandbox(sandbox_id)
             if sandbox is None:
                 raise NotFound(f"sandbox {sandbox_id[:12]} not found")
@@ -634,7 +640,7 @@ class Controller(ClusterSync):
             if join is not None:
                 ep.gateway = join.gateway
                 tx.step("endpoint.configure")
-                interfaces.configure(sandbox, ep, join)
+                interfaces.configure(self.kernel, sandbox, ep, join)
             if net.scope == GLOBAL and self.cluster is not None:
                 tx.step("endpoint.cluster")
                 ep.host = self.cluster.advertise
@@ -670,9 +676,9 @@ class Controller(ClusterSync):
             return []
         current = next((e for e in endpoints if e.id == sandbox.gateway_endpoint), None)
         tx.step("endpoint.gateway")
-        interfaces.set_default_route(sandbox, best)
+        interfaces.set_default_route(self.kernel, sandbox, best)
         if current is not None:
-            tx.push("endpoint.gateway", lambda: interfaces.set_default_route(sandbox, current))
+            tx.push("endpoint.gateway", lambda: interfaces.set_default_route(self.kernel, sandbox, current))
             old_net, old_ports = self.network(current.network_id), list(current.ports)
             self._unpublish(old_net, current, sandbox)
             tx.push("endpoint.unpublish", lambda: self._publish_ports(old_net, current, sandbox, old_ports))
@@ -759,7 +765,7 @@ class Controller(ClusterSync):
     def _reelect_gateway(self, sandbox: Sandbox) -> None:
         """The default route left with its endpoint: hand it on (best-effort; the disconnect stands)."""
         sandbox.gateway_endpoint = ""
-        if sandbox.netns_path and netns.exists(sandbox.netns_path):
+        if sandbox.netns_path and self.kernel.netns_exists(sandbox.netns_path):
             try:
                 with Transaction(f"move the default route of {sandbox.name}") as tx:
                     for ep in self._elect_gateway(sandbox, self.sandbox_endpoints(sandbox), tx):
@@ -790,24 +796,23 @@ class Controller(ClusterSync):
                     log.warning("restore network %s: %s", net.name, exc)
             for data in self.store.list(SANDBOX):
                 sandbox = Sandbox.from_dict(data)
-                if sandbox.netns_path and not netns.exists(sandbox.netns_path):
+                if sandbox.netns_path and not self.kernel.netns_exists(sandbox.netns_path):
                     try:
                         self._teardown(sandbox)
                     except NetcoreError as exc:
                         log.warning("%s", exc)
             known = {d["id"] for d in self.store.list(NETWORK)} | {d["id"] for d in self.store.list(ENDPOINT)}
-            with netns.host() as ipr:
-                for link in links.owned(ipr, f"netcore:{self.tag}:"):
-                    parsed = names.parse_link_alias(link.alias)
-                    if parsed and parsed[1] not in known:
-                        log.info("reconcile: removing orphan link %s", link.name)
-                        links.delete(ipr, link.name)
+            for link, alias in self.kernel.owned_links(f"netcore:{self.tag}:"):
+                parsed = names.parse_link_alias(alias)
+                if parsed and parsed[1] not in known:
+                    log.info("reconcile: removing orphan link %s", link)
+                    self.kernel.delete_link(link)
             paths = {d.get("netns_path") for d in self.store.list(SANDBOX)}
-            for name in netns.list_names():
-                path = f"{netns.NETNS_DIR}/{name}"
+            for name in self.kernel.netns_names():
+                path = f"{self.kernel.netns_dir}/{name}"
                 if names.is_sandbox_netns(name, self.tag) and path not in paths:
                     log.info("reconcile: removing orphan netns %s", name)
-                    netns.delete(path)
+                    self.kernel.delete_netns(path)
 
     def reset(self) -> None:
         """Remove everything this engine made: sandboxes, networks (predefined too), its table."""
@@ -839,6 +844,15 @@ class Controller(ClusterSync):
             self.cluster.close()
         self.firewall.close()
         self.store.close()
+
+
+def on_host(root: str, **kwargs: Any) -> Controller:
+    """A controller on the real kernel: its SQLite store and nftables table under ``root``
+    (what the daemon and the root tests run)."""
+    from netcore.osl.nft import Firewall
+    from netcore.store import open_store
+
+    return Controller(root, store=open_store(root), firewall=Firewall(names.table_name(root)), kernel=HostKernel(), **kwargs)
 
 
 def _check_ipam_input(subnet: str | None, gateway: str | None, ip_range: str | None, link_local: bool = False) -> None:

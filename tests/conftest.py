@@ -313,9 +313,9 @@ def controller(engine_root: str) -> Iterator[Any]:
     """A started Controller; everything it made is removed at teardown."""
     if not IS_ROOT:
         pytest.skip("needs root")
-    from netcore.controller import Controller
+    from netcore.controller import on_host
 
-    c = Controller(engine_root)
+    c = on_host(engine_root)
     try:
         c.start()
         yield c

@@ -1,7 +1,7 @@
 """The embedded DNS as a core plugin: observer hooks keep the index and the sockets in step.
 
 The engine registers it like any plugin:
-``Controller(root, plugins=[("dns", EmbeddedDns(resolv_conf="/etc/resolv.conf"))])``.
+``on_host(root, plugins=[("dns", EmbeddedDns(resolv_conf="/etc/resolv.conf"))])``.
 A sandbox gets a resolver on 127.0.0.11:53 (UDP and TCP, inside its netns) from
 its first resolution-enabled endpoint to its last; all of them are served by one
 engine-wide thread. Hooks run on the controller's thread after the operation

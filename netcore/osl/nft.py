@@ -34,12 +34,15 @@ from __future__ import annotations
 import ctypes
 import json
 import threading
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from netcore.errors import KernelError
 from netcore.models import PortBinding
 from netcore.osl import netns
+
+if TYPE_CHECKING:
+    from netcore.osl.nftwatch import TableWatch
 
 __all__ = ["Firewall", "cmd", "jump", "rule", "prefix"]
 
@@ -274,6 +277,12 @@ class Firewall:
                     self.apply([c])
                 except KernelError:
                     pass
+
+    def watch(self, on_gone: Callable[[], None]) -> TableWatch:
+        """Call ``on_gone`` when someone deletes this table (``nft flush ruleset``); ``stop()`` the result."""
+        from netcore.osl.nftwatch import TableWatch
+
+        return TableWatch(self.family, self.table, on_gone, self.exists, self.netns_path)
 
     def delete(self) -> None:
         self.uncoexist()

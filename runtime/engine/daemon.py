@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from netcore import InvalidConfig, NotFound, names
-from netcore.controller import Controller
+from netcore.controller import Controller, on_host
 from netcore.dns import EmbeddedDns
 
 from runtime.api import images as image_routes
@@ -60,7 +60,7 @@ class Engine:
             from netcore.cluster import Cluster  # the etcd client only for engines in a cluster
 
             cluster = Cluster(settings.cluster_store, settings.advertise, ttl=settings.ttl)
-        self.controller = controller or Controller(
+        self.controller = controller or on_host(
             self.root, plugins=[("dns", EmbeddedDns(resolv_conf=self.resolv_conf))], cluster=cluster
         )
         self.images = ImageStore(self.root, users=self._image_users)

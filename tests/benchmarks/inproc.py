@@ -33,11 +33,11 @@ def _ms(t0: float) -> float:
 def controller_measures(reps: int, warmup: int = 5) -> dict[str, Any]:
     """Endpoint create+join+leave+delete on a live sandbox, and a full sandbox with one endpoint."""
     from netcore import names
-    from netcore.controller import Controller
+    from netcore.controller import on_host
     from netcore.models import Attachment
 
     shutil.rmtree(ROOT, ignore_errors=True)
-    c = Controller(ROOT)
+    c = on_host(ROOT)
     c.start()
     out: dict[str, Any] = {}
     try:

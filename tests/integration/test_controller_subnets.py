@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from netcore import DriverInfo, InvalidConfig, Network, hookimpl
-from netcore.controller import Controller
+from netcore.controller import on_host
 
 pytestmark = pytest.mark.root
 
@@ -29,7 +29,7 @@ class LinkLocalDriver:
 
 @pytest.fixture
 def ctl(engine_root: str):
-    c = Controller(engine_root, plugins=[("linklocal", LinkLocalDriver())])
+    c = on_host(engine_root, plugins=[("linklocal", LinkLocalDriver())])
     c.start()
     try:
         yield c

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from netcore import Attachment, names
-from netcore.controller import Controller
+from netcore.controller import Controller, on_host
 from netcore.osl import links, netns
 
 pytestmark = pytest.mark.root
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.root
 def restart(c: Controller) -> Controller:
     """A new controller on the same root, as after an engine restart (the old one just closes)."""
     c.close()
-    new = Controller(c.root)
+    new = on_host(c.root)
     new.start()
     return new
 
@@ -45,7 +45,7 @@ def box(c: Controller, net: Any, name: str, ip: str | None = None) -> Any:
 @pytest.fixture
 def restartable(engine_root: str):
     """Like ``controller``, but the test may replace it (``holder[0]``) with a restarted one."""
-    c = Controller(engine_root)
+    c = on_host(engine_root)
     c.start()
     holder = [c]
     try:

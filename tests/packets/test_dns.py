@@ -32,7 +32,7 @@ import pytest
 from pktlab import IP, Lab
 from scapy.all import DNS, UDP
 
-from netcore.controller import Controller
+from netcore.controller import on_host
 from netcore.dns import EmbeddedDns
 from netcore.models import Attachment, Endpoint, Network, Sandbox
 from netcore.osl import netns
@@ -175,7 +175,7 @@ class DnsLab:
 
     def start(self) -> None:
         self.dns = EmbeddedDns(resolv_conf=self.resolv_conf)
-        self.c = Controller(self.root, plugins=[("dns", self.dns)])
+        self.c = on_host(self.root, plugins=[("dns", self.dns)])
         self.c.start()
 
     def _name(self) -> str:
