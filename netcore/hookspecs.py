@@ -48,6 +48,20 @@ def configure(context: EngineContext) -> None:
     """
 
 
+@hookspec(firstresult=True)
+def find_plugin(name: str, kind: str) -> object | None:
+    """Provide a driver (``kind`` "driver") or IPAM driver (``kind`` "ipam") that is not loaded.
+
+    Called: when a network names a driver or IPAM driver that no loaded plugin is
+    registered under, before the core gives up with "not found". This is how plugins
+    that live outside the engine (Docker's remote plugins) are found on first use.
+    Returns: a plugin object, which the core registers under ``name`` like any other
+    driver (its ``configure`` is replayed), or None when this plugin knows no such name.
+    Raises: when it found ``name`` but could not load it (one line naming it and why).
+    Since: 0.5
+    """
+
+
 # ---------------------------------------------------------------- driver ---------
 
 

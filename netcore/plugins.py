@@ -77,12 +77,31 @@ class Hooks:
 
     def _subset(self, name: str, kind: str, known: list[str]) -> Any:
         if name not in known:
+            known = self._find(name, kind, known)
+        if name not in known:
             raise NotFound(f"{kind} {name!r} not found (loaded: {', '.join(known) or 'none'})")
         plugins = frozenset(self.pm.get_plugins())
         cached = self._subsets.get(name)
         if cached is None or cached[0] != plugins:  # rebuilt when a plugin came or went
             cached = self._subsets[name] = (plugins, _SubsetRelay(self.pm, name))
         return cached[1]
+
+    def _find(self, name: str, kind: str, known: list[str]) -> list[str]:
+        """Ask the ``find_plugin`` hook for a driver not loaded; register what it gives."""
+        if self.pm.get_plugin(name) is not None or self.pm.is_blocked(name):
+            return known
+        found = self.pm.hook.find_plugin(name=name, kind="ipam" if kind.startswith("IPAM") else "driver")
+        if found is None:
+            return known
+        try:
+            self.pm.register(found, name=name)
+            self.pm.check_pending()
+        except ValueError:  # registered meanwhile by another thread
+            pass
+        except pluggy.PluginValidationError as exc:
+            self.pm.unregister(name=name)
+            raise PluginError(f"plugin {name!r} refused: {exc}") from None
+        return self.drivers() if kind == "driver" else self.ipam_drivers()
 
     def driver(self, name: str) -> Any:
         """The hook relay of network driver ``name``: ``hooks.driver("bridge").join(...)``."""

@@ -15,6 +15,24 @@ apt-get install -y -qq --no-install-recommends \
 # makes the tests' small image
 apt-get install -y -qq --no-install-recommends \
     bubblewrap libseccomp2 golang-github-containers-common busybox-static gcc libc6-dev >/dev/null
+# Docker Engine for the tests of netcore's Docker plugins (tests/docker_host.py runs dockerd in a
+# netns of its own; its image is made from busybox-static, above). No service may start on the host: dockerd
+# there sets the FORWARD policy to DROP and breaks everyone's bridges. A policy-rc.d refuses every
+# start during the install; if a service manager started one anyway, it is stopped and disabled.
+if ! command -v dockerd >/dev/null || [ ! -x /usr/bin/docker ]; then
+    POLICY=/usr/sbin/policy-rc.d
+    made_policy=0
+    if [ ! -e "$POLICY" ]; then
+        printf '#!/bin/sh\nexit 101\n' > "$POLICY"
+        chmod +x "$POLICY"
+        made_policy=1
+    fi
+    apt-get install -y -qq --no-install-recommends docker.io iptables >/dev/null
+    [ "$made_policy" = 1 ] && rm -f "$POLICY"
+    if [ "$(ps -p 1 -o comm=)" = systemd ]; then
+        systemctl disable --now docker.service docker.socket containerd.service 2>/dev/null || true
+    fi
+fi
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip >/dev/null
 # compat mode: a plain path entry; the default editable finder costs the CLI ~15 ms at start

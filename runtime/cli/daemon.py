@@ -19,9 +19,13 @@ __all__ = ["daemon"]
 @option("--cluster-advertise", "--advertise", "advertise", help="This host's address for the cluster (IP, IP:PORT or interface).")
 @option("--cluster-store-opt", "store_opts", multiple=True, metavar="KEY=VALUE",
         help="discovery.ttl=SECONDS: how long the cluster waits for a silent engine.")
+@option("--docker-plugins", is_flag=True, default=None,
+        help="Also serve the drivers and IPAM to a Docker Engine as its network plugins (netcore-<driver>, netcore-ipam).")
+@option("--docker-plugins-dir", metavar="DIR", help="Directory of the plugin sockets (default /run/docker/plugins).")
 @pass_cli
 def daemon(cli: Cli, daemon_root: str | None, socket_path: str | None, log_level: str, config_file: str | None,
-           dns: tuple[str, ...], cluster_store: str | None, advertise: str | None, store_opts: tuple[str, ...]) -> None:
+           dns: tuple[str, ...], cluster_store: str | None, advertise: str | None, store_opts: tuple[str, ...],
+           docker_plugins: bool | None, docker_plugins_dir: str | None) -> None:
     """Run the engine in the foreground."""
     import logging
 
@@ -33,7 +37,8 @@ def daemon(cli: Cli, daemon_root: str | None, socket_path: str | None, log_level
     for chatty in ("pyroute2", "urllib3"):  # their debug output is every netlink message and HTTP call
         logging.getLogger(chatty).setLevel(max(logging.INFO, logging.getLogger().level))
     root = daemon_root or cli.root or DEFAULT_ROOT
-    flags = {"dns": list(dns), "cluster-store": cluster_store, "cluster-advertise": advertise, "cluster-store-opts": list(store_opts)}
+    flags = {"dns": list(dns), "cluster-store": cluster_store, "cluster-advertise": advertise, "cluster-store-opts": list(store_opts),
+             "docker-plugins": docker_plugins, "docker-plugins-dir": docker_plugins_dir}
     try:
         settings = config.load(config_file, flags)
     except Exception as exc:  # InvalidConfig: one line, like every CLI error

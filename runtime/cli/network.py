@@ -24,10 +24,11 @@ def network() -> None:
 @option("-o", "--opt", "opts", multiple=True, type=pair("option"), metavar="KEY=VALUE", help="Driver option.")
 @option("--label", "labels", multiple=True, type=pair("label"), metavar="KEY=VALUE", help="Label.")
 @option("--internal", is_flag=True, help="Restrict external access to the network.")
+@option("--ipam-driver", default="default", metavar="DRIVER", help="IP Address Management Driver (default \"default\").")
 @click.argument("name", metavar="NAME")
 @pass_cli
 def create(cli: Cli, driver: str, subnet: str | None, gateway: str | None, ip_range: str | None,
-           opts: tuple[tuple[str, str], ...], labels: tuple[tuple[str, str], ...], internal: bool, name: str) -> None:
+           opts: tuple[tuple[str, str], ...], labels: tuple[tuple[str, str], ...], internal: bool, ipam_driver: str, name: str) -> None:
     """Create a network."""
     config = {k: v for k, v in {"Subnet": subnet, "Gateway": gateway, "IPRange": ip_range}.items() if v}
     body = {
@@ -36,7 +37,7 @@ def create(cli: Cli, driver: str, subnet: str | None, gateway: str | None, ip_ra
         "Options": dict(opts),
         "Labels": dict(labels),
         "Internal": internal,
-        "IPAM": {"Config": [config] if config else []},
+        "IPAM": {"Driver": ipam_driver, "Config": [config] if config else []},
     }
     print(cli.client.request("POST", "/networks/create", body)["Id"])
 

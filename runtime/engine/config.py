@@ -2,7 +2,8 @@
 
 Keys follow dockerd's ``daemon.json``: ``dns``, ``cluster-store``,
 ``cluster-advertise`` and ``cluster-store-opts`` (``discovery.ttl``: seconds an
-engine's lease outlives it). A key set both by flag and in the file is an error,
+engine's lease outlives it); netcore's own ``docker-plugins`` and ``docker-plugins-dir``
+(serve the drivers to a Docker Engine, ``runtime/dockerplugin``). A key set both by flag and in the file is an error,
 as with dockerd. Everything is checked here, before the engine starts.
 """
 
@@ -18,7 +19,8 @@ from netcore import InvalidConfig
 __all__ = ["DaemonConfig", "load", "ipv4"]
 
 DEFAULT_TTL = 15
-KNOWN = {"dns", "cluster-store", "cluster-advertise", "cluster-store-opts"}
+KNOWN = {"dns", "cluster-store", "cluster-advertise", "cluster-store-opts", "docker-plugins", "docker-plugins-dir"}
+DOCKER_PLUGINS_DIR = "/run/docker/plugins"
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,8 @@ class DaemonConfig:
     cluster_store: str | None = None  # etcd://HOST:PORT
     advertise: str | None = None  # this host's address on the underlay (its VTEP)
     ttl: int = DEFAULT_TTL
+    docker_plugins: bool = False  # also answer Docker's plugin protocols
+    docker_plugins_dir: str = DOCKER_PLUGINS_DIR
 
 
 def ipv4(value: str, what: str) -> str:
@@ -103,4 +107,22 @@ def load(path: str | None, flags: dict[str, Any]) -> DaemonConfig:
         cluster_store=store,
         advertise=advertise,
         ttl=_ttl(opts),
+        docker_plugins=_docker_plugins(merged),
+        docker_plugins_dir=_plugins_dir(merged),
     )
+
+
+def _docker_plugins(merged: dict[str, Any]) -> bool:
+    value = merged.get("docker-plugins", False)
+    if not isinstance(value, bool):
+        raise InvalidConfig(f"invalid docker-plugins {value!r}: expected true or false")
+    if merged.get("docker-plugins-dir") and not value:
+        raise InvalidConfig("--docker-plugins-dir needs --docker-plugins")
+    return value
+
+
+def _plugins_dir(merged: dict[str, Any]) -> str:
+    value = merged.get("docker-plugins-dir") or DOCKER_PLUGINS_DIR
+    if not isinstance(value, str) or not value.startswith("/"):
+        raise InvalidConfig(f"invalid docker-plugins-dir {value!r}: expected an absolute path")
+    return value

@@ -112,6 +112,7 @@ class Engine:
             options=body["Options"] or {},
             labels=body["Labels"] or {},
             internal=body["Internal"],
+            ipam_driver=(body["IPAM"] or {}).get("Driver") or "default",
         )
 
     def _connect(self, ref: str, body: dict[str, Any], **_: Any) -> dict[str, Any]:
@@ -246,10 +247,20 @@ def serve(root: str, socket_path: str, settings: DaemonConfig | None = None, lim
         process.raise_fd_limit()
         engine = Engine(root, settings=settings)
         engine.containers.hide.append(os.path.dirname(os.path.abspath(socket_path)))  # never inside a host-image container
-        engine.start()
+        plugins = None
+        if settings is not None and settings.docker_plugins:  # sockets first: dockerd's Activate is answered at once
+            from runtime.dockerplugin import DockerPlugins
+
+            plugins = DockerPlugins(engine.controller, settings.docker_plugins_dir)
+            plugins.start()
         try:
+            engine.start()
+            if plugins is not None:
+                plugins.set_ready()
             server = EngineServer(socket_path, engine.router(), limits=limits)
         except BaseException:
+            if plugins is not None:
+                plugins.close()
             engine.close()
             raise
         stop = threading.Event()
@@ -265,6 +276,8 @@ def serve(root: str, socket_path: str, settings: DaemonConfig | None = None, lim
         try:
             server.serve_forever(poll_interval=0.5)
         finally:
+            if plugins is not None:
+                plugins.close()
             server.server_close()
             try:
                 os.unlink(socket_path)

@@ -59,6 +59,11 @@ class _Engine:
                 self.proc.wait()
         netns_del(self.netns)
         shutil.rmtree(self.root, ignore_errors=True)
+        for path in (self.sock, f"{self.sock}.lock", f"{self.sock}.start"):  # the engine's socket and its locks
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
 
 
 def _baseline(ref: str, dest: str) -> str:

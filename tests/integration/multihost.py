@@ -18,6 +18,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/etcd_server.py
 
@@ -52,7 +53,7 @@ class Host:
 
 
 class Lab:
-    def __init__(self, tmp: Path, n: int, ttl: int = 3, mtu: int | None = None) -> None:
+    def __init__(self, tmp: Path, n: int, ttl: int = 3, mtu: int | None = None, engine_args: Any = None) -> None:
         self.id = secrets.token_hex(2)
         self.tmp = tmp
         self.net = ipaddress.ip_network(free_subnet(24))
@@ -63,6 +64,7 @@ class Lab:
         self.etcd = None
         self.ttl = ttl
         self.mtu = mtu  # the underlay's MTU (the kernel's 1500 if None)
+        self.engine_args = engine_args  # host dir -> more `netcore daemon` arguments
         try:
             sh("ip", "link", "add", self.bridge, *(("mtu", str(mtu)) if mtu else ()), "type", "bridge")
             sh("ip", "addr", "add", f"{self.bridge_ip}/{self.net.prefixlen}", "dev", self.bridge)
@@ -81,7 +83,8 @@ class Lab:
         engine = Engine(
             d,
             netns=f"/run/netns/{name}",
-            daemon_args=("--cluster-store", self.etcd.url, "--cluster-advertise", ip, "--cluster-store-opt", f"discovery.ttl={self.ttl}"),
+            daemon_args=("--cluster-store", self.etcd.url, "--cluster-advertise", ip, "--cluster-store-opt", f"discovery.ttl={self.ttl}",
+                         *(self.engine_args(d) if self.engine_args else ())),
         )
         self.hosts.append(Host(name, ip, veth, engine))  # cleaned up whatever fails below
         sh("ip", "netns", "add", name)

@@ -163,7 +163,7 @@ def test_system_reset_stops_a_process_no_record_names(tmp_path):
     cid = "d" * 64
     spec = process.ProcessSpec(container_id=cid, argv=["sleep", "600"], env={}, workdir=None, hostname=None,
                                netns_path=None, bind_files={}, state_dir=os.path.join(eng.root, "containers", cid))
-    info = process.start(spec)
+    info = process.Launcher(str(tmp_path / "launcher")).start(spec)
     try:
         assert list(monitors.find(os.path.join(eng.root, "containers"))) == [cid]
         eng.stop()  # system reset -f
