@@ -105,42 +105,53 @@ class BridgeDriver:
     def delete_endpoint(self, network: Network, endpoint: Endpoint) -> None:
         return None  # the veth pair lives and dies with the join
 
-    @hookimpl
-    def join(self, network: Network, endpoint: Endpoint, sandbox: Sandbox) -> JoinInfo:
-        plan = self._plan(network)
+    def _join_steps(self, network: Network, endpoint: Endpoint, sandbox: Sandbox) -> tuple[Step, ...]:
+        """The veth pair, its container end made in the sandbox under its final name, then
+        the host end's port flags (no IPv6 on it: still without carrier, it has no address yet)."""
         host_end = names.veth_name(endpoint.id)
-        with netns.host() as ipr:
-            bridge = links.lookup(ipr, plan.bridge)
-            if bridge is None:
-                raise KernelError("join", plan.bridge, "bridge device is missing")
-            links.create_veth(
-                ipr,
-                host_end,
-                names.link_alias(self.ctx.tag, endpoint.id),  # type: ignore[union-attr]
-                peer_name=endpoint.ifname,
-                peer_netns=sandbox.netns_path,
-                peer_mac=endpoint.mac,
-                mtu=plan.mtu,
-                master=bridge,
-            )
-            try:
-                sysctl.disable_ipv6(host_end)  # still without carrier (the peer is down): no IPv6 address yet
-                if not plan.icc or sandbox.ports:
+
+        def veth(p: BridgePlan) -> None:
+            with netns.host() as ipr:
+                bridge = links.lookup(ipr, p.bridge)
+                if bridge is None:
+                    raise KernelError("join", p.bridge, "bridge device is missing")
+                links.create_veth(
+                    ipr,
+                    host_end,
+                    names.link_alias(self.ctx.tag, endpoint.id),  # type: ignore[union-attr]
+                    peer_name=endpoint.ifname,
+                    peer_netns=sandbox.netns_path,
+                    peer_mac=endpoint.mac,
+                    mtu=p.mtu,
+                    master=bridge,
+                )
+
+        def unveth(p: BridgePlan) -> None:
+            with netns.host() as ipr:
+                links.delete(ipr, host_end)
+
+        def port(p: BridgePlan) -> None:
+            sysctl.disable_ipv6(host_end)
+            if not p.icc or sandbox.ports:
+                with netns.host() as ipr:
                     index = links.lookup(ipr, host_end)
                     if index is None:
                         raise KernelError("join", host_end, "the veth vanished")
-                    links.set_bridge_port(ipr, index, isolated=not plan.icc or None, hairpin=bool(sandbox.ports) or None)
-            except Exception:
-                links.delete(ipr, host_end)
-                raise
+                    links.set_bridge_port(ipr, index, isolated=not p.icc or None, hairpin=bool(sandbox.ports) or None)
+
+        return (Step("bridge.veth", veth, unveth), Step("bridge.port", port))  # the port's flags go with the veth
+
+    @hookimpl
+    def join(self, network: Network, endpoint: Endpoint, sandbox: Sandbox) -> JoinInfo:
+        plan = self._plan(network)
+        run_steps(self._join_steps(network, endpoint, sandbox), plan)
         return JoinInfo(created_in_sandbox=True, gateway=None if plan.internal else network.gateway)
 
     @hookimpl
     def leave(self, network: Network, endpoint: Endpoint, sandbox: Sandbox, teardown: bool) -> None:
         if teardown:
             return  # the veth goes with its peer when the core deletes the sandbox's netns
-        with netns.host() as ipr:
-            links.delete(ipr, names.veth_name(endpoint.id))
+        undo_steps(self._join_steps(network, endpoint, sandbox), self._plan(network), f"leave network {network.name}")
 
     @hookimpl
     def program_external_connectivity(self, network: Network, endpoint: Endpoint, sandbox: Sandbox) -> None:

@@ -22,12 +22,15 @@ from netcore import (
     JoinInfo,
     Network,
     Sandbox,
+    Step,
     hookimpl,
     names,
+    run_steps,
+    undo_steps,
 )
 
 from drivers.overlay import sandbox as ovs
-from drivers.overlay.plan import VNI, OverlayPlan, canonical_options, plan_network
+from drivers.overlay.plan import VNI, OverlayPlan, canonical_options, parse_vni, plan_network
 
 __all__ = ["OverlayDriver", "plugin"]
 
@@ -59,13 +62,35 @@ class OverlayDriver:
     def _wanted(self, network: Network) -> set[tuple[str, str, str]]:
         return {(ep.ip, ep.mac, ep.host) for ep in self._cluster().peers(network.id) if ep.ip and ep.mac and ep.host}
 
+    def _local(self) -> str:
+        """This host's underlay address (none without a cluster: then there is nothing to make)."""
+        cluster = self.ctx.cluster if self.ctx is not None else None
+        return cluster.advertise if cluster is not None else ""
+
+    def _sandbox_steps(self, network: Network) -> tuple[Step, ...]:
+        return ovs.sandbox_steps(self._plan(network), self.ctx.tag, self._local(), lambda: self._wanted(network))  # type: ignore[union-attr]
+
+    def _vni_step(self, network: Network) -> Step:
+        """The network's VNI, claimed in the cluster store (the kernel side comes with the first local container)."""
+
+        def allocate(plan: OverlayPlan) -> None:
+            vni = self._cluster().allocate_vni(network.id, plan.vni)
+            network.options = {**canonical_options(network.options), VNI: str(vni)}
+
+        def release(plan: OverlayPlan) -> None:
+            cluster = self.ctx.cluster if self.ctx is not None else None
+            if network.options.get(VNI) and cluster is not None:
+                cluster.release_vni(parse_vni(network.options[VNI]), network.id)
+
+        return Step("overlay.vni", allocate, release)
+
     # ----------------------------------------------------------------- network ---
 
     @hookimpl
     def create_network(self, network: Network) -> None:
         plan = self._plan(network)  # options checked before anything is allocated
-        vni = self._cluster().allocate_vni(network.id, plan.vni)
-        network.options = {**canonical_options(network.options), VNI: str(vni)}
+        self._cluster()
+        run_steps((self._vni_step(network),), plan)
 
     @hookimpl
     def restore_network(self, network: Network) -> None:
@@ -76,11 +101,9 @@ class OverlayDriver:
 
     @hookimpl
     def delete_network(self, network: Network) -> None:
-        plan = self._plan(network)
-        if ovs.exists(plan):
-            ovs.destroy(plan)
-        if plan.vni is not None and self.ctx is not None and self.ctx.cluster is not None:
-            self.ctx.cluster.release_vni(plan.vni, network.id)
+        """The namespace (if a local container was the last to leave, it is gone already) and the VNI."""
+        steps = (self._vni_step(network), *self._sandbox_steps(network))
+        undo_steps(steps, self._plan(network), f"delete network {network.name}")
 
     # ----------------------------------------------------------------- endpoint --
 
@@ -96,16 +119,13 @@ class OverlayDriver:
 
     @hookimpl
     def join(self, network: Network, endpoint: Endpoint, sandbox: Sandbox) -> JoinInfo:
-        plan, cluster = self._plan(network), self._cluster()
-        created = ovs.ensure(plan, self.ctx.tag, cluster.advertise)  # type: ignore[union-attr]
-        try:
-            if created:
-                ovs.sync_peers(plan, self._wanted(network))
-            ovs.add_port(plan, self.ctx.tag, cluster.advertise, endpoint, sandbox.netns_path)  # type: ignore[union-attr]
-        except BaseException:
-            if created:
-                ovs.destroy(plan)
-            raise
+        """The network's namespace with the first local container, then the container's port."""
+        plan = self._plan(network)
+        self._cluster()
+        steps = ovs.port_steps(plan, self.ctx.tag, self._local(), endpoint, sandbox.netns_path)  # type: ignore[union-attr]
+        if not ovs.exists(plan):
+            steps = (*self._sandbox_steps(network), *steps)
+        run_steps(steps, plan)
         return JoinInfo(created_in_sandbox=True, gateway=None)
 
     @hookimpl
@@ -116,10 +136,11 @@ class OverlayDriver:
         plan = self._plan(network)
         if not ovs.exists(plan):
             return
-        ports = ovs.remove_port(plan, endpoint.id, delete=not teardown)
+        steps = ovs.port_steps(plan, self.ctx.tag, self._local(), endpoint, None, teardown)  # type: ignore[union-attr]
         live = {names.veth_name(d["id"]) for d in self.ctx.store.list("endpoint", parent=network.id) if d["id"] != endpoint.id}  # type: ignore[union-attr]
-        if not ports & live:
-            ovs.destroy(plan)  # the last local container left
+        if not ovs.other_ports(plan, endpoint.id) & live:  # the last local container leaves
+            steps = (*self._sandbox_steps(network), *steps)
+        undo_steps(steps, plan, f"leave network {network.name}")
 
     # ----------------------------------------------------------------- peers -----
 

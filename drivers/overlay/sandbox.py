@@ -10,14 +10,15 @@ proxy answers ARP for them locally.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from netcore import KernelError, names
+from netcore import KernelError, Step, names
 from netcore.osl import addrs, links, neigh, netns, sysctl
 
 from drivers.overlay.plan import ENCAP, OverlayPlan
 
-__all__ = ["path", "exists", "ensure", "destroy", "add_port", "remove_port", "sync_peers", "add_peer", "delete_peer", "underlay_mtu"]
+__all__ = ["path", "exists", "sandbox_steps", "destroy", "port_steps", "other_ports", "sync_peers", "add_peer", "delete_peer", "underlay_mtu"]
 
 BRIDGE, VXLAN = "br0", "vxlan0"
 
@@ -44,36 +45,58 @@ def mtu(plan: OverlayPlan, local: str) -> int:
     return plan.mtu or underlay_mtu(local) - ENCAP
 
 
-def ensure(plan: OverlayPlan, tag: str, local: str) -> bool:
-    """Make the namespace with br0 and vxlan0 unless it is there; True if it was made now."""
-    if exists(plan):
-        return False
-    assert plan.vni is not None, "an overlay network without a VNI"
-    size = mtu(plan, local)
+def sandbox_steps(plan: OverlayPlan, tag: str, local: str, wanted: Callable[[], set[tuple[str, str, str]]]) -> tuple[Step, ...]:
+    """The network's namespace with br0 (the gateway) and vxlan0 (made where the underlay is,
+    then moved in), and the static entries of the remote containers. Its undo, the
+    namespace's removal, takes everything in it along."""
+    sizes: dict[str, int] = {}
+
+    def size() -> int:  # looked up once per operation, on first use
+        if "mtu" not in sizes:
+            sizes["mtu"] = mtu(plan, local)
+        return sizes["mtu"]
+
     alias = names.link_alias(tag, plan.network_id)
-    p = netns.create(plan.netns)
-    try:
-        with netns.netlink(p) as ipr:
-            br = links.create_bridge(ipr, BRIDGE, alias, names.mac_from_id(plan.network_id), mtu=size)
-            if plan.gateway_cidr:
-                addrs.add(ipr, br, plan.gateway_cidr)
-            with netns.host() as host:
-                vx = links.create_vxlan(host, plan.vxlan, alias, plan.vni, local, mtu=size)
-                try:
-                    links.move(host, vx, p)
-                except BaseException:
-                    links.delete(host, plan.vxlan)
-                    raise
-            index = links.lookup(ipr, plan.vxlan)
+
+    def bridge(p: OverlayPlan) -> None:
+        with netns.netlink(path(p)) as ipr:
+            br = links.create_bridge(ipr, BRIDGE, alias, names.mac_from_id(p.network_id), mtu=size())
+            if p.gateway_cidr:
+                addrs.add(ipr, br, p.gateway_cidr)
+
+    def vxlan(p: OverlayPlan) -> None:
+        assert p.vni is not None, "an overlay network without a VNI"
+        with netns.host() as host:
+            links.create_vxlan(host, p.vxlan, alias, p.vni, local, mtu=size())
+
+    def unvxlan(p: OverlayPlan) -> None:  # only while it is still out here: once moved in it goes with the namespace
+        with netns.host() as host:
+            links.delete(host, p.vxlan)
+
+    def move(p: OverlayPlan) -> None:
+        with netns.host() as host:
+            index = links.lookup(host, p.vxlan)
             if index is None:
-                raise KernelError("create vxlan", plan.vxlan, "not found in the overlay namespace after the move")
+                raise KernelError("move vxlan", p.vxlan, "not found in the engine's namespace")
+            links.move(host, index, path(p))
+
+    def attach(p: OverlayPlan) -> None:
+        with netns.netlink(path(p)) as ipr:
+            index, br = links.lookup(ipr, p.vxlan), links.lookup(ipr, BRIDGE)
+            if index is None or br is None:
+                raise KernelError("create vxlan", p.vxlan, "not found in the overlay namespace after the move")
             links.rename(ipr, index, VXLAN)
             links.set_master(ipr, index, br)
             links.set_up(ipr, index)
-    except BaseException:
-        netns.delete(p)
-        raise
-    return True
+
+    return (
+        Step("overlay.netns", lambda p: netns.create(p.netns), destroy),
+        Step("overlay.bridge", bridge),  # no undo: it goes with the namespace, as everything below
+        Step("overlay.vxlan", vxlan, unvxlan),
+        Step("overlay.vxlan-move", move),
+        Step("overlay.vxlan-attach", attach),
+        Step("overlay.peers", lambda p: sync_peers(p, wanted())),
+    )
 
 
 def destroy(plan: OverlayPlan) -> None:
@@ -81,39 +104,40 @@ def destroy(plan: OverlayPlan) -> None:
     netns.delete(path(plan))
 
 
-def add_port(plan: OverlayPlan, tag: str, local: str, endpoint: Any, sandbox_netns: str) -> None:
-    """A veth pair: one end on br0 here, the other made in the container as ``endpoint.ifname``."""
-    with netns.netlink(path(plan)) as ipr:
-        br = links.lookup(ipr, BRIDGE)
-        if br is None:
-            raise KernelError("join", f"{BRIDGE} in {plan.netns}", "bridge device is missing")
-        veth = names.veth_name(endpoint.id)
-        links.create_veth(
-            ipr,
-            veth,
-            names.link_alias(tag, endpoint.id),
-            peer_name=endpoint.ifname,
-            peer_netns=sandbox_netns,
-            peer_mac=endpoint.mac,
-            mtu=mtu(plan, local),
-            master=br,
-        )
-        try:
-            with netns.entered(path(plan)):  # no carrier yet: it never gets an IPv6 address to flood br0 with
-                sysctl.disable_ipv6(veth)
-        except BaseException:
+def port_steps(plan: OverlayPlan, tag: str, local: str, endpoint: Any, sandbox_netns: str | None, teardown: bool = False) -> tuple[Step, ...]:
+    """A container's veth pair: one end on br0 here, the other made in the container as
+    ``endpoint.ifname``. On ``teardown`` the kernel destroys it with the container's netns."""
+    veth = names.veth_name(endpoint.id)
+
+    def add(p: OverlayPlan) -> None:
+        with netns.netlink(path(p)) as ipr:
+            br = links.lookup(ipr, BRIDGE)
+            if br is None:
+                raise KernelError("join", f"{BRIDGE} in {p.netns}", "bridge device is missing")
+            links.create_veth(
+                ipr, veth, names.link_alias(tag, endpoint.id), peer_name=endpoint.ifname, peer_netns=sandbox_netns,
+                peer_mac=endpoint.mac, mtu=mtu(p, local), master=br,
+            )
+
+    def remove(p: OverlayPlan) -> None:
+        with netns.netlink(path(p)) as ipr:
             links.delete(ipr, veth)
-            raise
+
+    def no_ipv6(p: OverlayPlan) -> None:
+        with netns.entered(path(p)):  # no carrier yet: it never gets an IPv6 address to flood br0 with
+            sysctl.disable_ipv6(veth)
+
+    return (
+        Step("overlay.port", add, None if teardown else remove),
+        Step("overlay.port-ipv6", no_ipv6),  # no undo: goes with the veth
+    )
 
 
-def remove_port(plan: OverlayPlan, endpoint_id: str, delete: bool = True) -> set[str]:
-    """Delete an endpoint's veth (``delete`` False: leave it to the kernel, which destroys it
-    with the container's netns); returns the names of the other container ports on br0
-    (some may be such veths still waiting for the kernel)."""
+def other_ports(plan: OverlayPlan, endpoint_id: str) -> set[str]:
+    """The names of the container ports on br0 other than this endpoint's (some may be
+    veths of containers already gone, still waiting for the kernel)."""
     veth = names.veth_name(endpoint_id)
     with netns.netlink(path(plan)) as ipr:
-        if delete:
-            links.delete(ipr, veth)
         br = links.lookup(ipr, BRIDGE)
         return {m.get("ifname") for m in ipr.get_links() if m.get("master") == br and m.get("ifname") not in (VXLAN, veth)}
 

@@ -37,8 +37,11 @@ from netcore import (
     Pool,
     Sandbox,
     StaticRoute,
+    Step,
     hookimpl,
     names,
+    run_steps,
+    undo_steps,
 )
 from netcore.ipam import GATEWAY_REQUEST, DefaultIpam
 from netcore.ipam.pools import default_pools, global_pools
@@ -154,16 +157,22 @@ class RoutedDriver:
             return GATEWAY
         network_id = self._network_of_pool(pool_id)
         plan = self._plan_of(network_id)
+        got: dict[str, Any] = {}  # the address and the block claimed for it (None: a block of ours had room)
+
+        def allocate(_: Any) -> None:
+            got["ip"], got["claimed"] = self.blocks.allocate(network_id, plan.subnet, plan.block_size, plan.routing, address)
+
+        def release(_: Any) -> None:  # the block's route goes too if it was half made
+            self.blocks.release(network_id, got["ip"], plan.block_size)
+            if got["claimed"] is not None:
+                self._block_gone(got["claimed"])
+
         with self.lock:
-            ip, claimed = self.blocks.allocate(network_id, plan.subnet, plan.block_size, plan.routing, address)
-            if claimed is not None:
-                try:
-                    self._block_added(claimed)
-                except BaseException:
-                    self.blocks.release(network_id, ip, plan.block_size)
-                    self._block_gone(claimed)
-                    raise
-            return ip
+            run_steps((
+                Step("routed.address", allocate, release),
+                Step("routed.block", lambda _: self._block_added(got["claimed"]), when=lambda _: got["claimed"] is not None),
+            ), None)
+            return got["ip"]
 
     @hookimpl
     def release_address(self, pool_id: str, address: str) -> None:
@@ -268,6 +277,29 @@ class RoutedDriver:
 
     # ================================================================ network ===
 
+    def _network_steps(self, network: Network) -> tuple[Step, ...]:
+        """A network's kernel work: its chains, its block routes as the store says, BIRD (routing=bgp)."""
+        fw = self._fw()
+        return (
+            Step("routed.firewall", lambda p: fw.apply(firewall.program(p, fw.family, fw.table)), self._unprogram),
+            Step("routed.routes", self._sync_network_routes, self._unroute_network),
+            Step("routed.bird", lambda p: self._sync_bird_for(network), lambda p: self._sync_bird(without=p.network_id),
+                 when=lambda p: p.routing == BGP),
+        )
+
+    def _unprogram(self, plan: RoutedPlan) -> None:
+        fw = self._fw()
+        fw.apply(firewall.unprogram(plan, fw.family, fw.table, _chains(fw)))
+        try:  # a pool learned from another host's blocks, without chains here
+            fw.apply(firewall.pool_forgotten(plan.subnet, fw.family, fw.table))
+        except NetcoreError:
+            pass
+
+    def _unroute_network(self, plan: RoutedPlan) -> None:
+        dataplane.sync_blocks([plan.subnet], {})
+        for ident in [i for i, b in self._known.items() if b.network_id == plan.network_id]:
+            del self._known[ident]
+
     @hookimpl
     def create_network(self, network: Network) -> None:
         plan = self._plan(network)  # options checked before anything changes
@@ -275,15 +307,8 @@ class RoutedDriver:
             raise InvalidConfig(f"routed networks take their addresses from per-host blocks: --ipam-driver {network.ipam_driver} is not supported")
         if plan.routing == BGP and self.ctx.cluster is None:  # type: ignore[union-attr]
             raise InvalidConfig("routing=bgp needs a cluster (--cluster-store, --cluster-advertise): a single host has no one to peer with")
-        fw = self._fw()
-        fw.apply(firewall.program(plan, fw.family, fw.table))
-        if plan.routing == BGP:
-            with self.lock:
-                try:
-                    self._sync_bird_for(network)
-                except BaseException:
-                    fw.apply(firewall.unprogram(plan, fw.family, fw.table, _chains(fw)))
-                    raise
+        with self.lock:
+            run_steps(self._network_steps(network), plan)
 
     def _sync_bird_for(self, network: Network) -> None:
         """Like _sync_bird, with ``network`` counted although it is not stored yet."""
@@ -310,7 +335,7 @@ class RoutedDriver:
         with self.lock:
             for ep in local:
                 if ep.ip and dataplane.port_exists(ep.id):
-                    dataplane.restore_port(ep)
+                    dataplane.route_port(ep)  # idempotent: after a restart
                     fw.apply(firewall.attach(plan, names.veth_name(ep.id), fw.family, fw.table))
             if local:
                 dataplane.ensure_gateway_route()
@@ -320,19 +345,8 @@ class RoutedDriver:
 
     @hookimpl
     def delete_network(self, network: Network) -> None:
-        plan = self._plan(network)
-        fw = self._fw()
         with self.lock:
-            dataplane.sync_blocks([plan.subnet], {})
-            for ident in [i for i, b in self._known.items() if b.network_id == network.id]:
-                del self._known[ident]
-            fw.apply(firewall.unprogram(plan, fw.family, fw.table, _chains(fw)))
-            try:  # a pool learned from another host's blocks, without chains here
-                fw.apply(firewall.pool_forgotten(plan.subnet, fw.family, fw.table))
-            except NetcoreError:
-                pass
-            if plan.routing == BGP:
-                self._sync_bird(without=network.id)
+            undo_steps(self._network_steps(network), self._plan(network), f"delete network {network.name}")
 
     # ================================================================ endpoint ==
 
@@ -347,19 +361,36 @@ class RoutedDriver:
     def delete_endpoint(self, network: Network, endpoint: Endpoint) -> None:
         return None
 
+    def _join_steps(self, network: Network, endpoint: Endpoint, sandbox: Sandbox | None, teardown: bool = False) -> tuple[Step, ...]:
+        """A container's kernel work: the veth (its undo also drops the gateway route once unused),
+        its /32 route, its place in the network's chains, the gateway route.
+        On ``teardown`` the veth goes with the container's netns: only its /32 route goes now,
+        so the host stops routing to it and the gateway route check does not count it."""
+        fw, veth = self._fw(), names.veth_name(endpoint.id)
+
+        def add_port(p: RoutedPlan) -> None:
+            dataplane.add_port(self.ctx.tag, endpoint, sandbox.netns_path, p.mtu)  # type: ignore[union-attr]
+
+        def remove_port(p: RoutedPlan) -> None:
+            if teardown:
+                dataplane.unroute_port(endpoint)
+            else:
+                dataplane.remove_port(endpoint.id)
+            dataplane.drop_gateway_route_if_unused()
+
+        return (
+            # idempotent, no undo: a host that learned of the network late
+            Step("routed.chains", lambda p: fw.apply(firewall.program(p, fw.family, fw.table))),
+            Step("routed.veth", add_port, remove_port),
+            Step("routed.port-route", lambda p: dataplane.route_port(endpoint)),  # goes with the veth
+            Step("routed.attach", lambda p: fw.apply(firewall.attach(p, veth, fw.family, fw.table)), lambda p: self._detach(veth)),
+            Step("routed.gateway-route", lambda p: dataplane.ensure_gateway_route()),  # the veth's undo drops it
+        )
+
     @hookimpl
     def join(self, network: Network, endpoint: Endpoint, sandbox: Sandbox) -> JoinInfo:
         plan = self._plan(network)
-        fw = self._fw()
-        fw.apply(firewall.program(plan, fw.family, fw.table))  # idempotent: a host that learned of the network late
-        veth = dataplane.add_port(self.ctx.tag, endpoint, sandbox.netns_path, plan.mtu)  # type: ignore[union-attr]
-        try:
-            fw.apply(firewall.attach(plan, veth, fw.family, fw.table))
-            dataplane.ensure_gateway_route()
-        except BaseException:
-            self._detach(veth)
-            dataplane.remove_port(endpoint.id)
-            raise
+        run_steps(self._join_steps(network, endpoint, sandbox), plan)
         if plan.internal:  # no default route: only the pool, through the same proxy-ARP gateway
             return JoinInfo(created_in_sandbox=True, static_routes=(StaticRoute(f"{GATEWAY}/32"), StaticRoute(plan.subnet, GATEWAY)))
         return JoinInfo(created_in_sandbox=True, gateway=GATEWAY)
@@ -374,14 +405,8 @@ class RoutedDriver:
 
     @hookimpl
     def leave(self, network: Network, endpoint: Endpoint, sandbox: Sandbox, teardown: bool) -> None:
-        """On ``teardown`` the veth goes with the container's netns; its /32 route goes now,
-        so the host stops routing to it and the gateway route check does not count it."""
-        self._detach(names.veth_name(endpoint.id))
-        if teardown:
-            dataplane.unroute_port(endpoint)
-        else:
-            dataplane.remove_port(endpoint.id)
-        dataplane.drop_gateway_route_if_unused()
+        steps = self._join_steps(network, endpoint, sandbox, teardown)
+        undo_steps(steps, self._plan(network), f"leave network {network.name}")
 
     @hookimpl
     def program_external_connectivity(self, network: Network, endpoint: Endpoint, sandbox: Sandbox) -> None:

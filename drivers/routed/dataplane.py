@@ -26,7 +26,7 @@ from netcore.osl import links, netns, routes, sysctl
 
 from drivers.routed.plan import GATEWAY, HOST_MAC, RTPROT
 
-__all__ = ["add_port", "remove_port", "unroute_port", "port_exists", "ensure_gateway_route", "drop_gateway_route_if_unused", "sync_blocks", "route_block", "unroute_block"]
+__all__ = ["add_port", "route_port", "remove_port", "unroute_port", "port_exists", "ensure_gateway_route", "drop_gateway_route_if_unused", "sync_blocks", "route_block", "unroute_block"]
 
 
 def _host_sysctls(veth: str) -> None:
@@ -45,32 +45,23 @@ def port_exists(endpoint_id: str) -> bool:
 
 
 def add_port(tag: str, endpoint: Any, sandbox_netns: str, mtu: int | None) -> str:
-    """The veth pair, sysctls and /32 route of a container; returns the host end's name."""
+    """The veth pair of a container (its container end made in the sandbox); returns the host end's name."""
     veth = names.veth_name(endpoint.id)
     with netns.host() as ipr:
         links.create_veth(
             ipr, veth, names.link_alias(tag, endpoint.id), peer_name=endpoint.ifname, peer_netns=sandbox_netns,
             peer_mac=endpoint.mac, mtu=mtu, mac=HOST_MAC,
         )
-        try:
-            index = links.lookup(ipr, veth)
-            if index is None:
-                raise KernelError("join", veth, "the veth vanished")
-            _host_sysctls(veth)
-            routes.add(ipr, f"{endpoint.ip}/32", oif=index, scope="link", proto=RTPROT, replace=True)
-        except BaseException:
-            links.delete(ipr, veth)
-            raise
     return veth
 
 
-def restore_port(endpoint: Any) -> None:
-    """After a restart: the /32 route and sysctls of a container whose veth is there (idempotent)."""
+def route_port(endpoint: Any) -> None:
+    """The host end's sysctls and the container's /32 route (idempotent)."""
     veth = names.veth_name(endpoint.id)
     with netns.host() as ipr:
         index = links.lookup(ipr, veth)
         if index is None:
-            return
+            raise KernelError("join", veth, "the veth vanished")
         _host_sysctls(veth)
         routes.add(ipr, f"{endpoint.ip}/32", oif=index, scope="link", proto=RTPROT, replace=True)
 
