@@ -112,6 +112,26 @@ def test_run_it_types_resizes_and_ctrl_c_reaches_the_process(engine, name, termi
     _until(lambda: name not in engine("ps", "-a").stdout, "--rm removed it")
 
 
+def test_the_books_shell_with_the_current_directory_mounted(engine, name, terminals, tmp_path):
+    """The book's `run -it --rm -v $(pwd):/src -w /src IMAGE sh`: a file written inside is on the host."""
+    import tarfile
+
+    from dirimages import busybox_rootfs
+
+    with tarfile.open(tmp_path / "bb.tar", "w") as tar:
+        tar.add(busybox_rootfs(tmp_path / "bb"), arcname=".")
+    engine("image", "import", str(tmp_path / "bb.tar"), f"{name}-bb")
+    src = tmp_path / "src"
+    src.mkdir()
+    t = terminals(engine, "run", "-it", "--rm", "-v", f"{src}:/src", "-w", "/src", "--network", "none", f"{name}-bb", "sh")
+    t.expect(b"# ")
+    t.type(b"pwd; echo written inside > from-container; exit 5\r")
+    t.expect(b"/src\r\n")
+    assert t.exit_code() == 5
+    assert (src / "from-container").read_text() == "written inside\n"
+    assert name not in engine("ps", "-a").stdout  # --rm
+
+
 def test_start_it_of_a_stopped_container_as_in_the_book(engine, name, terminals):
     t = terminals(engine, "run", "-it", "--name", name, "--network", "none", "--", "sh")
     t.expect(b"# ")
