@@ -16,10 +16,11 @@ apt-get install -y -qq --no-install-recommends \
 apt-get install -y -qq --no-install-recommends \
     bubblewrap libseccomp2 golang-github-containers-common busybox-static gcc libc6-dev >/dev/null
 # Docker Engine for the tests of netcore's Docker plugins (tests/docker_host.py runs dockerd in a
-# netns of its own; its image is made from busybox-static, above). No service may start on the host: dockerd
+# netns of its own; its image is made from busybox-static, above), and podman for the image
+# archive interop tests (private storage, no network). No service may start on the host: dockerd
 # there sets the FORWARD policy to DROP and breaks everyone's bridges. A policy-rc.d refuses every
 # start during the install; if a service manager started one anyway, it is stopped and disabled.
-if ! command -v dockerd >/dev/null || [ ! -x /usr/bin/docker ]; then
+if ! command -v dockerd >/dev/null || [ ! -x /usr/bin/docker ] || ! command -v podman >/dev/null; then
     POLICY=/usr/sbin/policy-rc.d
     made_policy=0
     if [ ! -e "$POLICY" ]; then
@@ -27,7 +28,7 @@ if ! command -v dockerd >/dev/null || [ ! -x /usr/bin/docker ]; then
         chmod +x "$POLICY"
         made_policy=1
     fi
-    apt-get install -y -qq --no-install-recommends docker.io iptables >/dev/null
+    apt-get install -y -qq --no-install-recommends docker.io iptables podman >/dev/null
     [ "$made_policy" = 1 ] && rm -f "$POLICY"
     if [ "$(ps -p 1 -o comm=)" = systemd ]; then
         systemctl disable --now docker.service docker.socket containerd.service 2>/dev/null || true
