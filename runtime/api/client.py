@@ -17,7 +17,6 @@ from __future__ import annotations
 import _socket
 import json
 import os
-import sys
 import time
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing; type checkers read it as True
@@ -236,6 +235,17 @@ class Client:
             message = payload.get("message") if isinstance(payload, dict) else raw.decode(errors="replace")
             raise ApiError(resp.status, message or f"HTTP {resp.status}")
         return payload
+
+    def json_lines(self, url: str, query: dict[str, Any] | None = None, method: str = "GET", raw: bytes | None = None,
+                   content_type: str = "application/json") -> Iterator[dict[str, Any]]:
+        """Yield the messages of a streaming answer of JSON lines (Docker's build progress)."""
+        pending = b""
+        for chunk in self.stream(url, query, method=method, raw=raw, content_type=content_type):
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                if line.strip():
+                    yield json.loads(line)
 
     def stream(self, url: str, query: dict[str, Any] | None = None, method: str = "GET", raw: bytes | None = None,
                content_type: str = "application/json") -> Iterator[bytes]:

@@ -84,22 +84,15 @@ def run_build(client, context: str, file: str | None, tags: list[str], build_arg
     if target:
         query["target"] = target
     image_id = None
-    pending = b""
-    for chunk in client.stream("/build", query, method="POST", raw=data, content_type="application/x-tar"):
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
-            if not line.strip():
-                continue
-            msg = json.loads(line)
-            if "error" in msg:  # a step failed: Docker prints its message as is
-                err.write(msg["error"] + "\n")
-                sys.exit((msg.get("errorDetail") or {}).get("code") or 1)
-            if "stream" in msg and not quiet:
-                err.write(msg["stream"])
-                err.flush()
-            if "aux" in msg:
-                image_id = msg["aux"].get("ID")
+    for msg in client.json_lines("/build", query, method="POST", raw=data, content_type="application/x-tar"):
+        if "error" in msg:  # a step failed: Docker prints its message as is
+            err.write(msg["error"] + "\n")
+            sys.exit((msg.get("errorDetail") or {}).get("code") or 1)
+        if "stream" in msg and not quiet:
+            err.write(msg["stream"])
+            err.flush()
+        if "aux" in msg:
+            image_id = msg["aux"].get("ID")
     if image_id is None:
         raise ApiError(0, "the engine ended the build without a result")
     if quiet:

@@ -18,16 +18,7 @@ from runtime.api.client import ApiError, Client
 from runtime.compose.errors import ComposeError
 from runtime.compose.model import Build
 
-__all__ = ["build_image", "available"]
-
-
-def available() -> bool:
-    """Whether this netcore has the builder (runtime.build)."""
-    try:
-        import runtime.build.context  # noqa: F401
-    except ImportError:
-        return False
-    return True
+__all__ = ["build_image"]
 
 
 def build_image(client: Client, service: str, spec: Build, tag: str, out: Any = None) -> str:
@@ -59,22 +50,16 @@ def build_image(client: Client, service: str, spec: Build, tag: str, out: Any = 
         query["target"] = spec.target
     if spec.labels:
         query["labels"] = json.dumps(spec.labels)
-    image_id, pending = None, b""
+    image_id = None
     try:
-        for chunk in client.stream("/build", query, method="POST", raw=data, content_type="application/x-tar"):
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                if not line.strip():
-                    continue
-                msg = json.loads(line)
-                if "error" in msg:
-                    raise ComposeError(f"service {service}: build failed: {msg['error'].strip()}")
-                if "stream" in msg:
-                    out.write(msg["stream"])
-                    out.flush()
-                if "aux" in msg:
-                    image_id = msg["aux"].get("ID")
+        for msg in client.json_lines("/build", query, method="POST", raw=data, content_type="application/x-tar"):
+            if "error" in msg:
+                raise ComposeError(f"service {service}: build failed: {msg['error'].strip()}")
+            if "stream" in msg:
+                out.write(msg["stream"])
+                out.flush()
+            if "aux" in msg:
+                image_id = msg["aux"].get("ID")
     except ApiError as exc:
         raise ComposeError(f"service {service}: build failed: {exc}") from None
     if image_id is None:

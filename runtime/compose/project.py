@@ -385,8 +385,6 @@ class Runner:
 
         selected = self._select(services) if with_dependencies or not services else [self.project.services[n] for n in services]
         todo = [s for s in selected if s.build is not None]
-        if todo and not builder.available():
-            raise ComposeError(f"service {todo[0].name}: build is unavailable: this netcore has no image builder")
         for svc in todo:
             self.say(f"Building {svc.name}")
             builder.build_image(self.client, svc.name, svc.build, self.image_name(svc))

@@ -23,9 +23,6 @@ import pytest
 
 from cli_engine import NETCORE, engine_links
 
-pytest.importorskip("runtime.engine.images", reason="the image store is not merged yet")
-pytest.importorskip("runtime.build.builder", reason="the builder is not merged yet")
-
 pytestmark = pytest.mark.root
 HERE = Path(__file__).resolve().parent
 BOOK = HERE / "book"
