@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 if ! command -v nft >/dev/null || ! command -v ping >/dev/null || ! command -v nsenter >/dev/null || ! command -v etcd >/dev/null || ! command -v bird >/dev/null \
-    || ! command -v bwrap >/dev/null || [ ! -e /usr/share/containers/seccomp.json ]; then
+    || ! command -v bwrap >/dev/null || [ ! -e /usr/share/containers/seccomp.json ] || ! command -v dockerd >/dev/null \
+    || ! command -v podman >/dev/null || ! command -v go >/dev/null || [ ! -x /bin/busybox ]; then
     apt-get update -qq
 fi
 apt-get install -y -qq --no-install-recommends \
