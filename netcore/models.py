@@ -124,6 +124,7 @@ class Attachment:
     ip: str | None = None
     aliases: tuple[str, ...] = ()
     gw_priority: int = 0
+    mac: str | None = None  # ``--mac-address``: the interface's MAC (default: the driver's choice)
 
 
 @dataclass(frozen=True)

@@ -149,6 +149,16 @@ class ContainerRun(Body):
     CapAdd: list[Short] | None = None
     CapDrop: list[Short] | None = None
     Privileged: StrictBool = False
+    # the flags of runtime.engine.runconfig
+    ExtraHosts: list[Short] | None = None
+    DnsSearch: list[Short] | None = None
+    DnsOptions: list[Short] | None = None
+    MacAddress: Short | None = None
+    Init: StrictBool = False
+    StopSignal: Short | None = None
+    StopTimeout: Int32 | None = None
+    Memory: Annotated[StrictInt, Field(ge=0)] | None = None
+    NanoCpus: Annotated[StrictInt, Field(ge=0)] | None = None
 
 
 class Empty(Body):
@@ -164,7 +174,7 @@ class ListQuery(Query):
 
 
 class StopQuery(Query):
-    t: Annotated[int, Field(ge=0, le=24 * 3600)] = 10
+    t: Annotated[int, Field(ge=-1, le=24 * 3600)] | None = None  # None: the container's StopTimeout
 
 
 class RemoveQuery(Query):

@@ -148,6 +148,7 @@ def container_view(ctl: Controller, rec: dict[str, Any], health: dict[str, Any] 
             **({"Healthcheck": rec["healthcheck"]} if rec.get("healthcheck") else {}),
             "Image": rec.get("image") or "host",
             "User": rec.get("user") or "",
+            **_run_config(rec),
         },
         "Mounts": rec.get("mounts") or [],
         "HostConfig": {
@@ -161,6 +162,7 @@ def container_view(ctl: Controller, rec: dict[str, Any], health: dict[str, Any] 
             "Privileged": rec.get("privileged", False),
             "CapAdd": rec.get("cap_add") or None,
             "CapDrop": rec.get("cap_drop") or None,
+            **_run_host_config(rec),
         },
         "Netcore": {  # what ``exec`` applies to the process it starts (pid 1 has the same)
             "Caps": rec.get("caps"),
@@ -171,4 +173,27 @@ def container_view(ctl: Controller, rec: dict[str, Any], health: dict[str, Any] 
             "Ports": _ports(ctl, rec),
             "Networks": _networks(ctl, rec),
         },
+    }
+
+
+def _run_config(rec: dict[str, Any]) -> dict[str, Any]:
+    """``Config``'s fields of the run flags (runtime.engine.runconfig), as Docker shows them."""
+    out: dict[str, Any] = {"StopSignal": rec["stop_signal"]} if rec.get("stop_signal") else {}
+    if rec.get("stop_timeout") is not None:
+        out["StopTimeout"] = rec["stop_timeout"]
+    if rec.get("mac_address"):
+        out["MacAddress"] = rec["mac_address"]
+    return out
+
+
+def _run_host_config(rec: dict[str, Any]) -> dict[str, Any]:
+    """``HostConfig``'s fields of the run flags, as Docker shows them."""
+    return {
+        "ExtraHosts": rec.get("extra_hosts") or None,
+        "DnsSearch": rec.get("dns_search") or [],
+        "DnsOptions": rec.get("dns_options") or [],
+        "Init": rec.get("init") or None,
+        "Memory": rec.get("memory") or 0,
+        "MemorySwap": 2 * rec["memory"] if rec.get("memory") else 0,
+        "NanoCpus": rec.get("nano_cpus") or 0,
     }

@@ -27,7 +27,7 @@ from netcore import Attachment, Conflict, InvalidConfig, NetcoreError, NotFound,
 from netcore.controller import Controller
 
 from runtime import portspec
-from runtime.engine import files, health, launch, monitors, pause, process
+from runtime.engine import cgroups, files, health, launch, monitors, pause, process, runconfig
 from runtime.engine.config import ipv4
 from runtime.engine.exitwatch import ExitWatcher
 from runtime.engine.restart import Backoff, RestartPolicy
@@ -165,13 +165,15 @@ class Containers:
         cap_drop: list[str] | None = None,
         privileged: bool = False,
         transient: bool = False,
+        run_config: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Record a container from ``image`` (state ``created``; Docker's rules for the image's
         config: see ``_apply_image``); nothing runs and no network is joined yet.
         ``transient``: ``run``'s, until its process runs (an engine that dies before rolls the
         whole run back at its start). ``image`` may be an ``Image`` itself: a build's RUN runs
-        the image-so-far, which is in no store."""
+        the image-so-far, which is in no store. ``run_config``: ``runconfig.record``'s flags."""
         img = image if isinstance(image, Image) else self.images.resolve(image)
+        extra = runconfig.record(run_config or {}, img.config)
         argv, env, workdir, user = _apply_image(img, argv, entrypoint, env, workdir, user)
         try:
             caps = launch.capabilities(cap_add or (), cap_drop or (), privileged)
@@ -197,7 +199,7 @@ class Containers:
         rec: dict[str, Any] = {
             "id": cid,
             "name": name,
-            "hostname": hostname or name,
+            "hostname": hostname or cid[:12],  # Docker's default: the short id
             "argv": list(argv),
             "env": dict(env or {}),
             "workdir": workdir,
@@ -232,6 +234,7 @@ class Containers:
             "started_at": None,
             "finished_at": None,
             "process": None,
+            **extra,
         }
         if transient:
             rec["transient"] = True
@@ -276,7 +279,8 @@ class Containers:
         cid, name = rec["id"], rec["name"]
         sdir = self.state_dir(cid)
         specs = rec.get("network_specs") or [{"name": n} for n in rec["networks"]]
-        attachments = [Attachment(n["name"], n.get("ip") or None, tuple(n.get("aliases") or ()), int(n.get("gw_priority") or 0)) for n in specs]
+        attachments = [Attachment(n["name"], n.get("ip") or None, tuple(n.get("aliases") or ()), int(n.get("gw_priority") or 0),
+                                  rec.get("mac_address") if i == 0 else None) for i, n in enumerate(specs)]
         ports = _requested_ports(rec.get("exposed_ports") or {}, rec.get("port_bindings") or {}, rec.get("publish_all", False))
         stdio = None
         try:
@@ -293,6 +297,8 @@ class Containers:
             if rec.get("tty") or rec.get("open_stdin"):
                 stdio = Stdio(bool(rec.get("tty")), bool(rec.get("open_stdin")), process.log_path(sdir), self.notify_output)
                 spec = replace(spec, **stdio.prepare())
+            if rec.get("memory") or rec.get("nano_cpus"):
+                spec = replace(spec, cgroups=tuple(cgroups.prepare(cid, rec.get("memory"), rec.get("nano_cpus"))))
             self._exited[cid] = threading.Event()
             info = self.launcher.start(spec)
             pause.point("run.process")
@@ -304,6 +310,9 @@ class Containers:
             self.changed.notify_all()
             self.notify_output()
             self.controller.teardown_sandbox(cid)
+            cgroups.remove(cid, rec.get("memory"), rec.get("nano_cpus"))
+            if isinstance(exc, cgroups.Unsupported):
+                raise InvalidConfig(str(exc)) from None
             if isinstance(exc, process.ProcessError):
                 raise InvalidConfig(str(exc)) from None
             raise
@@ -345,10 +354,8 @@ class Containers:
             user = resolve_user(view, rec["user"]) if rec["user"] else None
         except ValueError as exc:  # a user the image does not know
             raise InvalidConfig(str(exc)) from None
-        if user is not None and "HOME" not in rec["env"]:
-            env["HOME"] = user.home
-        elif "HOME" not in rec["env"]:
-            env["HOME"] = "/root"
+        if "HOME" not in rec["env"]:  # Docker's: the user's passwd entry, else /
+            env["HOME"] = (user or resolve_user(view, "0")).home
         bind = {"/etc/resolv.conf": f"{sdir}/resolv.conf"}
         if not host_ns:
             bind.update({"/etc/hosts": f"{sdir}/hosts", "/etc/hostname": f"{sdir}/hostname"})
@@ -360,7 +367,7 @@ class Containers:
             hostname=None if host_ns else rec["hostname"], netns_path=netns_path, bind_files=bind,
             state_dir=sdir, layers=None if img.is_host else tuple(img.layers), read_only=rec["read_only"],
             mounts=mounts, user=user, caps=frozenset(rec["caps"]), privileged=rec["privileged"],
-            hide=tuple(self.hide) if img.is_host else (),
+            hide=tuple(self.hide) if img.is_host else (), init=runconfig.init_binary() if rec.get("init") else None,
         )
 
     def _mounts(self, img: Image, mounts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -413,12 +420,14 @@ class Containers:
         sandbox = self.controller.sandbox(rec["id"])
         endpoints = self.controller.sandbox_endpoints(sandbox) if sandbox else []
         addresses = [e.ip for e in endpoints if e.ip]
-        files.write_in_place(f"{sdir}/hosts", files.hosts(rec["hostname"], rec["name"], addresses))
+        gateway = self.controller.network("bridge").gateway if rec.get("extra_hosts") else None
+        files.write_in_place(f"{sdir}/hosts", files.hosts(rec["hostname"], rec["name"], addresses, runconfig.hosts_entries(rec, gateway)))
         files.write_in_place(f"{sdir}/hostname", rec["hostname"] + "\n")
         embedded = bool(sandbox and sandbox.netns_path) and any(not self.controller.network(e.network_id).predefined for e in endpoints)
         path = f"{sdir}/resolv.conf"
         if not os.path.exists(path) or (embedded and not files.uses_embedded_dns(path)):
-            files.write_in_place(path, files.resolv_conf(embedded=embedded, servers=rec.get("dns") or (), host_file=self.resolv_conf))
+            files.write_in_place(path, files.resolv_conf(embedded=embedded, servers=rec.get("dns") or (), host_file=self.resolv_conf,
+                                                         search=rec.get("dns_search") or (), options=rec.get("dns_options") or ()))
 
     def _random_name(self) -> str:
         for _ in range(100):
@@ -445,6 +454,7 @@ class Containers:
             except NetcoreError as exc:
                 log.warning("container %s: %s", rec["name"], exc)
             self.health.unwatch(cid)
+            cgroups.remove(cid, rec.get("memory"), rec.get("nano_cpus"))
             rec.update(state="exited", exit_code=code, finished_at=_now())
             self._codes[cid] = code
             self._runs.setdefault(cid, [0, 0, 0])[1] += 1
@@ -540,13 +550,15 @@ class Containers:
 
     # ------------------------------------------------------------ stop / kill --
 
-    def stop(self, ref: str, timeout: float = 10.0) -> dict[str, Any]:
-        """SIGTERM, then SIGKILL after ``timeout``; a restart policy does not bring it back."""
+    def stop(self, ref: str, timeout: float | None = None) -> dict[str, Any]:
+        """The stop signal (SIGTERM, ``--stop-signal``, the image's STOPSIGNAL), then SIGKILL
+        after ``timeout`` (None: ``--stop-timeout``, else 10 s); a restart policy does not
+        bring it back."""
         with self.lock:
             rec = self.get(ref)
             info = self._halt(rec)
         if info is not None:
-            process.stop(info, timeout=timeout)
+            process.stop(info, timeout=runconfig.stop_timeout(rec, timeout), sig=runconfig.stop_signal(rec))
             self.wait(rec["id"], timeout=5.0)
         return rec
 
@@ -579,7 +591,7 @@ class Containers:
         self.changed.notify_all()
         return _info(rec) if rec["state"] == "running" else None
 
-    def restart(self, ref: str, timeout: float = 10.0) -> dict[str, Any]:
+    def restart(self, ref: str, timeout: float | None = None) -> dict[str, Any]:
         """Stop (if running) and start again."""
         self.stop(ref, timeout)
         return self.start(ref)

@@ -110,9 +110,9 @@ class Engine:
               body=S.ContainerRun)
         r.add("GET", r"/containers/(?P<ref>[^/]+)/json", lambda ref, **_: self._inspect(ref))
         r.add("POST", r"/containers/(?P<ref>[^/]+)/start", lambda ref, **_: {"Id": ctr.start(ref)["id"]}, body=S.Empty)
-        r.add("POST", r"/containers/(?P<ref>[^/]+)/stop", lambda ref, query, **_: {"Id": ctr.stop(ref, float(query["t"]))["id"]},
+        r.add("POST", r"/containers/(?P<ref>[^/]+)/stop", lambda ref, query, **_: {"Id": ctr.stop(ref, query["t"])["id"]},
               body=S.Empty, query=S.StopQuery)
-        r.add("POST", r"/containers/(?P<ref>[^/]+)/restart", lambda ref, query, **_: {"Id": ctr.restart(ref, float(query["t"]))["id"]},
+        r.add("POST", r"/containers/(?P<ref>[^/]+)/restart", lambda ref, query, **_: {"Id": ctr.restart(ref, query["t"])["id"]},
               body=S.Empty, query=S.StopQuery)
         r.add("POST", r"/containers/(?P<ref>[^/]+)/kill", lambda ref, query, **_: {"Id": ctr.kill(ref, parse_signal(query["signal"]))["id"]},
               body=S.Empty, query=S.KillQuery)
@@ -233,6 +233,8 @@ def _container_args(body: dict[str, Any]) -> dict[str, Any]:
         privileged=body["Privileged"],
         labels=body["Labels"] or {},
         healthcheck=body["Healthcheck"] or None,
+        run_config={k: body.get(k) for k in ("ExtraHosts", "DnsSearch", "DnsOptions", "MacAddress", "Init", "StopSignal",
+                                             "StopTimeout", "Memory", "NanoCpus")},
     )
 
 

@@ -44,6 +44,7 @@ shift 3
 if [ -n "$ov" ]; then /bin/mount -t overlay -o "$ov" overlay "$sd/rootfs" || exit 1; fi
 /bin/mount -t sysfs -o "$sys" sysfs "$sd/sys" || exit 1
 [ -z "$NETCORE_NOFILE" ] || ulimit -S -n "$NETCORE_NOFILE"
+for cg in $NETCORE_CGROUPS; do echo $$ > "$cg" || exit 1; done
 (exec 7<&-; exec /usr/bin/bwrap "$@")
 printf '%s\\n' $? > "$sd/exit_code.tmp"
 exec /bin/mv -f "$sd/exit_code.tmp" "$sd/exit_code"

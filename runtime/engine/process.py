@@ -97,6 +97,8 @@ class ProcessSpec:
     # (launch.TTY_MASTER_FD) and the container's stdin is its stdout, the slave.
     stdio: tuple[int, int, int] | None = field(default=None, compare=False)
     tty: bool = False  # stdin is a terminal: pid 1 gets it as its controlling terminal, in a session of its own
+    cgroups: Sequence[str] = ()  # cgroup.procs files the monitor joins before bwrap (``cgroups.prepare``)
+    init: str | None = None  # a static init (tini) run as pid 1 in front of the command (``--init``)
 
 
 @dataclass(frozen=True)
@@ -251,6 +253,10 @@ class Launcher:
             args += ["--seccomp", str(seccomp_fd)]
         args += ["--chdir", workdir]
         command = list(spec.argv)
+        if spec.init:  # Docker's place for its docker-init; the host image's root is read-only but /run is fresh
+            target = "/sbin/docker-init" if spec.layers is not None else "/run/docker-init"
+            args += ["--ro-bind", spec.init, target]
+            command = [target, "--", *command]
         u = spec.user or User(0, 0)
         if spec.tty or (u.uid, u.gid, u.groups) != (0, 0, ()):
             if not os.access(self.setuser, os.X_OK):
@@ -286,7 +292,8 @@ class Launcher:
         logf = os.open(log_path(sd), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
         log_offset = os.fstat(logf).st_size
         stdin, stdout, stderr = spec.stdio or (subprocess.DEVNULL, logf, logf)
-        env = {k: v for k, v in (_MARKER.split("="), (_NOFILE, os.environ.get(_NOFILE, "")), ("NETCORE_TTY", "1" if spec.tty else "")) if v}
+        env = {k: v for k, v in (_MARKER.split("="), (_NOFILE, os.environ.get(_NOFILE, "")), ("NETCORE_TTY", "1" if spec.tty else ""),
+                                         ("NETCORE_CGROUPS", " ".join(spec.cgroups))) if v}
         try:
             # close_fds: nothing of the engine's reaches the container but its stdio; the
             # start pipe and the seccomp program are bwrap's, which closes them in the container
@@ -382,14 +389,14 @@ def kill(info: ProcessInfo, sig: int = signal.SIGKILL) -> None:
             os.close(fd)
 
 
-def stop(info: ProcessInfo, timeout: float = 10.0) -> None:
-    """SIGTERM, SIGKILL after ``timeout``; returns once the exit code is recorded."""
+def stop(info: ProcessInfo, timeout: float = 10.0, sig: int = signal.SIGTERM) -> None:
+    """``sig`` (SIGTERM), SIGKILL after ``timeout``; returns once the exit code is recorded."""
     mon = pidfd.pidfd(info.monitor_pid, info.monitor_start)
     fd = pidfd.pidfd(info.pid, info.pid_start)
     try:
         if fd is not None:
             try:
-                signal.pidfd_send_signal(fd, signal.SIGTERM)
+                signal.pidfd_send_signal(fd, sig)
                 if not pidfd.wait_fd(fd, timeout):
                     signal.pidfd_send_signal(fd, signal.SIGKILL)
             except ProcessLookupError:
