@@ -205,6 +205,12 @@ class AttachQuery(Query):
 
 class LogsQuery(Query):
     follow: bool = False
+    stdout: bool = False  # neither stdout nor stderr: both, merged, unframed (netcore's own clients)
+    stderr: bool = False
+    since: Short = ""  # Unix seconds[.nanoseconds]
+    until: Short = ""
+    timestamps: bool = False
+    tail: Annotated[StrictStr, Field(pattern=r"^(all|[0-9]+)$")] = "all"
 
 
 # ------------------------------------------------------------------ parsing ---

@@ -273,10 +273,7 @@ def run(cli: Cli, detach: bool, command: tuple[str, ...], **opts) -> None:
             exc.exit_code = _run_exit_code(str(exc))
             raise
         sys.exit(code)
-    out = sys.stdout.buffer
-    for chunk in client.stream(f"/containers/{cid}/logs", {"follow": "1"}):
-        out.write(chunk)
-        out.flush()
+    _print_log(client.stream(f"/containers/{cid}/logs", {"follow": "1", "stdout": "1", "stderr": "1"}), tty=False)
     code = client.request("POST", f"/containers/{cid}/wait", timeout=None)["StatusCode"]
     sys.exit(code if code is not None else 0)
 
@@ -472,16 +469,45 @@ def exec_(cli: Cli, workdir: str | None, env: tuple[tuple[str, str], ...], conta
     os.execv(argv[0], argv)
 
 
+def _logopt(parse_name: str):
+    def parse(value: str):
+        from runtime import logopts
+
+        return getattr(logopts, parse_name)(value)
+
+    return parse
+
+
 @click.command(cls=Command)
 @option("-f", "--follow", is_flag=True, help="Follow log output.")
+@option("-n", "--tail", default="all", type=parsed(_logopt("tail"), "tail"), metavar="N",
+        help='Number of lines to show from the end of the logs (default "all").')
+@option("--since", type=parsed(_logopt("api_time"), "time"), metavar="TIME",
+        help="Show logs since a timestamp (e.g. 2026-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes).")
+@option("--until", type=parsed(_logopt("api_time"), "time"), metavar="TIME",
+        help="Show logs before a timestamp (e.g. 2026-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes).")
+@option("-t", "--timestamps", is_flag=True, help="Show timestamps.")
 @click.argument("container", metavar="CONTAINER")
 @pass_cli
-def logs(cli: Cli, follow: bool, container: str) -> None:
-    """Fetch the output of a container."""
-    out = sys.stdout.buffer
-    for chunk in cli.client.stream(f"/containers/{q(container)}/logs", {"follow": "1" if follow else "0"}):
-        out.write(chunk)
-        out.flush()
+def logs(cli: Cli, follow: bool, tail: str, since: str | None, until: str | None, timestamps: bool, container: str) -> None:
+    """Fetch the output of a container (its stdout on stdout, its stderr on stderr)."""
+    view = cli.client.request("GET", f"/containers/{q(container)}/json")
+    query = {"stdout": "1", "stderr": "1", "follow": "1" if follow else "0", "tail": tail,
+             "timestamps": "1" if timestamps else "0", "since": since or "", "until": until or ""}
+    _print_log(cli.client.stream(f"/containers/{q(view['Id'])}/logs", query), view["Config"]["Tty"])
+
+
+def _print_log(chunks, tty: bool) -> None:
+    """A log stream as Docker's CLI prints it: with a terminal as it is, else split into stdout and stderr."""
+    if tty:
+        out = sys.stdout.buffer
+        for chunk in chunks:
+            out.write(chunk)
+            out.flush()
+        return
+    from runtime import logopts
+
+    logopts.demux(chunks, sys.stdout.buffer, sys.stderr.buffer)
 
 
 def _each(containers: tuple[str, ...], action) -> None:

@@ -17,6 +17,7 @@ import os
 import random
 import shutil
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -28,6 +29,7 @@ from netcore.controller import Controller
 
 from runtime import portspec
 from runtime.engine import cgroups, files, health, launch, monitors, pause, process, runconfig
+from runtime.engine.logpump import LogPump
 from runtime.engine.config import ipv4
 from runtime.engine.exitwatch import ExitWatcher
 from runtime.engine.restart import Backoff, RestartPolicy
@@ -84,6 +86,7 @@ class Containers:
         self._timers: dict[str, threading.Timer] = {}  # id -> pending restart
         self._backoff: dict[str, Backoff] = {}
         self._kept: dict[str, float] = {}  # auto-removed containers whose files wait for the client: id -> until
+        self.logs = LogPump(self.notify_output)  # stdout and stderr of containers without a terminal -> their logs
         self.watcher = ExitWatcher(self._on_exit)
         self.health = health.HealthMonitor(self._exec_argv)
 
@@ -296,14 +299,23 @@ class Containers:
             spec = self._spec({**rec, "hostname": hostname}, img, sandbox.netns_path, host_ns)
             if rec.get("tty") or rec.get("open_stdin"):
                 stdio = Stdio(bool(rec.get("tty")), bool(rec.get("open_stdin")), process.log_path(sdir), self.notify_output)
-                spec = replace(spec, **stdio.prepare())
+            if not rec.get("tty"):
+                fifos = self.logs.open(cid, sdir, process.log_path(sdir))
+                spec = replace(spec, stdio=(subprocess.DEVNULL, *fifos), fifos=True, drain=lambda: self.logs.drain(cid))
+            if stdio is not None:
+                spec = replace(spec, **stdio.prepare(*spec.stdio[1:]) if spec.stdio else stdio.prepare())
             if rec.get("memory") or rec.get("nano_cpus"):
                 spec = replace(spec, cgroups=tuple(cgroups.prepare(cid, rec.get("memory"), rec.get("nano_cpus"))))
             self._exited[cid] = threading.Event()
-            info = self.launcher.start(spec)
+            try:
+                info = self.launcher.start(spec)
+            finally:
+                for fd in spec.stdio[1:] if spec.fifos and spec.stdio else ():
+                    os.close(fd)  # the container holds them now
             pause.point("run.process")
         except BaseException as exc:
             self._exited.pop(cid, None)
+            self.logs.close(cid, sdir)
             if stdio is not None:
                 stdio.close()
             self._runs.setdefault(cid, [0, 0, 0])[2] += 1  # waiters and attached clients of this run give up
@@ -445,6 +457,7 @@ class Containers:
         if stdio is not None:  # the terminal's last words reach the log before the run counts as over
             stdio.drain()
             stdio.close()
+        self.logs.close(cid, self.state_dir(cid))  # and so do the last lines in the FIFOs
         with self.lock:
             rec = self.store.get(CONTAINER, cid)
             if rec is None:
@@ -639,6 +652,7 @@ class Containers:
         """The container goes; ``keep_files``: its files stay for its client (``log_path``,
         ``wait``) for up to KEEP_LOG seconds."""
         cid = rec["id"]
+        self.logs.close(cid)
         self.watcher.unwatch(cid)
         self.health.forget(cid)
         self._cancel_restart(cid)
@@ -733,6 +747,8 @@ class Containers:
                         stdio = Stdio(bool(rec.get("tty")), bool(rec.get("open_stdin")), process.log_path(self.state_dir(cid)), self.notify_output)
                         if stdio.adopt(info):
                             self._stdio[cid] = stdio
+                    if not rec.get("tty"):
+                        self.logs.adopt(cid, self.state_dir(cid), process.log_path(self.state_dir(cid)))
                     self._exited[cid] = threading.Event()
                     self.watcher.watch(cid, info, self.state_dir(cid))  # fires at once if it exited meanwhile
                     check = health.HealthConfig.from_api(rec.get("healthcheck"))
@@ -810,6 +826,7 @@ class Containers:
             for cid in list(self._timers):
                 self._cancel_restart(cid)
         self.watcher.close()
+        self.logs.shutdown()
         with self.lock:
             for cid in self._kept:
                 shutil.rmtree(self.state_dir(cid), ignore_errors=True)

@@ -32,9 +32,9 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
-from runtime.engine import launch, pidfd, seccomp
+from runtime.engine import launch, logstore, pidfd, seccomp
 from runtime.engine.mounttemplate import MountTemplate
 from runtime.engine.rootfs import ExecError, RootView, User, find_command
 
@@ -99,6 +99,8 @@ class ProcessSpec:
     tty: bool = False  # stdin is a terminal: pid 1 gets it as its controlling terminal, in a session of its own
     cgroups: Sequence[str] = ()  # cgroup.procs files the monitor joins before bwrap (``cgroups.prepare``)
     init: str | None = None  # a static init (tini) run as pid 1 in front of the command (``--init``)
+    fifos: bool = False  # stdout and stderr are the state dir's FIFOs (``logpump``): the monitor holds them open
+    drain: Callable[[], None] | None = field(default=None, compare=False)  # before a failed start's log is read
 
 
 @dataclass(frozen=True)
@@ -294,6 +296,9 @@ class Launcher:
         stdin, stdout, stderr = spec.stdio or (subprocess.DEVNULL, logf, logf)
         env = {k: v for k, v in (_MARKER.split("="), (_NOFILE, os.environ.get(_NOFILE, "")), ("NETCORE_TTY", "1" if spec.tty else ""),
                                          ("NETCORE_CGROUPS", " ".join(spec.cgroups))) if v}
+        if spec.fifos:  # two descriptors dash can name that nothing passed to bwrap uses
+            free = [fd for fd in (3, 4, 5, 6, 8, 9) if fd not in (w, prog)]
+            env["NETCORE_FIFOS"] = f"{free[0]} {free[1]}"
         try:
             # close_fds: nothing of the engine's reaches the container but its stdio; the
             # start pipe and the seccomp program are bwrap's, which closes them in the container
@@ -332,9 +337,13 @@ class Launcher:
                 pidfd.reap(mon)
             finally:
                 os.close(mon)
-            with open(log_path(sd), "rb") as f:
-                f.seek(log_offset)
-                tail = f.read().decode(errors="replace").strip().splitlines()
+            if spec.drain is not None:  # a log of records (``logstore``), its last lines still in the FIFOs
+                spec.drain()
+                tail = logstore.text_of(log_path(sd), log_offset).strip().splitlines()
+            else:
+                with open(log_path(sd), "rb") as f:
+                    f.seek(log_offset)
+                    tail = f.read().decode(errors="replace").strip().splitlines()
             raise StartError(f"{spec.container_id}: {tail[-1] if tail else 'start timed out'}")
         os.close(mon)
         st = pidfd.stat(child)
