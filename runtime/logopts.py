@@ -37,7 +37,10 @@ def _ns(value: str, now_ns: int) -> int:
         clock = clock or "00:00:00"
         if clock.count(":") == 1:
             clock += ":00"
-        stamp = datetime.fromisoformat(f"{day}T{clock}{'+00:00' if zone == 'Z' else zone or ''}")
+        try:
+            stamp = datetime.fromisoformat(f"{day}T{clock}{'+00:00' if zone == 'Z' else zone or ''}")
+        except ValueError:
+            raise ValueError(f'failed to parse value as time or duration: "{value}"') from None
         if stamp.tzinfo is None:
             stamp = stamp.astimezone()  # local time, as Docker's
         secs = int(stamp.astimezone(timezone.utc).timestamp())

@@ -47,8 +47,7 @@ if [ -n "$ov" ]; then /bin/mount -t overlay -o "$ov" overlay "$sd/rootfs" || exi
 /bin/mount -t sysfs -o "$sys" sysfs "$sd/sys" || exit 1
 [ -z "$NETCORE_NOFILE" ] || ulimit -S -n "$NETCORE_NOFILE"
 for cg in $NETCORE_CGROUPS; do echo $$ > "$cg" || exit 1; done
-fifo=${NETCORE_FIFOS:+"exec ${NETCORE_FIFOS%% *}<>\"\$sd/stdout.fifo\" ${NETCORE_FIFOS##* }<>\"\$sd/stderr.fifo\""}
-eval "$fifo"
+[ -z "$NETCORE_FIFOS" ] || eval "exec ${NETCORE_FIFOS%% *}<>\\"\\$sd/stdout.fifo\\" ${NETCORE_FIFOS##* }<>\\"\\$sd/stderr.fifo\\""
 (exec 7<&-; [ -z "$NETCORE_FIFOS" ] || eval "exec ${NETCORE_FIFOS%% *}<&- ${NETCORE_FIFOS##* }<&-"; exec /usr/bin/bwrap "$@")
 printf '%s\\n' $? > "$sd/exit_code.tmp"
 exec /bin/mv -f "$sd/exit_code.tmp" "$sd/exit_code"
