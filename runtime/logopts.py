@@ -69,12 +69,26 @@ def demux(chunks: Iterable[bytes], out: BinaryIO, err: BinaryIO) -> None:
     (stream 1) and ``err`` (stream 2), flushed as it comes."""
     pending = b""
     for chunk in chunks:
-        pending += chunk
-        while len(pending) >= 8:
-            stream, size = struct.unpack(">BxxxL", pending[:8])
-            if len(pending) < 8 + size:
+        pending = pending + chunk if pending else chunk
+        at, end = 0, len(pending)
+        while end - at >= 8:
+            stream, size = struct.unpack_from(">BxxxL", pending, at)
+            if end - at < 8 + size:
                 break
             target = err if stream == 2 else out
-            target.write(pending[8:8 + size])
-            target.flush()  # each frame as it comes: the two streams keep their order on one terminal
-            pending = pending[8 + size:]
+            if stream != 2:  # a run of stdout frames: one write
+                stop = at
+                parts = []
+                while end - stop >= 8:
+                    s2, n2 = struct.unpack_from(">BxxxL", pending, stop)
+                    if s2 == 2 or end - stop < 8 + n2:
+                        break
+                    parts.append(pending[stop + 8:stop + 8 + n2])
+                    stop += 8 + n2
+                target.write(b"".join(parts))
+                at = stop
+            else:
+                target.write(pending[at + 8:at + 8 + size])
+                at += 8 + size
+            target.flush()  # as it comes: the two streams keep their order on one terminal
+        pending = pending[at:]

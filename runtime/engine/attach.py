@@ -110,7 +110,7 @@ class _Session:
         partial = bytearray()
         while not self.detached.is_set():
             over = self._over()  # before the read: what was written before the end is sent
-            out = b"".join(logstore.render(logstore.records(f, partial), multiplexed=not self.tty))
+            out = logstore.render(logstore.records(f, partial), multiplexed=not self.tty)
             if out:
                 sock.sendall(out)
                 continue

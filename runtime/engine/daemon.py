@@ -205,7 +205,8 @@ class Engine:
         exited = self.containers.exit_event(cid) if query["follow"] else None
         recs = logstore.follow(path, done, wait=exited.wait if exited else time.sleep, since=since, until=until, tail=tail,
                                streams=streams, follow=query["follow"])
-        return Stream(logstore.render(recs, query["timestamps"], multiplexed=picked and not rec.get("tty")))
+        multiplexed = picked and not rec.get("tty")
+        return Stream(logstore.render(batch, query["timestamps"], multiplexed) for batch in recs)
 
     def reset(self) -> dict[str, Any]:
         """Remove every container and network of this engine, predefined ones included."""

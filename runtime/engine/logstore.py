@@ -19,6 +19,7 @@ from __future__ import annotations
 import calendar
 import json
 import os
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -33,10 +34,21 @@ _NUMBERS = {"stdout": STDOUT, "stderr": STDERR}
 _dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
 
 
+_EPOCH = "1970-01-01T00:00:00.000000000Z"
+# a line of printable ASCII without quote or backslash: JSON as it is (the fast path both ways)
+_PLAIN = re.compile(rb'[ !#-\[\]-~]*\n?\Z')
+_FAST = re.compile(rb'\{"log":"([ !#-\[\]-~]*?)(\\n)?","stream":"(stdout|stderr)","time":"([0-9TZ:.-]+)"\}\Z')
+
+
 class Record(NamedTuple):
     stream: int  # STDOUT or STDERR
-    time: int  # nanoseconds since the epoch
+    stamp: str  # RFC 3339 with nanoseconds, as written (parsed only for --since/--until)
     data: bytes
+
+    @property
+    def time(self) -> int:
+        """Nanoseconds since the epoch."""
+        return parse_time(self.stamp)
 
 
 def rfc3339(ns: int) -> str:
@@ -64,13 +76,18 @@ def encode(stream: int, data: bytes, ns: int) -> bytes:
     """One record per line of ``data`` (its last piece too, when it has no newline yet:
     a prompt must reach an attached client before its line ends)."""
     stamp, name = rfc3339(ns), _NAMES[stream]
+    tail = b'","stream":"' + name.encode() + b'","time":"' + stamp.encode() + b'"}\n'
     out = []
     start = 0
     while start < len(data):
         end = data.find(b"\n", start)
         end = len(data) if end < 0 else end + 1
-        text = data[start:end].decode("utf-8", "surrogateescape")
-        out.append(_dumps({"log": text, "stream": name, "time": stamp}).encode() + b"\n")
+        line = data[start:end]
+        if _PLAIN.match(line):
+            out.append(b'{"log":"' + (line[:-1] + b"\\n" if line.endswith(b"\n") else line) + tail)
+        else:
+            text = line.decode("utf-8", "surrogateescape")
+            out.append(_dumps({"log": text, "stream": name, "time": stamp}).encode() + b"\n")
         start = end
     return b"".join(out)
 
@@ -96,11 +113,17 @@ class Writer:
 
 
 def _decode(line: bytes) -> Record:
+    """One line of the log, without its newline."""
+    m = _FAST.match(line)
+    if m:
+        body, nl, stream, stamp = m.groups()
+        return Record(STDOUT if stream == b"stdout" else STDERR, stamp.decode(), body + b"\n" if nl else body)
     try:
         obj = json.loads(line)
-        return Record(_NUMBERS[obj["stream"]], parse_time(obj["time"]), obj["log"].encode("utf-8", "surrogateescape"))
+        parse_time(obj["time"])
+        return Record(_NUMBERS[obj["stream"]], obj["time"], obj["log"].encode("utf-8", "surrogateescape"))
     except (ValueError, KeyError, TypeError, AttributeError):
-        return Record(STDOUT, 0, line)  # not a record: a raw log line
+        return Record(STDOUT, _EPOCH, line + b"\n")  # not a record: a raw log line
 
 
 def records(f, partial: bytearray | None = None) -> Iterator[Record]:
@@ -108,18 +131,17 @@ def records(f, partial: bytearray | None = None) -> Iterator[Record]:
     written) stays in ``partial`` for the next call."""
     buf = partial if partial is not None else bytearray()
     while True:
-        chunk = f.read(65536)
+        chunk = f.read(1 << 20)
         if not chunk:
             return
         buf += chunk
-        start = 0
-        while True:
-            end = buf.find(b"\n", start)
-            if end < 0:
-                break
-            yield _decode(bytes(buf[start:end + 1]))
-            start = end + 1
-        del buf[:start]
+        cut = buf.rfind(b"\n")
+        if cut < 0:
+            continue
+        lines = bytes(buf[:cut]).split(b"\n")
+        del buf[:cut + 1]
+        for line in lines:
+            yield _decode(line)
 
 
 def select(recs: Iterable[Record], since: int | None = None, until: int | None = None, tail: int | None = None,
@@ -127,29 +149,56 @@ def select(recs: Iterable[Record], since: int | None = None, until: int | None =
     """Docker's filters: ``since`` (inclusive) and ``until`` (exclusive) in nanoseconds, the
     last ``tail`` records, the streams asked for."""
     kept: Iterable[Record] = (r for r in recs if r.stream in streams and (since is None or r.time >= since)
-                              and (until is None or r.time < until))
+                              and (until is None or r.time < until))  # time: parsed only when asked
     if tail is not None:
         return list(deque(kept, maxlen=tail)) if tail > 0 else []
     return list(kept)
 
 
+def _last(f, tail: int, since: int | None, until: int | None, streams: tuple[int, ...]) -> list[Record]:
+    """``--tail``: read back from the end only as far as the last ``tail`` records need (the
+    file is left at its end, for ``follow``)."""
+    end = f.seek(0, 2)
+    size = 65536
+    while True:
+        start = max(0, end - size)
+        f.seek(start)
+        data = f.read(end - start)
+        if start > 0:
+            data = data[data.find(b"\n") + 1:]  # a cut first line is not a record
+        recs = [_decode(line) for line in data.split(b"\n")[:-1]] if data else []
+        kept = select(recs, since, until, tail, streams)
+        if len(kept) >= tail or start == 0 or (since is not None and recs and recs[0].time < since):
+            f.seek(end - (len(data) - data.rfind(b"\n") - 1))  # a last line still being written: for ``follow``
+            return kept
+        size *= 4
+
+
 def follow(path: str, done: Callable[[], bool], wait: Callable[[float], object] = time.sleep, since: int | None = None,
            until: int | None = None, tail: int | None = None, streams: tuple[int, ...] = (STDOUT, STDERR),
-           follow: bool = True) -> Iterator[Record]:
+           follow: bool = True) -> Iterator[list[Record]]:
     """The log's records through the filters, then (``follow``) the new ones as they come
-    until ``done()`` and nothing is left, or a record is past ``until``."""
+    until ``done()`` and nothing is left, or a record is past ``until``; in batches (what
+    one read found), so that a client gets them in few writes."""
     with open(path, "rb") as f:
         partial = bytearray()
-        yield from select(records(f, partial), since, until, tail, streams)
+        first = _last(f, tail, since, until, streams) if tail is not None else select(records(f, partial), since, until, None, streams)
+        if first:
+            yield first
         if not follow:
             return
         while True:
             finished = done()  # before the read: what was written before the end is read
+            batch = []
             for r in records(f, partial):
                 if until is not None and r.time >= until:
+                    if batch:
+                        yield batch
                     return
                 if r.stream in streams and (since is None or r.time >= since):
-                    yield r
+                    batch.append(r)
+            if batch:
+                yield batch
             if finished:
                 return
             if until is not None and time.time_ns() >= until:
@@ -167,15 +216,19 @@ def text_of(path: str, offset: int = 0) -> str:
         return ""
 
 
-def render(recs: Iterable[Record], timestamps: bool = False, multiplexed: bool = False) -> Iterator[bytes]:
+def render(recs: Iterable[Record], timestamps: bool = False, multiplexed: bool = False) -> bytes:
     """Records as the API sends them: Docker's multiplexed frames (8-byte header: stream,
     0, 0, 0, big-endian length) for a container without a terminal when the client asked
     for streams, else the bytes; ``timestamps`` puts each line's time before it."""
     import struct
 
+    out = []
     for r in recs:
-        data = (rfc3339(r.time).encode() + b" " + r.data) if timestamps else r.data
-        yield struct.pack(">BxxxL", r.stream, len(data)) + data if multiplexed else data
+        data = (r.stamp.encode() + b" " + r.data) if timestamps else r.data
+        if multiplexed:
+            out.append(struct.pack(">BxxxL", r.stream, len(data)))
+        out.append(data)
+    return b"".join(out)
 
 
 def parse_query_time(value: str | None) -> int | None:

@@ -4,6 +4,7 @@ and the log's record format (runtime.engine.logstore): table-driven."""
 from __future__ import annotations
 
 import io
+import json
 import struct
 from datetime import datetime
 
@@ -46,6 +47,23 @@ def test_bad_log_times(value):
 @pytest.mark.parametrize("value, expected", [("all", "all"), ("0", "0"), ("007", "7"), ("-1", "all")])
 def test_tail(value, expected):
     assert logopts.tail(value) == expected
+
+
+def test_demux_keeps_the_order_of_interleaved_frames():
+    frames = b"".join(struct.pack(">BxxxL", s, len(d)) + d for s, d in ((1, b"a"), (1, b"b"), (2, b"E"), (1, b"c")))
+    seen = []
+
+    class Sink(io.BytesIO):
+        def __init__(self, tag):
+            super().__init__()
+            self.tag = tag
+
+        def write(self, data):
+            seen.append((self.tag, bytes(data)))
+            return super().write(data)
+
+    logopts.demux([frames], Sink("out"), Sink("err"))
+    assert seen == [("out", b"ab"), ("err", b"E"), ("out", b"c")]
 
 
 def test_demux_splits_frames_across_chunks():
@@ -127,15 +145,23 @@ def test_log_records_round_trip_lines_streams_times_and_bytes(tmp_path):
     w.close()
     with open(path, "rb") as f:
         recs = list(logstore.records(f))
-    assert recs == [(1, NOW, b"a\n"), (1, NOW, b"b\n"), (2, NOW + 1, b"\xff\xfe raw\n"), (1, NOW + 2, b"prompt> ")]
+    assert [(r.stream, r.time, r.data) for r in recs] == [
+        (1, NOW, b"a\n"), (1, NOW, b"b\n"), (2, NOW + 1, b"\xff\xfe raw\n"), (1, NOW + 2, b"prompt> ")]
+    # the fast path writes what JSON would: every line reads back the same through json too
+    for line in open(path, "rb"):
+        obj = json.loads(line)
+        assert set(obj) == {"log", "stream", "time"}
+    assert logstore._decode(b'{"time":"2025-12-01T14:40:00.000000000Z","stream":"stderr","log":"q\\"\\n"}') == (
+        2, "2025-12-01T14:40:00.000000000Z", b'q"\n')  # another writer's key order: the slow path
+    assert logstore._decode(b"raw line") == (1, "1970-01-01T00:00:00.000000000Z", b"raw line\n")
     assert b'"time":"2025-12-01T14:40:00.000000001Z"' in open(path, "rb").read()
     assert logstore.select(recs, tail=2) == recs[2:]
     assert logstore.select(recs, since=NOW + 1) == recs[2:]
     assert logstore.select(recs, until=NOW + 1) == recs[:2]
     assert logstore.select(recs, streams=(2,)) == [recs[2]]
     assert logstore.select(recs, tail=0) == []
-    assert list(logstore.render(recs[:1], timestamps=True)) == [b"2025-12-01T14:40:00.000000000Z a\n"]
-    assert list(logstore.render(recs[2:3], multiplexed=True)) == [struct.pack(">BxxxL", 2, 7) + b"\xff\xfe raw\n"]
+    assert logstore.render(recs[:1], timestamps=True) == b"2025-12-01T14:40:00.000000000Z a\n"
+    assert logstore.render(recs[2:3], multiplexed=True) == struct.pack(">BxxxL", 2, 7) + b"\xff\xfe raw\n"
 
 
 def test_resolv_conf_search_and_options(tmp_path):
@@ -146,3 +172,21 @@ def test_resolv_conf_search_and_options(tmp_path):
     text = files.resolv_conf(host_file=str(host), options=["ndots:5"])
     assert text.splitlines() == ["nameserver 192.0.2.1", "search host.test", "options ndots:5"]
     assert files.hosts("h", "n", ["10.0.0.2"], [("192.0.2.9", "db")]).splitlines()[-2:] == ["192.0.2.9\tdb", "10.0.0.2\th n"]
+
+
+def test_tail_reads_back_from_the_end_and_follows_a_line_being_written(tmp_path):
+    path = str(tmp_path / "log")
+    w = logstore.Writer(path)
+    for i in range(5000):
+        w.write(logstore.STDOUT if i % 3 else logstore.STDERR, b"line %d\n" % i, ns=NOW + i)
+    with open(path, "ab") as f:
+        f.write(logstore.encode(logstore.STDOUT, b"late\n", NOW + 9999)[:10])  # half a record
+    got = logstore.follow(path, lambda: True, tail=2, streams=(logstore.STDERR,))
+    assert [r.data for r in next(got)] == [b"line 4995\n", b"line 4998\n"]
+    with open(path, "ab") as f:
+        f.write(logstore.encode(logstore.STDOUT, b"late\n", NOW + 9999)[10:])
+    with open(path, "rb") as f:
+        assert [r.data for r in logstore.select(logstore.records(f), tail=1)] == [b"late\n"]
+    assert [r.data for batch in logstore.follow(path, lambda: True, tail=1) for r in batch] == [b"late\n"]
+    assert [r.data for batch in logstore.follow(path, lambda: True, tail=2, since=NOW + 4999) for r in batch] == [b"line 4999\n", b"late\n"]
+    w.close()
