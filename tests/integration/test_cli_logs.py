@@ -50,6 +50,9 @@ def test_streams_apart(lab, done):
     assert (res.stdout, res.stderr) == ("out1\nout2\nout3\n", "err1\nerr2\n")
     res = subprocess.run(f"{' '.join(NETCORE)} logs {done} 2>/dev/null", shell=True, env=lab.env, capture_output=True, text=True)
     assert res.stdout == "out1\nout2\nout3\n"
+    # the container holds its two FIFOs' write ends and nothing else of the log (no read end)
+    fds = lab("run", "--rm", "--network", "none", "bb", "sh", "-c", "ls /proc/1/fd; readlink /proc/1/fd/1; readlink /proc/1/fd/2").stdout.split()
+    assert fds[:3] == ["0", "1", "2"] and fds[3].endswith("/stdout.fifo") and fds[4].endswith("/stderr.fifo") and len(fds) == 5, fds
     # run without -d prints them apart too
     res = lab("run", "--rm", "--network", "none", "bb", "sh", "-c", "echo o; echo e >&2; exit 3", check=False)
     assert (res.returncode, res.stdout, res.stderr) == (3, "o\n", "e\n")
