@@ -45,6 +45,9 @@ class CniAttachments:
             if sandbox is None:
                 sandbox = ctl.setup_sandbox(container_id, name or container_id, [att], ports=ports or (), netns_path=netns)
                 ep = ctl.sandbox_endpoints(sandbox)[0]
+                # CNI's convention (the portmap plugin's): the plugin programs the DNAT, the
+                # runtime holds the host port (podman binds it for conmon after ADD)
+                ctl.ports.release(ep.ports)
             else:
                 if any(e.ifname == ifname for e in ctl.sandbox_endpoints(sandbox)):
                     raise AlreadyExists(f"container {container_id} already has interface {ifname}: DEL it before another ADD")
