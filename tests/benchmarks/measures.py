@@ -375,6 +375,7 @@ def m_cni(ctx: Ctx) -> dict[str, Any]:
                     s.setdefault("netcore-cni add", []).append(add)
                     s.setdefault("netcore-cni del", []).append(dele)
             s.setdefault("netcore-cni exec floor (VERSION)", []).append(mine.exec_floor_ms())
+            s.setdefault("python -c pass (interpreter floor)", []).append(timed(in_netns(nc.netns, [sys.executable, "-c", "pass"])))
             ctx.log(f"  cni rep {rep + 1}/{ctx.reps}")
         return _series(s)
     finally:
