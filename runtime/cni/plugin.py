@@ -11,18 +11,18 @@ DEL never fails for lack of anything: no record, no netns, a repeat; an engine t
 does not answer is logged on stderr and DEL still succeeds (the engine reaps the
 sandbox of a deleted netns at its next start, and STATUS/GC exist for the rest).
 
-Exec'd per call, so it imports only ``json``, ``os``, ``sys`` and the API client
-(itself kept light): no engine code, no pydantic, no pyroute2.
+Exec'd per call, so it imports only ``os``, ``sys`` and ``runtime.cni.wire`` (JSON and
+the request through the C halves of ``json`` and ``socket``): no engine code, no
+pydantic, no pyroute2, not even ``json`` (see ``wire``).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
-from runtime.api.client import DEFAULT_SOCKET, ApiError, Client
-from runtime.cni.conflist import SUPPORTED
+from runtime.cni import wire
+from runtime.cni.conflist import DEFAULT_SOCKET, SUPPORTED
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -67,14 +67,14 @@ def main() -> int:
 
 
 def _print(obj: dict[str, Any]) -> int:
-    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.write(wire.dumps(obj) + "\n")
     sys.stdout.flush()
     return 0
 
 
 def _decode(raw: bytes) -> dict[str, Any]:
     try:
-        conf = json.loads(raw or b"{}")
+        conf = wire.loads(raw or b"{}")
     except ValueError as exc:
         raise CniError(DECODE, f"the network configuration is not JSON: {exc}") from None
     if not isinstance(conf, dict):
@@ -115,21 +115,24 @@ def _network(conf: dict[str, Any]) -> str:
     return net
 
 
-def _client(conf: dict[str, Any]) -> Client:
+def _socket(conf: dict[str, Any]) -> str:
     sock = conf.get("socket") or DEFAULT_SOCKET
     if not isinstance(sock, str):
         raise CniError(INVALID_CONFIG, '"socket" must be the path of the netcore engine\'s socket')
-    return Client(sock, autostart=False)
+    return sock[len("unix://"):] if sock.startswith("unix://") else sock
 
 
 def _call(conf: dict[str, Any], path: str, body: dict[str, Any], not_found: int = INVALID_CONFIG) -> Any:
+    """The engine never starts on demand here: a runtime's plugin must not spawn daemons."""
     try:
-        return _client(conf).request("POST", path, body, timeout=60)
-    except ApiError as exc:
-        if exc.status == 0:  # no engine, or it went away
-            raise CniError(TRY_AGAIN, str(exc), "the netcore engine did not answer") from None
-        code = not_found if exc.status == 404 else INVALID_CONFIG if exc.status == 400 else ENGINE_REFUSED
-        raise CniError(code, str(exc), f"netcore engine: HTTP {exc.status}") from None
+        status, answer = wire.post(_socket(conf), path, body, timeout=60)
+    except wire.EngineUnreachable as exc:
+        raise CniError(TRY_AGAIN, str(exc), "the netcore engine did not answer") from None
+    if status < 400:
+        return answer
+    message = answer.get("message") if isinstance(answer, dict) else None
+    code = not_found if status == 404 else INVALID_CONFIG if status == 400 else ENGINE_REFUSED
+    raise CniError(code, message or f"HTTP {status}", f"netcore engine: HTTP {status}")
 
 
 def _args() -> dict[str, str]:

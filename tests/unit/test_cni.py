@@ -78,3 +78,19 @@ def test_conflist_versions():
         cl.conflist("web", "/s", "2.0.0")
     # podman 4.3 drops a network whose version the plugin does not list verbatim
     assert {"0.3.0", "0.3.1", "0.4.0", "1.0.0"} <= set(cl.SUPPORTED)
+
+
+def test_wire_json_agrees_with_the_json_package():
+    import json
+
+    from runtime.cni import wire
+
+    doc = {"a": [1, 2.5, "x\u00e9\"\n", None, True, False, {"b": {}}], "c": "", "d": -3}
+    assert json.loads(wire.dumps(doc)) == doc
+    assert wire.loads(json.dumps(doc, indent=2) + "\n") == doc
+    assert wire.loads(b' {"k": "v"} ') == {"k": "v"}
+    for bad in ("", "{nope", '{"a": 1} x', "[1,"):
+        with pytest.raises(ValueError):
+            wire.loads(bad)
+    with pytest.raises(TypeError):
+        wire.dumps({"s": {1, 2}})
