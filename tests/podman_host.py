@@ -101,9 +101,9 @@ class PodmanHost:
             shutil.rmtree(d, ignore_errors=True)
         if os.path.exists(self.conf):
             os.unlink(self.conf)
-        for hier in os.listdir("/sys/fs/cgroup"):  # the empty cgroups podman made (others' may still be in use)
+        for hier in os.listdir("/sys/fs/cgroup"):  # the empty cgroups podman made (rmdir fails on one in use)
             for c in cids:
-                for d in (f"libpod_parent/libpod-{c}", f"libpod_parent/libpod-conmon-{c}"):
+                for d in (f"libpod_parent/libpod-{c}", f"libpod_parent/libpod-conmon-{c}", "libpod_parent/conmon", "libpod_parent"):
                     try:
                         os.rmdir(f"/sys/fs/cgroup/{hier}/{d}")
                     except OSError:
