@@ -86,25 +86,24 @@ class PodmanHost:
     def stop(self) -> None:
         """Containers first (their CNI DEL reaches the engine, which must still run), then podman's dirs."""
         try:
-            ids = self("ps", "-aq", check=False, timeout=60).stdout.split()
-            if ids:
-                self("rm", "-f", "-t", "0", *ids, check=False, timeout=120)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
             cids = os.listdir(f"{self.root}/storage/overlay-containers")
         except OSError:
             cids = []
+        try:
+            if cids:
+                self("rm", "-af", "-t", "0", check=False, timeout=120)
+        except subprocess.TimeoutExpired:
+            pass
         kill_pids(cgroup_members([f"libpod_parent/libpod-{c}" for c in cids]))  # never the shared conmon cgroup
         for d in (self.root, self.runroot):
             umount_under(d)
             shutil.rmtree(d, ignore_errors=True)
         if os.path.exists(self.conf):
             os.unlink(self.conf)
+        parents = ("libpod_parent/conmon", "libpod_parent")
         for hier in os.listdir("/sys/fs/cgroup"):  # the empty cgroups podman made (rmdir fails on one in use)
-            for c in cids:
-                for d in (f"libpod_parent/libpod-{c}", f"libpod_parent/libpod-conmon-{c}", "libpod_parent/conmon", "libpod_parent"):
-                    try:
-                        os.rmdir(f"/sys/fs/cgroup/{hier}/{d}")
-                    except OSError:
-                        pass
+            for d in [*(f"libpod_parent/libpod-{c}" for c in cids), *(f"libpod_parent/libpod-conmon-{c}" for c in cids), *parents]:
+                try:
+                    os.rmdir(f"/sys/fs/cgroup/{hier}/{d}")
+                except OSError:
+                    pass
