@@ -251,3 +251,24 @@ def test_status_and_gc(engine: Engine, net: str, netns) -> None:
     assert list(containers(engine, net)) == [kid] and drop.addresses() == [] and keep.addresses() != []
     assert cni("DEL", conf(engine, net, "1.1.0"), kid, netns=keep.path)[0] == 0
     assert containers(engine, net) == {}
+
+
+def test_static_ip_and_aliases(engine: Engine, net: str, subnet: str, netns) -> None:
+    """``IP=`` in CNI_ARGS (podman ``--ip``) or the ``ips`` capability; the ``aliases`` capability as DNS names."""
+    base = subnet.rsplit(".", 1)[0]
+    ns1, ns2 = netns(), netns()
+    c1, c2 = secrets.token_hex(8), secrets.token_hex(8)
+    rc, res, _ = cni("ADD", conf(engine, net), c1, netns=ns1.path, args=f"IgnoreUnknown=1;IP={base}.50")
+    assert rc == 0 and res["ips"][0]["address"].startswith(f"{base}.50/")
+    config = conf(engine, net, runtimeConfig={"ips": [f"{base}.51/24"], "aliases": {net: ["db", "store"]}})
+    rc, res, _ = cni("ADD", config, c2, netns=ns2.path)
+    assert rc == 0 and res["ips"][0]["address"].startswith(f"{base}.51/")
+    out = netns_exec(ns1.path, "busybox", "nslookup", "store", "127.0.0.11", timeout=10)
+    assert f"{base}.51" in out.stdout, out.stdout + out.stderr
+    # an address taken: CNI's error, nothing made
+    ns3 = netns()
+    rc, err, _ = cni("ADD", conf(engine, net), secrets.token_hex(8), netns=ns3.path, args=f"IP={base}.50")
+    assert rc != 0 and err["code"] == 100 and ns3.addresses() == []
+    for cid, ns in ((c1, ns1), (c2, ns2)):
+        assert cni("DEL", conf(engine, net), cid, netns=ns.path)[0] == 0
+    assert containers(engine, net) == {}
