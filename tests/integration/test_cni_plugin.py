@@ -272,3 +272,12 @@ def test_static_ip_and_aliases(engine: Engine, net: str, subnet: str, netns) -> 
     for cid, ns in ((c1, ns1), (c2, ns2)):
         assert cni("DEL", conf(engine, net), cid, netns=ns.path)[0] == 0
     assert containers(engine, net) == {}
+
+
+def test_an_interface_name_taken_in_the_netns_fails_and_leaves_nothing(engine: Engine, net: str, netns) -> None:
+    ns = netns()
+    subprocess.run(["ip", "-n", ns.name, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p"], check=True)
+    links = engine_links(engine)
+    rc, err, _ = cni("ADD", conf(engine, net), secrets.token_hex(8), netns=ns.path)
+    assert rc != 0 and set(err) == {"cniVersion", "code", "msg", "details"} and "\n" not in err["msg"]
+    assert containers(engine, net) == {} and engine_links(engine) == links
