@@ -2,7 +2,9 @@
 
 Used by the etcd store (commit replays, watch reconnects), the cluster join and
 rejoin loops, the routed driver's late watch and the runtime's restart manager, so a
-retry schedule is read and tuned in one place.
+retry schedule is read and tuned in one place. The one loop that does not use it is the
+CLI client's connect retry (``runtime/api/client.py``): importing ``netcore`` would cost
+every command's start-up more than the loop's five lines.
 """
 
 from __future__ import annotations
