@@ -148,6 +148,9 @@ class Bird:
             daemons.spawn([BIRD, "-c", self.conf, "-s", self.ctl, "-P", self.pidfile], self.log + ".start")
             daemons.wait_until(lambda: os.path.exists(self.ctl) and self.running(), 10, f"bird: no control socket {self.ctl}")
         except KernelError:
+            pid = self.pid()  # one that started but never answered: end it, leave nothing running
+            if pid is not None:
+                daemons.terminate(pid)
             self._unlink(self.ctl, self.pidfile)  # a BIRD that refused its config leaves both behind
             raise
 
