@@ -2,7 +2,7 @@
 
 Read with ``ast`` (nothing is imported): no module under drivers/ imports ``subprocess``
 or ``pyroute2`` or runs a program through ``os``; no module outside netcore/osl imports
-``pyroute2``; the core never imports a driver.
+``pyroute2`` nor ``subprocess``; the core never imports a driver.
 """
 
 from __future__ import annotations
@@ -65,6 +65,11 @@ def test_no_driver_runs_a_program_or_speaks_netlink_itself():
 def test_pyroute2_only_in_the_os_layer(top):
     outside = [p for p in modules(top) if not rel(p).startswith("netcore/osl/")]
     assert offenders(outside, ("pyroute2",)) == {}
+
+
+def test_the_core_runs_programs_only_through_the_os_layer():
+    outside = [p for p in modules("netcore") if not rel(p).startswith("netcore/osl/")]
+    assert offenders(outside, ("subprocess",)) == {}
 
 
 def test_the_core_imports_no_driver():
