@@ -220,7 +220,7 @@ def run(cli: Cli, detach: bool, command: tuple[str, ...], **opts) -> None:
     # with a terminal, stdin or a restart policy: Docker's order, create, attach, wait, start
     attached = not detach and (tty or interactive or body["RestartPolicy"]["Name"] not in ("", "no"))
     if attached and tty and interactive and not os.isatty(0):
-        raise click.UsageError("the input device is not a TTY")
+        raise click.ClickException("the input device is not a TTY")  # exit 1, as Docker
     try:
         if attached:
             body["StdinOnce"] = interactive
@@ -283,7 +283,7 @@ def start(cli: Cli, attach: bool, interactive: bool, tty_ignored: bool, containe
         cfg, state = view["Config"], view["State"]
         stdin = interactive and cfg["OpenStdin"]
         if cfg["Tty"] and stdin and not os.isatty(0):
-            raise click.UsageError("the input device is not a TTY")
+            raise click.ClickException("the input device is not a TTY")  # exit 1, as Docker
         running = state["Running"] and not state["Restarting"]  # then only attach, as Docker
         sys.exit(session.attach_and_start(client, view["Id"], tty=cfg["Tty"], stdin=stdin, start=not running))
     if len(containers) == 1:  # one line, as every error
@@ -355,7 +355,7 @@ def attach_(cli: Cli, no_stdin: bool, container: str) -> None:
     cfg = view["Config"]
     stdin = cfg["OpenStdin"] and not no_stdin
     if cfg["Tty"] and stdin and not os.isatty(0):
-        raise click.UsageError("the input device is not a TTY")
+        raise click.ClickException("the input device is not a TTY")  # exit 1, as Docker
     sys.exit(attach.attach_and_start(client, view["Id"], tty=cfg["Tty"], stdin=stdin, start=False))
 
 

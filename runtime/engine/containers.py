@@ -49,6 +49,15 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
+class CommandFailed(InvalidConfig):
+    """The container's command could not be run (not found: 127, not runnable: 126): the
+    container stays (Docker's), and the API says which code the CLI exits with."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.exit_code = code
+
+
 class HostOnly:
     """The image resolver until an image store is wired in: the built-in ``host`` image only."""
 
@@ -249,6 +258,11 @@ class Containers:
             with self.lock:  # an Image of no store (a build's RUN) is handed on as it is
                 self._start(rec, manual=True, img=image if isinstance(image, Image) else None)
             return rec
+        except CommandFailed:  # Docker's run leaves it Created, the exit code and error in its state
+            with self.lock:
+                rec.pop("transient", None)
+                self.store.put(CONTAINER, rec["id"], rec, name=rec["name"])
+            raise
         except BaseException:
             with self.lock:
                 self.store.delete(CONTAINER, rec["id"])
@@ -268,7 +282,11 @@ class Containers:
             if rec["state"] == "removing":
                 raise Conflict(f"container {rec['name']} is marked for removal and cannot be started")
             self._cancel_restart(rec["id"])
-            self._start(rec, manual=True)
+            try:
+                self._start(rec, manual=True)
+            except CommandFailed:
+                self.store.put(CONTAINER, rec["id"], rec, name=rec["name"])
+                raise
             return rec
 
     def _start(self, rec: dict[str, Any], manual: bool, img: Image | None = None) -> None:
@@ -304,6 +322,9 @@ class Containers:
             self.changed.notify_all()
             self.notify_output()
             self.controller.teardown_sandbox(cid)
+            if isinstance(exc, process.CommandError):  # Docker: the container stays, with the code
+                rec.update(exit_code=exc.code, error=str(exc))
+                raise CommandFailed(str(exc), exc.code) from None
             if isinstance(exc, process.ProcessError):
                 raise InvalidConfig(str(exc)) from None
             raise

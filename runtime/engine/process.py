@@ -60,6 +60,14 @@ class StartError(ProcessError):
     """The container could not be started (bad spec, namespace or setup failure)."""
 
 
+class CommandError(StartError):
+    """The container's command cannot be run; ``code``: Docker's exit code for it (127, 126)."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class NotRunningError(ProcessError):
     """The container's process is gone."""
 
@@ -200,7 +208,7 @@ class Launcher:
             try:
                 find_command(view, spec.argv[0], env["PATH"], workdir)
             except ExecError as exc:
-                raise StartError(f"{cid}: {exc}") from None
+                raise CommandError(f"{cid}: {exc}", exc.code) from None
         # --die-with-parent: a killed bwrap (monitors.stop) takes the container with it
         args: list[str] = ["--unshare-pid", "--unshare-ipc", "--as-pid-1", "--die-with-parent"]
         if h is not None:

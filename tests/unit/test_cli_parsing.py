@@ -86,9 +86,9 @@ def requests(engine) -> list[str]:
         (["run", "--netw", "n", "--", "true"], "unrecognized arguments"),  # no prefix matching: --net is an alias
     ],
 )
-def test_bad_input_is_one_line_and_exit_2_before_any_request(fake_engine, args, message):
+def test_bad_input_is_one_line_and_exit_125_before_any_request(fake_engine, args, message):
     res = netcore(fake_engine, *args)
-    assert res.exit_code == 2, (res.stdout, res.stderr)
+    assert res.exit_code == 125, (res.stdout, res.stderr)  # Docker's code for the CLI's own errors
     assert res.stderr.startswith("Error: ") and message in res.stderr and res.stderr.count("\n") == 1, res.stderr
     assert res.stdout == "" and fake_engine[1] == []
 
@@ -163,7 +163,7 @@ def test_run_root_filesystem_and_containment_flags(fake_engine):
 ])
 def test_bad_mount_flags_are_one_line(fake_engine, args, message):
     res = netcore(fake_engine, *args)
-    assert res.exit_code == 2 and message in res.stderr and res.stderr.count("\n") == 1
+    assert res.exit_code == 125 and message in res.stderr and res.stderr.count("\n") == 1
     assert fake_engine[1] == []
 
 
@@ -239,9 +239,9 @@ def test_shell_completion_comes_from_the_cli_itself(tmp_path):
         (["create", "--name", "x"], '"netcore create" requires at least 1 argument'),
     ],
 )
-def test_lifecycle_bad_input_is_one_line_and_exit_2_before_any_request(fake_engine, args, message):
+def test_lifecycle_bad_input_is_one_line_and_exit_125_before_any_request(fake_engine, args, message):
     res = netcore(fake_engine, *args)
-    assert res.exit_code == 2, (res.stdout, res.stderr)
+    assert res.exit_code == 125, (res.stdout, res.stderr)  # Docker's code for the CLI's own errors
     assert res.stderr.startswith("Error: ") and message in res.stderr and res.stderr.count("\n") == 1, res.stderr
     assert res.stdout == "" and fake_engine[1] == []
 
