@@ -29,6 +29,8 @@ def network_view(ctl: Controller, net: Network, driver_state: bool = True) -> di
         entry = {"Subnet": net.subnet, "Gateway": net.gateway}
         if net.ip_range:
             entry["IPRange"] = net.ip_range
+        if net.aux_addresses:
+            entry["AuxiliaryAddresses"] = dict(net.aux_addresses)
         config.append(entry)
     return {
         "Name": net.name,
@@ -39,7 +41,7 @@ def network_view(ctl: Controller, net: Network, driver_state: bool = True) -> di
         "EnableIPv6": False,
         "IPAM": {"Driver": net.ipam_driver, "Options": {}, "Config": config},
         "Internal": net.internal,
-        "Attachable": False,
+        "Attachable": net.attachable,
         "Ingress": False,
         "Containers": containers,
         "Options": net.options,
