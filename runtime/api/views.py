@@ -155,7 +155,7 @@ def container_view(ctl: Controller, rec: dict[str, Any], health: dict[str, Any] 
         "HostConfig": {
             "AutoRemove": rec["auto_remove"],
             "RestartPolicy": rec.get("restart_policy") or {"Name": "no", "MaximumRetryCount": 0},
-            "NetworkMode": rec["networks"][0] if rec["networks"] else "",
+            "NetworkMode": rec.get("network_mode") or (rec["networks"][0] if rec["networks"] else ""),
             "PortBindings": rec.get("port_bindings") or {},
             "PublishAllPorts": rec.get("publish_all", False),
             "Dns": rec.get("dns") or [],

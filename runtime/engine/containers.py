@@ -27,7 +27,7 @@ from netcore import Attachment, Conflict, InvalidConfig, NetcoreError, NotFound,
 from netcore.controller import Controller
 
 from runtime import portspec
-from runtime.engine import files, health, launch, monitors, pause, process
+from runtime.engine import files, health, launch, monitors, netmode, pause, process
 from runtime.engine.config import ipv4
 from runtime.engine.exitwatch import ExitWatcher
 from runtime.engine.restart import Backoff, RestartPolicy
@@ -196,7 +196,11 @@ class Containers:
         name = name or self._random_name()
         if not names.valid_object_name(name):
             raise InvalidConfig(f"invalid container name {name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
-        specs = [_network_spec(n) for n in networks or [{"name": "bridge"}]]
+        joined = netmode.target(networks)  # --network container:NAME: no networks of its own
+        if joined is not None:
+            netmode.check_create(networks[0], hostname, dns, exposed_ports, port_bindings, publish_all)
+            joined = netmode.PREFIX + self.get(joined)["id"]
+        specs = [] if joined else [_network_spec(n) for n in networks or [{"name": "bridge"}]]
         for spec in specs:
             self.controller.network(spec["name"])  # an unknown network fails here, as in Docker's create
         exposed = {**(img.config.get("ExposedPorts") or {}), **(exposed_ports or {})}
@@ -212,6 +216,7 @@ class Containers:
             "workdir": workdir,
             "networks": [s["name"] for s in specs],
             "network_specs": specs,
+            **({"network_mode": joined} if joined else {}),
             "auto_remove": auto_remove,
             "exposed_ports": {**exposed, **{f"{p.container_port}/{p.proto}": {} for p in ports}},
             "port_bindings": bindings,
@@ -299,11 +304,20 @@ class Containers:
         stdio = None
         try:
             os.makedirs(sdir, exist_ok=True)
-            sandbox = self.controller.setup_sandbox(cid, name, attachments, hostname=rec["hostname"], dns_servers=rec["dns"], ports=ports)
+            if rec.get("network_mode"):  # another container's sandbox (netmode)
+                owner = netmode.resolve(self, rec)
+                sandbox = self.controller.sandbox(owner["id"])
+                if sandbox is None:
+                    raise Conflict(f"cannot join network of a non running container: {owner['id']}")
+                host_ns = sandbox.netns_path is None
+                hostname = os.uname().nodename if host_ns else owner["hostname"]
+                netmode.link_files(self.state_dir(owner["id"]), sdir)
+            else:
+                sandbox = self.controller.setup_sandbox(cid, name, attachments, hostname=rec["hostname"], dns_servers=rec["dns"], ports=ports)
+                host_ns = sandbox.netns_path is None
+                hostname = os.uname().nodename if host_ns else rec["hostname"]
+                self._write_files({**rec, "hostname": hostname}, sdir)
             pause.point("run.sandbox")
-            host_ns = sandbox.netns_path is None
-            hostname = os.uname().nodename if host_ns else rec["hostname"]
-            self._write_files({**rec, "hostname": hostname}, sdir)
             img = img or self._image(rec)
             self._make_volumes(img, rec["mounts"])
             pause.point("run.files")
@@ -677,6 +691,7 @@ class Containers:
         self, network: str, ref: str, ip: str | None = None, aliases: list[str] | None = None, gw_priority: int = 0
     ) -> None:
         rec = self.get(ref)
+        netmode.refuse_network_change(rec)
         if rec["state"] != "running":
             raise Conflict(f"container {rec['name']} is not running")
         with self.lock:
