@@ -82,7 +82,7 @@ class RunCommand(Command):
     here, before click parses, as the image name ``host``."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        takes_value = {o for p in self.params if isinstance(p, click.Option) and not (p.is_flag or p.count)
+        takes_value = {o for p in self.params if isinstance(p, click.Option) and not (p.is_flag or p.count or p._flag_needs_value)
                        for o in p.opts + p.secondary_opts}
         i = 0
         while i < len(args):
@@ -207,11 +207,22 @@ def _body(opts: dict) -> dict:
     }
 
 
+def _bool(value: str) -> bool:
+    """Docker's boolean flag value: ``--sig-proxy=false``."""
+    if value.lower() in ("true", "1", "t"):
+        return True
+    if value.lower() in ("false", "0", "f"):
+        return False
+    raise ValueError(f"invalid boolean value {value!r}")
+
+
 @click.command(cls=RunCommand, context_settings=COMMAND_LINE)
 @option("-d", "--detach", is_flag=True, help="Run in the background and print the container ID.")
+@option("--sig-proxy", type=parsed(_bool, "bool"), default="true", flag_value="true", metavar="[=false]",
+        help="Proxy received signals to the container (default true; not with -t).")
 @container_options
 @pass_cli
-def run(cli: Cli, detach: bool, command: tuple[str, ...], **opts) -> None:
+def run(cli: Cli, detach: bool, sig_proxy: bool, command: tuple[str, ...], **opts) -> None:
     """Run a command in a new container (IMAGE, or the host's root with --)."""
     image, cmd = _image_and_command(command, "run")
     body = _body({**opts, "image": image, "cmd": cmd})
@@ -237,17 +248,23 @@ def run(cli: Cli, detach: bool, command: tuple[str, ...], **opts) -> None:
         from runtime.cli import attach
 
         try:
-            code = attach.attach_and_start(client, cid, tty=tty, stdin=interactive, start=True)
+            code = attach.attach_and_start(client, cid, tty=tty, stdin=interactive, start=True, sig_proxy=sig_proxy)
         except ApiError as exc:  # it could not start: nothing stays behind
             client.request("DELETE", f"/containers/{cid}", query={"force": "1"})
             exc.exit_code = _run_exit_code(str(exc))
             raise
         sys.exit(code)
-    out = sys.stdout.buffer
-    for chunk in client.stream(f"/containers/{cid}/logs", {"follow": "1"}):
-        out.write(chunk)
-        out.flush()
-    code = client.request("POST", f"/containers/{cid}/wait", timeout=None)["StatusCode"]
+    from runtime.cli import attach  # Ctrl-C reaches the container, and the client waits for its code
+
+    proxied = attach.proxy_signals(client, cid) if sig_proxy else {}
+    try:
+        out = sys.stdout.buffer
+        for chunk in client.stream(f"/containers/{cid}/logs", {"follow": "1"}):
+            out.write(chunk)
+            out.flush()
+        code = client.request("POST", f"/containers/{cid}/wait", timeout=None)["StatusCode"]
+    finally:
+        attach.restore(proxied)
     sys.exit(code if code is not None else 0)
 
 
