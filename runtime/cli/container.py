@@ -218,7 +218,7 @@ def _bool(value: str) -> bool:
 
 @click.command(cls=RunCommand, context_settings=COMMAND_LINE)
 @option("-d", "--detach", is_flag=True, help="Run in the background and print the container ID.")
-@option("--sig-proxy", type=parsed(_bool, "bool"), default="true", flag_value="true", metavar="[=false]",
+@option("--sig-proxy", is_flag=False, type=parsed(_bool, "bool"), default="true", flag_value="true", metavar="[=false]",
         help="Proxy received signals to the container (default true; not with -t).")
 @container_options
 @pass_cli
