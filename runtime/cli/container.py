@@ -405,17 +405,22 @@ def ps(cli: Cli, all_: bool, quiet: bool, no_trunc: bool, fmt: str) -> None:
 
 
 @click.command("exec", cls=Command, context_settings=COMMAND_LINE)
+@option("-i", "--interactive", is_flag=True, help="Keep STDIN open (without it the command reads nothing, as Docker's).")
+@option("-t", "--tty", is_flag=True, help="The command runs on this terminal (-it for a shell).")
 @option("-w", "--workdir", help="Working directory inside the container.")
 @option("-e", "--env", multiple=True, type=pair("environment variable"), metavar="KEY=VALUE", help="Set environment variable KEY=VALUE.")
 @click.argument("container", metavar="CONTAINER")
 @rest("command", "[--] COMMAND [ARG...]")
 @pass_cli
-def exec_(cli: Cli, workdir: str | None, env: tuple[tuple[str, str], ...], container: str, command: tuple[str, ...]) -> None:
+def exec_(cli: Cli, interactive: bool, tty: bool, workdir: str | None, env: tuple[tuple[str, str], ...],
+          container: str, command: tuple[str, ...]) -> None:
     """Run a command in a running container."""
     from runtime.engine.process import ProcessInfo, exec_argv
     from runtime.engine.rootfs import RootView, resolve_user
 
     cmd = _argv(command, "exec")
+    if tty and interactive and not os.isatty(0):
+        raise click.ClickException("the input device is not a TTY")  # exit 1, as Docker
     view = cli.client.request("GET", f"/containers/{q(container)}/json")
     if not view["State"]["Running"]:
         raise ApiError(409, f"container {view['Name'].lstrip('/')} is not running")
@@ -433,6 +438,10 @@ def exec_(cli: Cli, workdir: str | None, env: tuple[tuple[str, str], ...], conta
     caps = frozenset(own["Caps"]) if own.get("Caps") is not None else None
     argv = exec_argv(info, cmd, workdir=workdir, env=extra, user=who, caps=caps,
                      seccomp_program=own.get("SeccompProgram") or None)
+    if not interactive:  # Docker attaches no stdin without -i: a `while read` loop keeps its input
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
     os.execv(argv[0], argv)
 
 

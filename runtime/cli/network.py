@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from runtime.api.client import ApiError, q
@@ -83,16 +85,21 @@ def inspect(cli: Cli, names: tuple[str, ...]) -> None:
 @click.argument("names", nargs=-1, required=True, metavar="NETWORK")
 @pass_cli
 def rm(cli: Cli, names: tuple[str, ...]) -> None:
-    """Remove one or more networks."""
-    failed = None
-    for name in names:
+    """Remove one or more networks: every one that can go goes; each failure is one line."""
+    if len(names) == 1:
+        cli.client.request("DELETE", f"/networks/{q(names[0])}")
+        print(names[0])
+        return
+    failed = False
+    for name in dict.fromkeys(names):  # a name given twice is tried once, as Docker's
         try:
             cli.client.request("DELETE", f"/networks/{q(name)}")
             print(name)
         except ApiError as exc:
-            failed = exc
+            print(("Error response from daemon: " if exc.status else "Error: ") + str(exc), file=sys.stderr, flush=True)
+            failed = True
     if failed:
-        raise failed
+        sys.exit(1)
 
 
 @network.command()

@@ -27,7 +27,7 @@ from netcore import Attachment, Conflict, InvalidConfig, NetcoreError, NotFound,
 from netcore.controller import Controller
 
 from runtime import portspec
-from runtime.engine import files, health, launch, monitors, netmode, pause, process
+from runtime.engine import files, health, launch, monitors, netconfig, netmode, pause, process
 from runtime.engine.config import ipv4
 from runtime.engine.exitwatch import ExitWatcher
 from runtime.engine.restart import Backoff, RestartPolicy
@@ -705,8 +705,12 @@ class Containers:
 
     def disconnect(self, network: str, ref: str) -> None:
         rec = self.get(ref)
-        if rec["state"] != "running":
-            raise Conflict(f"container {rec['name']} is not running")
+        netmode.refuse_network_change(rec)
+        if rec["state"] != "running":  # Docker's: a stopped container leaves the network in its config
+            with self.lock:
+                netconfig.forget_network(self.controller, rec, network)
+                self.store.put(CONTAINER, rec["id"], rec, name=rec["name"])
+            return
         with self.lock:
             ep = self.controller.disconnect(network, rec["id"])
             gone = (network, ep.network_id)
