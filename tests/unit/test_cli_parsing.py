@@ -262,3 +262,28 @@ def test_lifecycle_commands_reach_the_engine_in_dockers_shape(fake_engine):
         "POST /containers/c1/wait HTTP/1.0",
         "DELETE /containers/c1?force=0&v=1 HTTP/1.0",
     ]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["network", "create", "--subnet", "10.1.0.0/24", "--subnet", "10.2.0.0/24", "n"], "only one --subnet per network is supported (got 2)"),
+    (["network", "create", "--aux-address", "a=10.1.0.5", "n"], "--aux-address needs a --subnet"),
+    (["network", "create", "--subnet", "10.1.0.0/24", "--aux-address", "a", "n"], "invalid auxiliary address 'a': expected KEY=VALUE"),
+    (["run", "--sig-proxy=maybe", "--", "true"], "argument --sig-proxy: invalid boolean value 'maybe'"),
+    (["exec", "--nosuch", "c1", "true"], "unrecognized arguments: --nosuch"),
+])
+def test_netexit_bad_input_exits_125_before_any_request(fake_engine, args, message):
+    res = netcore(fake_engine, *args)
+    assert (res.exit_code, res.stdout, fake_engine[1]) == (125, "", [])
+    assert res.stderr.startswith("Error: ") and message in res.stderr and res.stderr.count("\n") == 1, res.stderr
+
+
+def test_netexit_flags_reach_the_engine_in_dockers_shape(fake_engine):
+    body = body_of(fake_engine, "network", "create", "--attachable", "--subnet", "10.1.0.0/24",
+                   "--aux-address", "r=10.1.0.5", "--aux-address", "p=10.1.0.6", "n")
+    assert body["Attachable"] is True
+    assert body["IPAM"]["Config"] == [{"Subnet": "10.1.0.0/24", "AuxiliaryAddresses": {"r": "10.1.0.5", "p": "10.1.0.6"}}]
+    body = body_of(fake_engine, "run", "--network", "container:web", "--", "true")
+    assert body["Networks"] == [{"name": "container:web"}]
+    for flag in ("--sig-proxy", "--sig-proxy=false", "--sig-proxy=true"):  # optional value: `--` still ends the options
+        body = body_of(fake_engine, "run", flag, "--", "echo", "x")
+        assert (body["Image"], body["Cmd"]) == ("host", ["echo", "x"])
