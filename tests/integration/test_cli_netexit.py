@@ -203,3 +203,22 @@ def test_exec_stdin_disconnect_stopped_and_network_rm_many(engine, name, subnet)
     assert engine.json("inspect", c)[0]["NetworkSettings"]["Networks"] == {}
     assert "eth0" not in engine("exec", c, "ip", "-o", "link").stdout
     engine("rm", "-f", c)
+
+
+def test_container_network_mode_survives_an_engine_kill(engine, name):
+    """The engine's restart re-adopts both containers: the joined one still shares the other's
+    network namespace."""
+    port = free_port()
+    server, side = f"{name}srv", f"{name}side"
+    engine("run", "-d", "--name", server, "--", "python3", "-m", "http.server", str(port), "--bind", "127.0.0.1")
+    engine("run", "-d", "--name", side, "--network", f"container:{server}", "--", "sleep", "120")
+    fetch = f"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:{port}/').status)"
+    _wait_for(lambda: engine("exec", side, "python3", "-c", fetch, check=False).returncode == 0)
+    engine.kill9()
+    engine.start()
+    views = {v["Name"].lstrip("/"): v for v in (engine.json("inspect", server, side))}
+    assert views[side]["State"]["Running"] and views[server]["State"]["Running"]
+    assert views[side]["HostConfig"]["NetworkMode"] == f"container:{views[server]['Id']}"
+    assert engine("exec", side, "python3", "-c", fetch).stdout.strip() == "200"
+    engine("rm", "-f", side, server)
+    assert engine("ps", "-a", "-q").stdout == ""
