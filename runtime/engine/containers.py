@@ -263,14 +263,13 @@ class Containers:
             with self.lock:  # an Image of no store (a build's RUN) is handed on as it is
                 self._start(rec, manual=True, img=image if isinstance(image, Image) else None)
             return rec
-        except CommandFailed:  # Docker's run leaves it Created, the exit code and error in its state
+        except BaseException as exc:
             with self.lock:
-                rec.pop("transient", None)
-                self.store.put(CONTAINER, rec["id"], rec, name=rec["name"])
-            raise
-        except BaseException:
-            with self.lock:
-                self.store.delete(CONTAINER, rec["id"])
+                if isinstance(exc, CommandFailed) and not rec["auto_remove"]:
+                    rec.pop("transient", None)  # Docker's: it stays Created, the code and error in its state
+                    self.store.put(CONTAINER, rec["id"], rec, name=rec["name"])
+                    raise
+                self.store.delete(CONTAINER, rec["id"])  # (--rm: Docker's daemon removes it too)
                 self._runs.pop(rec["id"], None)
                 shutil.rmtree(self.state_dir(rec["id"]), ignore_errors=True)
                 self._remove_anonymous_volumes(rec)  # made for this run: they go with it

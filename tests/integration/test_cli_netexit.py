@@ -25,7 +25,15 @@ def _wait_for(predicate, timeout: float = 20.0) -> None:
         time.sleep(0.05)
 
 
-def test_exit_codes_as_dockers(engine, name):
+def test_exit_codes_as_dockers(engine, name, tmp_path):
+    tools = tmp_path / "tools"  # commands in a -v mount: what the pre-check of the image cannot see
+    tools.mkdir(mode=0o755)
+    tmp_path.chmod(0o755)
+    for script, body, mode in (("ok.sh", "#!/bin/sh\necho tool ran\n", 0o755), ("badint.sh", "#!/nonexistent/interp\n", 0o755),
+                               ("rootonly.sh", "#!/bin/sh\necho secret\n", 0o700)):
+        (tools / script).write_text(body)
+        (tools / script).chmod(mode)
+    mount = ["-v", f"{tools}:/tmp/tools"]
     cases = [
         # (argv, exit code, a piece of stderr)
         (["run", "--badflag", "--", "true"], 125, "Error: unrecognized arguments: --badflag"),
@@ -35,13 +43,20 @@ def test_exit_codes_as_dockers(engine, name):
         (["run", "-d", "--name", f"{name}nf", "--", "nosuchcmd"], 127, 'exec: "nosuchcmd": executable file not found in $PATH'),
         (["run", "-d", "--name", f"{name}np", "--", "/etc/passwd"], 126, "permission denied"),
         (["run", "--rm", "--", "sh", "-c", "exit 3"], 3, ""),
+        (["run", "--rm", "--", "sh", "-c", "exit 127"], 127, ""),  # the command's own 127: it ran
+        (["run", "--rm", *mount, "--", "/tmp/tools/ok.sh"], 0, ""),
+        # failing at the final execve, after the launch: the run still fails (the launcher waits for it)
+        (["run", "-d", "--name", f"{name}bi", *mount, "--", "/tmp/tools/badint.sh"], 127, 'exec: "/tmp/tools/badint.sh": no such file or directory'),
+        (["run", "-d", "--name", f"{name}ro", "-u", "65534", *mount, "--", "/tmp/tools/rootonly.sh"], 126,
+         'exec: "/tmp/tools/rootonly.sh": permission denied'),
+        (["run", "--rm", "--", "nosuchcmd"], 127, 'exec: "nosuchcmd"'),  # --rm: removed, as Docker's daemon does
     ]
     for argv, code, err in cases:
         res = engine(*argv, check=False)
         assert (res.returncode, err in res.stderr) == (code, True), (argv, res.returncode, res.stderr)
         assert res.stderr.count("\n") <= 1, res.stderr
     # Docker leaves a container whose command cannot run Created, with the code and the error
-    for cname, code in ((f"{name}nf", 127), (f"{name}np", 126)):
+    for cname, code in ((f"{name}nf", 127), (f"{name}np", 126), (f"{name}bi", 127), (f"{name}ro", 126)):
         state = engine.json("inspect", cname)[0]["State"]
         assert (state["Status"], state["ExitCode"], state["Running"]) == ("created", code, False)
         assert "exec: " in state["Error"]
@@ -49,7 +64,8 @@ def test_exit_codes_as_dockers(engine, name):
     res = engine("start", f"{name}nf", check=False)
     assert res.returncode == 1 and 'exec: "nosuchcmd"' in res.stderr
     assert engine.json("inspect", f"{name}nf")[0]["State"]["Status"] == "created"
-    engine("rm", f"{name}nf", f"{name}np")
+    engine("rm", f"{name}nf", f"{name}np", f"{name}bi", f"{name}ro")
+    assert engine("ps", "-a", "-q").stdout == ""
 
 
 def test_network_create_attachable_aux_address_and_refusals(engine, name):
