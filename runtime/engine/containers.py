@@ -691,8 +691,11 @@ class Containers:
     ) -> None:
         rec = self.get(ref)
         netmode.refuse_network_change(rec)
-        if rec["state"] != "running":
-            raise Conflict(f"container {rec['name']} is not running")
+        if rec["state"] != "running":  # Docker's: a stopped container joins it at its next start
+            with self.lock:
+                netconfig.add_network(self.controller, rec, network, ip, list(aliases or ()), gw_priority)
+                self.store.put(CONTAINER, rec["id"], rec, name=rec["name"])
+            return
         with self.lock:
             ep = self.controller.connect(network, rec["id"], ip=ip, aliases=aliases or (), gw_priority=gw_priority)
             rec["networks"].append(ep.network_id)
