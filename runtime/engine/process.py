@@ -272,8 +272,8 @@ class Launcher:
                 "--info-fd", str(start_fd), *args, "--", *command]
 
     def start(self, spec: ProcessSpec, timeout: float = 10.0) -> ProcessInfo:
-        """Start the container detached; return once its pid 1 exists (its mounts and the
-        final exec follow within milliseconds)."""
+        """Start the container detached; return once its pid 1 runs the command (its final
+        execve done: a command that cannot be run is ``CommandError``, see ``execwait``)."""
         r, w = os.pipe()
         prog = None
         try:
@@ -351,7 +351,6 @@ class Launcher:
             json.dump(asdict(info), f)
         os.replace(tmp, os.path.join(sd, "process.json"))
         return info
-
 
     @staticmethod
     def _raise_exec_failure(spec: ProcessSpec, mon: int, log_offset: int) -> None:
