@@ -151,19 +151,31 @@ def test_container_network_mode_shares_the_others_namespace(engine, name):
     engine("start", side)
     assert engine.json("inspect", side)[0]["State"]["Running"] is True
     engine("rm", "-f", side, server)
+    # on a user-defined network the joined container asks the embedded DNS as the other does
+    net = f"{name}net"
+    engine("network", "create", "--subnet", free_subnet(), net)
+    engine("run", "-d", "--name", f"{name}db", "--network", net, "--", "sleep", "60")
+    engine("run", "-d", "--name", f"{name}app", "--network", net, "--", "sleep", "60")
+    db_ip = engine.json("inspect", f"{name}db")[0]["NetworkSettings"]["Networks"][net]["IPAddress"]
+    res = engine("run", "--rm", "--network", f"container:{name}app", "--", "getent", "hosts", f"{name}db")
+    assert res.stdout.split()[0] == db_ip
+    engine("rm", "-f", f"{name}db", f"{name}app")
+    engine("network", "rm", net)
     assert engine("ps", "-a", "-q").stdout == ""
 
 
 def _attached_run(engine, *args: str) -> subprocess.Popen:
-    proc = subprocess.Popen([*NETCORE, "run", *args], env=engine.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*NETCORE, "run", *args], env=engine.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
     assert proc.stdout.readline() == "ready\n"
     return proc
 
 
 def test_ctrl_c_reaches_the_container_of_an_attached_run(engine, name):
     trap = 'trap "echo got INT; exit 7" INT; trap "echo got TERM; exit 8" TERM; echo ready; while :; do sleep 0.1; done'
-    for sig, code, said in ((signal.SIGINT, 7, "got INT"), (signal.SIGTERM, 8, "got TERM")):
-        proc = _attached_run(engine, "--rm", "--name", f"{name}{code}", "--", "sh", "-c", trap)
+    for sig, code, said, flags in ((signal.SIGINT, 7, "got INT", ()), (signal.SIGTERM, 8, "got TERM", ()),
+                                   (signal.SIGINT, 7, "got INT", ("-i",))):  # -i: the attach session's path
+        proc = _attached_run(engine, "--rm", *flags, "--", "sh", "-c", trap)
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=30)
         assert (proc.returncode, out, err) == (code, f"{said}\n", "")
