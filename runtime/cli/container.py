@@ -357,9 +357,11 @@ def wait(cli: Cli, containers: tuple[str, ...]) -> None:
 
 @click.command("attach", cls=Command)
 @option("--no-stdin", is_flag=True, help="Do not attach STDIN.")
+@option("--sig-proxy", is_flag=False, type=parsed(_bool, "bool"), default="true", flag_value="true", metavar="[=false]",
+        help="Proxy all received signals to the process (default true; not with a terminal).")
 @click.argument("container", metavar="CONTAINER")
 @pass_cli
-def attach_(cli: Cli, no_stdin: bool, container: str) -> None:
+def attach_(cli: Cli, no_stdin: bool, sig_proxy: bool, container: str) -> None:
     """Attach local standard input, output, and error streams to a running container."""
     from runtime.cli import attach
 
@@ -373,7 +375,7 @@ def attach_(cli: Cli, no_stdin: bool, container: str) -> None:
     stdin = cfg["OpenStdin"] and not no_stdin
     if cfg["Tty"] and stdin and not os.isatty(0):
         raise click.ClickException("the input device is not a TTY")  # exit 1, as Docker
-    sys.exit(attach.attach_and_start(client, view["Id"], tty=cfg["Tty"], stdin=stdin, start=False))
+    sys.exit(attach.attach_and_start(client, view["Id"], tty=cfg["Tty"], stdin=stdin, start=False, sig_proxy=sig_proxy))
 
 
 @click.command(cls=Command)

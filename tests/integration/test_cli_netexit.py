@@ -194,7 +194,13 @@ def test_ctrl_c_reaches_the_container_of_an_attached_run(engine, name):
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == 130
     assert engine.json("inspect", f"{name}np")[0]["State"]["Running"] is True
-    engine("rm", "-f", f"{name}np", f"{name}twice")
+    # attach forwards them too
+    engine("run", "-d", "--name", f"{name}at", "--", "sh", "-c", 'trap "exit 5" INT; while :; do echo ready; sleep 0.2; done')
+    proc = subprocess.Popen([*NETCORE, "attach", f"{name}at"], env=engine.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "ready\n"
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 5
+    engine("rm", "-f", f"{name}np", f"{name}twice", f"{name}at")
 
 
 def test_exec_stdin_disconnect_stopped_and_network_rm_many(engine, name, subnet):
