@@ -72,9 +72,9 @@ def test_tail(lab, done, args, out, err):
 
 def test_tail_needs_a_number_and_the_container(lab, done):
     res = lab("logs", "--tail", done, check=False)  # the name is the value: no container left
-    assert res.returncode == 2 and res.stderr.count("\n") == 1 and "tail" in res.stderr
+    assert res.returncode == 125 and res.stderr.count("\n") == 1 and "tail" in res.stderr
     res = lab("logs", "--tail", "x", done, check=False)
-    assert res.returncode == 2 and res.stderr.count("\n") == 1 and "invalid tail value" in res.stderr
+    assert res.returncode == 125 and res.stderr.count("\n") == 1 and "invalid tail value" in res.stderr
 
 
 def _stamped(text: str) -> list[tuple[str, str]]:
@@ -99,7 +99,7 @@ def test_timestamps_and_time_filters(lab, done):
     assert lab("logs", "--since", second[:10], done).stdout == "out1\nout2\nout3\n"  # a day: its midnight, local
     assert lab("logs", "--since", second, "-n", "1", done).stdout == "out3\n"
     res = lab("logs", "--since", "yesterday", done, check=False)
-    assert res.returncode == 2 and res.stderr.count("\n") == 1 and "failed to parse value as time or duration" in res.stderr
+    assert res.returncode == 125 and res.stderr.count("\n") == 1 and "failed to parse value as time or duration" in res.stderr
 
 
 def test_follow_with_tail_and_timestamps(lab):

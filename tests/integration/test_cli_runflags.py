@@ -239,4 +239,4 @@ def test_cpus_quota(lab):
         lab("rm", "-f", c)
     for flag, value, needle in (("--cpus", "many", "rational number"), ("-m", "1k", "Minimum memory limit"), ("-m", "lots", "invalid size")):
         res = run(lab, flag, value, "bb", "true", check=False)
-        assert res.returncode == 2 and res.stderr.count("\n") == 1 and needle in res.stderr, res.stderr
+        assert res.returncode == 125 and res.stderr.count("\n") == 1 and needle in res.stderr, res.stderr
