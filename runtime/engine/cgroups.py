@@ -1,8 +1,10 @@
 """Resource limits of a container (``-m/--memory``, ``--cpus``) as cgroups.
 
-A container with a limit gets its own cgroup in each controller it needs, under the
-engine's own cgroup (``<engine's>/netcore/<id>``), so that whatever limits the engine's
-host gives the engine still hold for its containers. The monitor shell joins them
+A container with a limit gets its own cgroup in each controller it needs: with cgroup
+v1 under the engine's own cgroup (``<engine's>/netcore/<id>``), so that whatever limits
+the engine's host gives the engine still hold for its containers; with v2 under the
+root (``/sys/fs/cgroup/netcore/<id>``, as Docker's cgroupfs driver), since v2 lets no
+cgroup that holds a process (the engine's) hand controllers to children. The monitor shell joins them
 before it runs bwrap (``launch.MONITOR``: ``NETCORE_CGROUPS`` lists their
 ``cgroup.procs``), so pid 1 and everything under it is inside from its first
 instruction. Both layouts are handled: cgroup v2 (``memory.max``, ``cpu.max``) and v1
@@ -80,11 +82,23 @@ def paths(cid: str, memory: int | None, nano_cpus: int | None) -> dict[str, str]
         if c in v1:
             out[c] = os.path.join(v1[c] + _own(c), _BASE, cid)
         elif v2 and _v2_has(v2, c):
-            out["unified"] = os.path.join(v2 + _own(""), _BASE, cid)
+            out["unified"] = os.path.join(v2, _BASE, cid)
         else:
             what = "memory limit" if c == "memory" else "CPU CFS scheduler"
             raise Unsupported(f"Your kernel does not support {what}: no {c} cgroup controller is mounted")
     return out
+
+
+def _mkdir(d: str) -> None:
+    """The container's cgroup; its parent may vanish meanwhile (another engine of this cgroup
+    removed it empty, see ``remove``): made again then."""
+    for _ in range(3):
+        try:
+            os.makedirs(d, exist_ok=True)
+            return
+        except FileNotFoundError:
+            continue
+    os.makedirs(d, exist_ok=True)
 
 
 def _write(path: str, value: str) -> None:
@@ -104,7 +118,7 @@ def prepare(cid: str, memory: int | None, nano_cpus: int | None) -> list[str]:
                 ctrls = " ".join(f"+{c}" for c, v in (("memory", memory), ("cpu", nano_cpus)) if v)
                 for p in (os.path.dirname(parent), parent):  # the controllers reach the container's cgroup
                     _write(os.path.join(p, "cgroup.subtree_control"), ctrls)
-            os.makedirs(d, exist_ok=True)
+            _mkdir(d)
             if kind in ("memory", "unified") and memory:
                 if kind == "memory":
                     _write(os.path.join(d, "memory.limit_in_bytes"), str(memory))
@@ -139,6 +153,10 @@ def remove(cid: str, memory: int | None, nano_cpus: int | None, timeout: float =
         while True:
             try:
                 os.rmdir(d)
+                try:
+                    os.rmdir(os.path.dirname(d))  # ``netcore`` too, once no container has a cgroup there
+                except OSError:
+                    pass
                 break
             except FileNotFoundError:
                 break
