@@ -114,6 +114,8 @@ def test_cidfile(lab, tmp_path):
 def test_init_runs_as_pid_1_and_reaps(lab):
     out = run(lab, "--network", "none", "--init", "bb", "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; echo; echo $$").stdout.splitlines()
     assert out[0].startswith("/sbin/docker-init -- sh -c") and out[1] != "1"
+    # the host image's root is read-only: the init is under its fresh /run
+    assert run(lab, "--network", "none", "--init", "--", "cat", "/proc/1/cmdline").stdout.split("\0")[:3] == ["/run/docker-init", "--", "cat"]
     # without --init the shell is pid 1
     assert run(lab, "--network", "none", "bb", "sh", "-c", "echo $$").stdout == "1\n"
     # an orphan's zombie is reaped by the init: none left after its parent died
