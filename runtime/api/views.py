@@ -98,6 +98,8 @@ def container_summary(ctl: Controller, rec: dict[str, Any]) -> dict[str, Any]:
     return {
         "ID": rec["id"],
         "Names": rec["name"],
+        "Image": rec.get("image") or "host",
+        "ImageID": rec.get("image_id") or "host",
         "Command": " ".join(rec["argv"]),
         "CreatedAt": rec["created"],
         "State": rec["state"],
@@ -107,6 +109,23 @@ def container_summary(ctl: Controller, rec: dict[str, Any]) -> dict[str, Any]:
         "Ports": portspec.format_ps(_ports(ctl, rec)),
         "Networks": ",".join(sorted(_networks(ctl, rec))) if rec["state"] == "running" else "",
         "Labels": rec.get("labels") or {},
+        "Mounts": [m.get("Name") or m.get("Source") or "" for m in rec.get("mounts") or ()],
+        "LocalVolumes": sum(1 for m in rec.get("mounts") or () if m.get("Type") == "volume"),
+    }
+
+
+def _default_bridge(networks: dict[str, Any]) -> dict[str, Any]:
+    """Docker's top-level ``NetworkSettings`` fields: the default ``bridge`` network's endpoint, else empty."""
+    ep = networks.get("bridge") or {}
+    return {
+        "EndpointID": ep.get("EndpointID", ""),
+        "Gateway": ep.get("Gateway", ""),
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "IPAddress": ep.get("IPAddress", ""),
+        "IPPrefixLen": ep.get("IPPrefixLen", 0),
+        "IPv6Gateway": "",
+        "MacAddress": ep.get("MacAddress", ""),
     }
 
 
@@ -115,6 +134,7 @@ def container_view(ctl: Controller, rec: dict[str, Any], health: dict[str, Any] 
     proc = rec.get("process") or {}
     running = rec["state"] == "running"
     sandbox = ctl.sandbox(rec["id"])
+    networks = _networks(ctl, rec)
     return {
         "Id": rec["id"],
         "Name": "/" + rec["name"],
@@ -125,7 +145,9 @@ def container_view(ctl: Controller, rec: dict[str, Any], health: dict[str, Any] 
         "State": {
             "Status": rec["state"],
             "Running": running or rec["state"] == "restarting",  # as Docker: a restarting container counts as running
+            "Paused": rec["state"] == "paused",
             "Restarting": rec["state"] == "restarting",
+            "OOMKilled": False,
             "Dead": False,
             "Pid": proc.get("pid", 0) if running else 0,
             "ExitCode": rec["exit_code"] or 0,
@@ -135,8 +157,11 @@ def container_view(ctl: Controller, rec: dict[str, Any], health: dict[str, Any] 
             **({"Health": health} if health is not None else {}),
         },
         "RestartCount": rec.get("restart_count", 0),
+        "Platform": "linux",
+        "Driver": "overlay",
         "Config": {
             "Hostname": rec["hostname"],
+            "Domainname": "",
             "Tty": rec.get("tty", False),
             "OpenStdin": rec.get("open_stdin", False),
             "StdinOnce": rec.get("stdin_once", False),
@@ -167,8 +192,11 @@ def container_view(ctl: Controller, rec: dict[str, Any], health: dict[str, Any] 
             "SeccompProgram": rec.get("seccomp") or "",
         },
         "NetworkSettings": {
+            "Bridge": "",
+            "SandboxID": sandbox.id if sandbox else "",
             "SandboxKey": sandbox.netns_path if sandbox and sandbox.netns_path else "",
             "Ports": _ports(ctl, rec),
-            "Networks": _networks(ctl, rec),
+            **_default_bridge(networks),
+            "Networks": networks,
         },
     }

@@ -103,7 +103,7 @@ def test_ps_exec_logs_stop_rm_inspect(engine, name):
     engine("rm", name)
     assert engine("ps", "-a", "-q").stdout.strip() == ""
     res = engine("inspect", name, check=False)
-    assert res.returncode != 0 and "No such container" in res.stderr
+    assert res.returncode != 0 and "Error: No such object: " + name in res.stderr
 
 
 def test_exit_codes_pass_through(engine):

@@ -1,0 +1,166 @@
+"""``--format`` of the listing commands and ``-f/--format`` of ``inspect``, as Docker's CLI has them.
+
+A listing gives its rows as Docker's formatter contexts (``Strict`` dicts of strings, whose
+unknown fields are errors) and its header names; this module picks the output:
+``table`` (the command's own default table), ``json`` (one object a line), ``table TEMPLATE``
+(a header from the field names, then columns aligned as Go's tabwriter does) or a bare
+``TEMPLATE`` (one execution per row). ``\\t`` and ``\\n`` typed in a shell are tabs and
+newlines, as in Docker. Every template error is one line: ``template parsing error: ...``.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from runtime.cli.gotemplate import Strict, Template, TemplateError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+    from typing import Any
+
+__all__ = ["context", "listing", "inspecting", "tabwriter", "is_default", "parse_template", "HEADERS"]
+
+# Docker's header names of each listing's fields (cli/command/formatter and friends)
+HEADERS: dict[str, dict[str, str]] = {
+    "container": {
+        "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+        "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS", "Size": "SIZE",
+        "Names": "NAMES", "Labels": "LABELS", "Mounts": "MOUNTS", "LocalVolumes": "LOCAL VOLUMES",
+        "Networks": "NETWORKS", "Label": "LABEL",
+    },
+    "network": {
+        "ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE", "IPv6": "IPV6",
+        "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT", "Label": "LABEL",
+    },
+    "image": {
+        "ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST",
+        "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE", "Containers": "CONTAINERS",
+        "VirtualSize": "VIRTUAL SIZE", "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE",
+    },
+    "volume": {
+        "Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT",
+        "Labels": "LABELS", "Links": "LINKS", "Size": "SIZE", "Label": "LABEL",
+    },
+}
+TYPE_NAMES = {
+    "container": "*formatter.ContainerContext",
+    "network": "*network.formatContext",
+    "image": "*image.imageContext",
+    "volume": "*volume.volumeContext",
+}
+
+# the header pass of Docker: the string functions hand their argument through unchanged
+_HEADER_FUNCS = ("json", "split", "join", "title", "lower", "upper", "pad", "truncate")
+
+
+def is_default(fmt: str | None) -> bool:
+    """``--format`` absent or ``table``: the command's own table."""
+    return not fmt or fmt.strip() == "table"
+
+
+def _prepare(fmt: str) -> tuple[bool, str]:
+    table = fmt.startswith("table")
+    text = fmt[len("table"):] if table else fmt
+    return table, text.strip(" ").replace("\\t", "\t").replace("\\n", "\n")
+
+
+def parse_template(text: str, missing_key_error: bool = False) -> Template:
+    try:
+        return Template(text, missing_key_error=missing_key_error)
+    except TemplateError as exc:
+        raise click.ClickException(f"template parsing error: {exc}") from None
+
+
+def _execute(tmpl: Template, data: Any) -> str:
+    try:
+        return tmpl.execute(data)
+    except TemplateError as exc:
+        raise click.ClickException(f"template parsing error: {exc}") from None
+    except RecursionError:
+        raise click.ClickException("template parsing error: template nested too deeply") from None
+
+
+def tabwriter(text: str, minwidth: int = 10, padding: int = 3) -> str:
+    """Go's ``tabwriter.NewWriter(out, 10, 1, 3, ' ', 0)``, Docker's table layout: a tab ends a
+    cell; a column's width holds over each run of consecutive lines that have that cell."""
+    lines = [line.split("\t") for line in text.split("\n")]
+    cells = [len(parts) - 1 for parts in lines]  # tab-terminated cells; the rest of the line is not aligned
+    widths: list[list[int]] = [[0] * n for n in cells]
+    for col in range(max(cells, default=0)):
+        i = 0
+        while i < len(lines):
+            if cells[i] <= col:
+                i += 1
+                continue
+            j = i
+            while j < len(lines) and cells[j] > col:
+                j += 1
+            width = max([minwidth] + [len(lines[k][col]) + padding for k in range(i, j)])
+            for k in range(i, j):
+                widths[k][col] = width
+            i = j
+    return "\n".join("".join(p.ljust(w) for p, w in zip(parts, widths[n])) + parts[-1] for n, parts in enumerate(lines))
+
+
+def context(kind: str, fields: dict[str, Any], labels: dict[str, str] | None = None) -> Strict:
+    """One row as Docker's context of ``kind``: ``fields`` (strings), and ``{{.Label "k"}}`` over ``labels``."""
+    labels = labels or {}
+    return Strict(fields, {"Label": lambda key: labels.get(key, "")}, TYPE_NAMES[kind])
+
+
+def listing(kind: str, rows: Iterable[Strict], fmt: str | None, default: Callable[[list[Strict]], None]) -> None:
+    """Print ``rows`` (``context``) in the output ``fmt`` asks for; ``default`` prints the command's own table."""
+    ctx = list(rows)
+    if is_default(fmt):
+        default(ctx)
+        return
+    assert fmt is not None
+    if fmt.strip() == "json":
+        for row in ctx:
+            print(json.dumps(dict(row), ensure_ascii=False, separators=(",", ":")))
+        return
+    table, text = _prepare(fmt)
+    tmpl = parse_template(text)
+    out = [_execute(tmpl, row) for row in ctx]
+    if not table:
+        for line in out:
+            print(line)
+        return
+    header = _header(text, kind)
+    print(tabwriter("\n".join([header] + out)))
+
+
+def _header(text: str, kind: str) -> str:
+    """The table's first line: the template run over the header names (errors end it, as in Docker)."""
+    from runtime.cli import gotemplate
+
+    names = HEADERS[kind]
+    ctx = Strict({k: v for k, v in names.items() if k != "Label"}, {"Label": lambda *_: names.get("Label", "")}, TYPE_NAMES[kind])
+    saved = {name: gotemplate.FUNCS[name] for name in _HEADER_FUNCS}
+    try:
+        for name in _HEADER_FUNCS:
+            gotemplate.FUNCS[name] = lambda first=None, *_: first if first is not None else ""
+        tmpl = Template(text)
+        out: list[str] = []
+        try:
+            tmpl._run(tmpl.nodes, ctx, [{"$": ctx}], out)
+        except Exception:
+            pass  # Docker prints what the header template wrote before it failed
+        return "".join(out)
+    finally:
+        gotemplate.FUNCS.update(saved)
+
+
+def inspecting(items: Sequence[Any], fmt: str | None) -> bool:
+    """``inspect -f``: print each object through the template; False when there is no template
+    (the caller prints the JSON array). ``json`` is ``{{json .}}``."""
+    if not fmt:
+        return False
+    text = "{{json .}}" if fmt.strip() == "json" else fmt.replace("\\t", "\t").replace("\\n", "\n")
+    tmpl = parse_template(text, missing_key_error=True)
+    for item in items:
+        print(_execute(tmpl, item))
+    return True
