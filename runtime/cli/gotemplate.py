@@ -646,7 +646,7 @@ class Template:
             for frame in reversed(scopes):
                 if op[1] in frame:
                     return self._chain(frame[op[1]], op[2], off, op[1], call)
-            raise TemplateError(f"template: {self.name}:{_Pos(self.src, off)}: undefined variable \"{op[1]}\"")
+            raise TemplateError(f"template: {self.name}:{_Pos(self.src, off).line}: undefined variable \"{op[1]}\"")
         if kind == "pipe":
             return self._chain(self._pipe(op[1], dot, scopes, off), op[2], off, "", call)
         if kind == "func":
