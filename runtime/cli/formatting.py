@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
     from typing import Any
 
-__all__ = ["context", "listing", "inspecting", "tabwriter", "is_default", "parse_template", "HEADERS"]
+__all__ = ["context", "listing", "precheck", "inspecting", "tabwriter", "is_default", "parse_template", "HEADERS"]
 
 # Docker's header names of each listing's fields (cli/command/formatter and friends)
 HEADERS: dict[str, dict[str, str]] = {
@@ -109,6 +109,12 @@ def context(kind: str, fields: dict[str, Any], labels: dict[str, str] | None = N
     """One row as Docker's context of ``kind``: ``fields`` (strings), and ``{{.Label "k"}}`` over ``labels``."""
     labels = labels or {}
     return Strict(fields, {"Label": lambda key: labels.get(key, "")}, TYPE_NAMES[kind])
+
+
+def precheck(fmt: str | None) -> None:
+    """Refuse a template that does not parse before asking the engine anything."""
+    if not is_default(fmt) and fmt.strip() != "json":
+        parse_template(_prepare(fmt)[1])
 
 
 def listing(kind: str, rows: Iterable[Strict], fmt: str | None, default: Callable[[list[Strict]], None]) -> None:

@@ -70,14 +70,15 @@ def image() -> None:
 @pass_cli
 def ls(cli: Cli, all_: bool, filters: tuple[str, ...], fmt: str | None, no_trunc: bool, quiet: bool, reference: str | None) -> None:
     """List images."""
+    from runtime.cli.listings import images, precheck
+
+    precheck(fmt)
     rows = _rows(cli.client.request("GET", "/images/json", query=encode(filters)), reference)
     ident = (lambda i: i) if no_trunc else _short
     if quiet:
         for i in dict.fromkeys(ident(img["Id"]) for img, _, _ in rows):
             print(i)
         return
-    from runtime.cli.listings import images
-
     images(rows, fmt, ident, human_size, _stamp)
 
 

@@ -13,7 +13,7 @@ import json
 import time
 
 from runtime.cli.filterflag import encode
-from runtime.cli.formatting import context, listing
+from runtime.cli.formatting import context, listing, precheck
 from runtime.cli.output import ago, short_id, status, table
 
 TYPE_CHECKING = False
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from runtime.cli.base import Cli
 
-__all__ = ["ps", "container_row", "network_row", "volume_row", "labels_text", "created_at"]
+__all__ = ["ps", "network_ls", "volume_ls", "images", "precheck", "container_row", "network_row", "volume_row", "labels_text", "created_at"]
 
 def labels_text(labels: dict[str, str] | None) -> str:
     return ",".join(f"{k}={v}" for k, v in (labels or {}).items())
@@ -74,6 +74,7 @@ def container_row(r: dict[str, Any], no_trunc: bool = False) -> Any:
 def ps(cli: Cli, all_: bool, filters: tuple[str, ...], fmt: str | None, last: int, latest: bool, no_trunc: bool,
        quiet: bool, size: bool) -> None:
     """``ps``: the query (filters, limit, size) for the engine, then the output ``fmt`` asks for."""
+    precheck(fmt)
     query = {"all": "1" if all_ else "0", **encode(filters)}
     limit = 1 if latest else last
     if limit > 0:
@@ -108,7 +109,15 @@ def network_row(n: dict[str, Any], no_trunc: bool = False) -> Any:
     }, n.get("Labels"))
 
 
-def networks(nets: list[dict[str, Any]], fmt: str | None, no_trunc: bool) -> None:
+def network_ls(cli: Cli, filters: tuple[str, ...], fmt: str | None, no_trunc: bool, quiet: bool) -> None:
+    """``network ls``."""
+    precheck(fmt)
+    nets = cli.client.request("GET", "/networks", query=encode(filters))
+    if quiet:
+        for n in nets:
+            print(n["Id"] if no_trunc else short_id(n["Id"]))
+        return
+
     def default(ctx: list) -> None:
         table(["NETWORK ID", "NAME", "DRIVER", "SCOPE"], [(c["ID"], c["Name"], c["Driver"], c["Scope"]) for c in ctx])
 
@@ -131,7 +140,15 @@ def volume_row(v: dict[str, Any]) -> Any:
     }, v.get("Labels"))
 
 
-def volumes(vols: list[dict[str, Any]], fmt: str | None) -> None:
+def volume_ls(cli: Cli, filters: tuple[str, ...], fmt: str | None, quiet: bool) -> None:
+    """``volume ls``."""
+    precheck(fmt)
+    vols = cli.client.request("GET", "/volumes", query=encode(filters))["Volumes"]
+    if quiet:
+        for v in vols:
+            print(v["Name"])
+        return
+
     def default(ctx: list) -> None:
         table(["DRIVER", "VOLUME NAME"], [(c["Driver"], c["Name"]) for c in ctx])
 

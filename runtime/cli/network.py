@@ -7,7 +7,7 @@ import click
 from runtime.api.client import ApiError, q
 from runtime.cli.base import INT, Cli, Group, option, pair, pass_cli
 from runtime.cli.filterflag import FORMAT_HELP, encode, filter_option
-from runtime.cli.output import confirm, inspect_all, short_id
+from runtime.cli.output import confirm, inspect_all
 
 __all__ = ["network"]
 
@@ -51,14 +51,9 @@ def create(cli: Cli, driver: str, subnet: str | None, gateway: str | None, ip_ra
 @pass_cli
 def ls(cli: Cli, filters: tuple[str, ...], fmt: str | None, no_trunc: bool, quiet: bool) -> None:
     """List networks."""
-    nets = cli.client.request("GET", "/networks", query=encode(filters))
-    if quiet:
-        for n in nets:
-            print(n["Id"] if no_trunc else short_id(n["Id"]))
-        return
-    from runtime.cli.listings import networks
+    from runtime.cli.listings import network_ls
 
-    networks(nets, fmt, no_trunc)
+    network_ls(cli, filters, fmt, no_trunc, quiet)
 
 
 @network.command()

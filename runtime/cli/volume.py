@@ -8,7 +8,7 @@ import click
 
 from runtime.api.client import ApiError, q
 from runtime.cli.base import Cli, Command, Group, option, pair, pass_cli
-from runtime.cli.filterflag import FORMAT_HELP, encode, filter_option
+from runtime.cli.filterflag import FORMAT_HELP, filter_option
 from runtime.cli.output import confirm, inspect_all
 
 __all__ = ["volume"]
@@ -38,14 +38,9 @@ def create(cli: Cli, driver: str, labels: tuple[tuple[str, str], ...], opts: tup
 @pass_cli
 def ls(cli: Cli, filters: tuple[str, ...], fmt: str | None, quiet: bool) -> None:
     """List volumes."""
-    vols = cli.client.request("GET", "/volumes", query=encode(filters))["Volumes"]
-    if quiet:
-        for v in vols:
-            print(v["Name"])
-        return
-    from runtime.cli.listings import volumes
+    from runtime.cli.listings import volume_ls
 
-    volumes(vols, fmt)
+    volume_ls(cli, filters, fmt, quiet)
 
 
 @volume.command("inspect", cls=Command)
