@@ -145,7 +145,6 @@ def container_view(ctl: Controller, rec: dict[str, Any], health: dict[str, Any] 
         "State": {
             "Status": rec["state"],
             "Running": running or rec["state"] == "restarting",  # as Docker: a restarting container counts as running
-            "Paused": rec["state"] == "paused",
             "Restarting": rec["state"] == "restarting",
             "OOMKilled": False,
             "Dead": False,

@@ -16,7 +16,7 @@ from netcore.controller import Controller
 from runtime import filters as F
 from runtime.api.views import container_summary, network_view
 
-__all__ = ["containers", "networks", "prune_networks", "CONTAINER_FILTERS", "NETWORK_FILTERS", "dir_size"]
+__all__ = ["containers", "networks", "prune_networks", "prune_matcher", "images", "volumes", "CONTAINER_FILTERS", "NETWORK_FILTERS", "dir_size"]
 
 CONTAINER_FILTERS = ("name", "id", "label", "status", "network", "exited", "ancestor", "before", "since", "volume", "until")
 NETWORK_FILTERS = ("name", "id", "label", "driver", "scope", "type", "dangling")
@@ -75,7 +75,7 @@ def container_matcher(ctl: Controller, ctr: Any, f: F.Filters):
         created = F.stamp_seconds(rec["created"])
         return (
             f.name(rec["name"]) and f.ident(rec["id"]) and f.labels(rec.get("labels"))
-            and f.any("status", lambda v: rec["state"] == v)
+            and f.any("status", lambda v: _state(rec) == v)
             and (not exited or (rec["state"] == "exited" and (rec["exit_code"] or 0) in exited))
             and f.any("ancestor", lambda v: _ancestor(v, rec))
             and (not nets or bool(nets & set(rec["networks"])))
@@ -86,6 +86,21 @@ def container_matcher(ctl: Controller, ctr: Any, f: F.Filters):
         )
 
     return ok
+
+
+PRUNE_FILTERS = ("until", "label", "label!")
+
+
+def prune_matcher(ctl: Controller, ctr: Any, raw: str | None):
+    """``container prune --filter``: a predicate over container records for ``until`` and
+    ``label``/``label!`` (Docker's prune keys), or None when no filter is given."""
+    f = F.parse(raw, PRUNE_FILTERS)
+    return container_matcher(ctl, ctr, f) if f else None
+
+
+def _state(rec: dict[str, Any]) -> str:
+    """Docker's state word: a running container that is frozen is ``paused``."""
+    return "paused" if rec["state"] == "running" and rec.get("paused") else rec["state"]
 
 
 def _ancestor(ref: str, rec: dict[str, Any]) -> bool:

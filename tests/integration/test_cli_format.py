@@ -185,3 +185,24 @@ def test_the_same_templates_on_every_listing(engine, scene, listing, field, head
         res = fmt(bad, check=False)
         assert res.returncode == 1 and res.stderr.startswith("Error: template parsing error: template: :1") and message in res.stderr
         assert res.stderr.count("\n") == 1 and res.stdout == ""
+
+
+def test_network_prune_filters(engine, name):
+    """``network prune --filter``: label, label!, until; a bad key changes nothing."""
+    for suffix, labels in (("red", ["--label", "team=red"]), ("blue", ["--label", "team=blue"]), ("bare", [])):
+        engine("network", "create", *labels, f"{name}{suffix}")
+
+    def names() -> set[str]:
+        return set(engine("network", "ls", "--format", "{{.Name}}").stdout.split())
+
+    res = engine("network", "prune", "-f", "--filter", "color=red", check=False)
+    assert res.returncode == 1 and res.stderr == "Error response from daemon: invalid filter 'color'\n"
+    res = engine("network", "prune", "-f", "--filter", "until=soon", check=False)
+    assert res.returncode == 1 and "invalid filter 'until=soon'" in res.stderr
+    assert {f"{name}red", f"{name}blue", f"{name}bare"} <= names()
+    assert engine("network", "prune", "-f", "--filter", "until=1h").stdout == ""  # all made just now: none is older
+    assert engine("network", "prune", "-f", "--filter", "label=team=red").stdout == f"Deleted Networks:\n{name}red\n"
+    assert engine("network", "prune", "-f", "--filter", "label!=team").stdout == f"Deleted Networks:\n{name}bare\n"
+    assert f"{name}blue" in names() and {"bridge", "host", "none"} <= names()
+    assert engine("network", "prune", "-f", "--filter", "until=2999-01-01T00:00:00Z").stdout == f"Deleted Networks:\n{name}blue\n"
+    assert names() == {"bridge", "host", "none"}
