@@ -1,8 +1,8 @@
 """``--format`` of the listing commands and ``-f/--format`` of ``inspect``, as Docker's CLI has them.
 
 A listing gives its rows as Docker's formatter contexts (``Strict`` dicts of strings, whose
-unknown fields are errors) and its header names; this module picks the output:
-``table`` (the command's own default table), ``json`` (one object a line), ``table TEMPLATE``
+unknown fields are errors) and its default table template; this module picks the output:
+``table`` (that default: Docker's columns, e.g. ``ps``'s ``table {{.ID}}\\t{{.Image}}...``), ``json`` (one object a line), ``table TEMPLATE``
 (a header from the field names, then columns aligned as Go's tabwriter does) or a bare
 ``TEMPLATE`` (one execution per row). ``\\t`` and ``\\n`` typed in a shell are tabs and
 newlines, as in Docker. Every template error is one line: ``template parsing error: ...``.
@@ -18,7 +18,7 @@ from runtime.cli.gotemplate import Strict, Template, TemplateError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Iterable, Sequence
     from typing import Any
 
 __all__ = ["context", "listing", "precheck", "inspecting", "tabwriter", "is_default", "parse_template", "HEADERS"]
@@ -117,12 +117,12 @@ def precheck(fmt: str | None) -> None:
         parse_template(_prepare(fmt)[1])
 
 
-def listing(kind: str, rows: Iterable[Strict], fmt: str | None, default: Callable[[list[Strict]], None]) -> None:
-    """Print ``rows`` (``context``) in the output ``fmt`` asks for; ``default`` prints the command's own table."""
+def listing(kind: str, rows: Iterable[Strict], fmt: str | None, default: str) -> None:
+    """Print ``rows`` (``context``) in the output ``fmt`` asks for; ``default``: the command's
+    own ``table ...`` template, Docker's (absent ``--format`` or ``table``)."""
     ctx = list(rows)
     if is_default(fmt):
-        default(ctx)
-        return
+        fmt = default
     assert fmt is not None
     if fmt.strip() == "json":
         for row in ctx:

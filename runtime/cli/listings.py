@@ -14,7 +14,7 @@ import time
 
 from runtime.cli.filterflag import encode
 from runtime.cli.formatting import context, listing, precheck
-from runtime.cli.output import ago, short_id, status, table
+from runtime.cli.output import ago, short_id, status
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from runtime.cli.base import Cli
 
 __all__ = ["ps", "network_ls", "volume_ls", "images", "precheck", "container_row", "network_row", "volume_row", "labels_text", "created_at"]
+
+# Docker's default tables (cli/command/formatter): the same path as a user's ``table`` template
+PS_TABLE = "table {{.ID}}\\t{{.Image}}\\t{{.Command}}\\t{{.RunningFor}}\\t{{.Status}}\\t{{.Ports}}\\t{{.Names}}"
+
 
 def labels_text(labels: dict[str, str] | None) -> str:
     return ",".join(f"{k}={v}" for k, v in (labels or {}).items())
@@ -87,12 +91,7 @@ def ps(cli: Cli, all_: bool, filters: tuple[str, ...], fmt: str | None, last: in
             print(r["ID"] if no_trunc else short_id(r["ID"]))
         return
 
-    def default(ctx: list) -> None:
-        headers = ["CONTAINER ID", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"] + (["SIZE"] if size else [])
-        table(headers, [[c["ID"], c["Command"], c["RunningFor"], c["Status"], c["Ports"], c["Names"]] + ([c["Size"]] if size else [])
-                        for c in ctx])
-
-    listing("container", (container_row(r, no_trunc) for r in rows), fmt, default)
+    listing("container", (container_row(r, no_trunc) for r in rows), fmt, PS_TABLE + ("\\t{{.Size}}" if size else ""))
 
 
 def network_row(n: dict[str, Any], no_trunc: bool = False) -> Any:
@@ -117,11 +116,7 @@ def network_ls(cli: Cli, filters: tuple[str, ...], fmt: str | None, no_trunc: bo
         for n in nets:
             print(n["Id"] if no_trunc else short_id(n["Id"]))
         return
-
-    def default(ctx: list) -> None:
-        table(["NETWORK ID", "NAME", "DRIVER", "SCOPE"], [(c["ID"], c["Name"], c["Driver"], c["Scope"]) for c in ctx])
-
-    listing("network", (network_row(n, no_trunc) for n in nets), fmt, default)
+    listing("network", (network_row(n, no_trunc) for n in nets), fmt, "table {{.ID}}\\t{{.Name}}\\t{{.Driver}}\\t{{.Scope}}")
 
 
 def volume_row(v: dict[str, Any]) -> Any:
@@ -148,11 +143,7 @@ def volume_ls(cli: Cli, filters: tuple[str, ...], fmt: str | None, quiet: bool) 
         for v in vols:
             print(v["Name"])
         return
-
-    def default(ctx: list) -> None:
-        table(["DRIVER", "VOLUME NAME"], [(c["Driver"], c["Name"]) for c in ctx])
-
-    listing("volume", (volume_row(v) for v in vols), fmt, default)
+    listing("volume", (volume_row(v) for v in vols), fmt, "table {{.Driver}}\\t{{.Name}}")
 
 
 def images(rows: list[tuple[dict[str, Any], str, str]], fmt: str | None, ident, human_size, stamp) -> None:
@@ -172,7 +163,4 @@ def images(rows: list[tuple[dict[str, Any], str, str]], fmt: str | None, ident, 
             "VirtualSize": human_size(img["Size"]),
         }, img.get("Labels"))
 
-    def default(ctx: list) -> None:
-        table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], [(c["Repository"], c["Tag"], c["ID"], c["CreatedSince"], c["Size"]) for c in ctx])
-
-    listing("image", (row(*r) for r in rows), fmt, default)
+    listing("image", (row(*r) for r in rows), fmt, "table {{.Repository}}\\t{{.Tag}}\\t{{.ID}}\\t{{.CreatedSince}}\\t{{.Size}}")
