@@ -45,8 +45,38 @@ def measure(peers: list[Peer], reps: int, network: str) -> dict[str, Any]:
         for p in peers:
             out[f"{p.name} ps --format over ps"] = _diff(s[f"{p.name} ps --format"], s[f"{p.name} ps"])
             out[f"{p.name} inspect -f over inspect"] = _diff(s[f"{p.name} inspect -f"], s[f"{p.name} inspect"])
+        out.update(_in_process(reps))
         out["notes"] = [f"{COUNT} running containers per peer; ps template {PS_TEMPLATE!r}; inspect template {INSPECT_TEMPLATE!r}"]
         return out
     finally:
         for p in peers:
             run(p.cli("rm", "-f", *names), check=False)
+
+
+def _in_process(reps: int) -> dict[str, Any]:
+    """The template work alone, in this process: importing the modules (in a fresh interpreter,
+    against one importing only the CLI's base), and parsing + running the ps template on 5 rows."""
+    import sys
+    import time
+
+    from runtime.cli.formatting import context, tabwriter
+    from runtime.cli.gotemplate import Template
+
+    base = [sys.executable, "-c", "import runtime.cli, runtime.cli.base, runtime.api.client"]
+    full = [*base[:2], base[2] + "; import runtime.cli.listings"]
+    imports: dict[str, list[float]] = {"import base": [], "import base + listings": []}
+    for rep in range(reps):
+        for key, argv in rotated([("import base", base), ("import base + listings", full)], rep):
+            imports[key].append(timed(argv))
+    rows = [context("container", {"ID": f"{i:012x}", "Names": f"c{i}", "Status": "Up 2 minutes"}, {"app": "web"}) for i in range(COUNT)]
+    render: list[float] = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        tmpl = Template(PS_TEMPLATE.removeprefix("table "))
+        tabwriter("\n".join(tmpl.execute(r) for r in rows))
+        render.append((time.perf_counter() - t0) * 1000)
+    return {
+        **{k: Stats.of(v).as_dict() for k, v in imports.items()},
+        "template modules' import (listings over base)": _diff(imports["import base + listings"], imports["import base"]),
+        f"parse + run the ps template on {COUNT} rows, in process": Stats.of(render).as_dict(),
+    }
