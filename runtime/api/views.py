@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from netcore import Network
@@ -9,7 +10,7 @@ from netcore.controller import Controller
 
 from runtime import portspec
 
-__all__ = ["network_view", "container_view", "container_summary"]
+__all__ = ["network_view", "container_view", "container_summary", "state_paths"]
 
 
 def network_view(ctl: Controller, net: Network, driver_state: bool = True) -> dict[str, Any]:
@@ -198,4 +199,20 @@ def container_view(ctl: Controller, rec: dict[str, Any], health: dict[str, Any] 
             **_default_bridge(networks),
             "Networks": networks,
         },
+    }
+
+
+def state_paths(sdir: str, upper: str, work: str) -> dict[str, Any]:
+    """``inspect``'s Docker fields that name the container's files on the host: its
+    resolv.conf, hostname and hosts (those it has), and its overlay upper and work dirs."""
+    def path(name: str) -> str:
+        p = os.path.join(sdir, name)
+        return p if os.path.exists(p) else ""
+
+    return {
+        "ResolvConfPath": path("resolv.conf"),
+        "HostnamePath": path("hostname"),
+        "HostsPath": path("hosts"),
+        "ExecIDs": None,
+        "GraphDriver": {"Name": "overlay", "Data": {"UpperDir": upper, "WorkDir": work}},
     }

@@ -26,7 +26,7 @@ from runtime.build.runner import ContainerRunner
 from runtime.build.service import BuildService
 from runtime.api import schemas as S
 from runtime.api.server import RAW, ApiServer, Limits, Router, Stream, follow_file
-from runtime.api.views import container_view, network_view
+from runtime.api.views import container_view, network_view, state_paths
 from runtime.engine import files, listing, process, rootdir
 from runtime.engine.config import DaemonConfig
 from runtime.engine.attach import attach
@@ -164,7 +164,9 @@ class Engine:
 
     def _inspect(self, ref: str) -> dict[str, Any]:
         rec = self.containers.get(ref)
-        return container_view(self.controller, rec, self.containers.health.state(rec["id"]))
+        view = container_view(self.controller, rec, self.containers.health.state(rec["id"]))
+        sdir = self.containers.state_dir(rec["id"])
+        return {**view, **state_paths(sdir, *process.upper_dirs(sdir))}
 
     def _wait(self, ref: str, query: dict[str, Any], **_: Any) -> Any:
         """``condition=next-exit``: registered before the answer's headers go out, so a client

@@ -15,6 +15,7 @@ from netcore.controller import Controller
 
 from runtime import filters as F
 from runtime.api.views import container_summary, network_view
+from runtime.engine import process
 
 __all__ = ["containers", "networks", "prune_networks", "prune_matcher", "images", "volumes", "CONTAINER_FILTERS", "NETWORK_FILTERS", "dir_size"]
 
@@ -132,7 +133,7 @@ def containers(ctl: Controller, ctr: Any, images: Any, query: dict[str, Any]) ->
 
 def _sizes(ctr: Any, images: Any, rec: dict[str, Any]) -> dict[str, int]:
     """Docker's ``SizeRw`` (the container's upper layer) and ``SizeRootFs`` (with its image)."""
-    rw = dir_size(os.path.join(ctr.state_dir(rec["id"]), "upper"))
+    rw = dir_size(process.upper_dirs(ctr.state_dir(rec["id"]))[0])
     try:
         image = images.inspect(rec.get("image_id") or "host")["Size"]
     except Exception:  # an image removed since (the container keeps its layers' id only)

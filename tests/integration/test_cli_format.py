@@ -7,6 +7,7 @@ and an exited one), then tables of CLI calls: argv -> exit code and output.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 
@@ -109,6 +110,9 @@ def cases(s: dict) -> list[tuple[list[str], int, object]]:
          lambda out, err: out.startswith("|") and out[1:5].isdigit()),
         (["inspect", "-f", "{{.Nope}}", a], 1,
          lambda out, err: 'template parsing error: template: :1:2: executing "" at <.Nope>: map has no entry for key "Nope"' in err),
+        (["inspect", "-f", "{{.ResolvConfPath}} {{.HostsPath}} {{.GraphDriver.Data.UpperDir}} {{.Platform}}", a], 0,
+         lambda out, err: [p.rsplit("/", 1)[-1] for p in out.split()[:3]] == ["resolv.conf", "hosts", "upper"] and out.split()[3] == "linux"),
+        (["inspect", "-f", "{{.GraphDriver.Data.UpperDir}}", b], 0, lambda out, err: os.path.getsize(out.strip() + "/big") == 5000),
         (["inspect", "-f", "json", a], 0, lambda out, err: json.loads(out)["Id"] == s["a_id"]),
         (["inspect", "-f", "{{.Name}}", n], 0, f"{n}\n"),  # not a container: the network of that name, as Docker
         (["inspect", "--type", "volume", "-f", "{{.Name}} {{.Labels.k}}", v], 0, f"{v} v\n"),
