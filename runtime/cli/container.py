@@ -460,7 +460,7 @@ def rm(cli: Cli, force: bool, volumes: bool, containers: tuple[str, ...]) -> Non
 @click.argument("containers", nargs=-1, required=True, metavar="NAME|ID")
 @pass_cli
 def inspect(cli: Cli, fmt: str | None, type_: str | None, containers: tuple[str, ...]) -> None:
-    """Return low-level information on Docker objects (containers, images, networks, volumes)."""
+    """Return low-level information on containers, images, networks and volumes."""
     inspect_objects(cli.client, containers, type_, fmt)
 
 

@@ -26,8 +26,9 @@ def _pair(spec: str) -> str:
 def filter_option(short: bool = True):
     """The flag; ``short``: also ``-f`` (not on prunes, whose ``-f`` is ``--force``)."""
     decls = ("-f", "--filter") if short else ("--filter",)
+    what = "Filter output based on conditions provided" if short else 'Provide filter values (e.g. "until=24h", "label=K=V")'
     return option(*decls, "filters", multiple=True, type=parsed(_pair, "filter"), metavar="FILTER",
-                  help="Filter output based on conditions provided (KEY=VALUE, repeatable).")
+                  help=f"{what} (KEY=VALUE, repeatable).")
 
 
 def encode(specs: tuple[str, ...] | list[str]) -> dict[str, str]:
