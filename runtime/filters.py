@@ -114,7 +114,7 @@ def until_cutoff(value: str, now: float | None = None) -> float:
         if stamp.tzinfo is None:
             stamp = stamp.replace(tzinfo=timezone.utc)
         return stamp.timestamp()
-    raise InvalidConfig(f"invalid filter 'until={value}': not a duration, a Unix timestamp or a date/time")
+    raise InvalidConfig(f'failed to parse value as time or duration: "{value}"')
 
 
 def stamp_seconds(stamp: str | None) -> float:

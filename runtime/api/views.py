@@ -10,7 +10,9 @@ from netcore.controller import Controller
 
 from runtime import portspec
 
-__all__ = ["network_view", "container_view", "container_summary", "state_paths"]
+__all__ = ["network_view", "container_view", "container_summary", "state_paths", "ZERO_TIME"]
+
+ZERO_TIME = "0001-01-01T00:00:00Z"  # Docker's time of what has not happened (never started, not finished)
 
 
 def network_view(ctl: Controller, net: Network, driver_state: bool = True) -> dict[str, Any]:
@@ -152,13 +154,16 @@ def container_view(ctl: Controller, rec: dict[str, Any], health: dict[str, Any] 
             "Pid": proc.get("pid", 0) if running else 0,
             "ExitCode": rec["exit_code"] or 0,
             "Error": rec.get("error") or "",
-            "StartedAt": rec["started_at"],
-            "FinishedAt": rec["finished_at"],
+            "StartedAt": rec["started_at"] or ZERO_TIME,
+            "FinishedAt": rec["finished_at"] or ZERO_TIME,
             **({"Health": health} if health is not None else {}),
         },
         "RestartCount": rec.get("restart_count", 0),
         "Platform": "linux",
         "Driver": "overlay",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
         "Config": {
             "Hostname": rec["hostname"],
             "Domainname": "",
@@ -194,6 +199,11 @@ def container_view(ctl: Controller, rec: dict[str, Any], health: dict[str, Any] 
         "NetworkSettings": {
             "Bridge": "",
             "SandboxID": sandbox.id if sandbox else "",
+            "HairpinMode": False,
+            "LinkLocalIPv6Address": "",
+            "LinkLocalIPv6PrefixLen": 0,
+            "SecondaryIPAddresses": None,
+            "SecondaryIPv6Addresses": None,
             "SandboxKey": sandbox.netns_path if sandbox and sandbox.netns_path else "",
             "Ports": _ports(ctl, rec),
             **_default_bridge(networks),

@@ -5,7 +5,9 @@ unknown fields are errors) and its default table template; this module picks the
 ``table`` (that default: Docker's columns, e.g. ``ps``'s ``table {{.ID}}\\t{{.Image}}...``), ``json`` (one object a line), ``table TEMPLATE``
 (a header from the field names, then columns aligned as Go's tabwriter does) or a bare
 ``TEMPLATE`` (one execution per row). ``\\t`` and ``\\n`` typed in a shell are tabs and
-newlines, as in Docker. Every template error is one line: ``template parsing error: ...``.
+newlines, as in Docker. Every template error is one line, in Docker's words: ``template parsing
+error: ...`` (a template that does not parse, or any error of ``inspect -f``), ``failed to
+execute template: ...`` (a listing's row the template cannot run on).
 """
 
 from __future__ import annotations
@@ -29,11 +31,11 @@ HEADERS: dict[str, dict[str, str]] = {
         "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
         "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS", "Size": "SIZE",
         "Names": "NAMES", "Labels": "LABELS", "Mounts": "MOUNTS", "LocalVolumes": "LOCAL VOLUMES",
-        "Networks": "NETWORKS", "Label": "LABEL",
+        "Networks": "NETWORKS",
     },
     "network": {
         "ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE", "IPv6": "IPV6",
-        "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT", "Label": "LABEL",
+        "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT",
     },
     "image": {
         "ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST",
@@ -42,7 +44,7 @@ HEADERS: dict[str, dict[str, str]] = {
     },
     "volume": {
         "Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT",
-        "Labels": "LABELS", "Links": "LINKS", "Size": "SIZE", "Label": "LABEL",
+        "Labels": "LABELS", "Links": "LINKS", "Size": "SIZE",
     },
 }
 TYPE_NAMES = {
@@ -74,13 +76,14 @@ def parse_template(text: str, missing_key_error: bool = False) -> Template:
         raise click.ClickException(f"template parsing error: {exc}") from None
 
 
-def _execute(tmpl: Template, data: Any) -> str:
+def _execute(tmpl: Template, data: Any, prefix: str = "failed to execute template") -> str:
+    """Docker's words: ``failed to execute template: ...`` for a listing, ``template parsing error: ...`` for inspect."""
     try:
         return tmpl.execute(data)
     except TemplateError as exc:
-        raise click.ClickException(f"template parsing error: {exc}") from None
+        raise click.ClickException(f"{prefix}: {exc}") from None
     except RecursionError:
-        raise click.ClickException("template parsing error: template nested too deeply") from None
+        raise click.ClickException(f"{prefix}: template nested too deeply") from None
 
 
 def tabwriter(text: str, minwidth: int = 10, padding: int = 3) -> str:
@@ -144,7 +147,7 @@ def _header(text: str, kind: str) -> str:
     from runtime.cli import gotemplate
 
     names = HEADERS[kind]
-    ctx = Strict({k: v for k, v in names.items() if k != "Label"}, {"Label": lambda *_: names.get("Label", "")}, TYPE_NAMES[kind])
+    ctx = Strict(dict(names), {"Label": _label_header}, TYPE_NAMES[kind])
     saved = {name: gotemplate.FUNCS[name] for name in _HEADER_FUNCS}
     try:
         for name in _HEADER_FUNCS:
@@ -160,6 +163,11 @@ def _header(text: str, kind: str) -> str:
         gotemplate.FUNCS.update(saved)
 
 
+def _label_header(key: str) -> str:
+    """Docker's column name of ``{{.Label "com.example.some-key"}}``: ``some key``."""
+    return key.rsplit(".", 1)[-1].replace("-", " ").replace("_", " ")
+
+
 def inspecting(items: Sequence[Any], fmt: str | None) -> bool:
     """``inspect -f``: print each object through the template; False when there is no template
     (the caller prints the JSON array). ``json`` is ``{{json .}}``."""
@@ -168,5 +176,5 @@ def inspecting(items: Sequence[Any], fmt: str | None) -> bool:
     text = "{{json .}}" if fmt.strip() == "json" else fmt.replace("\\t", "\t").replace("\\n", "\n")
     tmpl = parse_template(text, missing_key_error=True)
     for item in items:
-        print(_execute(tmpl, item))
+        print(_execute(tmpl, item, "template parsing error"))
     return True

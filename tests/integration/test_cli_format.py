@@ -53,7 +53,7 @@ def cases(s: dict) -> list[tuple[list[str], int, object]]:
         (["ps", "--format", "{{.Names}}"], 0, f"{a}\n"),
         (["ps", "-a", "--format", "{{.Names}} {{.State}} {{.Image}}"], 0, f"{b} exited bb:1\n{a} running bb:1\n"),
         (["ps", "-a", "--format", "table {{.Names}}\\t{{.Label \"app\"}}"], 0,
-         "NAMES".ljust(len(a) + 3) + "LABEL\n" + b.ljust(len(a) + 3) + "\n" + a.ljust(len(a) + 3) + "web\n"),
+         "NAMES".ljust(len(a) + 3) + "app\n" + b.ljust(len(a) + 3) + "\n" + a.ljust(len(a) + 3) + "web\n"),
         (["ps", "--format", "{{.ID}}|{{.Labels}}|{{.Mounts}}|{{.Networks}}|{{.Command}}"], 0,
          f"{s['a_id'][:12]}|app=web|{v}|bridge|\"sleep 300\"\n"),
         (["ps", "--no-trunc", "--format", "{{.ID}}"], 0, f"{s['a_id']}\n"),
@@ -62,7 +62,7 @@ def cases(s: dict) -> list[tuple[list[str], int, object]]:
          and json.loads(out)["Labels"] == "app=web" and json.loads(out)["State"] == "running"),
         (["ps", "-q", "--format", "{{.Names}}"], 0, f"{s['a_id'][:12]}\n"),  # -q wins, as in Docker
         (["ps", "--format", "{{.Nope}}"], 1, lambda out, err: out == "" and err ==
-         'Error: template parsing error: template: :1:2: executing "" at <.Nope>: can\'t evaluate field Nope in type '
+         'Error: failed to execute template: template: :1:2: executing "" at <.Nope>: can\'t evaluate field Nope in type '
          "*formatter.ContainerContext\n"),
         (["ps", "--format", "{{.Names"], 1, lambda out, err: err == "Error: template parsing error: template: :1: unclosed action\n"),
         # ---- filters on ps
@@ -184,10 +184,11 @@ def test_the_same_templates_on_every_listing(engine, scene, listing, field, head
     assert fmt("{{range $i, $c := split .F \"\"}}{{if lt $i 1}}{{$c}}{{end}}{{end}}").stdout.splitlines() == [x[0] for x in values]
     assert fmt("a{{println}}b").stdout == "a\nb\n" * count
     assert fmt("{{- .F -}}  {{printf \"%q\" .F}}").stdout.splitlines() == [x + json.dumps(x) for x in values]
-    for bad, message in (("{{.Nope}}", "can't evaluate field Nope in type"), ("{{.F", "unclosed action"),
-                         ("{{nope}}", 'function "nope" not defined')):
+    for bad, message in (("{{.Nope}}", "failed to execute template: template: :1:2: executing \"\" at <.Nope>: can't evaluate field Nope in type"),
+                         ("{{.F", "template parsing error: template: :1: unclosed action"),
+                         ("{{nope}}", 'template parsing error: template: :1: function "nope" not defined')):
         res = fmt(bad, check=False)
-        assert res.returncode == 1 and res.stderr.startswith("Error: template parsing error: template: :1") and message in res.stderr
+        assert res.returncode == 1 and res.stderr.startswith("Error: " + message)
         assert res.stderr.count("\n") == 1 and res.stdout == ""
 
 
@@ -202,7 +203,7 @@ def test_network_prune_filters(engine, name):
     res = engine("network", "prune", "-f", "--filter", "color=red", check=False)
     assert res.returncode == 1 and res.stderr == "Error response from daemon: invalid filter 'color'\n"
     res = engine("network", "prune", "-f", "--filter", "until=soon", check=False)
-    assert res.returncode == 1 and "invalid filter 'until=soon'" in res.stderr
+    assert res.returncode == 1 and res.stderr == 'Error response from daemon: failed to parse value as time or duration: "soon"\n'
     assert {f"{name}red", f"{name}blue", f"{name}bare"} <= names()
     assert engine("network", "prune", "-f", "--filter", "until=1h").stdout == ""  # all made just now: none is older
     assert engine("network", "prune", "-f", "--filter", "label=team=red").stdout == f"Deleted Networks:\n{name}red\n"
