@@ -67,7 +67,7 @@ def add_routes(r: Router, images: ImageStore, volumes: Volumes) -> None:
     r.add("POST", r"/images/(?P<ref>.+)/tag", lambda ref, query, **_: _tag(images, unquote(ref), query))
     r.add("DELETE", r"/images/(?P<ref>.+)", lambda ref, query, **_: images.remove(unquote(ref), force=query.get("force") == "1"))
 
-    r.add("GET", "/volumes", lambda query, **_: {"Volumes": listing.volumes(volumes.list(), query), "Warnings": None})
+    r.add("GET", "/volumes", lambda query, **_: {"Volumes": listing.volumes(volumes, query), "Warnings": None})
     r.add("POST", "/volumes/create", lambda body, **_: _create_volume(volumes, body or {}))
     r.add("POST", "/volumes/prune", lambda query, **_: _prune(volumes, query))
     r.add("GET", r"/volumes/(?P<name>[^/]+)", lambda name, **_: volumes.view(unquote(name)))

@@ -191,7 +191,7 @@ def prune_networks(ctl: Controller, query: dict[str, Any]) -> dict[str, Any]:
 
 
 IMAGE_FILTERS = ("dangling", "label", "reference")
-VOLUME_FILTERS = ("name", "driver", "label")
+VOLUME_FILTERS = ("name", "driver", "label", "dangling")
 
 
 def _bool_filter(f: F.Filters, key: str) -> bool | None:
@@ -234,9 +234,12 @@ def images(listed: list[dict[str, Any]], query: dict[str, Any]) -> list[dict[str
     return out
 
 
-def volumes(listed: list[dict[str, Any]], query: dict[str, Any]) -> list[dict[str, Any]]:
-    """``GET /volumes?filters=``: ``name``, ``driver``, ``label``."""
+def volumes(store: Any, query: dict[str, Any]) -> list[dict[str, Any]]:
+    """``GET /volumes?filters=``: ``name``, ``driver``, ``label``, ``dangling`` (no container refers to it)."""
+    listed = store.list()
     f = F.parse(query.get("filters"), VOLUME_FILTERS)
     if not f:
         return listed
-    return [v for v in listed if f.name(v["Name"]) and f.labels(v.get("Labels")) and f.any("driver", lambda d: v["Driver"] == d)]
+    dangling = _bool_filter(f, "dangling")
+    return [v for v in listed if f.name(v["Name"]) and f.labels(v.get("Labels")) and f.any("driver", lambda d: v["Driver"] == d)
+            and (dangling is None or (not store.users(v["Name"])) == dangling)]

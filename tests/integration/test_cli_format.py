@@ -137,6 +137,9 @@ def cases(s: dict) -> list[tuple[list[str], int, object]]:
         (["images", "-f", "dangling=true", "-q"], 0, ""),
         (["images", "-f", "size=1"], 1, lambda out, err: "invalid filter 'size'" in err),
         (["volume", "inspect", "-f", "{{.Name}} {{.Labels.k}} {{.Driver}}", v], 0, f"{v} v local\n"),
+        (["volume", "ls", "-q", "-f", "dangling=false"], 0, f"{v}\n"),  # a uses it
+        (["volume", "ls", "-q", "-f", "dangling=true"], 0, ""),
+        (["volume", "ls", "-q", "-f", "dangling=maybe"], 1, lambda out, err: "invalid filter 'dangling=maybe'" in err),
         (["volume", "ls", "-f", "label=k=v", "--format", "{{.Name}} {{.Labels}} {{.Label \"k\"}}"], 0, f"{v} k=v v\n"),
         (["volume", "ls", "-f", f"name={v}", "--format", "table {{.Name}}\\t{{.Driver}}"], 0,
          "VOLUME NAME".ljust(max(14, len(v) + 3)) + "DRIVER\n" + v.ljust(max(14, len(v) + 3)) + "local\n"),
