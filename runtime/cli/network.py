@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from runtime.api.client import ApiError, q
-from runtime.cli.base import INT, Cli, Group, option, pair, pass_cli
+from runtime.cli.base import INT, Cli, Group, choice, option, pair, pass_cli
 from runtime.cli.filterflag import FORMAT_HELP, encode, filter_option
 from runtime.cli.output import confirm, inspect_all
 
