@@ -100,7 +100,7 @@ def inspect_objects(client: Any, refs: Iterable[str], type_: str | None = None, 
                 out.append(client.request("GET", _INSPECT_PATHS[kind].format(q(ref))))
                 break
             except ApiError as exc:
-                if exc.status != 404:
+                if exc.status not in (400, 404) or type_:  # 400: not a valid name of this kind (an image reference)
                     failed = exc
                     break
         else:
