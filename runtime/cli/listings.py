@@ -48,8 +48,8 @@ def created_at(stamp: str | None) -> str:
 def _size(row: dict[str, Any]) -> str:
     from runtime.cli.image import human_size
 
-    if "SizeRw" not in row:
-        return ""
+    if "SizeRw" not in row:  # not asked for: Docker shows its zero
+        return "0B"
     rw = human_size(row["SizeRw"])
     return f"{rw} (virtual {human_size(row['SizeRootFs'])})" if row.get("SizeRootFs") else rw
 
