@@ -254,7 +254,30 @@ _LAZY = {"and", "or"}  # short-circuit: evaluated by the evaluator
 
 # ------------------------------------------------------------------ lexing ---
 
-_ACTION = re.compile(r"\{\{(-\s)?(.*?)(\s-)?\}\}", re.S)
+
+
+def _action_end(src: str, pos: int) -> int:
+    """Where the action opened before ``pos`` ends (its ``}}``), skipping quoted text and comments; -1 if never."""
+    while pos < len(src):
+        c = src[pos]
+        if src.startswith("}}", pos):
+            return pos
+        if src.startswith("/*", pos):
+            close = src.find("*/", pos + 2)
+            if close < 0:
+                return -1
+            pos = close + 2
+            continue
+        if c in "\"'`":
+            pos += 1
+            while pos < len(src) and src[pos] != c:
+                if src[pos] == "\\" and c != "`":
+                    pos += 1
+                elif src[pos] == "\n" and c != "`":
+                    return -1
+                pos += 1
+        pos += 1
+    return -1
 _TOKEN = re.compile(
     r"""\s*(?:
       (?P<str>"(?:[^"\\\n]|\\.)*")
@@ -316,20 +339,28 @@ class _Parser:
         self.src, self.name = src, name
         self.items: list[tuple[str, Any, int]] = []  # ("text", s, off) | ("action", inner, off)
         pos = 0
-        for m in _ACTION.finditer(src):
-            text = src[pos:m.start()]
-            if m.group(1):
+        while True:
+            start = src.find("{{", pos)
+            if start < 0:
+                break
+            end = _action_end(src, start + 2)
+            if end < 0:
+                raise TemplateError(f"template: {name}:{_Pos(src, start).line}: unclosed action")
+            inner = src[start + 2:end]
+            trim_left = inner[:1] == "-" and inner[1:2].isspace()
+            trim_right = inner[-1:] == "-" and inner[-2:-1].isspace()
+            inner = inner[2 if trim_left else 0: len(inner) - 2 if trim_right else len(inner)]
+            text = src[pos:start]
+            if trim_left:
                 text = text.rstrip(" \t\r\n")
             if text:
                 self.items.append(("text", text, pos))
-            inner = m.group(2)
-            self.items.append(("action", inner, m.start(2) + len(inner) - len(inner.lstrip())))
-            pos = m.end()
-            if m.group(3):
+            first = start + 2 + (2 if trim_left else 0)
+            self.items.append(("action", inner, first + len(inner) - len(inner.lstrip())))
+            pos = end + 2
+            if trim_right:
                 while pos < len(src) and src[pos] in " \t\r\n":
                     pos += 1
-        if "{{" in src[pos:]:
-            raise TemplateError(f"template: {name}:{_Pos(src, src.index('{{', pos)).line}: unclosed action")
         if src[pos:]:
             self.items.append(("text", src[pos:], pos))
         self.i = 0

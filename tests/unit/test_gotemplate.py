@@ -96,6 +96,9 @@ GOLDEN = [
     ("x  {{- .Config.Hostname -}}  y", "xweb1y"),
     ("{{- range .Args }}\n  {{ . }}\n{{- end }}", "\n  -c\n  sleep 100"),
     ("no actions at all", "no actions at all"),
+    ('{{printf "}}%s{{" .Name}}', "}}/web{{"),  # braces inside quotes do not end the action
+    ("a {{-3}} b", "a -3 b"),  # no space after the dash: a negative number, not a trim marker
+    ("{{/* }} */}}ok", "ok"),
 ]
 
 
