@@ -140,7 +140,9 @@ def _printf(fmt: str, *args: Any) -> str:
             continue
         arg = args[i]
         i += 1
-        if verb in "sv":
+        if verb == "s" and isinstance(arg, (bool, int, float)):  # Go: %s of a number is a bad verb
+            text = f"%!s({_type(arg)}={go_str(arg)})"
+        elif verb in "sv":
             text = go_str(arg) if verb == "v" or not isinstance(arg, str) else arg
             if prec is not None:
                 text = text[: int(prec)]

@@ -90,6 +90,7 @@ GOLDEN = [
     ('{{printf "%v %t %x %05d %%" .Args .State.Running 255 42}}', "[-c sleep 100] true ff 00042 %"),
     ('{{printf "%.2f" .Size}}', "1.50"),
     ('{{print "a" 1 2 "b"}}', "a1 2b"),
+    ('{{printf "%s|%d" .State.Pid .Name}}', "%!s(int=4242)|%!d(string=/web)"),  # Go's words for a verb of the wrong type
     # literals, comments, whitespace trimming
     ('{{"quoted"}} {{`raw`}} {{42}} {{true}}', "quoted raw 42 true"),
     ("a{{/* a comment */}}b", "ab"),
