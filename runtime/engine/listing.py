@@ -19,7 +19,8 @@ from runtime.engine import process
 
 __all__ = ["containers", "networks", "prune_networks", "prune_matcher", "images", "volumes", "CONTAINER_FILTERS", "NETWORK_FILTERS", "dir_size"]
 
-CONTAINER_FILTERS = ("name", "id", "label", "status", "network", "exited", "ancestor", "before", "since", "volume", "until")
+CONTAINER_FILTERS = ("name", "id", "label", "status", "network", "exited", "ancestor", "before", "since", "volume", "until", "health")
+HEALTH = ("starting", "healthy", "unhealthy", "none")
 NETWORK_FILTERS = ("name", "id", "label", "driver", "scope", "type", "dangling")
 NETWORK_PRUNE_FILTERS = ("until", "label", "label!")
 STATES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
@@ -55,6 +56,9 @@ def container_matcher(ctl: Controller, ctr: Any, f: F.Filters):
     for v in f.values("status"):
         if v not in STATES:
             raise InvalidConfig(f"invalid filter 'status={v}'")
+    for v in f.values("health"):
+        if v not in HEALTH:
+            raise InvalidConfig(f"Unrecognised filter value for health: {v}")
     exited = []
     for v in f.values("exited"):
         try:
@@ -79,6 +83,7 @@ def container_matcher(ctl: Controller, ctr: Any, f: F.Filters):
             and f.any("status", lambda v: _state(rec) == v)
             and (not exited or (rec["state"] == "exited" and (rec["exit_code"] or 0) in exited))
             and f.any("ancestor", lambda v: _ancestor(v, rec))
+            and f.any("health", lambda v: _health(ctr, rec) == v)
             and (not nets or bool(nets & set(rec["networks"])))
             and f.any("volume", lambda v: any(v in (m.get("Name"), m.get("Source"), m.get("Destination")) for m in rec.get("mounts") or ()))
             and (before is None or created < before)
@@ -97,6 +102,12 @@ def prune_matcher(ctl: Controller, ctr: Any, raw: str | None):
     ``label``/``label!`` (Docker's prune keys), or None when no filter is given."""
     f = F.parse(raw, PRUNE_FILTERS)
     return container_matcher(ctl, ctr, f) if f else None
+
+
+def _health(ctr: Any, rec: dict[str, Any]) -> str:
+    """Docker's health word of a container: ``none`` without a healthcheck."""
+    state = ctr.health.state(rec["id"]) if rec["state"] == "running" else None
+    return (state or {}).get("Status") or "none"
 
 
 def _state(rec: dict[str, Any]) -> str:
