@@ -19,7 +19,8 @@ from runtime.engine import process
 
 __all__ = ["containers", "networks", "prune_networks", "prune_matcher", "images", "volumes", "CONTAINER_FILTERS", "NETWORK_FILTERS", "dir_size"]
 
-CONTAINER_FILTERS = ("name", "id", "label", "status", "network", "exited", "ancestor", "before", "since", "volume", "until", "health")
+CONTAINER_FILTERS = ("name", "id", "label", "status", "network", "exited", "ancestor", "before", "since", "volume", "until", "health", "publish",
+                     "expose")
 HEALTH = ("starting", "healthy", "unhealthy", "none")
 NETWORK_FILTERS = ("name", "id", "label", "driver", "scope", "type", "dangling")
 NETWORK_PRUNE_FILTERS = ("until", "label", "label!")
@@ -56,6 +57,8 @@ def container_matcher(ctl: Controller, ctr: Any, f: F.Filters):
     for v in f.values("status"):
         if v not in STATES:
             raise InvalidConfig(f"invalid filter 'status={v}'")
+    for v in f.values("publish") + f.values("expose"):
+        _port_range(v)
     for v in f.values("health"):
         if v not in HEALTH:
             raise InvalidConfig(f"Unrecognised filter value for health: {v}")
@@ -84,6 +87,8 @@ def container_matcher(ctl: Controller, ctr: Any, f: F.Filters):
             and (not exited or (rec["state"] == "exited" and (rec["exit_code"] or 0) in exited))
             and f.any("ancestor", lambda v: _ancestor(v, rec))
             and f.any("health", lambda v: _health(ctr, rec) == v)
+            and f.any("publish", lambda v: _ports_match(v, rec.get("port_bindings")))
+            and f.any("expose", lambda v: _ports_match(v, rec.get("exposed_ports")))
             and (not nets or bool(nets & set(rec["networks"])))
             and f.any("volume", lambda v: any(v in (m.get("Name"), m.get("Source"), m.get("Destination")) for m in rec.get("mounts") or ()))
             and (before is None or created < before)
@@ -102,6 +107,27 @@ def prune_matcher(ctl: Controller, ctr: Any, raw: str | None):
     ``label``/``label!`` (Docker's prune keys), or None when no filter is given."""
     f = F.parse(raw, PRUNE_FILTERS)
     return container_matcher(ctl, ctr, f) if f else None
+
+
+def _port_range(spec: str) -> tuple[int, int, str]:
+    """``80``, ``80/udp``, ``8000-8080/tcp`` -> (first, last, proto)."""
+    ports, _, proto = spec.partition("/")
+    first, _, last = ports.partition("-")
+    try:
+        lo, hi = int(first), int(last or first)
+    except ValueError:
+        raise InvalidConfig(f"invalid port range: {spec!r}") from None
+    return lo, hi, proto or "tcp"
+
+
+def _ports_match(spec: str, ports: dict[str, Any] | None) -> bool:
+    """Whether a ``PORT/PROTO`` key of ``ports`` (a container's bindings or exposed ports) is in ``spec``'s range."""
+    lo, hi, proto = _port_range(spec)
+    for key in ports or {}:
+        port, _, p = key.partition("/")
+        if (p or "tcp") == proto and port.isdigit() and lo <= int(port) <= hi:
+            return True
+    return False
 
 
 def _health(ctr: Any, rec: dict[str, Any]) -> str:

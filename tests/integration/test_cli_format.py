@@ -27,7 +27,7 @@ def scene(engine, name, tmp_path):
     client = Client(f"unix://{engine.socket}", autostart=False)
     client.request("POST", "/containers/create", {
         "Name": s["a"], "Image": "bb:1", "Cmd": ["sleep", "300"], "Labels": {"app": "web"},
-        "Networks": [{"name": "bridge"}], "Env": {"FOO": "bar"},
+        "Networks": [{"name": "bridge"}], "Env": {"FOO": "bar"}, "ExposedPorts": {"7000/udp": {}},
         "Mounts": [{"Type": "volume", "Source": s["v"], "Target": "/data"}],
     })
     engine("start", s["a"])
@@ -84,6 +84,11 @@ def cases(s: dict) -> list[tuple[list[str], int, object]]:
         (["ps", "-a", "-f", "health=none", "--format", "{{.Names}}"], 0, f"{b}\n{a}\n"),
         (["ps", "-a", "-f", "health=healthy", "-q"], 0, ""),
         (["ps", "-f", "health=great"], 1, lambda out, err: "Unrecognised filter value for health: great" in err),
+        (["ps", "-a", "-f", "expose=7000/udp", "--format", "{{.Names}}"], 0, f"{a}\n"),
+        (["ps", "-a", "-f", "expose=6990-7010/udp", "--format", "{{.Names}}"], 0, f"{a}\n"),
+        (["ps", "-a", "-f", "expose=7000", "-q"], 0, ""),  # tcp
+        (["ps", "-a", "-f", "publish=7000/udp", "-q"], 0, ""),  # exposed, not published
+        (["ps", "-f", "publish=web"], 1, lambda out, err: "invalid port range: 'web'" in err),
         (["ps", "-f", "bogus=1"], 1, lambda out, err: err == "Error response from daemon: invalid filter 'bogus'\n"),
         (["ps", "-f", "status=sleeping"], 1, lambda out, err: err == "Error response from daemon: invalid filter 'status=sleeping'\n"),
         (["ps", "-f", "nonsense"], 2, lambda out, err: "bad format of filter (expected name=value)" in err and err.count("\n") == 1),
