@@ -257,7 +257,6 @@ _LAZY = {"and", "or"}  # short-circuit: evaluated by the evaluator
 # ------------------------------------------------------------------ lexing ---
 
 
-
 def _action_end(src: str, pos: int) -> int:
     """Where the action opened before ``pos`` ends (its ``}}``), skipping quoted text and comments; -1 if never."""
     while pos < len(src):
@@ -280,6 +279,8 @@ def _action_end(src: str, pos: int) -> int:
                 pos += 1
         pos += 1
     return -1
+
+
 _TOKEN = re.compile(
     r"""\s*(?:
       (?P<str>"(?:[^"\\\n]|\\.)*")
@@ -291,7 +292,6 @@ _TOKEN = re.compile(
     | (?P<var>\$[A-Za-z_0-9]*(?:\.[A-Za-z_]\w*)*)
     | (?P<ident>[A-Za-z_]\w*)
     | (?P<punct>[|(),])
-    | (?P<close>\)(?:\.[A-Za-z_]\w*)+)
     )""",
     re.X,
 )
