@@ -91,7 +91,7 @@ def cases(s: dict) -> list[tuple[list[str], int, object]]:
         (["ps", "-f", "publish=web"], 1, lambda out, err: "invalid port range: 'web'" in err),
         (["ps", "-f", "bogus=1"], 1, lambda out, err: err == "Error response from daemon: invalid filter 'bogus'\n"),
         (["ps", "-f", "status=sleeping"], 1, lambda out, err: err == "Error response from daemon: invalid filter 'status=sleeping'\n"),
-        (["ps", "-f", "nonsense"], 2, lambda out, err: "bad format of filter (expected name=value)" in err and err.count("\n") == 1),
+        (["ps", "-f", "nonsense"], 125, lambda out, err: "bad format of filter (expected name=value)" in err and err.count("\n") == 1),
         # ---- ps -n / -l / -s
         (["ps", "-l", "--format", "{{.Names}}"], 0, f"{b}\n"),
         (["ps", "-n", "1", "--format", "{{.Names}}"], 0, f"{b}\n"),
