@@ -20,7 +20,7 @@ from runtime.cli.gotemplate import Strict, Template, TemplateError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
     from typing import Any
 
 __all__ = ["context", "listing", "precheck", "inspecting", "tabwriter", "is_default", "parse_template", "HEADERS"]
@@ -168,13 +168,14 @@ def _label_header(key: str) -> str:
     return key.rsplit(".", 1)[-1].replace("-", " ").replace("_", " ")
 
 
-def inspecting(items: Sequence[Any], fmt: str | None) -> bool:
-    """``inspect -f``: print each object through the template; False when there is no template
-    (the caller prints the JSON array). ``json`` is ``{{json .}}``."""
-    if not fmt:
-        return False
+def inspecting(fmt: str) -> Callable[[Sequence[Any]], None]:
+    """``inspect -f``: the template parsed now (a bad one fails before any request), and the
+    printer of each object through it. ``json`` is ``{{json .}}``."""
     text = "{{json .}}" if fmt.strip() == "json" else fmt.replace("\\t", "\t").replace("\\n", "\n")
     tmpl = parse_template(text, missing_key_error=True)
-    for item in items:
-        print(_execute(tmpl, item, "template parsing error"))
-    return True
+
+    def show(items: Sequence[Any]) -> None:
+        for item in items:
+            print(_execute(tmpl, item, "template parsing error"))
+
+    return show

@@ -66,21 +66,26 @@ def status(row: dict[str, Any]) -> str:
     return row["Status"]
 
 
+def _printer(fmt: str | None):
+    """How ``inspect`` prints what it found: the JSON array, or each object through ``-f``'s template."""
+    if fmt:
+        from runtime.cli.formatting import inspecting
+
+        return inspecting(fmt)
+    return lambda out: print(json.dumps(out, indent=4))
+
+
 def inspect_all(client: Any, paths: Iterable[str], fmt: str | None = None) -> None:
     """``inspect`` of several objects: print the JSON array of those found (or each through the
     ``-f`` template), then fail on the last error."""
+    show = _printer(fmt)
     out, failed = [], None
     for path in paths:
         try:
             out.append(client.request("GET", path))
         except Exception as exc:  # ApiError: keep going like Docker, report at the end
             failed = exc
-    if fmt:
-        from runtime.cli.formatting import inspecting
-
-        inspecting(out, fmt)
-    else:
-        print(json.dumps(out, indent=4))
+    show(out)
     if failed:
         raise failed
 
@@ -93,6 +98,7 @@ def inspect_objects(client: Any, refs: Iterable[str], type_: str | None = None, 
     order), or only as ``type_``; the output as ``inspect_all``'s."""
     from runtime.api.client import ApiError, q
 
+    show = _printer(fmt)
     out, failed = [], None
     for ref in refs:
         for kind in (type_,) if type_ else ("container", "image", "network", "volume"):
@@ -105,12 +111,7 @@ def inspect_objects(client: Any, refs: Iterable[str], type_: str | None = None, 
                     break
         else:
             failed = ApiError(0, f"No such {type_ or 'object'}: {ref}")
-    if fmt:
-        from runtime.cli.formatting import inspecting
-
-        inspecting(out, fmt)
-    else:
-        print(json.dumps(out, indent=4))
+    show(out)
     if failed:
         raise failed
 

@@ -99,3 +99,19 @@ def test_network_and_volume_rows():
     assert net.methods["Label"]("team") == "a"
     vol = listings.volume_row({"Name": "v", "Driver": "local", "Scope": "local", "Mountpoint": "/x", "Labels": {}})
     assert vol["Name"] == "v" and vol["Labels"] == "" and vol["Links"] == "N/A"
+
+
+def test_inspect_templates(capsys):
+    from runtime.cli.output import inspect_all
+
+    view = {"Id": "x", "State": {"Running": True, "Pid": 7}, "Config": {"Env": ["A=1"]}}
+    cli = FakeCli(view)
+    with pytest.raises(click.ClickException, match=r"^template parsing error: template: :1: unclosed action$"):
+        inspect_all(cli.client, ["/containers/a/json"], "{{.State")
+    assert cli.client.calls == []  # refused before any request
+    inspect_all(cli.client, ["/containers/a/json", "/containers/b/json"], "{{.State.Pid}} {{json .Config.Env}}")
+    assert capsys.readouterr().out == '7 ["A=1"]\n7 ["A=1"]\n'
+    inspect_all(cli.client, ["/containers/a/json"], "json")
+    assert json.loads(capsys.readouterr().out) == view
+    with pytest.raises(click.ClickException, match=r'^template parsing error: .*map has no entry for key "Nope"$'):
+        inspect_all(cli.client, ["/containers/a/json"], "{{.Nope}}")
