@@ -227,7 +227,7 @@ def prune_networks(ctl: Controller, query: dict[str, Any]) -> dict[str, Any]:
     return {"NetworksDeleted": removed}
 
 
-IMAGE_FILTERS = ("dangling", "label", "reference")
+IMAGE_FILTERS = ("dangling", "label", "reference", "before", "since", "until")
 VOLUME_FILTERS = ("name", "driver", "label", "dangling")
 
 
@@ -243,15 +243,22 @@ def _bool_filter(f: F.Filters, key: str) -> bool | None:
 
 def images(listed: list[dict[str, Any]], query: dict[str, Any]) -> list[dict[str, Any]]:
     """``GET /images/json?filters=``: ``dangling`` (untagged), ``label``, ``reference`` (a glob
-    over ``repo[:tag]``, keeping only the tags that match)."""
+    over ``repo[:tag]``, keeping only the tags that match), ``before``/``since`` (an image), ``until``."""
     import fnmatch
 
     f = F.parse(query.get("filters"), IMAGE_FILTERS)
     if not f:
         return listed
     dangling = _bool_filter(f, "dangling")
+    before = min((_image_created(listed, v) for v in f.values("before")), default=None)
+    since = max((_image_created(listed, v) for v in f.values("since")), default=None)
+    until = min((F.until_cutoff(v) for v in f.values("until")), default=None)
     out = []
     for img in listed:
+        created = img.get("Created") or 0
+        if (before is not None and not created < before) or (since is not None and not created > since) \
+                or (until is not None and not created < until):
+            continue
         tags = img.get("RepoTags") or []
         if dangling is not None and (not tags) != dangling:
             continue
@@ -269,6 +276,16 @@ def images(listed: list[dict[str, Any]], query: dict[str, Any]) -> list[dict[str
             img = dict(img, RepoTags=tags)
         out.append(img)
     return out
+
+
+def _image_created(listed: list[dict[str, Any]], ref: str) -> float:
+    """The creation time of the listed image ``ref`` (``name[:tag]`` or an id prefix), for ``before``/``since``."""
+    name = ref if ":" in ref.rsplit("/", 1)[-1] else ref + ":latest"
+    ident = ref.removeprefix("sha256:")
+    for img in listed:
+        if name in (img.get("RepoTags") or []) or (len(ident) >= 3 and img["Id"].removeprefix("sha256:").startswith(ident)):
+            return float(img.get("Created") or 0)
+    raise NotFound(f"No such image: {ref}")
 
 
 def volumes(store: Any, query: dict[str, Any]) -> list[dict[str, Any]]:

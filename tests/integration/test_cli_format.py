@@ -143,6 +143,10 @@ def cases(s: dict) -> list[tuple[list[str], int, object]]:
         (["images", "-f", "reference=bb", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"], 0, f"bb:1 {s['image_id'][7:19]}\n"),
         (["images", "-f", "reference=b*:1", "--format", "{{.Repository}}"], 0, "bb\n"),
         (["images", "-f", "dangling=true", "-q"], 0, ""),
+        (["images", "-f", "since=host", "--format", "{{.Repository}}"], 0, "bb\n"),  # host: created at 0
+        (["images", "-f", "before=bb:1", "--format", "{{.Repository}}"], 0, "host\n"),
+        (["images", "-f", "until=2999-01-01", "-q"], 0, lambda out, err: len(out.split()) == 2),
+        (["images", "-f", "since=nosuch:1"], 1, lambda out, err: "No such image: nosuch:1" in err),
         (["images", "-f", "size=1"], 1, lambda out, err: "invalid filter 'size'" in err),
         (["volume", "inspect", "-f", "{{.Name}} {{.Labels.k}} {{.Driver}}", v], 0, f"{v} v local\n"),
         (["volume", "ls", "-q", "-f", "dangling=false"], 0, f"{v}\n"),  # a uses it
