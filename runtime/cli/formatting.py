@@ -144,23 +144,18 @@ def listing(kind: str, rows: Iterable[Strict], fmt: str | None, default: str) ->
 
 def _header(text: str, kind: str) -> str:
     """The table's first line: the template run over the header names (errors end it, as in Docker)."""
-    from runtime.cli import gotemplate
-
-    names = HEADERS[kind]
-    ctx = Strict(dict(names), {"Label": _label_header}, TYPE_NAMES[kind])
-    saved = {name: gotemplate.FUNCS[name] for name in _HEADER_FUNCS}
+    ctx = Strict(dict(HEADERS[kind]), {"Label": _label_header}, TYPE_NAMES[kind])
+    tmpl = Template(text, funcs={name: _passthrough for name in _HEADER_FUNCS})
+    out: list[str] = []
     try:
-        for name in _HEADER_FUNCS:
-            gotemplate.FUNCS[name] = lambda first=None, *_: first if first is not None else ""
-        tmpl = Template(text)
-        out: list[str] = []
-        try:
-            tmpl._run(tmpl.nodes, ctx, [{"$": ctx}], out)
-        except Exception:
-            pass  # Docker prints what the header template wrote before it failed
-        return "".join(out)
-    finally:
-        gotemplate.FUNCS.update(saved)
+        tmpl.execute(ctx, out)
+    except (TemplateError, RecursionError):
+        pass  # Docker prints what the header template wrote before it failed
+    return "".join(out)
+
+
+def _passthrough(first: Any = "", *_: Any) -> Any:
+    return first
 
 
 def _label_header(key: str) -> str:

@@ -519,13 +519,16 @@ class _Parser:
 class Template:
     """A parsed template: ``execute(data)`` returns the text."""
 
-    def __init__(self, src: str, name: str = "", missing_key_error: bool = False) -> None:
-        """``missing_key_error``: Go's ``missingkey=error`` (Docker's ``inspect -f`` on raw JSON)."""
+    def __init__(self, src: str, name: str = "", missing_key_error: bool = False, funcs: dict[str, Any] | None = None) -> None:
+        """``missing_key_error``: Go's ``missingkey=error`` (Docker's ``inspect -f`` on raw JSON);
+        ``funcs``: functions that replace some of ``FUNCS`` for this template (Docker's header pass)."""
         self.src, self.name, self.missing_key_error = src, name, missing_key_error
+        self.funcs = {**FUNCS, **funcs} if funcs else FUNCS
         self.nodes = _Parser(src, name).parse()
 
-    def execute(self, data: Any) -> str:
-        out: list[str] = []
+    def execute(self, data: Any, partial: list[str] | None = None) -> str:
+        """The text; ``partial``: a list that keeps what was written before an error."""
+        out: list[str] = [] if partial is None else partial
         self._run(self.nodes, data, [{"$": data}], out)
         return "".join(out)
 
@@ -639,7 +642,7 @@ class Template:
             if piped is not _MISSING:
                 args.append(piped)
             try:
-                return FUNCS[name](*args)
+                return self.funcs[name](*args)
             except TemplateError as exc:
                 raise self._fail(off, name, f"error calling {name}: {exc}") from None
             except TypeError:
