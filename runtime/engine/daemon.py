@@ -27,8 +27,8 @@ from runtime.build.runner import ContainerRunner
 from runtime.build.service import BuildService
 from runtime.api import schemas as S
 from runtime.api.server import RAW, ApiServer, Limits, Router, Stream
-from runtime.api.views import container_summary, container_view, network_view
-from runtime.engine import files, logstore, process, rootdir
+from runtime.api.views import container_view, network_view, state_paths
+from runtime.engine import files, listing, logstore, process, rootdir
 from runtime.engine.config import DaemonConfig
 from runtime.engine.attach import attach
 from runtime.engine.cni import CniAttachments
@@ -101,15 +101,14 @@ class Engine:
         r = Router()
         ctl, ctr = self.controller, self.containers
         r.add("GET", "/_ping", lambda **_: {"ok": True, "root": self.root})
-        r.add("GET", "/networks", lambda **_: [network_view(ctl, n, driver_state=False) for n in ctl.networks()])
+        r.add("GET", "/networks", lambda query, **_: listing.networks(ctl, query))
         r.add("POST", "/networks/create", lambda body, **_: network_view(ctl, self._create_network(body)), body=S.NetworkCreate)
-        r.add("POST", "/networks/prune", lambda **_: {"NetworksDeleted": ctl.prune_networks()}, body=S.Empty)
+        r.add("POST", "/networks/prune", lambda query, **_: listing.prune_networks(ctl, query), body=S.Empty)
         r.add("GET", r"/networks/(?P<ref>[^/]+)", lambda ref, **_: network_view(ctl, ctl.network(ref)))
         r.add("DELETE", r"/networks/(?P<ref>[^/]+)", lambda ref, **_: {"Id": ctl.delete_network(ref).id})
         r.add("POST", r"/networks/(?P<ref>[^/]+)/connect", self._connect, body=S.NetworkConnect)
         r.add("POST", r"/networks/(?P<ref>[^/]+)/disconnect", self._disconnect, body=S.NetworkDisconnect)
-        r.add("GET", "/containers/json", lambda query, **_: [container_summary(ctl, c) for c in ctr.list(all=query["all"])],
-              query=S.ListQuery)
+        r.add("GET", "/containers/json", lambda query, **_: listing.containers(ctl, ctr, self.images, query), query=S.ListQuery)
         r.add("POST", "/containers/run", lambda body, **_: self._run(body), body=S.ContainerRun)
         r.add("POST", "/containers/create", lambda body, **_: {"Id": ctr.create(**_container_args(body))["id"], "Warnings": []},
               body=S.ContainerRun)
@@ -176,7 +175,9 @@ class Engine:
 
     def _inspect(self, ref: str) -> dict[str, Any]:
         rec = self.containers.get(ref)
-        return container_view(self.controller, rec, self.containers.health.state(rec["id"]))
+        view = container_view(self.controller, rec, self.containers.health.state(rec["id"]))
+        sdir = self.containers.state_dir(rec["id"])
+        return {**view, **state_paths(sdir, *process.upper_dirs(sdir))}
 
     def _wait(self, ref: str, query: dict[str, Any], **_: Any) -> Any:
         """``condition=next-exit``: registered before the answer's headers go out, so a client
