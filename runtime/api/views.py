@@ -151,7 +151,7 @@ def container_view(ctl: Controller, rec: dict[str, Any], health: dict[str, Any] 
             "Status": rec["state"],
             "Running": running or rec["state"] == "restarting",  # as Docker: a restarting container counts as running
             "Restarting": rec["state"] == "restarting",
-            "OOMKilled": False,
+            "OOMKilled": bool(rec.get("oom_killed")),  # runtime.engine.cgroups: its memory limit
             "Dead": False,
             "Pid": proc.get("pid", 0) if running else 0,
             "ExitCode": rec["exit_code"] or 0,

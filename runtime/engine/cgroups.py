@@ -21,7 +21,7 @@ import errno
 import os
 import time
 
-__all__ = ["Unsupported", "paths", "prepare", "remove", "CFS_PERIOD"]
+__all__ = ["Unsupported", "paths", "prepare", "remove", "oom_killed", "CFS_PERIOD"]
 
 CFS_PERIOD = 100_000  # microseconds: Docker's
 _BASE = "netcore"
@@ -139,6 +139,27 @@ def prepare(cid: str, memory: int | None, nano_cpus: int | None) -> list[str]:
         remove(cid, memory, nano_cpus)
         raise Unsupported(f"cannot set the container's resource limits: {exc.strerror}: {exc.filename}") from None
     return [os.path.join(d, "cgroup.procs") for d in dict.fromkeys(dirs.values())]
+
+
+def oom_killed(cid: str, memory: int | None) -> bool:
+    """The kernel killed a process of the container for its memory limit (inspect's
+    ``State.OOMKilled``): the ``oom_kill`` count of v1's memory.oom_control or v2's memory.events."""
+    if not memory:
+        return False
+    try:
+        dirs = paths(cid, memory, None)
+    except Unsupported:
+        return False
+    for kind, d in dirs.items():
+        name = "memory.oom_control" if kind == "memory" else "memory.events"
+        try:
+            with open(os.path.join(d, name)) as f:
+                counts = dict(line.split()[:2] for line in f if len(line.split()) >= 2)
+        except OSError:
+            continue
+        if int(counts.get("oom_kill", "0")) > 0:
+            return True
+    return False
 
 
 def remove(cid: str, memory: int | None, nano_cpus: int | None, timeout: float = 2.0) -> None:

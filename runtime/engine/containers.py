@@ -365,7 +365,7 @@ class Containers:
         if stdio is not None:
             stdio.started()
             self._stdio[cid] = stdio
-        rec.update(state="running", started_at=_now(), finished_at=None, exit_code=0, error="", process=_info_dict(info),
+        rec.update(state="running", started_at=_now(), finished_at=None, exit_code=0, error="", oom_killed=False, process=_info_dict(info),
                    seccomp="" if rec["privileged"] else self.launcher.seccomp_program(frozenset(rec["caps"])))  # for exec
         rec.pop("transient", None)
         if manual:
@@ -501,6 +501,7 @@ class Containers:
             except NetcoreError as exc:
                 log.warning("container %s: %s", rec["name"], exc)
             self.health.unwatch(cid)
+            rec["oom_killed"] = cgroups.oom_killed(cid, rec.get("memory"))
             cgroups.remove(cid, rec.get("memory"), rec.get("nano_cpus"))
             rec.update(state="exited", exit_code=code, finished_at=_now())
             self._codes[cid] = code

@@ -219,6 +219,18 @@ def test_memory_limit_is_enforced(lab):
     assert run(lab, "--network", "none", "-m", "16m", "bb", "sh", "-c", dd.format("64M")).stdout == "137\n"
     assert run(lab, "--network", "none", "-m", "16m", "bb", "sh", "-c", dd.format("4M")).stdout == "0\n"
     assert run(lab, "--network", "none", "bb", "sh", "-c", dd.format("64M")).stdout == "0\n"
+    # pid 1 itself over the limit: exit 137 and inspect says OOMKilled
+    lab("run", "-d", "--name", c, "--network", "none", "-m", "16m", "bb", "dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1")
+    try:
+        assert lab("wait", c).stdout == "137\n"
+        assert lab.json("inspect", c)[0]["State"]["OOMKilled"] is True
+    finally:
+        lab("rm", "-f", c)
+    lab("run", "--name", c, "--network", "none", "-m", "16m", "bb", "true")
+    try:
+        assert lab.json("inspect", c)[0]["State"]["OOMKilled"] is False
+    finally:
+        lab("rm", "-f", c)
 
 
 def test_cpus_quota(lab):
