@@ -72,6 +72,10 @@ def _networks(ctl: Controller, rec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _paused(rec: dict[str, Any]) -> bool:
+    return rec["state"] == "running" and bool(rec.get("paused"))
+
+
 def _status(rec: dict[str, Any]) -> str:
     """Docker's STATUS words (the CLI adds how long ago)."""
     state = rec["state"]
@@ -100,7 +104,7 @@ def container_summary(ctl: Controller, rec: dict[str, Any]) -> dict[str, Any]:
         "Names": rec["name"],
         "Command": " ".join(rec["argv"]),
         "CreatedAt": rec["created"],
-        "State": rec["state"],
+        "State": "paused" if _paused(rec) else rec["state"],
         "Status": _status(rec),
         "StartedAt": rec["started_at"],
         "FinishedAt": rec["finished_at"],
@@ -123,8 +127,9 @@ def container_view(ctl: Controller, rec: dict[str, Any], health: dict[str, Any] 
         "Image": rec.get("image_id") or "host",
         "Args": rec["argv"][1:],
         "State": {
-            "Status": rec["state"],
+            "Status": "paused" if _paused(rec) else rec["state"],
             "Running": running or rec["state"] == "restarting",  # as Docker: a restarting container counts as running
+            "Paused": _paused(rec),
             "Restarting": rec["state"] == "restarting",
             "Dead": False,
             "Pid": proc.get("pid", 0) if running else 0,

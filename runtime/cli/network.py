@@ -11,7 +11,7 @@ from runtime.cli.output import confirm, inspect_all, json_lines, short_id, table
 __all__ = ["network"]
 
 
-@click.group(cls=Group)
+@click.group(cls=Group, aliases={"list": "ls", "remove": "rm"})
 def network() -> None:
     """Manage networks."""
 

@@ -13,7 +13,7 @@ from runtime.cli.output import confirm, inspect_all, json_lines, table
 __all__ = ["volume"]
 
 
-@click.group(cls=Group)
+@click.group(cls=Group, aliases={"list": "ls", "remove": "rm"})
 def volume() -> None:
     """Manage volumes."""
 

@@ -22,6 +22,7 @@ from netcore.controller import Controller, on_host
 from netcore.dns import EmbeddedDns
 
 from runtime.api import images as image_routes
+from runtime.api import system as system_routes
 from runtime.build.runner import ContainerRunner
 from runtime.build.service import BuildService
 from runtime.api import schemas as S
@@ -100,7 +101,7 @@ class Engine:
         r.add("POST", "/networks/create", lambda body, **_: network_view(ctl, self._create_network(body)), body=S.NetworkCreate)
         r.add("POST", "/networks/prune", lambda **_: {"NetworksDeleted": ctl.prune_networks()}, body=S.Empty)
         r.add("GET", r"/networks/(?P<ref>[^/]+)", lambda ref, **_: network_view(ctl, ctl.network(ref)))
-        r.add("DELETE", r"/networks/(?P<ref>[^/]+)", lambda ref, **_: {"Id": ctl.delete_network(ref).id})
+        r.add("DELETE", r"/networks/(?P<ref>[^/]+)", lambda ref, **_: {"Id": self._network_event(ctl.delete_network(ref), "destroy").id})
         r.add("POST", r"/networks/(?P<ref>[^/]+)/connect", self._connect, body=S.NetworkConnect)
         r.add("POST", r"/networks/(?P<ref>[^/]+)/disconnect", self._disconnect, body=S.NetworkDisconnect)
         r.add("GET", "/containers/json", lambda query, **_: [container_summary(ctl, c) for c in ctr.list(all=query["all"])],
@@ -124,14 +125,22 @@ class Engine:
         r.add("GET", r"/containers/(?P<ref>[^/]+)/logs", self._logs, query=S.LogsQuery)
         r.add("POST", "/system/reset", lambda **_: self.reset(), body=S.Empty)
         image_routes.add_routes(r, self.images, self.volumes)
+        system_routes.add_routes(r, self)
         r.add("POST", "/build", lambda body, query, **_: Stream(self.builds.handle(body, query)), body=RAW)
         return r
+
+    def _network_event(self, net: Any, action: str) -> Any:
+        self.containers.events.publish("network", action, net.id, name=net.name, type=net.driver)
+        return net
 
     def _create_network(self, body: dict[str, Any]) -> Any:
         ipam = (body["IPAM"] or {}).get("Config") or [{}]
         if len(ipam) > 1:
             raise InvalidConfig("only one --subnet per network is supported")
         cfg = ipam[0]
+        return self._network_event(self._make_network(body, cfg), "create")
+
+    def _make_network(self, body: dict[str, Any], cfg: dict[str, Any]) -> Any:
         return self.controller.create_network(
             name=body["Name"],
             driver=body["Driver"] or "bridge",
