@@ -216,6 +216,8 @@ def test_pause_unpause_and_what_a_paused_container_does(lab):
         assert again.returncode == 1 and "is already paused" in again.stderr
         rm = lab("rm", name, check=False)
         assert rm.returncode == 1 and "container is paused and must be unpaused first" in rm.stderr
+        ex = lab("exec", name, "true", check=False)
+        assert ex.returncode == 1 and "is paused, unpause the container before exec" in ex.stderr
         assert lab("unpause", name).stdout.strip() == name
         assert proc_states(pid) == {"S"} and state_of(lab, name)["Status"] == "running"
         no = lab("unpause", name, check=False)
