@@ -325,6 +325,12 @@ def test_diff_adds_changes_and_deletes(lab):
         assert lab("container", "diff", name).stdout.splitlines() == lines
     finally:
         lab("rm", "-f", name)
+    fresh = uniq()
+    sleeper(lab, fresh, "-v", "/data", "--tmpfs", "/scratch")
+    try:
+        assert lab("diff", fresh).stdout == ""  # a fresh container changed nothing (mount points are no change)
+    finally:
+        lab("rm", "-f", "-v", fresh)
 
 
 # ---------------------------------------------------------------- prune/df --
@@ -337,10 +343,15 @@ def test_container_prune_and_system_df(lab):
         df = lab("system", "df").stdout.splitlines()
         assert df[0].split() == ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]
         assert [line.split()[0] for line in df[1:]] == ["Images", "Containers", "Local", "Build"]
+        assert df[1].split()[1:3] == ["1", "1"] and df[2].split()[1:3] == ["2", "1"]  # bb, in use; keep runs, gone exited
         assert lab("system", "df", "-v").stdout.startswith("Images space usage:")
         no = subprocess.run([*NETCORE, "container", "prune"], input="n\n", env=lab.env, capture_output=True, text=True, timeout=30)
         assert no.returncode == 0 and "WARNING! This will remove all stopped containers." in no.stdout
         assert lab("inspect", gone).returncode == 0
+        kept = lab("container", "prune", "-f", "--filter", "until=10m").stdout  # made just now: not before 10 minutes ago
+        assert kept == "Total reclaimed space: 0B\n"
+        bad = lab("container", "prune", "-f", "--filter", "colour=red", check=False)
+        assert bad.returncode == 1 and "invalid filter 'colour'" in bad.stderr
         gone_id = lab.json("inspect", gone)[0]["Id"]
         out = lab("container", "prune", "-f").stdout
         assert out.startswith("Deleted Containers:\n") and gone_id in out.split()
@@ -413,3 +424,31 @@ def test_events_streams_until_interrupted(lab):
         lab("rm", "-f", name)
     bad = lab("events", "--since", "yesterday-ish", check=False)
     assert bad.returncode == 1 and "invalid value" in bad.stderr
+
+
+def test_image_prune_removes_dangling_images_only(lab, tmp_path):
+    dangling = lab("image", "import", write(str(tmp_path / "d.tar"), busybox_rootfs_tar([("etc/marker", b"d")]))).stdout.strip()
+    assert dangling.startswith("sha256:")
+    out = lab("image", "prune", "-f").stdout
+    assert out.startswith("Deleted Images:\n") and f"deleted: {dangling}" in out.splitlines()
+    assert out.splitlines()[-1].startswith("Total reclaimed space: ")
+    assert lab("image", "inspect", dangling, check=False).returncode == 1
+    assert lab("image", "inspect", "bb").returncode == 0
+
+
+def test_stats_streams_until_interrupted(lab):
+    import select
+
+    name = uniq()
+    sleeper(lab, name)
+    proc = subprocess.Popen([*NETCORE, "stats", "--format", "{{.Name}} {{.PIDs}}", name], env=lab.env, stdout=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        while len(lines) < 3:
+            assert select.select([proc.stdout], [], [], 20)[0], f"stats printed {lines} only"
+            lines.append(proc.stdout.readline().strip())
+        assert lines == [f"{name} 1"] * 3  # sh became sleep; redrawn each second
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        lab("rm", "-f", name)
