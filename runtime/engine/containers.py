@@ -458,6 +458,7 @@ class Containers:
             if rec["auto_remove"]:
                 self._remove_record(rec, keep_files=True)
                 self._remove_anonymous_volumes(rec)
+                self._publish(rec, "destroy")
             else:
                 self._plan_restart(rec, code)
                 self.store.put(CONTAINER, cid, rec, name=rec["name"])
@@ -694,7 +695,8 @@ class Containers:
         self._publish_network(ep.network_id, "disconnect", rec["id"])
 
     def _publish(self, rec: dict[str, Any], action: str, **extra: Any) -> None:
-        self.events.publish(CONTAINER, action, rec["id"], image=rec.get("image") or "host", name=rec["name"], **(rec.get("labels") or {}), **extra)
+        attrs = {**(rec.get("labels") or {}), "image": rec.get("image") or "host", "name": rec["name"], **extra}
+        self.events.publish(CONTAINER, action, rec["id"], **attrs)
 
     def _publish_network(self, network: str, action: str, cid: str) -> None:
         try:

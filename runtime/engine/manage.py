@@ -74,17 +74,15 @@ def rename(ctr: Any, ref: str, new: str) -> dict[str, Any]:
         rec = ctr.get(ref)
         old = rec["name"]
         if new == old:
-            raise Conflict(f"Renaming a container with the same name as its current name")
+            raise Conflict("Renaming a container with the same name as its current name")
         other = ctr.store.find(CONTAINER, new)
         if other is not None:
             raise Conflict(f'Error when allocating new name: Conflict. The container name "/{new}" is already in use by container "{other["id"]}". '
                            "You have to remove (or rename) that container to be able to reuse that name.")
-        rec["name"] = new
-        if rec.get("hostname") == old and rec["state"] != "running":
-            pass  # Docker keeps the hostname as it was
+        rec["name"] = new  # the hostname stays, as in Docker
         ctr.store.put(CONTAINER, rec["id"], rec, name=new)
         ctr.changed.notify_all()
-    ctr.events.publish("container", "rename", rec["id"], **_attrs(rec), oldName="/" + old)
+    ctr.events.publish("container", "rename", rec["id"], **{**_attrs(rec), "oldName": "/" + old})
     return rec
 
 
@@ -108,4 +106,4 @@ def prune(ctr: Any, keep: Any = None) -> tuple[list[str], int]:
 
 
 def _attrs(rec: dict[str, Any]) -> dict[str, Any]:
-    return {"image": rec.get("image") or "host", "name": rec["name"], **(rec.get("labels") or {})}
+    return {**(rec.get("labels") or {}), "image": rec.get("image") or "host", "name": rec["name"]}

@@ -41,7 +41,7 @@ def top(pid1: int, ps_args: str = "") -> dict[str, Any]:
         return {"Titles": [], "Processes": []}
     titles = lines[0].split()
     if "PID" not in titles:
-        raise TopError(f'Couldn\'t find PID field in ps output')
+        raise TopError("Couldn't find PID field in ps output")
     at = titles.index("PID")
     procs = []
     for line in lines[1:]:

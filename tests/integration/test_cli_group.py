@@ -280,6 +280,18 @@ def test_cp_both_ways_running_and_stopped(lab, tmp_path):
         lab("exec", name, "sh", "-c", "echo made inside > /etc/made")
         lab("cp", f"{name}:/etc/made", str(tmp_path / "out.txt"))
         assert (tmp_path / "out.txt").read_text() == "made inside\n"
+        lab("exec", name, "ln", "-s", "/etc/made", "/etc/link")
+        lab("cp", f"{name}:/etc/link", str(tmp_path / "link"))
+        assert os.readlink(tmp_path / "link") == "/etc/made"  # the link itself, as Docker
+        lab("cp", "-L", f"{name}:/etc/link", str(tmp_path / "followed"))
+        assert (tmp_path / "followed").read_text() == "made inside\n"
+        theirs = tmp_path / "theirs.txt"
+        theirs.write_text("x\n")
+        os.chown(theirs, 4321, 4322)
+        lab("exec", name, "mkdir", "/srv")
+        lab("cp", str(theirs), f"{name}:/srv/owned")
+        lab("cp", "-a", str(theirs), f"{name}:/srv/kept")  # -a keeps uid and gid
+        assert lab("exec", name, "stat", "-c", "%u:%g", "/srv/owned", "/srv/kept").stdout.split() == ["0:0", "4321:4322"]
         lab("cp", f"{name}:/tmp/dir", str(tmp_path / "back"))
         assert (tmp_path / "back" / "sub" / "f").read_text() == "deep\n"
         tar = subprocess.run([*NETCORE, "cp", f"{name}:/etc/made", "-"], env=lab.env, capture_output=True, timeout=30)
@@ -365,10 +377,14 @@ def test_container_prune_and_system_df(lab):
 def test_system_prune(lab, subnet):
     net, gone = uniq("n"), uniq()
     lab("network", "create", "--subnet", subnet, net)
-    lab("run", "--name", gone, "--network", "none", "bb", "true")
-    res = subprocess.run([*NETCORE, "system", "prune"], input="y\n", env=lab.env, capture_output=True, text=True, timeout=60)
+    lab("run", "--name", gone, "--network", "none", "-v", "/data", "bb", "true")
+    volume = lab.json("inspect", gone)[0]["Mounts"][0]["Name"]
+    res = subprocess.run([*NETCORE, "system", "prune", "--volumes"], input="y\n", env=lab.env, capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith("WARNING! This will remove:\n  - all stopped containers\n")
+    assert "  - all anonymous volumes not used by at least one container\n" in res.stdout
+    assert "Deleted Volumes:\n" in res.stdout and volume in res.stdout.split()
+    assert volume not in lab("volume", "ls", "-q").stdout.split()
     assert "Deleted Networks:\n" in res.stdout and net in res.stdout.split()
     assert "Deleted Containers:\n" in res.stdout
     assert res.stdout.rstrip().splitlines()[-1].startswith("Total reclaimed space: ")
