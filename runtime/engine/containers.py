@@ -592,7 +592,9 @@ class Containers:
     def restart(self, ref: str, timeout: float = 10.0) -> dict[str, Any]:
         """Stop (if running) and start again."""
         self.stop(ref, timeout)
-        return self.start(ref)
+        rec = self.start(ref)
+        self._publish(rec, "restart")
+        return rec
 
     # ------------------------------------------------------------ rm -----------
 

@@ -421,6 +421,13 @@ def test_events_since_until_filter_format(lab, subnet):
     assert [json.loads(x)["Actor"]["Attributes"]["name"] for x in only] == [net]
     plain = lab("events", "--since", since, "--until", until, "--filter", f"container={name}x", "--filter", "event=destroy").stdout
     assert plain.count("\n") == 1 and f" container destroy " in plain and f"name={name}x" in plain
+    again, since = uniq(), f"{time.time():.3f}"
+    sleeper(lab, again)
+    lab("restart", "-t", "0", again)
+    lab("rm", "-f", again)
+    actions = lab("events", "--since", since, "--until", f"{time.time():.3f}", "--filter", f"container={again}",
+                  "--filter", "type=container", "--format", "{{.Action}}").stdout.split()
+    assert actions == ["create", "start", "die", "stop", "start", "restart", "die", "destroy"]
 
 
 def test_events_streams_until_interrupted(lab):
