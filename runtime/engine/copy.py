@@ -1,6 +1,6 @@
 """``cp`` on the engine's side: a tar of a path in a container's root, or a tar put there.
 
-The work runs in a helper process (``python -m runtime.engine.copy``) that first enters the
+The work runs in a helper process (``python -S -m runtime.engine.copyhelper``) that first enters the
 container's root, so that paths and symlinks resolve inside it and never on the host:
 
 - a running container: ``chroot /proc/PID/root`` (its mounts, volumes and tmpfs included);
@@ -9,7 +9,8 @@ container's root, so that paths and symlinks resolve inside it and never on the 
   in lands in the upper dir as the container will see it at its next start;
 - a stopped one of the host image: the host's root, read only.
 
-The helper reads the whole incoming archive into a temporary file before it enters the root.
+The helper (``copyhelper``, light to start: no site, no netcore) reads the whole incoming
+archive into a temporary file before it enters the root.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -49,8 +49,11 @@ def _root_args(ctr: Any, rec: dict[str, Any], write: bool) -> list[str]:
     return ["overlay", mnt, upper, work, *img.layers]
 
 
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # where ``runtime`` is
+
+
 def _helper(args: list[str], root: list[str]) -> list[str]:
-    argv = [sys.executable, "-m", "runtime.engine.copy", *args, "--", *root]
+    argv = [sys.executable, "-S", "-m", "runtime.engine.copyhelper", *args, "--", *root]
     return [UNSHARE, "-m", "--propagation", "private", *argv] if root[0] == "overlay" else argv
 
 
@@ -60,7 +63,7 @@ def get_archive(ctr: Any, ref: str, path: str, follow: bool = False) -> Iterator
     if not path.startswith("/"):
         path = "/" + path
     proc = subprocess.Popen(_helper(["get", path, "1" if follow else "0", rec["name"]], _root_args(ctr, rec, False)),
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd="/")
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
     first = proc.stdout.read(65536)
     if not first:
         err = proc.stderr.read().decode(errors="replace").strip()
@@ -90,7 +93,7 @@ def put_archive(ctr: Any, ref: str, path: str, body: Any, keep_owner: bool = Fal
         path = "/" + path
     root = _root_args(ctr, rec, True)
     proc = subprocess.Popen(_helper(["put", path, "1" if keep_owner else "0", "1" if raw else "0"], root),
-                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd="/")
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO)
     try:
         while chunk := body.read(1 << 20):
             proc.stdin.write(chunk)
@@ -105,49 +108,3 @@ def put_archive(ctr: Any, ref: str, path: str, body: Any, keep_owner: bool = Fal
     proc.wait()
     if proc.returncode != 0:
         raise InvalidConfig(err.splitlines()[-1] if err else "copy failed")
-
-
-def _enter(root: list[str]) -> None:
-    kind = root[0]
-    if kind == "proc":
-        os.chroot(f"/proc/{root[1]}/root")
-    elif kind == "overlay":
-        mnt, upper, work, layers = root[1], root[2], root[3], root[4:]
-        opts = f"lowerdir={':'.join(reversed(layers))},upperdir={upper},workdir={work}"
-        res = subprocess.run(["/bin/mount", "-t", "overlay", "-o", opts, "overlay", mnt], capture_output=True, text=True)
-        if res.returncode != 0:
-            raise OSError(f"cannot mount the container's root: {res.stderr.strip()}")
-        os.chroot(mnt)
-    os.chdir("/")
-
-
-def main(argv: list[str]) -> int:
-    from runtime import copyrules
-
-    sep = argv.index("--")
-    args, root = argv[:sep], argv[sep + 1:]
-    try:
-        if args[0] == "get":
-            path, follow, name = args[1], args[2] == "1", args[3]
-            _enter(root)
-            out = os.fdopen(sys.stdout.fileno(), "wb", closefd=False)
-            copyrules.pack(path, out, follow=follow, where=f" in container {name}")
-            out.flush()
-        else:
-            path, keep_owner, raw = args[1], args[2] == "1", args[3] == "1"
-            spool = tempfile.TemporaryFile()  # opened on the host, before entering the root
-            src = os.fdopen(sys.stdin.fileno(), "rb", closefd=False)
-            while chunk := src.read(1 << 20):
-                spool.write(chunk)
-            spool.seek(0)
-            _enter(root)
-            copyrules.unpack(spool, path, keep_owner=keep_owner, raw=raw)
-    except (copyrules.CopyError, OSError) as exc:
-        print(str(exc) if isinstance(exc, copyrules.CopyError) else f"{exc.strerror or exc}: {getattr(exc, 'filename', '') or path}",
-              file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

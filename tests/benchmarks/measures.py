@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.benchmarks import build
+from tests.benchmarks import build, group
 from tests.benchmarks.cni import Cni
 from tests.benchmarks.compose import m_compose
 from tests.benchmarks.core import BenchError, Stats, in_netns, memory_kib, rotated, run, timed
@@ -367,4 +367,5 @@ MEASURES: dict[str, tuple[str, Callable[[Ctx], dict[str, Any]]]] = {
     "compose": ("compose up -d / down of the book's two services (docker-compose 1.29 on Docker)", m_compose),
     "apiedge": ("the API edge vs the socketserver it replaced: requests, and 1000 idle connections", m_apiedge),
     "build": ("build of the book's Dockerfile: cold and unchanged, vs Docker's classic builder", build.m_build),
+    "group": ("issue 16 item 6: pause, unpause, top, stats --no-stream, cp, diff, rename, info, events", group.m_group),
 }
