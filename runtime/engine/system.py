@@ -218,6 +218,9 @@ def _prune_images(engine: Any, dangling_only: bool) -> tuple[list[dict[str, str]
             space += img["Size"]
         except Exception:  # used meanwhile: it stays
             continue
+        for ref in img["RepoTags"]:
+            engine.containers.events.publish("image", "untag", ref, name=ref)
+        engine.containers.events.publish("image", "delete", img["Id"], name=(img["RepoTags"] or [img["Id"]])[0])
     return out, space
 
 

@@ -362,6 +362,17 @@ def test_container_prune_and_system_df(lab):
         assert lab("inspect", gone).returncode == 0
         kept = lab("container", "prune", "-f", "--filter", "until=10m").stdout  # made just now: not before 10 minutes ago
         assert kept == "Total reclaimed space: 0B\n"
+        from runtime.api.client import Client
+
+        api = Client(f"unix://{lab.socket}", lab.root, autostart=False)  # the CLI's run has no --label yet: the API's Labels
+        labelled = api.request("POST", "/containers/create", {"Name": uniq(), "Image": "bb", "Cmd": ["true"], "Labels": {"tier": "x"},
+                                                              "Networks": [{"name": "none"}]})["Id"]
+        other = api.request("POST", "/containers/create", {"Name": uniq(), "Image": "bb", "Cmd": ["true"],
+                                                           "Networks": [{"name": "none"}]})["Id"]
+        out = lab("container", "prune", "-f", "--filter", "label=tier=x").stdout
+        assert out.splitlines()[:2] == ["Deleted Containers:", labelled]
+        assert lab("inspect", other).returncode == 0
+        lab("rm", other)
         bad = lab("container", "prune", "-f", "--filter", "colour=red", check=False)
         assert bad.returncode == 1 and "invalid filter 'colour'" in bad.stderr
         gone_id = lab.json("inspect", gone)[0]["Id"]
@@ -450,6 +461,13 @@ def test_events_streams_until_interrupted(lab):
 
 
 def test_image_prune_removes_dangling_images_only(lab, tmp_path):
+    since = f"{time.time():.3f}"
+    first = lab("image", "import", write(str(tmp_path / "f.tar"), busybox_rootfs_tar([("etc/marker", b"f")]))).stdout.strip()
+    tag = uniq("t")
+    lab("tag", first, tag)
+    lab("rmi", tag)  # its only name: the image goes too, as in Docker
+    vol = lab("volume", "create").stdout.strip()
+    lab("volume", "rm", vol)
     dangling = lab("image", "import", write(str(tmp_path / "d.tar"), busybox_rootfs_tar([("etc/marker", b"d")]))).stdout.strip()
     assert dangling.startswith("sha256:")
     out = lab("image", "prune", "-f").stdout
@@ -457,6 +475,10 @@ def test_image_prune_removes_dangling_images_only(lab, tmp_path):
     assert out.splitlines()[-1].startswith("Total reclaimed space: ")
     assert lab("image", "inspect", dangling, check=False).returncode == 1
     assert lab("image", "inspect", "bb").returncode == 0
+    seen = lab("events", "--since", since, "--until", f"{time.time():.3f}", "--filter", "type=image", "--filter", "type=volume",
+               "--format", "{{.Type}} {{.Action}} {{.Actor.ID}}").stdout.splitlines()
+    assert seen == [f"image import {first}", f"image tag {first}", f"image untag {tag}:latest", f"image delete {first}",
+                    f"volume create {vol}", f"volume destroy {vol}", f"image import {dangling}", f"image delete {dangling}"]
 
 
 def test_stats_streams_until_interrupted(lab):
