@@ -99,8 +99,9 @@ def matches(event: dict[str, Any], filters: dict[str, list[str]] | None) -> bool
         if not values:
             continue
         if key in ("container", "network", "volume", "image"):
-            if key == "image":
-                hit = attrs.get("image") in values
+            if key == "image":  # a container's image, or an image event's own
+                hit = attrs.get("image") in values or (event["Type"] == "image" and (
+                    event["Actor"]["ID"] in values or attrs.get("name") in values))
             else:
                 hit = event["Type"] == key and any(event["Actor"]["ID"].startswith(v) or attrs.get("name") == v for v in values)
                 if key == "container" and not hit:  # a network event names the container it joined
