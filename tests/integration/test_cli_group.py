@@ -497,3 +497,33 @@ def test_stats_streams_until_interrupted(lab):
         proc.terminate()
         proc.wait(10)
         lab("rm", "-f", name)
+
+
+# ---------------------------------------------------------------- bad input -
+
+BAD = [  # argv, exit code, words of the one line on stderr
+    (["pause", "nosuch"], 1, "No such container: nosuch"),
+    (["unpause", "nosuch"], 1, "No such container: nosuch"),
+    (["container", "top", "nosuch"], 1, "No such container: nosuch"),
+    (["stats", "--no-stream", "nosuch"], 1, "No such container: nosuch"),
+    (["rename", "nosuch", "other"], 1, "No such container: nosuch"),
+    (["cp", "nosuch:/etc/passwd", "/tmp/never-written"], 1, "No such container: nosuch"),
+    (["diff", "nosuch"], 1, "No such container: nosuch"),
+    (["rename", "onlyone"], 2, "the following arguments are required: NEW_NAME"),
+    (["cp", "/a", "/b"], 2, "must specify at least one container source"),
+    (["events", "--until", "soonish"], 1, "invalid value"),
+    (["container", "prune", "-f", "--filter", "nokey"], 2, "bad format of filter"),
+    (["system", "df", "--bogus"], 2, "unrecognized arguments: --bogus"),
+    (["info", "--format", "{{.Nope}}"], 2, "can't evaluate field Nope"),
+    (["image", "prune", "-f", "extra"], 2, "unrecognized arguments: extra"),
+]
+
+
+@pytest.mark.parametrize("argv,code,words", BAD, ids=[" ".join(a) for a, _, _ in BAD])
+def test_bad_input_is_one_line_and_changes_nothing(lab, argv, code, words):
+    before = lab("ps", "-a", "-q", "--no-trunc").stdout
+    res = lab(*argv, check=False)
+    assert res.returncode == code and words in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+    assert lab("ps", "-a", "-q", "--no-trunc").stdout == before
+    assert not os.path.exists("/tmp/never-written")
