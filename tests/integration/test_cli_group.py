@@ -181,6 +181,8 @@ def test_stats_no_stream_columns_and_format(lab):
         used, limit = row["MemUsage"].split(" / ")
         assert used.endswith(("KiB", "MiB")) and limit.endswith("GiB")
         assert lab("container", "stats", "--no-stream", "--format", "{{.Name}}", name).stdout == f"{name}\n"
+        tab = lab("stats", "--no-stream", "--format", "table {{.Name}}\\t{{.PIDs}}", name).stdout.splitlines()
+        assert [line.split() for line in tab] == [["NAME", "PIDS"], [name, row["PIDs"]]]
         assert name in lab("stats", "--no-stream").stdout  # the running ones by default
     finally:
         lab("rm", "-f", name)
@@ -527,3 +529,19 @@ def test_bad_input_is_one_line_and_changes_nothing(lab, argv, code, words):
     assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
     assert lab("ps", "-a", "-q", "--no-trunc").stdout == before
     assert not os.path.exists("/tmp/never-written")
+
+
+def test_a_paused_container_stays_paused_across_an_engine_restart(lab):
+    name = uniq()
+    sleeper(lab, name)
+    try:
+        pid = state_of(lab, name)["Pid"]
+        lab("pause", name)
+        lab.kill9()
+        lab.start()
+        st = state_of(lab, name)
+        assert st["Status"] == "paused" and st["Pid"] == pid and proc_states(pid) == {"T"}
+        lab("unpause", name)
+        assert proc_states(pid) == {"S"} and state_of(lab, name)["Status"] == "running"
+    finally:
+        lab("rm", "-f", name)
