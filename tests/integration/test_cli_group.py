@@ -325,6 +325,21 @@ def test_cp_both_ways_running_and_stopped(lab, tmp_path):
 
 # ---------------------------------------------------------------- diff ------
 
+def test_cp_sees_the_containers_mounts(lab, tmp_path):
+    name = uniq()
+    sleeper(lab, name, "--tmpfs", "/scratch", "-v", "/data")
+    try:
+        lab("exec", name, "sh", "-c", "echo t > /scratch/t && echo v > /data/v")
+        lab("cp", f"{name}:/scratch/t", str(tmp_path / "t"))
+        lab("cp", f"{name}:/data/v", str(tmp_path / "v"))
+        assert (tmp_path / "t").read_text() == "t\n" and (tmp_path / "v").read_text() == "v\n"
+        (tmp_path / "in").write_text("in\n")
+        lab("cp", str(tmp_path / "in"), f"{name}:/scratch/")
+        assert lab("exec", name, "cat", "/scratch/in").stdout == "in\n"
+    finally:
+        lab("rm", "-f", "-v", name)
+
+
 def test_diff_adds_changes_and_deletes(lab):
     name = uniq()
     lab("run", "--name", name, "--network", "none", "bb", "sh", "-c",
