@@ -58,10 +58,10 @@ def _reading(fn: Any) -> Any:
 
 
 def add_routes(r: Router, images: ImageStore, volumes: Volumes, events: Any = None) -> None:
-    """``events``: the engine's bus (``runtime.engine.events``): image and volume events go there."""
+    """``events()``: the engine's bus (``runtime.engine.events``), where image and volume events go."""
     def publish(kind: str, action: str, actor: str, **attrs: Any) -> None:
         if events is not None:
-            events.publish(kind, action, actor, **attrs)
+            events().publish(kind, action, actor, **attrs)
 
     def loaded(names: list[str]) -> list[str]:
         for n in names:

@@ -63,26 +63,28 @@ def _flag(query: dict[str, str], key: str, default: bool = False) -> bool:
 
 
 def add_routes(r: Router, engine: Any) -> None:
-    ctr = engine.containers
-    bus = ctr.events
+    """The routes on ``engine`` (read at each call: the table can be built before the engine is)."""
+    def ctr() -> Any:
+        return engine.containers
+
     r.add("GET", "/info", lambda **_: system.info(engine))
     r.add("GET", "/version", lambda **_: system.version())
     r.add("GET", "/system/df", lambda **_: system.disk_usage(engine))
-    r.add("POST", "/containers/prune", lambda query, **_: _prune_containers(ctr, query))
+    r.add("POST", "/containers/prune", lambda query, **_: _prune_containers(ctr(), query))
     r.add("POST", "/images/prune", lambda query, **_: _prune_images(engine, query))
     r.add("POST", "/build/prune", lambda **_: dict(zip(("CachesDeleted", "SpaceReclaimed"), system.prune_build_cache(engine))))
-    r.add("GET", "/events", lambda query, **_: _events(bus, query))
-    r.add("GET", r"/containers/(?P<ref>[^/]+)/top", lambda ref, query, **_: _top(ctr, ref, query))
-    r.add("GET", r"/containers/(?P<ref>[^/]+)/stats", lambda ref, query, **_: _stats(ctr, ref, query))
-    r.add("POST", r"/containers/(?P<ref>[^/]+)/pause", lambda ref, **_: manage.pause(ctr, ref) and None)
-    r.add("POST", r"/containers/(?P<ref>[^/]+)/unpause", lambda ref, **_: manage.unpause(ctr, ref) and None)
-    r.add("POST", r"/containers/(?P<ref>[^/]+)/rename", lambda ref, query, **_: manage.rename(ctr, ref, query.get("name", "")) and None)
+    r.add("GET", "/events", lambda query, **_: _events(ctr().events, query))
+    r.add("GET", r"/containers/(?P<ref>[^/]+)/top", lambda ref, query, **_: _top(ctr(), ref, query))
+    r.add("GET", r"/containers/(?P<ref>[^/]+)/stats", lambda ref, query, **_: _stats(ctr(), ref, query))
+    r.add("POST", r"/containers/(?P<ref>[^/]+)/pause", lambda ref, **_: manage.pause(ctr(), ref) and None)
+    r.add("POST", r"/containers/(?P<ref>[^/]+)/unpause", lambda ref, **_: manage.unpause(ctr(), ref) and None)
+    r.add("POST", r"/containers/(?P<ref>[^/]+)/rename", lambda ref, query, **_: manage.rename(ctr(), ref, query.get("name", "")) and None)
     r.add("GET", r"/containers/(?P<ref>[^/]+)/archive",
-          lambda ref, query, **_: Stream(copy.get_archive(ctr, ref, _path(query), follow=_flag(query, "follow"))))
+          lambda ref, query, **_: Stream(copy.get_archive(ctr(), ref, _path(query), follow=_flag(query, "follow"))))
     r.add("PUT", r"/containers/(?P<ref>[^/]+)/archive",
-          lambda ref, query, body, **_: copy.put_archive(ctr, ref, _path(query), body, keep_owner=_flag(query, "copyUIDGID"),
+          lambda ref, query, body, **_: copy.put_archive(ctr(), ref, _path(query), body, keep_owner=_flag(query, "copyUIDGID"),
                                                          raw=_flag(query, "raw")), body=RAW)
-    r.add("GET", r"/containers/(?P<ref>[^/]+)/changes", lambda ref, **_: _changes(ctr, ref))
+    r.add("GET", r"/containers/(?P<ref>[^/]+)/changes", lambda ref, **_: _changes(ctr(), ref))
 
 
 def _path(query: dict[str, str]) -> str:

@@ -125,7 +125,7 @@ class Engine:
               lambda ref, query, **_: {"Id": ctr.remove(ref, force=query["force"], volumes=query["v"]).get("id")}, query=S.RemoveQuery)
         r.add("GET", r"/containers/(?P<ref>[^/]+)/logs", self._logs, query=S.LogsQuery)
         r.add("POST", "/system/reset", lambda **_: self.reset(), body=S.Empty)
-        image_routes.add_routes(r, self.images, self.volumes, self.containers.events)
+        image_routes.add_routes(r, self.images, self.volumes, lambda: self.containers.events)
         system_routes.add_routes(r, self)
         r.add("POST", "/build", lambda body, query, **_: Stream(self.builds.handle(body, query)), body=RAW)
         return r
