@@ -105,7 +105,7 @@ class Engine:
         r.add("GET", "/networks", lambda **_: [network_view(ctl, n, driver_state=False) for n in ctl.networks()])
         r.add("POST", "/networks/create", lambda body, **_: network_view(ctl, self._network_event(self._create_network(body), "create")),
               body=S.NetworkCreate)
-        r.add("POST", "/networks/prune", lambda **_: {"NetworksDeleted": ctl.prune_networks()}, body=S.Empty)
+        r.add("POST", "/networks/prune", lambda **_: {"NetworksDeleted": self._prune_networks()}, body=S.Empty)
         r.add("GET", r"/networks/(?P<ref>[^/]+)", lambda ref, **_: network_view(ctl, ctl.network(ref)))
         r.add("DELETE", r"/networks/(?P<ref>[^/]+)", lambda ref, **_: {"Id": self._network_event(ctl.delete_network(ref), "destroy").id})
         r.add("POST", r"/networks/(?P<ref>[^/]+)/connect", self._connect, body=S.NetworkConnect)
@@ -139,6 +139,13 @@ class Engine:
     def _network_event(self, net: Any, action: str) -> Any:
         self.containers.events.publish("network", action, net.id, name=net.name, type=net.driver)
         return net
+
+    def _prune_networks(self) -> list[str]:
+        before = {n.name: n for n in self.controller.networks()}
+        removed = self.controller.prune_networks()
+        for name in removed:
+            self._network_event(before[name], "destroy")
+        return removed
 
     def _create_network(self, body: dict[str, Any]) -> Any:
         ipam = (body["IPAM"] or {}).get("Config") or [{}]

@@ -403,7 +403,7 @@ def test_container_prune_and_system_df(lab):
 
 
 def test_system_prune(lab, subnet):
-    net, gone = uniq("n"), uniq()
+    net, gone, since = uniq("n"), uniq(), f"{time.time():.3f}"
     lab("network", "create", "--subnet", subnet, net)
     lab("run", "--name", gone, "--network", "none", "-v", "/data", "bb", "true")
     volume = lab.json("inspect", gone)[0]["Mounts"][0]["Name"]
@@ -418,6 +418,9 @@ def test_system_prune(lab, subnet):
     assert res.stdout.rstrip().splitlines()[-1].startswith("Total reclaimed space: ")
     assert lab("network", "inspect", net, check=False).returncode == 1
     assert lab("inspect", gone, check=False).returncode == 1
+    destroyed = lab("events", "--since", since, "--until", f"{time.time():.3f}", "--filter", "event=destroy",
+                    "--format", "{{.Type}} {{.Actor.Attributes.name}}").stdout.splitlines()
+    assert f"network {net}" in destroyed and f"container {gone}" in destroyed
     assert lab("image", "inspect", "bb").returncode == 0  # a named image is no dangling one
     bad = lab("system", "prune", "-f", "--filter", "nonsense", check=False)
     assert bad.returncode == 125 and "bad format of filter" in bad.stderr
