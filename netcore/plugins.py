@@ -2,11 +2,14 @@
 
 Built-in drivers and third-party ones take the same path: entry points in the
 ``netcore.drivers`` group, registered under their entry-point name, which is the
-driver name users pass to ``network create -d``.
+driver name users pass to ``network create -d``. An entry point names a class (a
+factory), built once per plugin manager, so two controllers in one process share
+no driver state; one naming an already-built object is registered as it is.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import os
 from collections.abc import Iterable
@@ -30,11 +33,13 @@ def make_plugin_manager(
     plugins: Iterable[tuple[str, object]] = (),
     autoload: bool = True,
     blocked: Iterable[str] = (),
+    essential: Iterable[str] = (),
 ) -> pluggy.PluginManager:
     """A validated manager: explicit plugins, then entry points, then ``check_pending``.
 
-    ``NETCORE_DISABLE_PLUGIN_AUTOLOAD=1`` turns entry-point loading off;
-    ``NETCORE_TRACE_HOOKS=1`` logs every hook call.
+    ``NETCORE_DISABLE_PLUGIN_AUTOLOAD=1`` turns entry-point loading off, except for
+    the ``essential`` names (what the engine cannot run without: the runtime names
+    the drivers of its predefined networks); ``NETCORE_TRACE_HOOKS=1`` logs every hook call.
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
@@ -44,7 +49,10 @@ def make_plugin_manager(
         for name, plugin in plugins:
             pm.register(plugin, name=name)
         if autoload and not os.environ.get("NETCORE_DISABLE_PLUGIN_AUTOLOAD"):
-            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+            _load_entry_points(pm)
+        else:
+            for name in essential:
+                _load_entry_points(pm, name)
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
         name = pm.get_name(exc.plugin) or repr(exc.plugin)
@@ -55,6 +63,21 @@ def make_plugin_manager(
         pm.trace.root.setwriter(lambda msg: log.debug("%s", msg.rstrip()))
         pm.enable_tracing()
     return pm
+
+
+def _load_entry_points(pm: pluggy.PluginManager, only: str | None = None) -> None:
+    """pluggy's ``load_setuptools_entrypoints``, but an entry point naming a class is built:
+    each manager gets its own driver instances."""
+    for dist in importlib.metadata.distributions():
+        for ep in dist.entry_points:
+            if ep.group != ENTRY_POINT_GROUP or (only is not None and ep.name != only):
+                continue
+            if pm.has_plugin(ep.name) or pm.is_blocked(ep.name):
+                continue
+            loaded = ep.load()
+            plugin = loaded() if isinstance(loaded, type) else loaded
+            pm.register(plugin, name=ep.name)
+            pm._plugin_distinfo.append((plugin, dist))  # as pluggy's loader does: list_plugin_distinfo() stays true
 
 
 class Hooks:
@@ -80,6 +103,10 @@ class Hooks:
             known = self._find(name, kind, known)
         if name not in known:
             raise NotFound(f"{kind} {name!r} not found (loaded: {', '.join(known) or 'none'})")
+        return self._relay(name)
+
+    def _relay(self, name: str) -> Any:
+        """The hook callers reaching plugin ``name`` only, cached."""
         plugins = frozenset(self.pm.get_plugins())
         cached = self._subsets.get(name)
         if cached is None or cached[0] != plugins:  # rebuilt when a plugin came or went
@@ -122,7 +149,7 @@ class Hooks:
         """
         for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls()):  # pluggy's LIFO order
             try:
-                impl.function(*(kwargs[arg] for arg in impl.argnames))
+                getattr(self._relay(impl.plugin_name), hook)(**kwargs)  # pluggy's caller: tracing, wrappers
             except Exception:
                 log.exception("plugin %s failed in %s", impl.plugin_name, hook)
 

@@ -40,6 +40,9 @@ __all__ = ["Engine", "EngineServer", "Workers", "serve", "predefined_networks"]
 log = logging.getLogger("netcore.engine")
 
 
+DEFAULT_DRIVER = "bridge"  # Docker's: the driver of `network create` without -d
+
+
 def predefined_networks(root: str) -> list[dict[str, Any]]:
     """The networks every engine has from its first start: Docker's three."""
     bridge_opts = {"com.docker.network.bridge.name": "netcore0"} if root.rstrip("/") == names.DEFAULT_ROOT else {}
@@ -61,7 +64,8 @@ class Engine:
 
             cluster = Cluster(settings.cluster_store, settings.advertise, ttl=settings.ttl)
         self.controller = controller or on_host(
-            self.root, plugins=[("dns", EmbeddedDns(resolv_conf=self.resolv_conf))], cluster=cluster
+            self.root, plugins=[("dns", EmbeddedDns(resolv_conf=self.resolv_conf))], cluster=cluster,
+            default_driver=DEFAULT_DRIVER, essential=sorted({n["driver"] for n in predefined_networks(self.root)}),
         )
         self.images = ImageStore(self.root, users=self._image_users)
         self.volumes = Volumes(self.root, users=self._volume_users)
@@ -134,7 +138,7 @@ class Engine:
         cfg = ipam[0]
         return self.controller.create_network(
             name=body["Name"],
-            driver=body["Driver"] or "bridge",
+            driver=body["Driver"] or DEFAULT_DRIVER,
             subnet=cfg.get("Subnet"),
             gateway=cfg.get("Gateway"),
             ip_range=cfg.get("IPRange"),

@@ -239,7 +239,7 @@ def test_builtins_are_entry_points_of_the_group():
     from importlib.metadata import entry_points
 
     found = {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
-    assert found["bridge"] == "drivers.bridge:plugin"
+    assert found["bridge"] == "drivers.bridge:BridgeDriver"  # a class: one instance per controller
     assert BUILTINS <= set(found)
 
 
