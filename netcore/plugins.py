@@ -131,7 +131,7 @@ class Hooks:
         return self.drivers() if kind == "driver" else self.ipam_drivers()
 
     def driver(self, name: str) -> Any:
-        """The hook relay of network driver ``name``: ``hooks.driver("bridge").join(...)``."""
+        """The hook relay of network driver ``name``: ``hooks.driver(net.driver).join(...)``."""
         return self._subset(name, "driver", self.drivers())
 
     def implements(self, name: str, hook: str) -> bool:
