@@ -50,9 +50,8 @@ def make_plugin_manager(
             pm.register(plugin, name=name)
         if autoload and not os.environ.get("NETCORE_DISABLE_PLUGIN_AUTOLOAD"):
             _load_entry_points(pm)
-        else:
-            for name in essential:
-                _load_entry_points(pm, name)
+        elif essential:
+            _load_entry_points(pm, frozenset(essential))
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
         name = pm.get_name(exc.plugin) or repr(exc.plugin)
@@ -65,12 +64,12 @@ def make_plugin_manager(
     return pm
 
 
-def _load_entry_points(pm: pluggy.PluginManager, only: str | None = None) -> None:
+def _load_entry_points(pm: pluggy.PluginManager, only: frozenset[str] | None = None) -> None:
     """pluggy's ``load_setuptools_entrypoints``, but an entry point naming a class is built:
     each manager gets its own driver instances."""
     for dist in importlib.metadata.distributions():
         for ep in dist.entry_points:
-            if ep.group != ENTRY_POINT_GROUP or (only is not None and ep.name != only):
+            if ep.group != ENTRY_POINT_GROUP or (only is not None and ep.name not in only):
                 continue
             if pm.has_plugin(ep.name) or pm.is_blocked(ep.name):
                 continue
