@@ -85,6 +85,7 @@ class Hooks:
     def __init__(self, pm: pluggy.PluginManager) -> None:
         self.pm = pm
         self._subsets: dict[str, Any] = {}
+        self._observer_callers: dict[str, tuple[frozenset[object], list[tuple[str, Any]]]] = {}
 
     def _names_implementing(self, hook: str) -> list[str]:
         caller = getattr(self.pm.hook, hook)
@@ -146,11 +147,21 @@ class Hooks:
         Observers run after the operation committed: one that fails is logged and
         neither undoes the operation nor keeps the other observers from hearing of it.
         """
-        for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls()):  # pluggy's LIFO order
+        for name, caller in self._observers(hook):
             try:
-                getattr(self._relay(impl.plugin_name), hook)(**kwargs)  # pluggy's caller: tracing, wrappers
+                caller(**kwargs)
             except Exception:
-                log.exception("plugin %s failed in %s", impl.plugin_name, hook)
+                log.exception("plugin %s failed in %s", name, hook)
+
+    def _observers(self, hook: str) -> list[tuple[str, Any]]:
+        """One pluggy caller per plugin implementing ``hook`` (so tracing and wrappers apply,
+        and one failure stops no other), in pluggy's LIFO order; cached until a plugin comes or goes."""
+        plugins = frozenset(self.pm.get_plugins())
+        cached = self._observer_callers.get(hook)
+        if cached is None or cached[0] != plugins:
+            impls = reversed(getattr(self.pm.hook, hook).get_hookimpls())
+            cached = self._observer_callers[hook] = (plugins, [(i.plugin_name, getattr(self._relay(i.plugin_name), hook)) for i in impls])
+        return cached[1]
 
     def configure(self, context: Any) -> None:
         self.pm.hook.configure.call_historic(kwargs={"context": context})
