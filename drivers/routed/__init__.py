@@ -42,6 +42,7 @@ from netcore import (
     run_steps,
     undo_steps,
 )
+from netcore.backoff import Backoff
 from netcore.ipam import GATEWAY_REQUEST, DefaultIpam
 from netcore.ipam.pools import default_pools, global_pools
 from netcore.osl import addrs
@@ -100,14 +101,13 @@ class RoutedDriver:
         cluster.watch("node", lambda *_: self._on_node())
 
     def _watch_later(self) -> None:
-        delay = 0.5
-        while not self._stopping.wait(delay):
+        delays = Backoff(0.5, 10.0)
+        while not delays.wait(self._stopping):
             try:
                 self._watch_cluster()
                 return
             except NetcoreError as exc:
                 log.debug("routed: cluster still away: %s", exc)
-                delay = min(delay * 2, 10)
 
     @hookimpl
     def shutdown(self) -> None:

@@ -186,15 +186,19 @@ class Controller:
         hostname: str = "",
         dns_servers: Iterable[str] = (),
         ports: Iterable[PortBinding] = (),
+        netns_path: str | None = None,
     ) -> Sandbox:
         """A container's network stack: its netns and one endpoint per attachment, all or nothing.
 
         ``hostname`` and ``dns_servers`` are for name resolution (observers such as the
         embedded DNS read them off the sandbox); ``ports`` are published through the
-        endpoint that gives the sandbox its default route.
+        endpoint that gives the sandbox its default route. ``netns_path``: a netns that
+        someone else made and deletes (a CNI runtime's), used instead of a new one.
         """
         with self.lock, self.kernel.session():  # one netlink socket in the new netns for all the steps
-            return self._sandboxes.setup(sandbox_id, name, attachments, hostname=hostname, dns_servers=dns_servers, ports=ports)
+            return self._sandboxes.setup(
+                sandbox_id, name, attachments, hostname=hostname, dns_servers=dns_servers, ports=ports, netns_path=netns_path
+            )
 
     def teardown_sandbox(self, sandbox_id: str) -> None:
         """Every endpoint leaves, the netns goes. Best-effort; a missing sandbox is fine."""
@@ -204,11 +208,12 @@ class Controller:
                 self._sandboxes.teardown(sandbox)
 
     def connect(
-        self, network_ref: str, sandbox_id: str, ip: str | None = None, aliases: Iterable[str] = (), gw_priority: int = 0
+        self, network_ref: str, sandbox_id: str, ip: str | None = None, aliases: Iterable[str] = (), gw_priority: int = 0,
+        ifname: str = "",
     ) -> Endpoint:
-        """Put a running sandbox on one more network (``network connect``)."""
+        """Put a running sandbox on one more network (``network connect``); ``ifname``: its name inside, else the next ethN."""
         with self.lock, self.kernel.session():
-            return self._sandboxes.connect(network_ref, sandbox_id, ip, aliases, gw_priority)
+            return self._sandboxes.connect(network_ref, sandbox_id, ip, aliases, gw_priority, ifname)
 
     def disconnect(self, network_ref: str, sandbox_id: str) -> Endpoint:
         with self.lock, self.kernel.session():

@@ -8,9 +8,9 @@ drivers and observers about endpoints on other hosts.
 from __future__ import annotations
 
 import threading
-import time
 from typing import TYPE_CHECKING, Any
 
+from netcore.backoff import Backoff
 from netcore.controller.core import ENDPOINT, NETWORK, Core, log
 from netcore.controller.networks import Networks
 from netcore.errors import AlreadyExists, NetcoreError
@@ -30,7 +30,7 @@ class ClusterSync:
         self.cluster = cluster
         self.networks = networks
         self._peers: dict[str, Endpoint] = {}  # endpoints of other hosts, by id
-        self._closed = False
+        self._closed = threading.Event()  # set by close: the retry loops end at once
 
     def join(self) -> bool:
         """Engine start, before reconcile: join and cache the cluster's networks; False if etcd is away."""
@@ -50,7 +50,7 @@ class ClusterSync:
             threading.Thread(target=self._join_later, daemon=True).start()
 
     def close(self) -> None:
-        self._closed = True
+        self._closed.set()
         self.cluster.close()
 
     def _join_networks(self) -> None:
@@ -59,9 +59,8 @@ class ClusterSync:
 
     def _join_later(self) -> None:
         """The engine started without etcd: join as soon as it answers, then sync as at start."""
-        delay = 0.5
-        while not self._closed:
-            time.sleep(delay)
+        delays = Backoff(0.5, 10.0)
+        while not delays.wait(self._closed):
             try:
                 with self.core.lock:
                     self._join_networks()
@@ -71,7 +70,6 @@ class ClusterSync:
                 return
             except NetcoreError as exc:
                 log.debug("cluster: still away: %s", exc)
-                delay = min(delay * 2, 10)
 
     def _sync_networks(self, records: list[dict[str, Any]]) -> None:
         """The local cache of global networks becomes what the cluster has (engine start)."""
@@ -124,8 +122,9 @@ class ClusterSync:
 
     def _rejoin(self) -> None:
         """The lease lapsed (etcd was away too long): join again and put back what this host owns."""
-        for delay in (0.5, 1, 2, 5, 10, 10, 30):
-            if self._closed:
+        delays = Backoff(0.5, 30.0)
+        for _ in range(7):
+            if self._closed.is_set():
                 return
             try:
                 with self.core.lock:
@@ -135,7 +134,7 @@ class ClusterSync:
                 return
             except NetcoreError as exc:
                 log.warning("cluster: rejoin failed (%s); retrying", exc)
-                time.sleep(delay)
+                delays.wait(self._closed)
 
     def _on_endpoint_event(self, event: str, eid: str, data: dict[str, Any] | None) -> None:
         with self.core.lock:

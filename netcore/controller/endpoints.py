@@ -14,7 +14,7 @@ import ipaddress
 from netcore import interfaces, names
 from netcore.controller.core import ENDPOINT, INTENT, NETWORK, SANDBOX, Core, log
 from netcore.controller.publish import Publisher
-from netcore.errors import Conflict, InvalidConfig, NetcoreError, NotFound, TeardownIncomplete
+from netcore.errors import AlreadyExists, Conflict, InvalidConfig, NetcoreError, NotFound, TeardownIncomplete
 from netcore.models import Attachment, Endpoint, Network, Sandbox
 from netcore.steps import Transaction, pause_point
 
@@ -62,7 +62,9 @@ class Endpoints:
         store = core.store
         drv = core.hooks.driver(net.driver)
         used = {e.ifname for e in core.sandbox_endpoints(sandbox)}
-        ifname = next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
+        if att.ifname in used:
+            raise AlreadyExists(f"{sandbox.name or sandbox.id[:12]} already has an interface {att.ifname}")
+        ifname = att.ifname or next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
         ep = Endpoint(id=names.new_id(), network_id=net.id, name=sandbox.name, sandbox_id=sandbox.id, ifname=ifname, aliases=list(att.aliases), gw_priority=att.gw_priority)
         with Transaction(f"connect {sandbox.name} to {net.name}") as tx:
             if net.pool_id:

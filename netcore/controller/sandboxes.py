@@ -38,6 +38,7 @@ class Sandboxes:
         hostname: str = "",
         dns_servers: Iterable[str] = (),
         ports: Iterable[PortBinding] = (),
+        netns_path: str | None = None,
     ) -> Sandbox:
         core = self.core
         nets = [core.network(a.network) for a in attachments]
@@ -51,7 +52,7 @@ class Sandboxes:
         path = None
         pause_point("sandbox.netns")
         if not host_ns:
-            path = core.kernel.create_netns(f"nc-{core.tag}-{sandbox_id[:12]}")
+            path = netns_path or core.kernel.create_netns(f"nc-{core.tag}-{sandbox_id[:12]}")
         sandbox = Sandbox(
             id=sandbox_id,
             netns_path=path,
@@ -59,6 +60,7 @@ class Sandboxes:
             hostname=hostname,
             dns_servers=list(dns_servers),
             ports=list(ports),
+            external=bool(netns_path) and not host_ns,
         )
         try:
             pause_point("sandbox.store")
@@ -76,14 +78,14 @@ class Sandboxes:
         the kernel then reaps the interfaces in it), then the netns goes."""
         core = self.core
         errors: list[BaseException] = []
-        going = sandbox.netns_path is not None and core.kernel.netns_exists(sandbox.netns_path)
+        going = sandbox.netns_path is not None and not sandbox.external and core.kernel.netns_exists(sandbox.netns_path)
         for ep in reversed(core.sandbox_endpoints(sandbox)):
             try:
                 self.endpoints.disconnect(core.network(ep.network_id), sandbox, ep, teardown=going)
             except Exception as exc:
                 errors.append(exc)
         pause_point("sandbox.netns.delete")
-        if sandbox.netns_path:
+        if sandbox.netns_path and not sandbox.external:
             try:
                 core.kernel.delete_netns(sandbox.netns_path)
             except Exception as exc:
@@ -99,7 +101,9 @@ class Sandboxes:
             raise NotFound(f"sandbox {sandbox_id[:12]} not found")
         return sandbox
 
-    def connect(self, network_ref: str, sandbox_id: str, ip: str | None, aliases: Iterable[str], gw_priority: int) -> Endpoint:
+    def connect(
+        self, network_ref: str, sandbox_id: str, ip: str | None, aliases: Iterable[str], gw_priority: int, ifname: str = ""
+    ) -> Endpoint:
         core = self.core
         sandbox = self._running(sandbox_id)
         net = core.network(network_ref)
@@ -109,7 +113,7 @@ class Sandboxes:
             raise Forbidden(f"container cannot be disconnected from its namespace to join {net.name}")
         if any(e.network_id == net.id for e in core.sandbox_endpoints(sandbox)):
             raise AlreadyExists(f"endpoint with name {sandbox.name} already exists in network {net.name}")
-        att = Attachment(network=net.id, ip=ip, aliases=tuple(aliases), gw_priority=gw_priority)
+        att = Attachment(network=net.id, ip=ip, aliases=tuple(aliases), gw_priority=gw_priority, ifname=ifname)
         self.endpoints.check_attachment(net, att)
         ep = self.endpoints.connect(net, sandbox, att)
         try:

@@ -18,6 +18,7 @@ __all__ = [
     "kernel_errors",
     "lookup",
     "get",
+    "ports",
     "create_bridge",
     "create_veth",
     "create_vxlan",
@@ -83,6 +84,11 @@ def get(ipr: Any, index: int) -> Link | None:
         if exc.code == errno.ENODEV:
             return None
         raise KernelError("get link", str(index), exc.code) from None
+
+
+def ports(ipr: Any, master: int) -> list[Link]:
+    """The links enslaved to the bridge ``master`` (an index) in ``ipr``'s netns."""
+    return [lk for lk in (_link(m) for m in ipr.get_links()) if lk.master == master]
 
 
 def create_bridge(ipr: Any, name: str, alias: str, mac: str, mtu: int | None = None) -> int:

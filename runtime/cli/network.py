@@ -1,4 +1,4 @@
-"""``netcore network ...``: create, ls, inspect, rm, prune, connect, disconnect."""
+"""``netcore network ...``: create, ls, inspect, rm, prune, connect, disconnect, cni-config."""
 
 from __future__ import annotations
 
@@ -119,3 +119,19 @@ def connect(cli: Cli, ip: str | None, aliases: tuple[str, ...], gw_priority: int
 def disconnect(cli: Cli, force: bool, network_name: str, container: str) -> None:
     """Disconnect a container from a network."""
     cli.client.request("POST", f"/networks/{q(network_name)}/disconnect", {"Container": container, "Force": force})
+
+
+@network.command("cni-config")
+@option("--cni-version", default="1.0.0", type=choice("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"),
+        help="cniVersion of the conflist (podman 4.3 takes up to 1.0.0).")
+@click.argument("name", metavar="NETWORK")
+@pass_cli
+def cni_config(cli: Cli, cni_version: str, name: str) -> None:
+    """Print a CNI conflist that puts a CNI runtime's containers on a network (netcore-cni)."""
+    import json
+    import os
+
+    from runtime.cni.conflist import conflist
+
+    net = cli.client.request("GET", f"/networks/{q(name)}")
+    click.echo(json.dumps(conflist(net["Name"], os.path.abspath(cli.client.path), cni_version), indent=2))

@@ -740,7 +740,8 @@ class Containers:
                 self._stop_all([m for m in mons if (m.pid, m.start) not in adopted])
             running = {c["id"] for c in self.store.list(CONTAINER) if c["state"] == "running"}
             for sid in self.controller.sandbox_ids():
-                if sid not in running:
+                sandbox = self.controller.sandbox(sid)
+                if sid not in running and sandbox is not None and not sandbox.external:  # external: a CNI runtime's
                     try:
                         self.controller.teardown_sandbox(sid)
                     except NetcoreError as exc:

@@ -21,6 +21,7 @@ from netcore import InvalidConfig, NotFound, names
 from netcore.controller import Controller, on_host
 from netcore.dns import EmbeddedDns
 
+from runtime.api import cni as cni_routes
 from runtime.api import images as image_routes
 from runtime.build.runner import ContainerRunner
 from runtime.build.service import BuildService
@@ -30,6 +31,7 @@ from runtime.api.views import container_summary, container_view, network_view
 from runtime.engine import files, process, rootdir
 from runtime.engine.config import DaemonConfig
 from runtime.engine.attach import attach
+from runtime.engine.cni import CniAttachments
 from runtime.engine.containers import Containers
 from runtime.engine.images import ImageStore
 from runtime.engine.volumes import Volumes
@@ -128,6 +130,7 @@ class Engine:
         r.add("GET", r"/containers/(?P<ref>[^/]+)/logs", self._logs, query=S.LogsQuery)
         r.add("POST", "/system/reset", lambda **_: self.reset(), body=S.Empty)
         image_routes.add_routes(r, self.images, self.volumes)
+        cni_routes.add_routes(r, CniAttachments(ctl))
         r.add("POST", "/build", lambda body, query, **_: Stream(self.builds.handle(body, query)), body=RAW)
         return r
 

@@ -16,8 +16,8 @@ Findings (kernel 6.18, util-linux 2.38, bubblewrap 0.8, dash):
   and exits with its status, 128+N when killed by signal N.
 * bwrap execs with ``execvp`` and exits 1 when that fails: the engine checks the command
   against the image first (``rootfs.find_command``) to fail ``run`` with Docker's line.
-* With 1000 netns in /run/netns, ``unshare --mount`` of the engine's namespace took 6 ms
-  instead of 2.5: hence the mount template (``mounttemplate``).
+* With many netns in /run/netns, ``unshare --mount`` of the engine's namespace costs more
+  with each (docs/performance.md): hence the mount template (``mounttemplate``).
 """
 from __future__ import annotations
 

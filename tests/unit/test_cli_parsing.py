@@ -220,7 +220,7 @@ def test_shell_completion_comes_from_the_cli_itself(tmp_path):
         return [line.split(",", 1)[1] for line in res.stdout.splitlines()]
 
     assert complete("netw") == ["network"]
-    assert set(complete("network", "")) == {"create", "ls", "inspect", "rm", "prune", "connect", "disconnect"}
+    assert set(complete("network", "")) == {"create", "ls", "inspect", "rm", "prune", "connect", "disconnect", "cni-config"}
     assert "--publish" in complete("run", "--pub")
     assert not os.path.exists(f"{tmp_path}/none.sock")  # completing never talks to (or starts) an engine
 
