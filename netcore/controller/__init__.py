@@ -157,13 +157,17 @@ class Controller:
         internal: bool = False,
         ipam_driver: str = "default",
         predefined: bool = False,
+        attachable: bool = False,
+        aux_addresses: dict[str, str] | None = None,
     ) -> Network:
-        """IPAM pool -> gateway address -> driver ``create_network`` -> store -> ``network_created``.
-        ``driver`` defaults to the controller's ``default_driver``."""
+        """IPAM pool -> gateway address (and ``aux_addresses``, reserved as it is) -> driver
+        ``create_network`` -> store -> ``network_created``. ``driver`` defaults to the
+        controller's ``default_driver``."""
         with self.lock:
             return self._networks.create(
                 name, driver, subnet=subnet, gateway=gateway, ip_range=ip_range, options=options, labels=labels,
-                internal=internal, ipam_driver=ipam_driver, predefined=predefined,
+                internal=internal, ipam_driver=ipam_driver, predefined=predefined, attachable=attachable,
+                aux_addresses=aux_addresses,
             )
 
     def delete_network(self, ref: str, force: bool = False) -> Network:
