@@ -45,6 +45,9 @@ log = logging.getLogger("netcore.engine")
 SINGLE_INSTANCE = {"host": "host", "none": "none", "null": "none"}
 
 
+DEFAULT_DRIVER = "bridge"  # Docker's: the driver of `network create` without -d
+
+
 def predefined_networks(root: str) -> list[dict[str, Any]]:
     """The networks every engine has from its first start: Docker's three."""
     bridge_opts = {"com.docker.network.bridge.name": "netcore0"} if root.rstrip("/") == names.DEFAULT_ROOT else {}
@@ -66,7 +69,8 @@ class Engine:
 
             cluster = Cluster(settings.cluster_store, settings.advertise, ttl=settings.ttl)
         self.controller = controller or on_host(
-            self.root, plugins=[("dns", EmbeddedDns(resolv_conf=self.resolv_conf))], cluster=cluster
+            self.root, plugins=[("dns", EmbeddedDns(resolv_conf=self.resolv_conf))], cluster=cluster,
+            default_driver=DEFAULT_DRIVER, essential=sorted({n["driver"] for n in predefined_networks(self.root)}),
         )
         self.images = ImageStore(self.root, users=self._image_users)
         self.volumes = Volumes(self.root, users=self._volume_users)
@@ -137,7 +141,7 @@ class Engine:
         if len(ipam) > 1:
             raise InvalidConfig("only one --subnet per network is supported")
         cfg = ipam[0]
-        driver = body["Driver"] or "bridge"
+        driver = body["Driver"] or DEFAULT_DRIVER
         if driver in SINGLE_INSTANCE and any(n.driver == SINGLE_INSTANCE[driver] for n in self.controller.networks()):
             raise Forbidden(f'only one instance of "{driver}" network is allowed')  # Docker's words
         return self.controller.create_network(
