@@ -17,7 +17,7 @@ import ipaddress
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from netcore import interfaces, names
@@ -43,6 +43,7 @@ from netcore.store import Store
 __all__ = ["Controller", "on_host"]
 
 log = logging.getLogger("netcore.controller")
+Deferrer = Callable[[Callable[[], Any]], None]  # takes the driver's part of a disconnect, to run later (see disconnect)
 NETWORK, ENDPOINT, SANDBOX = "network", "endpoint", "sandbox"
 INTENT = "intent"  # an operation under way: what reconcile undoes if the engine died in it
 GLOBAL_IPAM = "global-default"  # the default IPAM on the cluster store, for global networks
@@ -494,21 +495,22 @@ class Controller(ClusterSync):
                 raise
             return sandbox
 
-    def teardown_sandbox(self, sandbox_id: str) -> None:
-        """Every endpoint leaves, the netns goes. Best-effort; a missing sandbox is fine."""
+    def teardown_sandbox(self, sandbox_id: str, defer: Deferrer | None = None) -> None:
+        """Every endpoint leaves, the netns goes. Best-effort; a missing sandbox is fine.
+        ``defer``: see ``disconnect``."""
         with self.lock, self.kernel.session():
             sandbox = self.sandbox(sandbox_id)
             if sandbox is not None:
-                self._teardown(sandbox)
+                self._teardown(sandbox, defer)
 
-    def _teardown(self, sandbox: Sandbox) -> None:
+    def _teardown(self, sandbox: Sandbox, defer: Deferrer | None = None) -> None:
         """Every endpoint leaves (``leave`` with ``teardown=True`` when this deletes the netns:
         the kernel then reaps the interfaces in it), then the netns goes."""
         errors: list[BaseException] = []
         going = sandbox.netns_path is not None and not sandbox.external and self.kernel.netns_exists(sandbox.netns_path)
         for ep in reversed(self.sandbox_endpoints(sandbox)):
             try:
-                self._disconnect(self.network(ep.network_id), sandbox, ep, teardown=going)
+                self._disconnect(self.network(ep.network_id), sandbox, ep, teardown=going, defer=defer)
             except Exception as exc:
                 errors.append(exc)
         pause_point("sandbox.netns.delete")
@@ -548,7 +550,11 @@ class Controller(ClusterSync):
                 raise
             return ep
 
-    def disconnect(self, network_ref: str, sandbox_id: str) -> Endpoint:
+    def disconnect(self, network_ref: str, sandbox_id: str, defer: Deferrer | None = None) -> Endpoint:
+        """Take the sandbox off one network. ``defer``: the driver's ``leave`` and
+        ``delete_endpoint`` are handed to it, to run after this returns (the records, the
+        address and the published ports are gone already): a caller that must not wait for
+        the kernel to delete the interface (CNI's DEL) runs them on a worker, under the lock."""
         with self.lock, self.kernel.session():
             sandbox = self.sandbox(sandbox_id)
             if sandbox is None:
@@ -557,7 +563,7 @@ class Controller(ClusterSync):
             ep = next((e for e in self.sandbox_endpoints(sandbox) if e.network_id == net.id), None)
             if ep is None:
                 raise NotFound(f"container {sandbox.name} is not connected to network {net.name}")
-            self._disconnect(net, sandbox, ep)
+            self._disconnect(net, sandbox, ep, defer=defer)
             try:
                 self._gateway_service(sandbox)
             except NetcoreError as exc:
@@ -723,7 +729,7 @@ class Controller(ClusterSync):
             self.ports.release(ep.ports)
             ep.ports = []
 
-    def _disconnect(self, net: Network, sandbox: Sandbox, ep: Endpoint, teardown: bool = False) -> None:
+    def _disconnect(self, net: Network, sandbox: Sandbox, ep: Endpoint, teardown: bool = False, defer: Deferrer | None = None) -> None:
         """Undo ``_connect``. ``teardown``: the whole sandbox goes and its netns is deleted next,
         so the default route is not handed on and the driver may leave the interface to the
         kernel (see the ``leave`` hook). A kill -9 half way is finished by reconcile (its intent)."""
@@ -731,10 +737,13 @@ class Controller(ClusterSync):
         self._intend(ep.id, "disconnect", endpoint=ep.to_dict(), sandbox=sandbox.to_dict())
         try:
             drv = self.hooks.driver(net.driver)
+            leave = lambda: drv.leave(network=net, endpoint=ep, sandbox=sandbox, teardown=teardown)  # noqa: E731
+            delete = lambda: drv.delete_endpoint(network=net, endpoint=ep)  # noqa: E731
+            if defer is not None:
+                defer(lambda: (leave(), delete()))
             for point, step in (
                 ("endpoint.unpublish", lambda: self._unpublish(net, ep, sandbox)),
-                ("endpoint.leave", lambda: drv.leave(network=net, endpoint=ep, sandbox=sandbox, teardown=teardown)),
-                ("endpoint.delete", lambda: drv.delete_endpoint(network=net, endpoint=ep)),
+                *((("endpoint.leave", leave), ("endpoint.delete", delete)) if defer is None else ()),
             ):
                 pause_point(point)
                 try:

@@ -6,7 +6,12 @@ the core never deletes its netns and the engine never takes it for one of its ow
 containers; one endpoint per ``CNI_IFNAME``. Everything else is netcore's usual path:
 addresses from the network's IPAM, the driver's data path, the embedded DNS (the
 sandbox's name is K8S_POD_NAME or the container id, and its short id), published
-ports. The protocol itself (versions, result shapes, error codes) is ``runtime.cni``.
+ports. The protocol itself (versions, result shapes, error codes) is ``runtime.cni.protocol``.
+
+DEL answers once the records are gone and hands the driver's part (deleting the veth
+costs the kernel an RCU grace period, most of a DEL) to a worker, as the Docker plugin's
+Leave does. An ADD waits for that worker first (a new ``eth0`` in the same netns must not
+meet the old one), and so does the engine's stop.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from netcore.controller import Controller
 from netcore.dns.records import resolution_enabled
 from netcore.dns.server import ADDRESS as DNS_ADDRESS
 
+from runtime.dockerplugin.network import Deferred
+
 __all__ = ["CniAttachments"]
 
 log = logging.getLogger("netcore.cni")
@@ -28,6 +35,11 @@ log = logging.getLogger("netcore.cni")
 class CniAttachments:
     def __init__(self, ctl: Controller) -> None:
         self.ctl = ctl
+        self.deferred = Deferred(ctl, "cni-del")
+
+    def close(self) -> None:
+        """Wait for the interfaces that DELs handed off (the engine's stop)."""
+        self.deferred.drain()
 
     def add(self, container_id: str, ifname: str, netns: str, network: str, name: str = "", aliases: list[str] | None = None,
             ports: list[PortBinding] | None = None, ip: str | None = None) -> dict[str, Any]:
@@ -36,6 +48,7 @@ class CniAttachments:
         if not os.path.exists(netns):
             raise InvalidConfig(f"netns {netns} does not exist")
         ctl = self.ctl
+        self.deferred.drain()  # outside the lock: the worker takes it
         with ctl.lock:
             net = ctl.network(network)
             if ctl.driver_info(net.driver).host_namespace:
@@ -90,16 +103,16 @@ class CniAttachments:
             ep = next((e for e in eps if e.ifname == ifname), None)
             if ep is not None and len(eps) > 1:
                 try:
-                    ctl.disconnect(ep.network_id, container_id)
+                    ctl.disconnect(ep.network_id, container_id, defer=self.deferred.submit)
                 except NetcoreError as exc:  # the records are gone; what failed was already gone with the netns
                     log.info("cni DEL %s/%s: %s", container_id[:12], ifname, exc)
             elif ep is not None or not eps:
-                self._forget(sandbox)
+                self._forget(sandbox, defer=True)
             return {}
 
-    def _forget(self, sandbox: Sandbox) -> None:
+    def _forget(self, sandbox: Sandbox, defer: bool = False) -> None:
         try:
-            self.ctl.teardown_sandbox(sandbox.id)
+            self.ctl.teardown_sandbox(sandbox.id, defer=self.deferred.submit if defer else None)
         except NetcoreError as exc:
             log.info("cni DEL %s: %s", sandbox.id[:12], exc)
 
