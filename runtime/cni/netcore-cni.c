@@ -132,8 +132,8 @@ static const char *skip_value(const char *p) {
     return *p ? p : NULL;
 }
 
-/* The top-level member `key` if it is a string (escapes other than \" \\ \/ left as they are), else NULL. */
-static char *member(const char *json, const char *key) {
+/* Where the value of the top-level member `key` starts, or NULL. */
+static const char *find(const char *json, const char *key) {
     const char *p = ws(json);
     size_t klen = strlen(key);
     if (*p != '{')
@@ -147,19 +147,8 @@ static char *member(const char *json, const char *key) {
         if (*p != ':')
             return NULL;
         p = ws(p + 1);
-        if (match && *p == '"') {
-            const char *close = skip_string(p);
-            if (!close)
-                return NULL;
-            char *out = malloc((size_t)(close - p)), *o = out;
-            for (const char *q = p + 1; q < close - 1; q++) {
-                if (*q == '\\' && (q[1] == '"' || q[1] == '\\' || q[1] == '/'))
-                    q++;
-                *o++ = *q;
-            }
-            *o = 0;
-            return out;
-        }
+        if (match)
+            return p;
         p = skip_value(p);
         if (!p)
             return NULL;
@@ -168,6 +157,23 @@ static char *member(const char *json, const char *key) {
             return NULL;
     }
     return NULL;
+}
+
+/* The top-level member `key` if it is a string (escapes other than \" \\ \/ left as they are), else NULL. */
+static char *member(const char *json, const char *key) {
+    const char *p = find(json, key), *close;
+    if (!p || *p != '"' || !(close = skip_string(p)))
+        return NULL;
+    char *out = malloc((size_t)(close - p)), *o = out;
+    if (!out)
+        return NULL;
+    for (const char *q = p + 1; q < close - 1; q++) {
+        if (*q == '\\' && (q[1] == '"' || q[1] == '\\' || q[1] == '/'))
+            q++;
+        *o++ = *q;
+    }
+    *o = 0;
+    return out;
 }
 
 /* Whether the text is one JSON object as far as brackets and strings go: without that, the
@@ -356,10 +362,19 @@ int main(void) {
         }
         return cni_error(version, strcmp(command, "STATUS") ? 11 : 50, why, "the netcore engine did not answer");
     }
+    int ok = status >= 200 && status < 300;
+    if (!ok && !find(answer.data ? answer.data : "", "code")) {
+        /* not CNI's error object: an engine without these routes, or a refusal before them */
+        char *message = answer.data ? member(answer.data, "message") : NULL;
+        char msg[1024];
+        snprintf(msg, sizeof msg, "the netcore engine at unix://%s refused the request: HTTP %d%s%s", sock, status,
+                 message ? ": " : "", message ? message : "");
+        return cni_error(version, 100, msg, "netcore engine");
+    }
     if (answer.len) {
         fwrite(answer.data, 1, answer.len, stdout);
         if (answer.data[answer.len - 1] != '\n')
             fputc('\n', stdout);
     }
-    return status >= 200 && status < 300 ? 0 : 1;
+    return ok ? 0 : 1;
 }
