@@ -326,8 +326,11 @@ class Controller(ClusterSync):
         internal: bool = False,
         ipam_driver: str = "default",
         predefined: bool = False,
+        attachable: bool = False,
+        aux_addresses: dict[str, str] | None = None,
     ) -> Network:
-        """IPAM pool -> gateway address -> driver ``create_network`` -> store -> ``network_created``."""
+        """IPAM pool -> gateway address (and ``aux_addresses``, reserved as it is) -> driver
+        ``create_network`` -> store -> ``network_created``."""
         if not names.valid_object_name(name):
             raise InvalidConfig(f"invalid network name {name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
         with self.lock:
@@ -357,6 +360,8 @@ class Controller(ClusterSync):
                 labels=dict(labels or {}),
                 internal=internal,
                 predefined=predefined,
+                attachable=attachable,
+                aux_addresses=dict(aux_addresses or {}),
                 created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             )
             with Transaction(f"create network {name}") as tx:
@@ -371,14 +376,17 @@ class Controller(ClusterSync):
                             pool_id=pool.pool_id, address=gateway or pool.gateway, options=dict(GATEWAY_REQUEST)
                         )
                         tx.push("ipam.gateway", lambda: ipam.release_address(pool_id=pool.pool_id, address=net.gateway))
+                        for aux in net.aux_addresses.values():  # reserved like the gateway: never leased
+                            ipam.request_address(pool_id=pool.pool_id, address=aux, options=dict(GATEWAY_REQUEST))
+                            tx.push("ipam.aux", lambda aux=aux: ipam.release_address(pool_id=pool.pool_id, address=aux))
                         self._intend(net.id, "create_network", network=net.to_dict())
                     tx.push("intent", lambda: self.store.delete(INTENT, net.id))
                     # a pool of our own choosing already avoids the host's prefixes
                     owner = self.kernel.address_owner(net.gateway) if net.gateway and (subnet or gateway) else None
                     if owner is not None:
                         raise InvalidConfig(f"invalid gateway {net.gateway} of subnet {net.subnet}: it is an address of this host ({owner})")
-                elif subnet or gateway or ip_range:
-                    raise InvalidConfig(f"the {driver} driver takes no --subnet, --gateway or --ip-range")
+                elif subnet or gateway or ip_range or aux_addresses:
+                    raise InvalidConfig(f"the {driver} driver takes no --subnet, --gateway, --ip-range or --aux-address")
                 else:
                     self._intend(net.id, "create_network", network=net.to_dict())
                     tx.push("intent", lambda: self.store.delete(INTENT, net.id))

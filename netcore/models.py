@@ -59,6 +59,8 @@ class Network(_Record):
     labels: dict[str, str] = field(default_factory=dict)
     internal: bool = False
     predefined: bool = False  # bridge/host/none: never removable
+    attachable: bool = False  # Docker's flag (swarm's; shown in inspect, no effect on one host)
+    aux_addresses: dict[str, str] = field(default_factory=dict)  # name -> IP reserved in IPAM, never handed out
     created: str = ""
 
     @property

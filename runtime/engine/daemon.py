@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from netcore import InvalidConfig, NotFound, names
+from netcore import Forbidden, InvalidConfig, NotFound, names
 from netcore.controller import Controller, on_host
 from netcore.dns import EmbeddedDns
 
@@ -40,6 +40,9 @@ from runtime.engine.restart import parse_signal
 __all__ = ["Engine", "EngineServer", "Workers", "serve", "predefined_networks"]
 
 log = logging.getLogger("netcore.engine")
+# drivers of which an engine has one network, its predefined one (Docker's host and null):
+# the name asked for -> the driver's name here
+SINGLE_INSTANCE = {"host": "host", "none": "none", "null": "none"}
 
 
 def predefined_networks(root: str) -> list[dict[str, Any]]:
@@ -138,9 +141,12 @@ class Engine:
         if len(ipam) > 1:
             raise InvalidConfig("only one --subnet per network is supported")
         cfg = ipam[0]
+        driver = body["Driver"] or "bridge"
+        if driver in SINGLE_INSTANCE and any(n.driver == SINGLE_INSTANCE[driver] for n in self.controller.networks()):
+            raise Forbidden(f'only one instance of "{driver}" network is allowed')  # Docker's words
         return self.controller.create_network(
             name=body["Name"],
-            driver=body["Driver"] or "bridge",
+            driver=driver,
             subnet=cfg.get("Subnet"),
             gateway=cfg.get("Gateway"),
             ip_range=cfg.get("IPRange"),
@@ -148,6 +154,8 @@ class Engine:
             labels=body["Labels"] or {},
             internal=body["Internal"],
             ipam_driver=(body["IPAM"] or {}).get("Driver") or "default",
+            attachable=body["Attachable"],
+            aux_addresses=cfg.get("AuxiliaryAddresses") or {},
         )
 
     def _connect(self, ref: str, body: dict[str, Any], **_: Any) -> dict[str, Any]:
