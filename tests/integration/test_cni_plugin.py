@@ -306,3 +306,24 @@ def test_an_interface_name_taken_in_the_netns_fails_and_leaves_nothing(engine: E
     rc, err, _ = cni("ADD", conf(engine, net), secrets.token_hex(8), netns=ns.path)
     assert rc != 0 and set(err) == {"cniVersion", "code", "msg", "details"} and "\n" not in err["msg"]
     assert containers(engine, net) == {} and engine_links(engine) == links
+
+
+def test_the_engine_stops_only_after_the_work_dels_handed_off(engine: Engine, net: str, netns) -> None:
+    """One GC drops eight attachments (eight veths handed to the worker), then SIGTERM at
+    once: once the engine has exited no veth is left, although every netns still exists
+    (the kernel reaps nothing here). (On this machine the rest of the stop outlasts the
+    worker even without its wait, so this guards the result, not the wait itself.)"""
+    import signal
+
+    spaces = [(netns(), secrets.token_hex(8)) for _ in range(8)]
+    links = engine_links(engine)
+    for ns, cid in spaces:
+        assert cni("ADD", conf(engine, net, "1.1.0"), cid, netns=ns.path)[0] == 0
+    assert len(engine_links(engine)) == len(links) + len(spaces)
+    assert cni("GC", conf(engine, net, "1.1.0", **{"cni.dev/valid-attachments": []}))[0] == 0
+    engine.proc.send_signal(signal.SIGTERM)
+    assert engine.proc.wait(timeout=30) == 0
+    engine.proc = None
+    assert engine_links(engine) == links and all(ns.addresses() == [] for ns, _ in spaces)
+    engine.start()
+    assert containers(engine, net) == {}
