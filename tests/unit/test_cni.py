@@ -101,3 +101,27 @@ def test_the_protocol_judges_what_the_forwarder_sends():
                              ('{"network": "n", "runtimeConfig": {"portMappings": [{"containerPort": "x"}]}}', {}, 7)]:
         code, err = protocol.handle({**env, **extra}, cfg, att)
         assert code == 1 and set(err) == {"cniVersion", "code", "msg", "details"} and err["code"] == want, (cfg, extra, err)
+
+
+def test_a_deferred_disconnect_forgets_first_and_leaves_when_run(eng):
+    """CNI's DEL: the records and the address go at once; the driver's leave and
+    delete_endpoint only when the deferrer runs what it was handed."""
+    eng.net("a", "10.10.0.0/24")
+    eng.net("b", "10.11.0.0/24")
+    path = eng.kernel.create_netns("runtime-ns")
+    eng.c.setup_sandbox("cid1", "web", [Attachment("a", ifname="eth0")], netns_path=path)
+    eng.c.connect("b", "cid1", ifname="eth1")
+    handed: list = []
+    eng.c.disconnect("b", "cid1", defer=handed.append)
+    assert len(handed) == 1 and ("leave", "b", "web") not in eng.log
+    assert [e.ifname for e in eng.c.sandbox_endpoints(eng.c.sandbox("cid1"))] == ["eth0"]
+    assert eng.c.endpoints(eng.c.network("b")) == []
+    handed.pop()()
+    assert ("leave", "b", "web") in eng.log
+    eng.c.teardown_sandbox("cid1", defer=handed.append)
+    assert eng.store.count(ENDPOINT) == 0 and eng.store.count(SANDBOX) == 0 and len(handed) == 1
+    assert ("leave", "a", "web") not in eng.log
+    for job in handed:
+        job()
+    assert ("leave", "a", "web") in eng.log
+    eng.kernel.delete_netns(path)
