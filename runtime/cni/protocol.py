@@ -55,6 +55,8 @@ def handle(env: dict[str, str], raw: str, cni: Any) -> tuple[int, dict[str, Any]
         if version not in SUPPORTED:
             raise CniError(INCOMPATIBLE, f"netcore-cni does not support config version {version!r}",
                            "supported: " + ", ".join(SUPPORTED))
+        if not isinstance(conf.get("socket", ""), str):  # the forwarder asked the default engine then
+            raise CniError(INVALID_CONFIG, '"socket" must be the path of the netcore engine\'s socket')
         return 0, _COMMANDS[command](_Request(env, conf, version, cni))
     except CniError as exc:
         return 1, {"cniVersion": version, "code": exc.code, "msg": exc.msg, "details": exc.details}

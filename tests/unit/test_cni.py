@@ -98,7 +98,8 @@ def test_the_protocol_judges_what_the_forwarder_sends():
     for cfg, extra, want in [("{nope", {}, 6), ('{"cniVersion": "9.9.9"}', {}, 1), ("{}", {}, 7),
                              ('{"network": "n"}', {"CNI_COMMAND": "NOPE"}, 4), ('{"network": "n"}', {"CNI_IFNAME": "a" * 16}, 4),
                              ('{"network": "n"}', {"CNI_NETNS": "/run/netns/nct-none"}, 4),
-                             ('{"network": "n", "runtimeConfig": {"portMappings": [{"containerPort": "x"}]}}', {}, 7)]:
+                             ('{"network": "n", "runtimeConfig": {"portMappings": [{"containerPort": "x"}]}}', {}, 7),
+                             ('{"network": "n", "socket": 5}', {}, 7)]:
         code, err = protocol.handle({**env, **extra}, cfg, att)
         assert code == 1 and set(err) == {"cniVersion", "code", "msg", "details"} and err["code"] == want, (cfg, extra, err)
 
