@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from netcore import names
 from netcore.controller.cluster_sync import ClusterSync
 from netcore.controller.core import ENDPOINT, GLOBAL_IPAM, INTENT, NETWORK, SANDBOX, Core, log
-from netcore.controller.deps import EngineFirewall
+from netcore.controller.deps import Deferrer, EngineFirewall
 from netcore.controller.endpoints import Endpoints
 from netcore.controller.networks import Networks, check_ipam_input
 from netcore.controller.publish import Publisher
@@ -204,12 +204,13 @@ class Controller:
                 sandbox_id, name, attachments, hostname=hostname, dns_servers=dns_servers, ports=ports, netns_path=netns_path
             )
 
-    def teardown_sandbox(self, sandbox_id: str) -> None:
-        """Every endpoint leaves, the netns goes. Best-effort; a missing sandbox is fine."""
+    def teardown_sandbox(self, sandbox_id: str, defer: Deferrer | None = None) -> None:
+        """Every endpoint leaves, the netns goes. Best-effort; a missing sandbox is fine.
+        ``defer``: see ``disconnect``."""
         with self.lock, self.kernel.session():
             sandbox = self.sandbox(sandbox_id)
             if sandbox is not None:
-                self._sandboxes.teardown(sandbox)
+                self._sandboxes.teardown(sandbox, defer)
 
     def connect(
         self, network_ref: str, sandbox_id: str, ip: str | None = None, aliases: Iterable[str] = (), gw_priority: int = 0,
@@ -219,9 +220,13 @@ class Controller:
         with self.lock, self.kernel.session():
             return self._sandboxes.connect(network_ref, sandbox_id, ip, aliases, gw_priority, ifname)
 
-    def disconnect(self, network_ref: str, sandbox_id: str) -> Endpoint:
+    def disconnect(self, network_ref: str, sandbox_id: str, defer: Deferrer | None = None) -> Endpoint:
+        """Take the sandbox off one network. ``defer``: the driver's ``leave`` and
+        ``delete_endpoint`` are handed to it, to run after this returns (the records, the
+        address and the published ports are gone already): a caller that must not wait for
+        the kernel to delete the interface (CNI's DEL) runs them on a worker, under the lock."""
         with self.lock, self.kernel.session():
-            return self._sandboxes.disconnect(network_ref, sandbox_id)
+            return self._sandboxes.disconnect(network_ref, sandbox_id, defer)
 
     # ================================================================ lifecycle ==
 

@@ -8,11 +8,13 @@ are listed: drivers reach the firewall through ``EngineContext``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 from netcore.models import PortBinding
 
-__all__ = ["EngineFirewall", "TableWatch"]
+__all__ = ["Deferrer", "EngineFirewall", "TableWatch"]
+
+Deferrer = Callable[[Callable[[], Any]], None]  # takes the driver's part of a disconnect, to run later
 
 
 class TableWatch(Protocol):

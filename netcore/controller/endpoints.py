@@ -17,6 +17,7 @@ from netcore.controller.publish import Publisher
 from netcore.errors import AlreadyExists, Conflict, InvalidConfig, NetcoreError, NotFound, TeardownIncomplete
 from netcore.models import Attachment, Endpoint, Network, Sandbox
 from netcore.steps import Transaction, pause_point
+from netcore.controller.deps import Deferrer
 
 __all__ = ["Endpoints"]
 
@@ -138,7 +139,9 @@ class Endpoints:
         publisher.publish(self.core.network(best.network_id), best, sandbox, sandbox.ports, tx)
         return [e for e in (current, best) if e is not None]
 
-    def disconnect(self, net: Network, sandbox: Sandbox, ep: Endpoint, teardown: bool = False) -> None:
+    def disconnect(
+        self, net: Network, sandbox: Sandbox, ep: Endpoint, teardown: bool = False, defer: Deferrer | None = None
+    ) -> None:
         """Undo ``connect``. ``teardown``: the whole sandbox goes and its netns is deleted next,
         so the default route is not handed on and the driver may leave the interface to the
         kernel (see the ``leave`` hook). A kill -9 half way is finished by reconcile (its intent)."""
@@ -147,10 +150,13 @@ class Endpoints:
         core.intend(ep.id, "disconnect", endpoint=ep.to_dict(), sandbox=sandbox.to_dict())
         try:
             drv = core.hooks.driver(net.driver)
+            leave = lambda: drv.leave(network=net, endpoint=ep, sandbox=sandbox, teardown=teardown)  # noqa: E731
+            delete = lambda: drv.delete_endpoint(network=net, endpoint=ep)  # noqa: E731
+            if defer is not None:  # the caller runs the driver's part later (see Controller.disconnect)
+                defer(lambda: (leave(), delete()))
             for point, step in (
                 ("endpoint.unpublish", lambda: self.publisher.unpublish(net, ep, sandbox)),
-                ("endpoint.leave", lambda: drv.leave(network=net, endpoint=ep, sandbox=sandbox, teardown=teardown)),
-                ("endpoint.delete", lambda: drv.delete_endpoint(network=net, endpoint=ep)),
+                *((("endpoint.leave", leave), ("endpoint.delete", delete)) if defer is None else ()),
             ):
                 pause_point(point)
                 try:

@@ -16,6 +16,7 @@ from netcore.controller.networks import Networks
 from netcore.errors import AlreadyExists, Forbidden, InvalidConfig, NetcoreError, NotFound, TeardownIncomplete
 from netcore.models import GLOBAL, Attachment, Endpoint, Network, PortBinding, Sandbox
 from netcore.steps import pause_point
+from netcore.controller.deps import Deferrer
 
 __all__ = ["Sandboxes"]
 
@@ -73,7 +74,7 @@ class Sandboxes:
             raise
         return sandbox
 
-    def teardown(self, sandbox: Sandbox) -> None:
+    def teardown(self, sandbox: Sandbox, defer: Deferrer | None = None) -> None:
         """Every endpoint leaves (``leave`` with ``teardown=True`` when this deletes the netns:
         the kernel then reaps the interfaces in it), then the netns goes."""
         core = self.core
@@ -81,7 +82,7 @@ class Sandboxes:
         going = sandbox.netns_path is not None and not sandbox.external and core.kernel.netns_exists(sandbox.netns_path)
         for ep in reversed(core.sandbox_endpoints(sandbox)):
             try:
-                self.endpoints.disconnect(core.network(ep.network_id), sandbox, ep, teardown=going)
+                self.endpoints.disconnect(core.network(ep.network_id), sandbox, ep, teardown=going, defer=defer)
             except Exception as exc:
                 errors.append(exc)
         pause_point("sandbox.netns.delete")
@@ -123,14 +124,14 @@ class Sandboxes:
             raise
         return ep
 
-    def disconnect(self, network_ref: str, sandbox_id: str) -> Endpoint:
+    def disconnect(self, network_ref: str, sandbox_id: str, defer: Deferrer | None = None) -> Endpoint:
         core = self.core
         sandbox = self._running(sandbox_id)
         net = core.network(network_ref)
         ep = next((e for e in core.sandbox_endpoints(sandbox) if e.network_id == net.id), None)
         if ep is None:
             raise NotFound(f"container {sandbox.name} is not connected to network {net.name}")
-        self.endpoints.disconnect(net, sandbox, ep)
+        self.endpoints.disconnect(net, sandbox, ep, defer=defer)
         try:
             self.gateway_service(sandbox)
         except NetcoreError as exc:

@@ -96,6 +96,8 @@ class Engine:
 
     def close(self) -> None:
         self.containers.close()
+        if getattr(self, "cni", None) is not None:
+            self.cni.close()  # the interfaces CNI DELs handed off go before the engine does
         self.controller.close()
 
     # ------------------------------------------------------------ API -------
@@ -132,7 +134,8 @@ class Engine:
         r.add("GET", r"/containers/(?P<ref>[^/]+)/logs", self._logs, query=S.LogsQuery)
         r.add("POST", "/system/reset", lambda **_: self.reset(), body=S.Empty)
         image_routes.add_routes(r, self.images, self.volumes)
-        cni_routes.add_routes(r, CniAttachments(ctl))
+        self.cni = CniAttachments(ctl)
+        cni_routes.add_routes(r, self.cni)
         r.add("POST", "/build", lambda body, query, **_: Stream(self.builds.handle(body, query)), body=RAW)
         return r
 
@@ -215,6 +218,8 @@ class Engine:
     def reset(self) -> dict[str, Any]:
         """Remove every container and network of this engine, predefined ones included."""
         self.containers.reset()
+        if getattr(self, "cni", None) is not None:
+            self.cni.close()
         self.controller.reset()
         if self.on_reset is not None:
             self.on_reset()
