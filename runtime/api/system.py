@@ -11,50 +11,20 @@ from typing import Any
 
 from netcore import Conflict, InvalidConfig
 
+from runtime import filters as F
 from runtime.api.server import RAW, Router, Stream
-from runtime.engine import copy, diff, manage, stats, system
+from runtime.engine import copy, diff, listing, manage, stats, system
 
-__all__ = ["add_routes", "parse_time"]
+__all__ = ["add_routes", "parse_time", "EVENT_FILTERS"]
+
+
+EVENT_FILTERS = ("container", "network", "volume", "image", "type", "event", "label", "scope")
 
 
 def parse_time(value: str | None, now: float | None = None) -> float | None:
-    """Docker's ``--since``/``--until``: a Unix time (``1700000000[.5]``), an RFC 3339 time or
-    date, or a duration back from now (``10m``, ``1h30m``, ``45s``)."""
-    if value in (None, ""):
-        return None
-    now = time.time() if now is None else now
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    import re
-    from datetime import datetime, timezone
-
-    if re.fullmatch(r"(\d+(\.\d+)?(ns|us|ms|s|m|h))+", value):
-        scale = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
-        return now - sum(float(n) * scale[u] for n, _, u in re.findall(r"(\d+(\.\d+)?)(ns|us|ms|s|m|h)", value))
-    for fmt in ("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"):
-        try:
-            stamp = datetime.strptime(value.replace("Z", "+0000"), fmt)
-        except ValueError:
-            continue
-        if stamp.tzinfo is None:
-            stamp = stamp.replace(tzinfo=timezone.utc)
-        return stamp.timestamp()
-    raise InvalidConfig(f'invalid value for "since"/"until": {value!r}: a Unix time, an RFC 3339 time or a duration such as 10m')
-
-
-def _filters(raw: str | None) -> dict[str, list[str]]:
-    """Docker's ``filters`` query: ``{"key": ["v", ...]}`` (or ``{"key": {"v": true}}``)."""
-    if not raw:
-        return {}
-    try:
-        doc = json.loads(raw)
-    except ValueError:
-        raise InvalidConfig(f"invalid filters: {raw!r}") from None
-    if not isinstance(doc, dict):
-        raise InvalidConfig(f"invalid filters: {raw!r}")
-    return {k: list(v) if isinstance(v, (list, dict)) else [str(v)] for k, v in doc.items()}
+    """Docker's ``--since``/``--until`` (``runtime.filters.until_cutoff``: Unix time, RFC 3339,
+    or a duration back from now); None when not given."""
+    return None if value in (None, "") else F.until_cutoff(value, now)
 
 
 def _flag(query: dict[str, str], key: str, default: bool = False) -> bool:
@@ -95,41 +65,22 @@ def _path(query: dict[str, str]) -> str:
 
 
 def _prune_containers(ctr: Any, query: dict[str, str]) -> dict[str, Any]:
-    keep = None
-    filters = _filters(query.get("filters"))
-    if filters:  # until and label, as Docker's (runtime.filters may take this over)
-        until = parse_time((filters.get("until") or [None])[0])
-        labels = filters.get("label") or []
-        unknown = set(filters) - {"until", "label"}
-        if unknown:
-            raise InvalidConfig(f"invalid filter '{sorted(unknown)[0]}'")
-
-        def keep(rec: dict[str, Any]) -> bool:
-            from runtime.engine.events import matches
-
-            if until is not None:
-                from datetime import datetime
-
-                if datetime.strptime(rec["created"], "%Y-%m-%dT%H:%M:%S%z").timestamp() > until:
-                    return True
-            if labels:
-                fake = {"Type": "container", "Action": "", "Actor": {"ID": rec["id"], "Attributes": rec.get("labels") or {}}, "scope": "local"}
-                return not matches(fake, {"label": labels})
-            return False
-    removed, space = manage.prune(ctr, keep)
+    """``until`` and ``label``/``label!`` as Docker's prune (``listing.prune_matcher``)."""
+    match = listing.prune_matcher(ctr.controller, ctr, query.get("filters"))
+    removed, space = manage.prune(ctr, None if match is None else (lambda rec: not match(rec)))
     return {"ContainersDeleted": removed, "SpaceReclaimed": space}
 
 
 def _prune_images(engine: Any, query: dict[str, str]) -> dict[str, Any]:
-    filters = _filters(query.get("filters"))
-    every = "false" in [v.lower() for v in filters.get("dangling", [])] or _flag(query, "all")
+    filters = F.parse(query.get("filters"), ("dangling",))
+    every = "false" in [v.lower() for v in filters.values("dangling")] or _flag(query, "all")
     deleted, space = (system.prune_all_images if every else system.prune_images)(engine)
     return {"ImagesDeleted": deleted, "SpaceReclaimed": space}
 
 
 def _events(bus: Any, query: dict[str, str]) -> Stream:
     since, until = parse_time(query.get("since")), parse_time(query.get("until"))
-    return Stream(bus.stream(since=since, until=until, filters=_filters(query.get("filters"))))
+    return Stream(bus.stream(since=since, until=until, filters=F.parse(query.get("filters"), EVENT_FILTERS)))
 
 
 def _running_pid(ctr: Any, ref: str) -> tuple[dict[str, Any], int]:

@@ -10,11 +10,12 @@ import click
 
 from runtime.api.client import ApiError, q
 from runtime.cli.base import Cli, Command, option, pass_cli, rest
+from runtime.cli.filterflag import encode, filter_option
 from runtime.cli.output import confirm, table
 
 __all__ = ["top", "stats", "pause", "unpause", "rename", "cp", "diff", "container_prune", "image_prune",
-           "binary_size", "decimal_size", "render", "print_rows", "filters_query", "print_prune", "stats_row", "image_lines",
-           "STATS_HEADERS"]
+           "binary_size", "decimal_size", "render", "print_rows", "print_prune", "stats_row", "image_lines",
+           "STATS_TABLE"]
 
 
 def binary_size(n: float) -> str:
@@ -35,49 +36,21 @@ def decimal_size(n: float, digits: int = 3) -> str:
     return f"{n:.{digits}g}TB"
 
 
-def render(template: str, row: dict) -> str:
-    """The plain cases of a Go template on one row: ``{{.Field}}``, ``{{.A.B}}``, ``{{json .X}}``,
-    ``{{json .}}``, and ``\\t``/``\\n`` escapes (format16's template engine supersedes this)."""
-    import re
+def render(template: str, doc: dict) -> str:
+    """A Go template over one document (``info``, ``version``, an event), as ``inspect -f``
+    runs it: ``runtime.cli.formatting``'s engine, ``\\t``/``\\n`` escapes, ``json`` for ``{{json .}}``."""
+    from runtime.cli import formatting
 
-    def value(path: str):
-        cur = row
-        for part in [p for p in path.split(".") if p]:
-            if not isinstance(cur, dict) or part not in cur:
-                raise click.UsageError(f"template: can't evaluate field {part}")
-            cur = cur[part]
-        return cur
-
-    def sub(m: re.Match) -> str:
-        expr = m.group(1).strip()
-        if expr.startswith("json "):
-            return json.dumps(value(expr[5:].strip().lstrip(".")) if expr[5:].strip() != "." else row)
-        if not expr.startswith("."):
-            raise click.UsageError(f"template: unsupported expression {{{{{expr}}}}}")
-        v = value(expr[1:])
-        return json.dumps(v) if isinstance(v, (dict, list)) else str(v)
-
-    return re.sub(r"\{\{(.*?)\}\}", sub, template.replace("\\t", "\t").replace("\\n", "\n"))
+    text = "{{json .}}" if template.strip() == "json" else template.replace("\\t", "\t").replace("\\n", "\n")
+    return formatting._execute(formatting.parse_template(text, missing_key_error=True), doc, "template parsing error")
 
 
-def print_rows(fmt: str | None, headers: dict[str, str], rows: list[dict]) -> None:
-    """``--format``: None/``table`` (Docker's columns), ``json`` (one object a line), or a template
-    (``table TEMPLATE``: with the columns' headers)."""
-    if not fmt or fmt == "table":
-        table(list(headers.values()), [[r[k] for k in headers] for r in rows])
-    elif fmt == "json":
-        for r in rows:
-            print(json.dumps(r))
-    elif fmt.startswith("table "):
-        tpl = fmt[6:]
-        lines = [render(tpl, headers)] + [render(tpl, r) for r in rows]
-        cells = [line.split("\t") for line in lines]
-        width = [max(len(c[i]) for c in cells if i < len(c)) for i in range(max(len(c) for c in cells))]
-        for c in cells:
-            print("   ".join(x.ljust(width[i]) for i, x in enumerate(c)).rstrip())
-    else:
-        for r in rows:
-            print(render(fmt, r))
+def print_rows(kind: str, fmt: str | None, rows: list[dict], default: str) -> None:
+    """``--format`` of ``stats`` and ``system df``: their ``table`` (``default``), ``json``,
+    ``table TEMPLATE`` or a template per row (``runtime.cli.formatting``)."""
+    from runtime.cli import formatting
+
+    formatting.listing(kind, [formatting.context(kind, r) for r in rows], fmt, default)
 
 
 def _each(items: tuple[str, ...], action) -> None:
@@ -110,8 +83,7 @@ def top(cli: Cli, container: str, ps_args: tuple[str, ...]) -> None:
 
 # ---------------------------------------------------------------- stats -----
 
-STATS_HEADERS = {"ID": "CONTAINER ID", "Name": "NAME", "CPUPerc": "CPU %", "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %",
-                 "NetIO": "NET I/O", "BlockIO": "BLOCK I/O", "PIDs": "PIDS"}
+STATS_TABLE = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}"
 
 
 def stats_row(s: dict, no_trunc: bool = False, previous: dict | None = None) -> dict:
@@ -181,14 +153,14 @@ def stats(cli: Cli, all_: bool, no_stream: bool, no_trunc: bool, fmt: str | None
         return rows
 
     if no_stream:
-        print_rows(fmt, STATS_HEADERS, sample(False))
+        print_rows("stats", fmt, sample(False), STATS_TABLE)
         return
     tty = sys.stdout.isatty()
     rows = sample(False)
     while True:
         if tty:
             sys.stdout.write("\033[2J\033[H")
-        print_rows(fmt, STATS_HEADERS, rows)
+        print_rows("stats", fmt, rows, STATS_TABLE)
         sys.stdout.flush()
         time.sleep(1.0)
         if not containers:
@@ -304,17 +276,6 @@ def diff(cli: Cli, container: str) -> None:
 
 # ---------------------------------------------------------------- prune -----
 
-def filters_query(filters: tuple[str, ...]) -> dict[str, str]:
-    """``--filter key=value`` (repeatable) as Docker's ``filters`` query."""
-    out: dict[str, list[str]] = {}
-    for f in filters:
-        key, sep, val = f.partition("=")
-        if not sep or not key:
-            raise click.UsageError(f"bad format of filter (expected name=value): {f}")
-        out.setdefault(key, []).append(val)
-    return {"filters": json.dumps(out)} if out else {}
-
-
 def print_prune(title: str, items: list[str], space: int | None = None) -> None:
     if items:
         print(title)
@@ -327,11 +288,11 @@ def print_prune(title: str, items: list[str], space: int | None = None) -> None:
 
 @click.command("prune", cls=Command)
 @option("-f", "--force", is_flag=True, help="Do not prompt for confirmation.")
-@option("--filter", "filters", multiple=True, metavar="FILTER", help="Provide filter values (e.g. 'until=<timestamp>', 'label=k=v').")
+@filter_option(short=False)
 @pass_cli
 def container_prune(cli: Cli, force: bool, filters: tuple[str, ...]) -> None:
     """Remove all stopped containers."""
-    query = filters_query(filters)
+    query = encode(filters)
     if not force and not confirm("WARNING! This will remove all stopped containers.\nAre you sure you want to continue?"):
         return
     res = cli.client.request("POST", "/containers/prune", query=query or None)

@@ -11,6 +11,7 @@ import click
 
 from runtime.api.client import ApiError
 from runtime.cli.base import Cli, Command, Group, option, pass_cli
+from runtime.cli.filterflag import encode, filter_option
 from runtime.cli.output import confirm
 
 __all__ = ["system", "demo", "info", "version", "events", "df", "prune"]
@@ -153,7 +154,7 @@ def version(cli: Cli, fmt: str | None) -> None:
         else:
             try:
                 print(render(fmt, doc))
-            except click.UsageError:
+            except click.ClickException:
                 if error is None:
                     raise
     else:
@@ -206,7 +207,7 @@ def df(cli: Cli, verbose: bool, fmt: str | None) -> None:
         {"Type": "Build Cache", "TotalCount": str(len(doc["BuildCache"])), "Active": "0", "Size": size(cache), "Reclaimable": size(cache)},
     ]
     if not verbose:
-        print_rows(fmt, {"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"}, rows)
+        print_rows("diskusage", fmt, rows, "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}")
         return
     print("Images space usage:\n")
     image_rows = []
@@ -236,13 +237,13 @@ def _stamp(epoch: int) -> str:
 @option("-a", "--all", "all_", is_flag=True, help="Remove all unused images not just dangling ones.")
 @option("--volumes", is_flag=True, help="Prune anonymous volumes.")
 @option("-f", "--force", is_flag=True, help="Do not prompt for confirmation.")
-@option("--filter", "filters", multiple=True, metavar="FILTER", help="Provide filter values (e.g. 'label=<key>=<value>').")
+@filter_option(short=False)
 @pass_cli
 def prune(cli: Cli, all_: bool, volumes: bool, force: bool, filters: tuple[str, ...]) -> None:
     """Remove unused data: stopped containers, unused networks, dangling images, build cache."""
-    from runtime.cli.ops import filters_query, image_lines, print_prune
+    from runtime.cli.ops import image_lines, print_prune
 
-    query = filters_query(filters)
+    query = encode(filters)
     items = ["all stopped containers", "all networks not used by at least one container",
              *(["all anonymous volumes not used by at least one container"] if volumes else []),
              "all images without at least one container associated to them" if all_ else "all dangling images",
@@ -288,14 +289,14 @@ def _event_line(ev: dict) -> str:
 @click.command(cls=Command)
 @option("--since", metavar="TIME", help="Show all events created since timestamp (Unix time, RFC 3339, or a duration such as 10m).")
 @option("--until", metavar="TIME", help="Stream events until this timestamp.")
-@option("-f", "--filter", "filters", multiple=True, metavar="FILTER", help="Filter output based on conditions provided (container, network, type, event, label, image).")
+@filter_option()
 @option("--format", "fmt", metavar="FORMAT", help="Format output: json, or a Go template such as '{{.Action}}'.")
 @pass_cli
 def events(cli: Cli, since: str | None, until: str | None, filters: tuple[str, ...], fmt: str | None) -> None:
     """Get real time events from the engine."""
-    from runtime.cli.ops import filters_query, render
+    from runtime.cli.ops import render
 
-    query = {**filters_query(filters), **({"since": since} if since else {}), **({"until": until} if until else {})}
+    query = {**encode(filters), **({"since": since} if since else {}), **({"until": until} if until else {})}
     for ev in cli.client.json_lines("/events", query):
         if not fmt:
             line = _event_line(ev)

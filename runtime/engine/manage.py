@@ -89,13 +89,13 @@ def rename(ctr: Any, ref: str, new: str) -> dict[str, Any]:
 def prune(ctr: Any, keep: Any = None) -> tuple[list[str], int]:
     """Remove every stopped container (``keep(rec)`` true: spared; the filters' hook);
     returns their ids and the bytes their writable layers held."""
-    from runtime.engine.system import tree_size  # sizes only when pruning
+    from runtime.engine.listing import dir_size  # sizes only when pruning
 
     removed, space = [], 0
     for rec in ctr.list(all=True):
         if rec["state"] in ("running", "restarting", "removing") or (keep is not None and keep(rec)):
             continue
-        size = tree_size(ctr.state_dir(rec["id"]) + "/upper")
+        size = dir_size(ctr.state_dir(rec["id"]) + "/upper")
         try:
             ctr.remove(rec["id"])
         except Conflict:  # started meanwhile

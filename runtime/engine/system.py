@@ -1,7 +1,7 @@
 """``info``, ``version``, ``system df`` and the build-cache part of ``system prune``: the
 engine's facts in Docker's API shapes.
 
-Sizes are measured on disk (``tree_size``: allocated blocks of the files, hard links once):
+Sizes are the files' lengths under a directory (``listing.dir_size``, as Docker's ``SizeRw``):
 an image's size is its layers', a container's is its writable (upper) dir, a volume's its
 data dir. The build cache is the cache's entries plus the layers no image uses any more
 (the steps' layers of images since removed).
@@ -15,27 +15,11 @@ import sys
 import uuid
 from typing import Any
 
-__all__ = ["tree_size", "info", "version", "disk_usage", "prune_build_cache", "API_VERSION"]
+from runtime.engine.listing import dir_size
+
+__all__ = ["info", "version", "disk_usage", "prune_build_cache", "API_VERSION"]
 
 API_VERSION = "1.43"  # the Docker API version whose shapes the engine answers in
-
-
-def tree_size(path: str) -> int:
-    """Bytes that ``path`` holds (files' lengths, each inode once; 0 if it does not exist)."""
-    seen: set[tuple[int, int]] = set()
-    total = 0
-    for dirpath, dirnames, filenames in os.walk(path):
-        for name in filenames + dirnames:
-            try:
-                st = os.lstat(os.path.join(dirpath, name))
-            except OSError:
-                continue
-            if (st.st_dev, st.st_ino) in seen:
-                continue
-            seen.add((st.st_dev, st.st_ino))
-            if not os.path.isdir(os.path.join(dirpath, name)) or os.path.islink(os.path.join(dirpath, name)):
-                total += st.st_size
-    return total
 
 
 def _version() -> str:
@@ -160,16 +144,16 @@ def disk_usage(engine: Any) -> dict[str, Any]:
     containers = []
     for r in recs:
         containers.append({"Id": r["id"], "Names": ["/" + r["name"]], "Image": r.get("image") or "host", "ImageID": r.get("image_id") or "",
-                           "State": r["state"], "SizeRw": tree_size(os.path.join(engine.containers.state_dir(r["id"]), "upper")),
+                           "State": r["state"], "SizeRw": dir_size(os.path.join(engine.containers.state_dir(r["id"]), "upper")),
                            "Created": r["created"]})
     volumes = []
     for v in engine.volumes.list():
         users = engine._volume_users(v["Name"])
-        volumes.append({**v, "UsageData": {"Size": tree_size(v["Mountpoint"]), "RefCount": len(users)}})
+        volumes.append({**v, "UsageData": {"Size": dir_size(v["Mountpoint"]), "RefCount": len(users)}})
     with engine.images.lock:
         unused = _unused_layers(engine.images)
     entries = _cache_entries(engine.root)
-    cache_size = sum(tree_size(p) for p in unused) + sum(os.path.getsize(p) for p in entries)
+    cache_size = sum(dir_size(p) for p in unused) + sum(os.path.getsize(p) for p in entries)
     return {
         "LayersSize": sum(i["Size"] for i in images),
         "Images": [{**i, "SharedSize": 0, "Containers": sum(1 for r in recs if r.get("image_id") == i["Id"]),
@@ -189,7 +173,7 @@ def prune_build_cache(engine: Any) -> tuple[list[str], int]:
     removed, space = [], 0
     with engine.images.lock:
         for p in _unused_layers(engine.images):
-            space += tree_size(p)
+            space += dir_size(p)
             shutil.rmtree(p, ignore_errors=True)
             removed.append("sha256:" + os.path.basename(p))
         for p in _cache_entries(engine.root):

@@ -100,7 +100,7 @@ def test_container_group_verbs_act_as_the_top_level_ones(lab, tmp_path):
     assert lab("container", "wait", name).stdout.strip() == "137"
     assert lab("container", "remove", name).stdout.strip() == name
     res = lab("container", "inspect", name, check=False)
-    assert res.returncode == 1 and f"No such container: {name}" in res.stderr
+    assert res.returncode == 1 and f": {name}" in res.stderr and "No such" in res.stderr  # inspect's own words (object)
 
 
 def test_unknown_verb_of_the_container_group_is_one_line(lab):
@@ -477,7 +477,7 @@ def test_events_streams_until_interrupted(lab):
         proc.wait(10)
         lab("rm", "-f", name)
     bad = lab("events", "--since", "yesterday-ish", check=False)
-    assert bad.returncode == 1 and "invalid value" in bad.stderr
+    assert bad.returncode == 1 and "failed to parse value as time or duration" in bad.stderr
 
 
 def test_image_prune_removes_dangling_images_only(lab, tmp_path):
@@ -531,10 +531,10 @@ BAD = [  # argv, exit code (125: the CLI refused it, as Docker), words of the on
     (["diff", "nosuch"], 1, "No such container: nosuch"),
     (["rename", "onlyone"], 125, "the following arguments are required: NEW_NAME"),
     (["cp", "/a", "/b"], 125, "must specify at least one container source"),
-    (["events", "--until", "soonish"], 1, "invalid value"),
+    (["events", "--until", "soonish"], 1, "failed to parse value as time or duration"),
     (["container", "prune", "-f", "--filter", "nokey"], 125, "bad format of filter"),
     (["system", "df", "--bogus"], 125, "unrecognized arguments: --bogus"),
-    (["info", "--format", "{{.Nope}}"], 125, "can't evaluate field Nope"),
+    (["info", "--format", "{{.Nope}}"], 1, 'map has no entry for key "Nope"'),
     (["image", "prune", "-f", "extra"], 125, "unrecognized arguments: extra"),
 ]
 
