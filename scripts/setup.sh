@@ -7,11 +7,11 @@ export DEBIAN_FRONTEND=noninteractive
 if ! command -v nft >/dev/null || ! command -v ping >/dev/null || ! command -v nsenter >/dev/null || ! command -v etcd >/dev/null || ! command -v bird >/dev/null \
     || ! command -v bwrap >/dev/null || [ ! -e /usr/share/containers/seccomp.json ] || ! command -v dockerd >/dev/null \
     || ! command -v podman >/dev/null || ! command -v go >/dev/null || [ ! -x /bin/busybox ] || ! command -v runc >/dev/null \
-    || [ ! -x /usr/lib/cni/bridge ] || [ ! -x /usr/bin/tini-static ]; then
+    || [ ! -x /usr/lib/cni/bridge ] || ! command -v ps >/dev/null || [ ! -x /usr/bin/tini-static ]; then
     apt-get update -qq
 fi
 apt-get install -y -qq --no-install-recommends \
-    iproute2 nftables util-linux iputils-ping tcpdump python3-venv etcd-server bird2 >/dev/null
+    iproute2 nftables util-linux iputils-ping tcpdump python3-venv etcd-server bird2 procps >/dev/null  # procps: ps, for `top`
 # containers: bubblewrap runs them, containers-common's seccomp.json is Docker's default profile,
 # libseccomp compiles it (pyseccomp), gcc builds the static user-switch helper, busybox-static
 # makes the tests' small image, tini's static build is run --init's init (Docker's docker-init is tini)
@@ -25,7 +25,7 @@ apt-get install -y -qq --no-install-recommends \
 # there sets the FORWARD policy to DROP and breaks everyone's bridges. A policy-rc.d refuses every
 # start during the install; if a service manager started one anyway, it is stopped and disabled.
 if ! command -v dockerd >/dev/null || [ ! -x /usr/bin/docker ] || ! command -v podman >/dev/null || ! command -v runc >/dev/null \
-    || [ ! -x /usr/lib/cni/bridge ]; then
+    || [ ! -x /usr/lib/cni/bridge ] || ! command -v ps >/dev/null; then
     POLICY=/usr/sbin/policy-rc.d
     made_policy=0
     if [ ! -e "$POLICY" ]; then
@@ -45,6 +45,9 @@ python3 -m venv .venv
 .venv/bin/pip install -q -e '.[test]' --config-settings editable_mode=compat
 mkdir -p .venv/libexec
 gcc -static -Os -o .venv/libexec/netcore-setuser runtime/engine/helpers/setuser.c
+# the CNI plugin podman and other CNI runtimes exec per operation: a static forwarder to the engine,
+# next to the netcore command (after pip, which removes the console script an older install put there)
+gcc -static -Os -Wall -o .venv/bin/netcore-cni runtime/cni/netcore-cni.c
 if [ -d tests/plugins/netcore-dummy-driver ]; then
     .venv/bin/pip install -q -e tests/plugins/netcore-dummy-driver --config-settings editable_mode=compat
 fi

@@ -23,6 +23,7 @@ from netcore.dns import EmbeddedDns
 
 from runtime.api import cni as cni_routes
 from runtime.api import images as image_routes
+from runtime.api import system as system_routes
 from runtime.build.runner import ContainerRunner
 from runtime.build.service import BuildService
 from runtime.api import schemas as S
@@ -43,6 +44,9 @@ log = logging.getLogger("netcore.engine")
 # drivers of which an engine has one network, its predefined one (Docker's host and null):
 # the name asked for -> the driver's name here
 SINGLE_INSTANCE = {"host": "host", "none": "none", "null": "none"}
+
+
+DEFAULT_DRIVER = "bridge"  # Docker's: the driver of `network create` without -d
 
 
 def predefined_networks(root: str) -> list[dict[str, Any]]:
@@ -66,7 +70,8 @@ class Engine:
 
             cluster = Cluster(settings.cluster_store, settings.advertise, ttl=settings.ttl)
         self.controller = controller or on_host(
-            self.root, plugins=[("dns", EmbeddedDns(resolv_conf=self.resolv_conf))], cluster=cluster
+            self.root, plugins=[("dns", EmbeddedDns(resolv_conf=self.resolv_conf))], cluster=cluster,
+            default_driver=DEFAULT_DRIVER, essential=sorted({n["driver"] for n in predefined_networks(self.root)}),
         )
         self.images = ImageStore(self.root, users=self._image_users)
         self.volumes = Volumes(self.root, users=self._volume_users)
@@ -92,6 +97,8 @@ class Engine:
 
     def close(self) -> None:
         self.containers.close()
+        if getattr(self, "cni", None) is not None:
+            self.cni.close()  # the interfaces CNI DELs handed off go before the engine does
         self.controller.close()
 
     # ------------------------------------------------------------ API -------
@@ -102,10 +109,11 @@ class Engine:
         ctl, ctr = self.controller, self.containers
         r.add("GET", "/_ping", lambda **_: {"ok": True, "root": self.root})
         r.add("GET", "/networks", lambda query, **_: listing.networks(ctl, query))
-        r.add("POST", "/networks/create", lambda body, **_: network_view(ctl, self._create_network(body)), body=S.NetworkCreate)
-        r.add("POST", "/networks/prune", lambda query, **_: listing.prune_networks(ctl, query), body=S.Empty)
+        r.add("POST", "/networks/create", lambda body, **_: network_view(ctl, self._network_event(self._create_network(body), "create")),
+              body=S.NetworkCreate)
+        r.add("POST", "/networks/prune", lambda query, **_: self._prune_networks(query), body=S.Empty)
         r.add("GET", r"/networks/(?P<ref>[^/]+)", lambda ref, **_: network_view(ctl, ctl.network(ref)))
-        r.add("DELETE", r"/networks/(?P<ref>[^/]+)", lambda ref, **_: {"Id": ctl.delete_network(ref).id})
+        r.add("DELETE", r"/networks/(?P<ref>[^/]+)", lambda ref, **_: {"Id": self._network_event(ctl.delete_network(ref), "destroy").id})
         r.add("POST", r"/networks/(?P<ref>[^/]+)/connect", self._connect, body=S.NetworkConnect)
         r.add("POST", r"/networks/(?P<ref>[^/]+)/disconnect", self._disconnect, body=S.NetworkDisconnect)
         r.add("GET", "/containers/json", lambda query, **_: listing.containers(ctl, ctr, self.images, query), query=S.ListQuery)
@@ -127,17 +135,30 @@ class Engine:
               lambda ref, query, **_: {"Id": ctr.remove(ref, force=query["force"], volumes=query["v"]).get("id")}, query=S.RemoveQuery)
         r.add("GET", r"/containers/(?P<ref>[^/]+)/logs", self._logs, query=S.LogsQuery)
         r.add("POST", "/system/reset", lambda **_: self.reset(), body=S.Empty)
-        image_routes.add_routes(r, self.images, self.volumes)
-        cni_routes.add_routes(r, CniAttachments(ctl))
+        image_routes.add_routes(r, self.images, self.volumes, lambda: self.containers.events)
+        system_routes.add_routes(r, self)
+        self.cni = CniAttachments(ctl)
+        cni_routes.add_routes(r, self.cni)
         r.add("POST", "/build", lambda body, query, **_: Stream(self.builds.handle(body, query)), body=RAW)
         return r
+
+    def _network_event(self, net: Any, action: str) -> Any:
+        self.containers.events.publish("network", action, net.id, name=net.name, type=net.driver)
+        return net
+
+    def _prune_networks(self, query: dict[str, Any]) -> dict[str, Any]:
+        before = {n.name: n for n in self.controller.networks()}
+        answer = listing.prune_networks(self.controller, query)
+        for name in answer["NetworksDeleted"]:
+            self._network_event(before[name], "destroy")
+        return answer
 
     def _create_network(self, body: dict[str, Any]) -> Any:
         ipam = (body["IPAM"] or {}).get("Config") or [{}]
         if len(ipam) > 1:
             raise InvalidConfig("only one --subnet per network is supported")
         cfg = ipam[0]
-        driver = body["Driver"] or "bridge"
+        driver = body["Driver"] or DEFAULT_DRIVER
         if driver in SINGLE_INSTANCE and any(n.driver == SINGLE_INSTANCE[driver] for n in self.controller.networks()):
             raise Forbidden(f'only one instance of "{driver}" network is allowed')  # Docker's words
         return self.controller.create_network(
@@ -223,6 +244,8 @@ class Engine:
     def reset(self) -> dict[str, Any]:
         """Remove every container and network of this engine, predefined ones included."""
         self.containers.reset()
+        if getattr(self, "cni", None) is not None:
+            self.cni.close()
         self.controller.reset()
         if self.on_reset is not None:
             self.on_reset()
