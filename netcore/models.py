@@ -128,6 +128,7 @@ class Attachment:
     aliases: tuple[str, ...] = ()
     gw_priority: int = 0
     ifname: str = ""  # the interface's name in the sandbox (CNI_IFNAME); empty: the next free ethN
+    mac: str | None = None  # ``--mac-address``: the interface's MAC (default: the driver's choice)
 
 
 @dataclass(frozen=True)

@@ -7,16 +7,16 @@ export DEBIAN_FRONTEND=noninteractive
 if ! command -v nft >/dev/null || ! command -v ping >/dev/null || ! command -v nsenter >/dev/null || ! command -v etcd >/dev/null || ! command -v bird >/dev/null \
     || ! command -v bwrap >/dev/null || [ ! -e /usr/share/containers/seccomp.json ] || ! command -v dockerd >/dev/null \
     || ! command -v podman >/dev/null || ! command -v go >/dev/null || [ ! -x /bin/busybox ] || ! command -v runc >/dev/null \
-    || [ ! -x /usr/lib/cni/bridge ] || ! command -v ps >/dev/null; then
+    || [ ! -x /usr/lib/cni/bridge ] || ! command -v ps >/dev/null || [ ! -x /usr/bin/tini-static ]; then
     apt-get update -qq
 fi
 apt-get install -y -qq --no-install-recommends \
     iproute2 nftables util-linux iputils-ping tcpdump python3-venv etcd-server bird2 procps >/dev/null  # procps: ps, for `top`
 # containers: bubblewrap runs them, containers-common's seccomp.json is Docker's default profile,
 # libseccomp compiles it (pyseccomp), gcc builds the static user-switch helper, busybox-static
-# makes the tests' small image
+# makes the tests' small image, tini's static build is run --init's init (Docker's docker-init is tini)
 apt-get install -y -qq --no-install-recommends \
-    bubblewrap libseccomp2 golang-github-containers-common busybox-static gcc libc6-dev >/dev/null
+    bubblewrap libseccomp2 golang-github-containers-common busybox-static gcc libc6-dev tini >/dev/null
 # Docker Engine for the tests of netcore's Docker plugins (tests/docker_host.py runs dockerd in a
 # netns of its own; its image is made from busybox-static, above), and podman for the image
 # archive interop tests (private storage, no network) and the CNI tests (tests/podman_host.py: podman

@@ -66,7 +66,7 @@ class Endpoints:
         if att.ifname in used:
             raise AlreadyExists(f"{sandbox.name or sandbox.id[:12]} already has an interface {att.ifname}")
         ifname = att.ifname or next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
-        ep = Endpoint(id=names.new_id(), network_id=net.id, name=sandbox.name, sandbox_id=sandbox.id, ifname=ifname, aliases=list(att.aliases), gw_priority=att.gw_priority)
+        ep = Endpoint(id=names.new_id(), network_id=net.id, name=sandbox.name, sandbox_id=sandbox.id, ifname=ifname, aliases=list(att.aliases), gw_priority=att.gw_priority, mac=att.mac)
         with Transaction(f"connect {sandbox.name} to {net.name}") as tx:
             if net.pool_id:
                 tx.step("endpoint.ipam")

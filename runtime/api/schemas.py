@@ -151,6 +151,16 @@ class ContainerRun(Body):
     CapAdd: list[Short] | None = None
     CapDrop: list[Short] | None = None
     Privileged: StrictBool = False
+    # the flags of runtime.engine.runconfig
+    ExtraHosts: list[Short] | None = None
+    DnsSearch: list[Short] | None = None
+    DnsOptions: list[Short] | None = None
+    MacAddress: Short | None = None
+    Init: StrictBool = False
+    StopSignal: Short | None = None
+    StopTimeout: Int32 | None = None
+    Memory: Annotated[StrictInt, Field(ge=0)] | None = None
+    NanoCpus: Annotated[StrictInt, Field(ge=0)] | None = None
 
 
 class Empty(Body):
@@ -169,7 +179,7 @@ class ListQuery(Query):
 
 
 class StopQuery(Query):
-    t: Annotated[int, Field(ge=0, le=24 * 3600)] = 10
+    t: Annotated[int, Field(ge=-1, le=24 * 3600)] | None = None  # None: the container's StopTimeout
 
 
 class RemoveQuery(Query):
@@ -200,6 +210,12 @@ class AttachQuery(Query):
 
 class LogsQuery(Query):
     follow: bool = False
+    stdout: bool = False  # neither stdout nor stderr: both, merged, unframed (netcore's own clients)
+    stderr: bool = False
+    since: Short = ""  # Unix seconds[.nanoseconds]
+    until: Short = ""
+    timestamps: bool = False
+    tail: Annotated[StrictStr, Field(pattern=r"^(all|[0-9]+)$")] = "all"
 
 
 # ------------------------------------------------------------------ parsing ---

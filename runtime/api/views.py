@@ -156,7 +156,7 @@ def container_view(ctl: Controller, rec: dict[str, Any], health: dict[str, Any] 
             "Running": running or rec["state"] == "restarting",  # as Docker: a restarting container counts as running
             "Paused": _paused(rec),
             "Restarting": rec["state"] == "restarting",
-            "OOMKilled": False,
+            "OOMKilled": bool(rec.get("oom_killed")),  # runtime.engine.cgroups: its memory limit
             "Dead": False,
             "Pid": proc.get("pid", 0) if running else 0,
             "ExitCode": rec["exit_code"] or 0,
@@ -185,6 +185,7 @@ def container_view(ctl: Controller, rec: dict[str, Any], health: dict[str, Any] 
             **({"Healthcheck": rec["healthcheck"]} if rec.get("healthcheck") else {}),
             "Image": rec.get("image") or "host",
             "User": rec.get("user") or "",
+            **_run_config(rec),
         },
         "Mounts": rec.get("mounts") or [],
         "HostConfig": {
@@ -198,6 +199,7 @@ def container_view(ctl: Controller, rec: dict[str, Any], health: dict[str, Any] 
             "Privileged": rec.get("privileged", False),
             "CapAdd": rec.get("cap_add") or None,
             "CapDrop": rec.get("cap_drop") or None,
+            **_run_host_config(rec),
         },
         "Netcore": {  # what ``exec`` applies to the process it starts (pid 1 has the same)
             "Caps": rec.get("caps"),
@@ -216,6 +218,29 @@ def container_view(ctl: Controller, rec: dict[str, Any], health: dict[str, Any] 
             **_default_bridge(networks),
             "Networks": networks,
         },
+    }
+
+
+def _run_config(rec: dict[str, Any]) -> dict[str, Any]:
+    """``Config``'s fields of the run flags (runtime.engine.runconfig), as Docker shows them."""
+    out: dict[str, Any] = {"StopSignal": rec["stop_signal"]} if rec.get("stop_signal") else {}
+    if rec.get("stop_timeout") is not None:
+        out["StopTimeout"] = rec["stop_timeout"]
+    if rec.get("mac_address"):
+        out["MacAddress"] = rec["mac_address"]
+    return out
+
+
+def _run_host_config(rec: dict[str, Any]) -> dict[str, Any]:
+    """``HostConfig``'s fields of the run flags, as Docker shows them."""
+    return {
+        "ExtraHosts": rec.get("extra_hosts") or None,
+        "DnsSearch": rec.get("dns_search") or [],
+        "DnsOptions": rec.get("dns_options") or [],
+        "Init": rec.get("init") or None,
+        "Memory": rec.get("memory") or 0,
+        "MemorySwap": 2 * rec["memory"] if rec.get("memory") else 0,
+        "NanoCpus": rec.get("nano_cpus") or 0,
     }
 
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from runtime.build.builder import RunResult
-from runtime.engine import process
+from runtime.engine import logstore, process
 from runtime.engine.rootfs import Image
 
 __all__ = ["ContainerRunner"]
@@ -68,17 +68,17 @@ class ContainerRunner:
         """Pass the container's output on as it comes; its exit code."""
         _, path = self.containers.log_path(cid)
         exited = self.containers.exit_event(cid)
-        offset = 0
+        offset, partial = 0, bytearray()
         while True:
             done = exited is None or exited.is_set()
             try:
                 with open(path, "rb") as f:
                     f.seek(offset)
-                    chunk = f.read()
+                    chunk = b"".join(r.data for r in logstore.records(f, partial))  # both streams, as Docker's build shows them
+                    offset = f.tell()
             except FileNotFoundError:
                 chunk = b""
             if chunk:
-                offset += len(chunk)
                 emit(chunk.decode(errors="replace"))
             if done:
                 break

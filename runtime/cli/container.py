@@ -76,6 +76,17 @@ def _mountspec(parse_name: str):
     return parse
 
 
+def _runopt(parse_name: str):
+    """A parser of ``runtime.runopts`` (the run flags read on the client), loaded when used."""
+
+    def parse(spec: str):
+        from runtime import runopts
+
+        return getattr(runopts, parse_name)(spec)
+
+    return parse
+
+
 class RunCommand(Command):
     """``run [OPTIONS] IMAGE [COMMAND] [ARG...]``, and ``run [OPTIONS] -- COMMAND [ARG...]`` for
     the built-in image ``host``: click drops the ``--`` that ends the options, so it is read
@@ -138,9 +149,24 @@ def container_options(func):
         option("--expose", multiple=True, type=parsed(_portspec("parse_expose"), "expose"), metavar="PORT",
                help="Expose a port or a range of ports: PORT[-END][/udp]."),
         option("--dns", multiple=True, metavar="IP", help="Upstream DNS server for names the embedded DNS does not know."),
-        option("-e", "--env", multiple=True, type=pair("environment variable"), metavar="KEY=VALUE", help="Set environment variable KEY=VALUE."),
+        option("--dns-search", multiple=True, metavar="DOMAIN", help="Set custom DNS search domains."),
+        option("--dns-option", "--dns-opt", "dns_option", multiple=True, metavar="OPTION", help="Set DNS options."),
+        option("--add-host", multiple=True, type=parsed(_runopt("add_host"), "host"), metavar="HOST:IP",
+               help="Add a custom host-to-IP mapping (HOST:IP; IP may be host-gateway)."),
+        option("-e", "--env", multiple=True, type=parsed(_runopt("env_arg"), "env"), metavar="KEY[=VALUE]",
+               help="Set environment variable KEY=VALUE (KEY alone: the value here, if set)."),
+        option("--env-file", multiple=True, type=parsed(_runopt("env_file"), "file"), metavar="FILE", help="Read in a file of environment variables."),
+        option("-l", "--label", multiple=True, type=parsed(_runopt("labels"), "label"), metavar="KEY=VALUE", help="Set meta data on a container."),
+        option("--label-file", multiple=True, type=parsed(_runopt("label_file"), "file"), metavar="FILE", help="Read in a line delimited file of labels."),
         option("-w", "--workdir", help="Working directory inside the container."),
-        option("--hostname", help="Container host name (default: its name)."),
+        option("-h", "--hostname", help="Container host name (default: its short id)."),
+        option("--mac-address", type=parsed(_runopt("mac_address"), "mac"), metavar="MAC", help="Container MAC address (e.g., 92:d0:c6:0a:29:33)."),
+        option("--cidfile", metavar="FILE", help="Write the container ID to the file."),
+        option("--init", is_flag=True, help="Run an init inside the container that forwards signals and reaps processes."),
+        option("--stop-signal", metavar="SIGNAL", help="Signal to stop the container (default SIGTERM, or the image's STOPSIGNAL)."),
+        option("--stop-timeout", type=INT, metavar="SECONDS", help="Timeout (in seconds) to stop a container (default 10)."),
+        option("-m", "--memory", type=parsed(_runopt("memory"), "bytes"), metavar="BYTES", help="Memory limit (e.g. 64m, 1g)."),
+        option("--cpus", type=parsed(_runopt("cpus"), "decimal"), metavar="DECIMAL", help="Number of CPUs."),
         option("--entrypoint", help="Overwrite the default ENTRYPOINT of the image."),
         option("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>])."),
         option("-v", "--volume", "volumes", multiple=True, type=parsed(_mountspec("parse_volume"), "volume"), metavar="SRC:DST[:ro]",
@@ -178,13 +204,14 @@ def _body(opts: dict) -> dict:
         exposed.update(e)
         for key, hosts in b.items():
             bindings.setdefault(key, []).extend(hosts)
+    from runtime import runopts
+
     policy = opts["restart"] if isinstance(opts["restart"], dict) else _restart_policy(opts["restart"])
     if opts["auto_remove"] and policy["Name"] not in ("", "no"):
         raise click.UsageError("Conflicting options: --restart and --rm")
     return {
         "Name": opts["name"],
         "Cmd": opts["cmd"],
-        "Env": dict(opts["env"]),
         "WorkingDir": opts["workdir"],
         "Hostname": opts["hostname"],
         "Networks": nets,
@@ -204,6 +231,7 @@ def _body(opts: dict) -> dict:
         "CapAdd": list(opts["cap_add"]),
         "CapDrop": list(opts["cap_drop"]),
         "Privileged": opts["privileged"],
+        **runopts.body_fields(opts),
     }
 
 
@@ -226,6 +254,7 @@ def run(cli: Cli, detach: bool, sig_proxy: bool, command: tuple[str, ...], **opt
     """Run a command in a new container (IMAGE, or the host's root with --)."""
     image, cmd = _image_and_command(command, "run")
     body = _body({**opts, "image": image, "cmd": cmd})
+    cidfile = _claim_cidfile(opts["cidfile"])
     tty, interactive = body["Tty"], body["OpenStdin"]
     client = cli.client
     # with a terminal, stdin or a restart policy: Docker's order, create, attach, wait, start
@@ -241,6 +270,7 @@ def run(cli: Cli, detach: bool, sig_proxy: bool, command: tuple[str, ...], **opt
     except ApiError as exc:
         exc.exit_code = _run_exit_code(str(exc))  # 125: Docker's code for "the container could not be run"
         raise
+    cidfile(cid)
     if detach:
         print(cid)
         return
@@ -258,10 +288,7 @@ def run(cli: Cli, detach: bool, sig_proxy: bool, command: tuple[str, ...], **opt
 
     proxied = attach.proxy_signals(client, cid) if sig_proxy else {}
     try:
-        out = sys.stdout.buffer
-        for chunk in client.stream(f"/containers/{cid}/logs", {"follow": "1"}):
-            out.write(chunk)
-            out.flush()
+        _print_log(client.stream(f"/containers/{cid}/logs", {"follow": "1", "stdout": "1", "stderr": "1"}), tty=False)
         code = client.request("POST", f"/containers/{cid}/wait", timeout=None)["StatusCode"]
     finally:
         attach.restore(proxied)
@@ -275,11 +302,33 @@ def create(cli: Cli, command: tuple[str, ...], **opts) -> None:
     """Create a new container (IMAGE, or the host's root with --)."""
     image, cmd = _image_and_command(command, "create")
     body = _body({**opts, "image": image, "cmd": cmd})
+    cidfile = _claim_cidfile(opts["cidfile"])
     try:
-        print(cli.client.request("POST", "/containers/create", body)["Id"])
+        cid = cli.client.request("POST", "/containers/create", body)["Id"]
     except ApiError as exc:
         exc.exit_code = 125
         raise
+    cidfile(cid)
+    print(cid)
+
+
+def _claim_cidfile(path: str | None):
+    """``--cidfile``: refused if it exists (before anything is made); the writer of the new id."""
+    from runtime import runopts
+
+    def write(cid: str) -> None:
+        try:
+            runopts.write_cidfile(path, cid)
+        except ValueError as exc:
+            raise ApiError(0, str(exc)) from None
+
+    try:
+        runopts.claim_cidfile(path)
+    except ValueError as exc:
+        err = ApiError(0, str(exc))
+        err.exit_code = 125
+        raise err from None
+    return write
 
 
 @click.command(cls=Command)
@@ -320,12 +369,13 @@ def start(cli: Cli, attach: bool, interactive: bool, tty_ignored: bool, containe
 
 
 @click.command(cls=Command)
-@option("-t", "--time", type=INT, default=10, help="Seconds to wait for stop before killing the container (default 10).")
+@option("-t", "--time", type=INT, default=None, help="Seconds to wait for stop before killing the container (default: its --stop-timeout, else 10).")
 @click.argument("containers", nargs=-1, required=True, metavar="CONTAINER")
 @pass_cli
-def restart(cli: Cli, time: int, containers: tuple[str, ...]) -> None:
+def restart(cli: Cli, time: int | None, containers: tuple[str, ...]) -> None:
     """Restart one or more containers."""
-    _each(containers, lambda c: cli.client.request("POST", f"/containers/{q(c)}/restart", query={"t": time}, timeout=time + 30))
+    query, wait = _stop_time(time)
+    _each(containers, lambda c: cli.client.request("POST", f"/containers/{q(c)}/restart", query=query, timeout=wait))
 
 
 @click.command(cls=Command)
@@ -438,16 +488,45 @@ def exec_(cli: Cli, interactive: bool, tty: bool, workdir: str | None, env: tupl
     os.execv(argv[0], argv)
 
 
+def _logopt(parse_name: str):
+    def parse(value: str):
+        from runtime import logopts
+
+        return getattr(logopts, parse_name)(value)
+
+    return parse
+
+
 @click.command(cls=Command)
 @option("-f", "--follow", is_flag=True, help="Follow log output.")
+@option("-n", "--tail", default="all", type=parsed(_logopt("tail"), "tail"), metavar="N",
+        help='Number of lines to show from the end of the logs (default "all").')
+@option("--since", type=parsed(_logopt("api_time"), "time"), metavar="TIME",
+        help="Show logs since a timestamp (e.g. 2026-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes).")
+@option("--until", type=parsed(_logopt("api_time"), "time"), metavar="TIME",
+        help="Show logs before a timestamp (e.g. 2026-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes).")
+@option("-t", "--timestamps", is_flag=True, help="Show timestamps.")
 @click.argument("container", metavar="CONTAINER")
 @pass_cli
-def logs(cli: Cli, follow: bool, container: str) -> None:
-    """Fetch the output of a container."""
-    out = sys.stdout.buffer
-    for chunk in cli.client.stream(f"/containers/{q(container)}/logs", {"follow": "1" if follow else "0"}):
-        out.write(chunk)
-        out.flush()
+def logs(cli: Cli, follow: bool, tail: str, since: str | None, until: str | None, timestamps: bool, container: str) -> None:
+    """Fetch the output of a container (its stdout on stdout, its stderr on stderr)."""
+    view = cli.client.request("GET", f"/containers/{q(container)}/json")
+    query = {"stdout": "1", "stderr": "1", "follow": "1" if follow else "0", "tail": tail,
+             "timestamps": "1" if timestamps else "0", "since": since or "", "until": until or ""}
+    _print_log(cli.client.stream(f"/containers/{q(view['Id'])}/logs", query), view["Config"]["Tty"])
+
+
+def _print_log(chunks, tty: bool) -> None:
+    """A log stream as Docker's CLI prints it: with a terminal as it is, else split into stdout and stderr."""
+    if tty:
+        out = sys.stdout.buffer
+        for chunk in chunks:
+            out.write(chunk)
+            out.flush()
+        return
+    from runtime import logopts
+
+    logopts.demux(chunks, sys.stdout.buffer, sys.stderr.buffer)
 
 
 def _each(containers: tuple[str, ...], action) -> None:
@@ -465,12 +544,21 @@ def _each(containers: tuple[str, ...], action) -> None:
 
 
 @click.command(cls=Command)
-@option("-t", "--time", type=INT, default=10, help="Seconds to wait before killing it (default 10).")
+@option("-t", "--time", type=INT, default=None, help="Seconds to wait before killing it (default: its --stop-timeout, else 10).")
 @click.argument("containers", nargs=-1, required=True, metavar="CONTAINER")
 @pass_cli
-def stop(cli: Cli, time: int, containers: tuple[str, ...]) -> None:
+def stop(cli: Cli, time: int | None, containers: tuple[str, ...]) -> None:
     """Stop one or more running containers."""
-    _each(containers, lambda c: cli.client.request("POST", f"/containers/{q(c)}/stop", query={"t": time}, timeout=time + 30))
+    query, wait = _stop_time(time)
+    _each(containers, lambda c: cli.client.request("POST", f"/containers/{q(c)}/stop", query=query, timeout=wait))
+
+
+def _stop_time(time: int | None) -> tuple[dict, float | None]:
+    """``-t``'s query and how long the client waits (unbounded: the container's own
+    ``--stop-timeout`` decides, which the client does not know)."""
+    if time is None:
+        return {}, None
+    return {"t": time}, (time + 30 if time >= 0 else None)
 
 
 @click.command(cls=Command)

@@ -8,8 +8,8 @@ goes to the container's stdin or terminal; its end of input closes a ``StdinOnce
 container's stdin. Ctrl-P Ctrl-Q on a terminal detaches, as Docker's default detach keys.
 
 Output of a container without a terminal is framed as Docker's multiplexed stream (an
-8-byte header: stream, 0, 0, 0, big-endian length); the log does not keep stdout and
-stderr apart, so every frame is stream 1. With a terminal it is the raw bytes.
+8-byte header: stream, 0, 0, 0, big-endian length), each record of the log
+(``logstore``) in a frame of its own stream. With a terminal it is the raw bytes.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from __future__ import annotations
 import os
 import select
 import socket
-import struct
 import threading
 from typing import Any
 
 from runtime.api.server import Hijack
+from runtime.engine import logstore
 from runtime.engine.containers import Containers
 
 __all__ = ["attach", "RAW", "MULTIPLEXED"]
@@ -107,17 +107,14 @@ class _Session:
             return
         f = self.log
         f.seek(self.offset)
+        partial = bytearray()
         while not self.detached.is_set():
-            chunk = f.read(65536)
-            if chunk:
-                sock.sendall(chunk if self.tty else struct.pack(">BxxxL", 1, len(chunk)) + chunk)
+            over = self._over()  # before the read: what was written before the end is sent
+            out = logstore.render(logstore.records(f, partial), multiplexed=not self.tty)
+            if out:
+                sock.sendall(out)
                 continue
-            if self._over():
-                rest = f.read()
-                if rest:
-                    sock.sendall(rest if self.tty else struct.pack(">BxxxL", 1, len(rest)) + rest)
-                return
-            if gone():
+            if over or gone():
                 return
             self._wait(0.02)
 

@@ -17,6 +17,7 @@ import os
 import random
 import shutil
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -27,7 +28,8 @@ from netcore import Attachment, Conflict, InvalidConfig, NetcoreError, NotFound,
 from netcore.controller import Controller
 
 from runtime import portspec
-from runtime.engine import events, files, health, launch, manage, monitors, netconfig, netmode, pause, process
+from runtime.engine import cgroups, events, files, health, launch, manage, monitors, netconfig, netmode, pause, process, runconfig
+from runtime.engine.logpump import LogPump
 from runtime.engine.config import ipv4
 from runtime.engine.exitwatch import ExitWatcher
 from runtime.engine.restart import Backoff, RestartPolicy
@@ -93,6 +95,7 @@ class Containers:
         self._timers: dict[str, threading.Timer] = {}  # id -> pending restart
         self._backoff: dict[str, Backoff] = {}
         self._kept: dict[str, float] = {}  # auto-removed containers whose files wait for the client: id -> until
+        self.logs = LogPump(self.notify_output)  # stdout and stderr of containers without a terminal -> their logs
         self.watcher = ExitWatcher(self._on_exit)
         self.health = health.HealthMonitor(self._exec_argv)
         self.events = events.EventBus()  # what ``netcore events`` streams: each operation publishes here
@@ -175,13 +178,15 @@ class Containers:
         cap_drop: list[str] | None = None,
         privileged: bool = False,
         transient: bool = False,
+        run_config: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Record a container from ``image`` (state ``created``; Docker's rules for the image's
         config: see ``_apply_image``); nothing runs and no network is joined yet.
         ``transient``: ``run``'s, until its process runs (an engine that dies before rolls the
         whole run back at its start). ``image`` may be an ``Image`` itself: a build's RUN runs
-        the image-so-far, which is in no store."""
+        the image-so-far, which is in no store. ``run_config``: ``runconfig.record``'s flags."""
         img = image if isinstance(image, Image) else self.images.resolve(image)
+        extra = runconfig.record(run_config or {}, img.config)
         argv, env, workdir, user = _apply_image(img, argv, entrypoint, env, workdir, user)
         try:
             caps = launch.capabilities(cap_add or (), cap_drop or (), privileged)
@@ -211,7 +216,7 @@ class Containers:
         rec: dict[str, Any] = {
             "id": cid,
             "name": name,
-            "hostname": hostname or name,
+            "hostname": hostname or cid[:12],  # Docker's default: the short id
             "argv": list(argv),
             "env": dict(env or {}),
             "workdir": workdir,
@@ -247,6 +252,7 @@ class Containers:
             "started_at": None,
             "finished_at": None,
             "process": None,
+            **extra,
         }
         if transient:
             rec["transient"] = True
@@ -300,7 +306,8 @@ class Containers:
         cid, name = rec["id"], rec["name"]
         sdir = self.state_dir(cid)
         specs = rec.get("network_specs") or [{"name": n} for n in rec["networks"]]
-        attachments = [Attachment(n["name"], n.get("ip") or None, tuple(n.get("aliases") or ()), int(n.get("gw_priority") or 0)) for n in specs]
+        attachments = [Attachment(n["name"], n.get("ip") or None, tuple(n.get("aliases") or ()), int(n.get("gw_priority") or 0),
+                                  mac=rec.get("mac_address") if i == 0 else None) for i, n in enumerate(specs)]
         ports = _requested_ports(rec.get("exposed_ports") or {}, rec.get("port_bindings") or {}, rec.get("publish_all", False))
         stdio = None
         try:
@@ -325,18 +332,32 @@ class Containers:
             spec = self._spec({**rec, "hostname": hostname}, img, sandbox.netns_path, host_ns)
             if rec.get("tty") or rec.get("open_stdin"):
                 stdio = Stdio(bool(rec.get("tty")), bool(rec.get("open_stdin")), process.log_path(sdir), self.notify_output)
-                spec = replace(spec, **stdio.prepare())
+            if not rec.get("tty"):
+                fifos = self.logs.open(cid, sdir, process.log_path(sdir))
+                spec = replace(spec, stdio=(subprocess.DEVNULL, *fifos), fifos=True, drain=lambda: self.logs.drain(cid))
+            if stdio is not None:
+                spec = replace(spec, **stdio.prepare(*spec.stdio[1:]) if spec.stdio else stdio.prepare())
+            if rec.get("memory") or rec.get("nano_cpus"):
+                spec = replace(spec, cgroups=tuple(cgroups.prepare(cid, rec.get("memory"), rec.get("nano_cpus"))))
             self._exited[cid] = threading.Event()
-            info = self.launcher.start(spec)
+            try:
+                info = self.launcher.start(spec)
+            finally:
+                for fd in spec.stdio[1:] if spec.fifos and spec.stdio else ():
+                    os.close(fd)  # the container holds them now
             pause.point("run.process")
         except BaseException as exc:
             self._exited.pop(cid, None)
+            self.logs.close(cid, sdir)
             if stdio is not None:
                 stdio.close()
             self._runs.setdefault(cid, [0, 0, 0])[2] += 1  # waiters and attached clients of this run give up
             self.changed.notify_all()
             self.notify_output()
             self.controller.teardown_sandbox(cid)
+            cgroups.remove(cid, rec.get("memory"), rec.get("nano_cpus"))
+            if isinstance(exc, cgroups.Unsupported):
+                raise InvalidConfig(str(exc)) from None
             if isinstance(exc, process.CommandError):  # Docker: the container stays, with the code
                 rec.update(exit_code=exc.code, error=str(exc))
                 raise CommandFailed(str(exc), exc.code) from None
@@ -346,7 +367,7 @@ class Containers:
         if stdio is not None:
             stdio.started()
             self._stdio[cid] = stdio
-        rec.update(state="running", paused=False, started_at=_now(), finished_at=None, exit_code=0, error="", process=_info_dict(info),
+        rec.update(state="running", paused=False, started_at=_now(), finished_at=None, exit_code=0, error="", oom_killed=False, process=_info_dict(info),
                    seccomp="" if rec["privileged"] else self.launcher.seccomp_program(frozenset(rec["caps"])))  # for exec
         rec.pop("transient", None)
         if manual:
@@ -383,10 +404,8 @@ class Containers:
             user = resolve_user(view, rec["user"]) if rec["user"] else None
         except ValueError as exc:  # a user the image does not know
             raise InvalidConfig(str(exc)) from None
-        if user is not None and "HOME" not in rec["env"]:
-            env["HOME"] = user.home
-        elif "HOME" not in rec["env"]:
-            env["HOME"] = "/root"
+        if "HOME" not in rec["env"]:  # Docker's: the user's passwd entry, else /
+            env["HOME"] = (user or resolve_user(view, "0")).home
         bind = {"/etc/resolv.conf": f"{sdir}/resolv.conf"}
         if not host_ns:
             bind.update({"/etc/hosts": f"{sdir}/hosts", "/etc/hostname": f"{sdir}/hostname"})
@@ -398,7 +417,7 @@ class Containers:
             hostname=None if host_ns else rec["hostname"], netns_path=netns_path, bind_files=bind,
             state_dir=sdir, layers=None if img.is_host else tuple(img.layers), read_only=rec["read_only"],
             mounts=mounts, user=user, caps=frozenset(rec["caps"]), privileged=rec["privileged"],
-            hide=tuple(self.hide) if img.is_host else (),
+            hide=tuple(self.hide) if img.is_host else (), init=runconfig.init_binary() if rec.get("init") else None,
         )
 
     def _mounts(self, img: Image, mounts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -451,12 +470,14 @@ class Containers:
         sandbox = self.controller.sandbox(rec["id"])
         endpoints = self.controller.sandbox_endpoints(sandbox) if sandbox else []
         addresses = [e.ip for e in endpoints if e.ip]
-        files.write_in_place(f"{sdir}/hosts", files.hosts(rec["hostname"], rec["name"], addresses))
+        gateway = self.controller.network("bridge").gateway if rec.get("extra_hosts") else None
+        files.write_in_place(f"{sdir}/hosts", files.hosts(rec["hostname"], rec["name"], addresses, runconfig.hosts_entries(rec, gateway)))
         files.write_in_place(f"{sdir}/hostname", rec["hostname"] + "\n")
         embedded = bool(sandbox and sandbox.netns_path) and any(not self.controller.network(e.network_id).predefined for e in endpoints)
         path = f"{sdir}/resolv.conf"
         if not os.path.exists(path) or (embedded and not files.uses_embedded_dns(path)):
-            files.write_in_place(path, files.resolv_conf(embedded=embedded, servers=rec.get("dns") or (), host_file=self.resolv_conf))
+            files.write_in_place(path, files.resolv_conf(embedded=embedded, servers=rec.get("dns") or (), host_file=self.resolv_conf,
+                                                         search=rec.get("dns_search") or (), options=rec.get("dns_options") or ()))
 
     def _random_name(self) -> str:
         for _ in range(100):
@@ -474,6 +495,7 @@ class Containers:
         if stdio is not None:  # the terminal's last words reach the log before the run counts as over
             stdio.drain()
             stdio.close()
+        self.logs.close(cid, self.state_dir(cid))  # and so do the last lines in the FIFOs
         with self.lock:
             rec = self.store.get(CONTAINER, cid)
             if rec is None:
@@ -483,6 +505,8 @@ class Containers:
             except NetcoreError as exc:
                 log.warning("container %s: %s", rec["name"], exc)
             self.health.unwatch(cid)
+            rec["oom_killed"] = cgroups.oom_killed(cid, rec.get("memory"))
+            cgroups.remove(cid, rec.get("memory"), rec.get("nano_cpus"))
             rec.update(state="exited", exit_code=code, finished_at=_now(), paused=False)
             self._publish(rec, "die", exitCode=code if code is not None else 0)
             self._publish_networks(rec, "disconnect")
@@ -581,13 +605,15 @@ class Containers:
 
     # ------------------------------------------------------------ stop / kill --
 
-    def stop(self, ref: str, timeout: float = 10.0) -> dict[str, Any]:
-        """SIGTERM, then SIGKILL after ``timeout``; a restart policy does not bring it back."""
+    def stop(self, ref: str, timeout: float | None = None) -> dict[str, Any]:
+        """The stop signal (SIGTERM, ``--stop-signal``, the image's STOPSIGNAL), then SIGKILL
+        after ``timeout`` (None: ``--stop-timeout``, else 10 s); a restart policy does not
+        bring it back."""
         with self.lock:
             rec = self.get(ref)
             info = self._halt(rec)
         if info is not None:
-            process.stop(info, timeout=timeout)
+            process.stop(info, timeout=runconfig.stop_timeout(rec, timeout), sig=runconfig.stop_signal(rec))
             self.wait(rec["id"], timeout=5.0)
             self._publish(rec, "stop")
         return rec
@@ -623,7 +649,7 @@ class Containers:
         self.changed.notify_all()
         return _info(rec) if rec["state"] == "running" else None
 
-    def restart(self, ref: str, timeout: float = 10.0) -> dict[str, Any]:
+    def restart(self, ref: str, timeout: float | None = None) -> dict[str, Any]:
         """Stop (if running) and start again."""
         self.stop(ref, timeout)
         rec = self.start(ref)
@@ -676,6 +702,7 @@ class Containers:
         """The container goes; ``keep_files``: its files stay for its client (``log_path``,
         ``wait``) for up to KEEP_LOG seconds."""
         cid = rec["id"]
+        self.logs.close(cid)
         self.watcher.unwatch(cid)
         self.health.forget(cid)
         self._cancel_restart(cid)
@@ -795,6 +822,8 @@ class Containers:
                         stdio = Stdio(bool(rec.get("tty")), bool(rec.get("open_stdin")), process.log_path(self.state_dir(cid)), self.notify_output)
                         if stdio.adopt(info):
                             self._stdio[cid] = stdio
+                    if not rec.get("tty"):
+                        self.logs.adopt(cid, self.state_dir(cid), process.log_path(self.state_dir(cid)))
                     self._exited[cid] = threading.Event()
                     self.watcher.watch(cid, info, self.state_dir(cid))  # fires at once if it exited meanwhile
                     check = health.HealthConfig.from_api(rec.get("healthcheck"))
@@ -873,6 +902,7 @@ class Containers:
             for cid in list(self._timers):
                 self._cancel_restart(cid)
         self.watcher.close()
+        self.logs.shutdown()
         with self.lock:
             for cid in self._kept:
                 shutil.rmtree(self.state_dir(cid), ignore_errors=True)

@@ -27,9 +27,9 @@ from runtime.api import system as system_routes
 from runtime.build.runner import ContainerRunner
 from runtime.build.service import BuildService
 from runtime.api import schemas as S
-from runtime.api.server import RAW, ApiServer, Limits, Router, Stream, follow_file
+from runtime.api.server import RAW, ApiServer, Limits, Router, Stream
 from runtime.api.views import container_view, network_view, state_paths
-from runtime.engine import files, listing, process, rootdir
+from runtime.engine import files, listing, logstore, process, rootdir
 from runtime.engine.config import DaemonConfig
 from runtime.engine.attach import attach
 from runtime.engine.cni import CniAttachments
@@ -122,9 +122,9 @@ class Engine:
               body=S.ContainerRun)
         r.add("GET", r"/containers/(?P<ref>[^/]+)/json", lambda ref, **_: self._inspect(ref))
         r.add("POST", r"/containers/(?P<ref>[^/]+)/start", lambda ref, **_: {"Id": ctr.start(ref)["id"]}, body=S.Empty)
-        r.add("POST", r"/containers/(?P<ref>[^/]+)/stop", lambda ref, query, **_: {"Id": ctr.stop(ref, float(query["t"]))["id"]},
+        r.add("POST", r"/containers/(?P<ref>[^/]+)/stop", lambda ref, query, **_: {"Id": ctr.stop(ref, query["t"])["id"]},
               body=S.Empty, query=S.StopQuery)
-        r.add("POST", r"/containers/(?P<ref>[^/]+)/restart", lambda ref, query, **_: {"Id": ctr.restart(ref, float(query["t"]))["id"]},
+        r.add("POST", r"/containers/(?P<ref>[^/]+)/restart", lambda ref, query, **_: {"Id": ctr.restart(ref, query["t"])["id"]},
               body=S.Empty, query=S.StopQuery)
         r.add("POST", r"/containers/(?P<ref>[^/]+)/kill", lambda ref, query, **_: {"Id": ctr.kill(ref, parse_signal(query["signal"]))["id"]},
               body=S.Empty, query=S.KillQuery)
@@ -215,19 +215,31 @@ class Engine:
             stdio.resize(query["h"], query["w"])
         return {}
 
-    def _logs(self, ref: str, query: dict[str, str], **_: Any) -> Stream:
+    def _logs(self, ref: str, query: dict[str, Any], **_: Any) -> Stream:
+        """Docker's ``GET /containers/{id}/logs`` (``logstore``): with ``stdout``/``stderr`` the
+        streams asked for, multiplexed unless the container has a terminal; without either,
+        both as plain bytes."""
         cid, path = self.containers.log_path(ref)
+        try:
+            since, until = logstore.parse_query_time(query["since"]), logstore.parse_query_time(query["until"])
+        except ValueError as exc:
+            raise InvalidConfig(str(exc)) from None
         if not os.path.exists(path):
             return Stream(iter(()))
-        if not query["follow"]:
-            return Stream(follow_file(path, lambda: True))
+        rec = self.controller.store.get("container", cid) or {}
+        picked = query["stdout"] or query["stderr"]
+        streams = tuple(s for s, on in ((logstore.STDOUT, query["stdout"]), (logstore.STDERR, query["stderr"])) if on or not picked)
+        tail = None if query["tail"] == "all" else int(query["tail"])
 
         def done() -> bool:
             current = self.controller.store.get("container", cid)
             return current is None or current["state"] != "running"
 
-        exited = self.containers.exit_event(cid)
-        return Stream(follow_file(path, done, wait=exited.wait if exited else time.sleep))
+        exited = self.containers.exit_event(cid) if query["follow"] else None
+        recs = logstore.follow(path, done, wait=exited.wait if exited else time.sleep, since=since, until=until, tail=tail,
+                               streams=streams, follow=query["follow"])
+        multiplexed = picked and not rec.get("tty")
+        return Stream(logstore.render(batch, query["timestamps"], multiplexed) for batch in recs)
 
     def reset(self) -> dict[str, Any]:
         """Remove every container and network of this engine, predefined ones included."""
@@ -268,6 +280,8 @@ def _container_args(body: dict[str, Any]) -> dict[str, Any]:
         privileged=body["Privileged"],
         labels=body["Labels"] or {},
         healthcheck=body["Healthcheck"] or None,
+        run_config={k: body.get(k) for k in ("ExtraHosts", "DnsSearch", "DnsOptions", "MacAddress", "Init", "StopSignal",
+                                             "StopTimeout", "Memory", "NanoCpus")},
     )
 
 

@@ -10,8 +10,9 @@ __all__ = ["hosts", "resolv_conf", "engine_resolv_conf", "uses_embedded_dns", "w
 EMBEDDED_DNS = "127.0.0.11"
 
 
-def hosts(hostname: str, name: str, addresses: list[str]) -> str:
-    """Like Docker's: loopback names, then each of the container's addresses with its names."""
+def hosts(hostname: str, name: str, addresses: list[str], extra: Iterable[tuple[str, str]] = ()) -> str:
+    """Like Docker's: loopback names, the ``--add-host`` entries (``extra``: (ip, name)), then
+    each of the container's addresses with its names."""
     lines = [
         "127.0.0.1\tlocalhost",
         "::1\tlocalhost ip6-localhost ip6-loopback",
@@ -20,37 +21,44 @@ def hosts(hostname: str, name: str, addresses: list[str]) -> str:
         "ff02::1\tip6-allnodes",
         "ff02::2\tip6-allrouters",
     ]
+    lines += [f"{ip}\t{host}" for ip, host in extra]
     names = " ".join(dict.fromkeys([hostname, name]))
     for address in addresses:
         lines.append(f"{address}\t{names}")
     return "\n".join(lines) + "\n"
 
 
-def resolv_conf(embedded: bool = False, servers: Iterable[str] = (), host_file: str = "/etc/resolv.conf") -> str:
+def resolv_conf(embedded: bool = False, servers: Iterable[str] = (), host_file: str = "/etc/resolv.conf",
+                search: Iterable[str] = (), options: Iterable[str] = ()) -> str:
     """A container's resolv.conf, made from the host's as Docker makes it.
 
     ``embedded``: one nameserver, the embedded DNS at 127.0.0.11 (which forwards to
     ``servers`` or the host's), the host's search domains, and ``options ndots:0``.
     Otherwise the host's file with ``servers`` (``--dns``) in place of its
-    nameservers, and without loopback nameservers, which mean nothing in a netns.
+    nameservers, and without loopback nameservers, which mean nothing in a netns. ``search`` (``--dns-search``) and
+    ``options`` (``--dns-option``) replace the host's search domains and options.
     """
     try:
         with open(host_file) as f:
             text = f.read()
     except OSError:
         text = ""
-    servers = list(servers)
+    servers, search, options = list(servers), list(search), list(options)
     kept = []
     for line in text.splitlines():
         parts = line.split()
         if len(parts) >= 2 and parts[0] == "nameserver":
             if embedded or servers or parts[1].startswith("127.") or parts[1] == "::1":
                 continue
-        if embedded and parts and parts[0] == "options":
-            continue  # replaced by ndots:0 below
+        if parts and parts[0] == "options" and (embedded or options):
+            continue  # replaced below
+        if parts and parts[0] in ("search", "domain") and search:
+            continue
         kept.append(line)
     head = [f"nameserver {EMBEDDED_DNS}"] if embedded else [f"nameserver {s}" for s in servers]
-    tail = ["options ndots:0"] if embedded else []
+    head += [f"search {' '.join(search)}"] if search and search != ["."] else []
+    opts = (["ndots:0"] if embedded and not any(o.startswith("ndots:") for o in options) else []) + options
+    tail = [f"options {' '.join(opts)}"] if opts else []
     return "\n".join(head + kept + tail) + "\n"
 
 

@@ -37,6 +37,8 @@ MARKER = "netcore-init"  # the monitor's $0, followed by its state dir: how ``mo
 # monitor's stdin is the pty's master and its stdout the slave: it keeps the master on fd 7
 # (TTY_MASTER_FD) for the container's life, so that the terminal outlives an engine restart
 # (the next engine takes a copy back, see ``stdio``), and gives bwrap the slave on 0, 1, 2.
+# Without one, NETCORE_FIFOS names two free descriptors on which the monitor keeps the
+# container's stdout and stderr FIFOs open for its life (``logpump``), bwrap without them.
 MONITOR = """cd /
 sd=$1 ov=$2 sys=$3
 shift 3
@@ -44,7 +46,9 @@ shift 3
 if [ -n "$ov" ]; then /bin/mount -t overlay -o "$ov" overlay "$sd/rootfs" || exit 1; fi
 /bin/mount -t sysfs -o "$sys" sysfs "$sd/sys" || exit 1
 [ -z "$NETCORE_NOFILE" ] || ulimit -S -n "$NETCORE_NOFILE"
-(exec 7<&-; exec /usr/bin/bwrap "$@")
+for cg in $NETCORE_CGROUPS; do echo $$ > "$cg" || exit 1; done
+[ -z "$NETCORE_FIFOS" ] || eval "exec ${NETCORE_FIFOS%% *}<>\\"\\$sd/stdout.fifo\\" ${NETCORE_FIFOS##* }<>\\"\\$sd/stderr.fifo\\""
+(exec 7<&-; [ -z "$NETCORE_FIFOS" ] || eval "exec ${NETCORE_FIFOS%% *}<&- ${NETCORE_FIFOS##* }<&-"; exec /usr/bin/bwrap "$@")
 printf '%s\\n' $? > "$sd/exit_code.tmp"
 exec /bin/mv -f "$sd/exit_code.tmp" "$sd/exit_code"
 """

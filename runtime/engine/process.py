@@ -32,9 +32,9 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
-from runtime.engine import execwait, launch, pidfd, seccomp
+from runtime.engine import execwait, launch, logstore, pidfd, seccomp
 from runtime.engine.mounttemplate import MountTemplate
 from runtime.engine.rootfs import ExecError, RootView, User, find_command
 
@@ -105,6 +105,10 @@ class ProcessSpec:
     # (launch.TTY_MASTER_FD) and the container's stdin is its stdout, the slave.
     stdio: tuple[int, int, int] | None = field(default=None, compare=False)
     tty: bool = False  # stdin is a terminal: pid 1 gets it as its controlling terminal, in a session of its own
+    cgroups: Sequence[str] = ()  # cgroup.procs files the monitor joins before bwrap (``cgroups.prepare``)
+    init: str | None = None  # a static init (tini) run as pid 1 in front of the command (``--init``)
+    fifos: bool = False  # stdout and stderr are the state dir's FIFOs (``logpump``): the monitor holds them open
+    drain: Callable[[], None] | None = field(default=None, compare=False)  # before a failed start's log is read
 
 
 @dataclass(frozen=True)
@@ -260,6 +264,10 @@ class Launcher:
             args += ["--seccomp", str(seccomp_fd)]
         args += ["--chdir", workdir]
         command = list(spec.argv)
+        if spec.init:  # Docker's place for its docker-init; the host image's root is read-only but /run is fresh
+            target = "/sbin/docker-init" if spec.layers is not None else "/run/docker-init"
+            args += ["--ro-bind", spec.init, target]
+            command = [target, "--", *command]
         u = spec.user or User(0, 0)
         if spec.tty or (u.uid, u.gid, u.groups) != (0, 0, ()):
             if not os.access(self.setuser, os.X_OK):
@@ -295,7 +303,11 @@ class Launcher:
         logf = os.open(log_path(sd), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
         log_offset = os.fstat(logf).st_size
         stdin, stdout, stderr = spec.stdio or (subprocess.DEVNULL, logf, logf)
-        env = {k: v for k, v in (_MARKER.split("="), (_NOFILE, os.environ.get(_NOFILE, "")), ("NETCORE_TTY", "1" if spec.tty else "")) if v}
+        env = {k: v for k, v in (_MARKER.split("="), (_NOFILE, os.environ.get(_NOFILE, "")), ("NETCORE_TTY", "1" if spec.tty else ""),
+                                         ("NETCORE_CGROUPS", " ".join(spec.cgroups))) if v}
+        if spec.fifos:  # two descriptors dash can name that nothing passed to bwrap uses
+            free = [fd for fd in (3, 4, 5, 6, 8, 9) if fd not in (w, prog)]
+            env["NETCORE_FIFOS"] = f"{free[0]} {free[1]}"
         try:
             # close_fds: nothing of the engine's reaches the container but its stdio; the
             # start pipe and the seccomp program are bwrap's, which closes them in the container
@@ -334,9 +346,7 @@ class Launcher:
                 pidfd.reap(mon)
             finally:
                 os.close(mon)
-            with open(log_path(sd), "rb") as f:
-                f.seek(log_offset)
-                tail = f.read().decode(errors="replace").strip().splitlines()
+            tail = _log_lines(spec, log_offset)
             raise StartError(f"{spec.container_id}: {tail[-1] if tail else 'start timed out'}")
         try:  # Docker's run fails if the command cannot be run: wait for its execve (execwait)
             helper = os.stat(self.setuser) if _SETUSER_IN in argv else None  # pid 1 execs it first
@@ -359,16 +369,26 @@ class Launcher:
         if not pidfd.wait_fd(mon, 2.0):
             return
         code = read_exit_code(spec.state_dir)
-        try:
-            with open(log_path(spec.state_dir), "rb") as f:
-                f.seek(log_offset)
-                lines = f.read().decode(errors="replace").strip().splitlines()
-        except OSError:
-            lines = []
+        lines = _log_lines(spec, log_offset)
         why = execwait.failure(code, lines[-1] if lines else "", spec.argv[0])
         if why is not None:
             pidfd.reap(mon)
             raise CommandError(f"{spec.container_id}: {why[0]}", why[1])
+
+
+def _log_lines(spec: ProcessSpec, log_offset: int) -> list[str]:
+    """What the run wrote to its log from ``log_offset``: a failed start's last words. With
+    FIFOs (``spec.drain``) the log is of records (``logstore``) and its last lines may still
+    wait in them."""
+    if spec.drain is not None:
+        spec.drain()
+        return logstore.text_of(log_path(spec.state_dir), log_offset).strip().splitlines()
+    try:
+        with open(log_path(spec.state_dir), "rb") as f:
+            f.seek(log_offset)
+            return f.read().decode(errors="replace").strip().splitlines()
+    except OSError:
+        return []
 
 
 def _host_target(path: str) -> bool:
@@ -414,14 +434,14 @@ def kill(info: ProcessInfo, sig: int = signal.SIGKILL) -> None:
             os.close(fd)
 
 
-def stop(info: ProcessInfo, timeout: float = 10.0) -> None:
-    """SIGTERM, SIGKILL after ``timeout``; returns once the exit code is recorded."""
+def stop(info: ProcessInfo, timeout: float = 10.0, sig: int = signal.SIGTERM) -> None:
+    """``sig`` (SIGTERM), SIGKILL after ``timeout``; returns once the exit code is recorded."""
     mon = pidfd.pidfd(info.monitor_pid, info.monitor_start)
     fd = pidfd.pidfd(info.pid, info.pid_start)
     try:
         if fd is not None:
             try:
-                signal.pidfd_send_signal(fd, signal.SIGTERM)
+                signal.pidfd_send_signal(fd, sig)
                 if not pidfd.wait_fd(fd, timeout):
                     signal.pidfd_send_signal(fd, signal.SIGKILL)
             except ProcessLookupError:

@@ -4,15 +4,16 @@ With ``-t`` the container runs on a pseudo-terminal. Its monitor (see ``launch.M
 holds the master for the container's whole life, as conmon does for podman, so a detached
 ``-dit`` container keeps its terminal when the engine dies; the engine works on its own
 copy of the master (taken back from the monitor with ``pidfd_getfd`` after a restart). A
-pump thread copies what the terminal prints to the container's log, where ``logs`` and
-attached clients read it; what clients type is written to the master, so Ctrl-C is the
+pump thread copies what the terminal prints to the container's log (as stdout records,
+``logstore``: a terminal has one stream, as in Docker), where ``logs`` and attached
+clients read it; what clients type is written to the master, so Ctrl-C is the
 line discipline's SIGINT to the container's foreground process group. While no engine
 runs nobody reads the terminal: once its buffer is full the container blocks on output
 until an engine is back.
 
 With ``-i`` and no terminal, stdin is a pipe whose write end only the engine holds: a
 client closing its stdin closes the container's (``StdinOnce``), and so does an engine
-exit. Output goes straight to the log, as for every container.
+exit. Output goes to the log through the FIFOs of ``logpump``, as for every container.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import termios
 import threading
 from collections.abc import Callable
 
-from runtime.engine import launch, pidfd, process
+from runtime.engine import launch, logstore, pidfd, process
 
 __all__ = ["Stdio", "pidfd_getfd"]
 
@@ -66,14 +67,14 @@ class Stdio:
         self._slave: int | None = None  # tty: held until pid 1 has opened its own
         self._stdin_r: int | None = None  # -i: the read end, until handed over
         self._stdin_w: int | None = None  # -i: the write end, the engine's only
-        self._log: int | None = None  # -i: the log, the container's stdout and stderr, until handed over
         self._pump: threading.Thread | None = None
 
     # --------------------------------------------------------- lifecycle ----
 
-    def prepare(self) -> dict[str, object]:
+    def prepare(self, out: int | None = None, err: int | None = None) -> dict[str, object]:
         """The ``ProcessSpec`` fields for this run (``stdio``, ``tty``): with a terminal, the
-        master for the monitor to keep and the slave for the container."""
+        master for the monitor to keep and the slave for the container; else the stdin pipe
+        with ``out`` and ``err`` (the log's FIFOs)."""
         if self.tty:
             self._master, self._slave = os.openpty()
             for fd in (self._master, self._slave):
@@ -81,13 +82,12 @@ class Stdio:
             return {"stdio": (self._master, self._slave, self._slave), "tty": True}
         if self.open_stdin:
             self._stdin_r, self._stdin_w = os.pipe2(os.O_CLOEXEC)
-            self._log = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
-            return {"stdio": (self._stdin_r, self._log, self._log)}
+            return {"stdio": (self._stdin_r, out, err)}
         return {}
 
     def started(self) -> None:
         """Pid 1 holds its ends now: drop the engine's and start copying the terminal out."""
-        for name in ("_slave", "_stdin_r", "_log"):
+        for name in ("_slave", "_stdin_r"):
             fd = getattr(self, name)
             if fd is not None:
                 os.close(fd)
@@ -113,7 +113,7 @@ class Stdio:
 
     def close(self) -> None:
         with self._lock:
-            for name in ("_slave", "_stdin_r", "_stdin_w", "_log"):
+            for name in ("_slave", "_stdin_r", "_stdin_w"):
                 fd = getattr(self, name)
                 if fd is not None:
                     os.close(fd)
@@ -160,7 +160,7 @@ class Stdio:
 
     def _copy_out(self) -> None:
         """Terminal output -> log until the last slave closes (EIO: the container exited)."""
-        out = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+        out = logstore.Writer(self.log_path)
         try:
             while True:
                 try:
@@ -171,10 +171,10 @@ class Stdio:
                     break
                 if not chunk:
                     break
-                os.write(out, chunk)
+                out.write(logstore.STDOUT, chunk)
                 self._notify()
         finally:
-            os.close(out)
+            out.close()
             with self._lock:
                 if self._master is not None:
                     os.close(self._master)

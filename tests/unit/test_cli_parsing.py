@@ -75,7 +75,7 @@ def requests(engine) -> list[str]:
         (["exec", "c1"], '"netcore exec" requires at least 1 argument'),
         (["run", "-p", "abc", "--", "true"], "argument -p/--publish: invalid containerPort: abc"),
         (["run", "--network", "name=a,gw-priority=x", "--", "true"], "invalid gw-priority 'x': expected an integer"),
-        (["run", "-e", "NOVALUE", "--", "true"], "invalid environment variable 'NOVALUE'"),
+        (["run", "-e", "=novalue", "--", "true"], "argument -e/--env: invalid environment variable: =novalue"),
         (["stop", "-t", "x", "c1"], "argument -t/--time: invalid int value: 'x'"),
         (["ps", "--nosuchflag"], "unrecognized arguments: --nosuchflag"),
         (["nosuchcommand"], "invalid choice: 'nosuchcommand'"),
