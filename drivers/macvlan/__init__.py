@@ -166,7 +166,12 @@ def _make_parent(plan: MacvlanPlan) -> None:
             links.create(ipr, plan.parent, "dummy", alias=plan.alias, up=True)
         except links.UnsupportedKind:
             peer = "dp-" + plan.parent[3:]
-            links.create(ipr, plan.parent, "veth", alias=plan.alias, up=True, peer={"ifname": peer, "state": "up"})
+            links.create(ipr, plan.parent, "veth", alias=plan.alias, up=True, peer={"ifname": peer})
+            try:
+                links.set_up(ipr, links.lookup(ipr, peer))  # type: ignore[arg-type]
+            except BaseException:
+                links.delete(ipr, plan.parent)
+                raise
 
 
 def _remove_parent(plan: MacvlanPlan) -> None:

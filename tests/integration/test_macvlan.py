@@ -1,0 +1,130 @@
+"""The macvlan driver, tested as its author would with the ``netcore.testing`` pytest plugin:
+an engine in a test netns (``netcore_engine``), parents made by the test in that netns,
+failure injection per request, and the plugin's leak check at teardown (the engine's
+netns and its sandboxes' netns must hold nothing of it after ``rm``)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cli_engine import free_subnet
+from netcore.testing import LeakChecker, TestEngine, in_netns
+
+pytestmark = pytest.mark.root
+
+
+def _veth(netns: str, name: str) -> None:
+    """A veth pair ``name``/``name``p, both up, in the engine's netns: a parent with carrier."""
+    in_netns(netns, "ip", "link", "add", name, "type", "veth", "peer", "name", name + "p", check=True)
+    in_netns(netns, "ip", "link", "set", name, "up", check=True)
+    in_netns(netns, "ip", "link", "set", name + "p", "up", check=True)
+
+
+def _pings(eng: TestEngine, ctr: str, ip: str) -> bool:
+    return eng("exec", ctr, "ping", "-c", "1", "-W", "1", ip, check=False).returncode == 0
+
+
+def _ip(eng: TestEngine, ctr: str, net: str) -> str:
+    return eng.json("inspect", ctr)[0]["NetworkSettings"]["Networks"][net]["IPAddress"]
+
+
+def _link(netns: str, ifname: str) -> dict:
+    return json.loads(in_netns(netns, "ip", "-d", "-j", "link", "show", ifname, check=True).stdout)[0]
+
+
+def test_two_containers_talk_over_a_parent_and_not_across_parents(netcore_engine, netcore_netns):
+    eng = netcore_engine
+    _veth(netcore_netns, "nctpa")
+    _veth(netcore_netns, "nctpb")
+    sub_a, sub_b = free_subnet(), free_subnet()
+    eng("network", "create", "-d", "macvlan", "-o", "parent=nctpa", "--subnet", sub_a, "mva")
+    eng("network", "create", "-d", "macvlan", "-o", "parent=nctpb", "-o", "macvlan_mode=bridge", "--subnet", sub_b, "mvb")
+    for ctr, net in (("a1", "mva"), ("a2", "mva"), ("b1", "mvb")):
+        eng("run", "-d", "--name", ctr, "--network", net, "--", "sleep", "300")
+
+    eth0 = _link(eng.sandbox("a1"), "eth0")
+    assert eth0["linkinfo"]["info_kind"] == "macvlan" and eth0["linkinfo"]["info_data"]["mode"] == "bridge"
+    assert _pings(eng, "a1", _ip(eng, "a2", "mva"))
+    assert _pings(eng, "a2", _ip(eng, "a1", "mva"))
+    b1 = _ip(eng, "b1", "mvb")
+    # even with b1's subnet on-link, a1's frames never reach the other parent's segment
+    in_netns(eng.sandbox("a1"), "ip", "route", "add", sub_b, "dev", "eth0", check=True)
+    assert not _pings(eng, "a1", b1)
+    assert _pings(eng, "b1", b1)  # b1 itself is up: the failure above is isolation
+
+    state = eng.json("network", "inspect", "mva")[0]
+    assert state["DriverState"] == {"parent": "nctpa", "macvlan_mode": "bridge", "parent_created": False}
+    for ctr in ("a1", "a2", "b1"):
+        eng("rm", "-f", ctr)
+    eng("network", "rm", "mva")
+    eng("network", "rm", "mvb")
+    assert in_netns(netcore_netns, "ip", "link", "show", "nctpa").returncode == 0  # a parent given is never removed
+
+
+def test_without_a_parent_the_network_makes_its_own_and_removes_it(netcore_engine, netcore_netns):
+    eng = netcore_engine
+    checker = LeakChecker(netcore_netns, f"nc-{eng.tag}-")
+    before = checker.snapshot()
+    net = eng("network", "create", "-d", "macvlan", "--internal", "--subnet", free_subnet(), "mvi").stdout.strip()
+    net_id = eng.json("network", "inspect", "mvi")[0]["Id"]
+    parent = f"dm-{net_id[:12]}"
+    assert eng.json("network", "inspect", "mvi")[0]["DriverState"]["parent"] == parent, net
+    assert _link(netcore_netns, parent)["ifalias"] == f"netcore:{eng.tag}:{net_id}"
+    eng("run", "-d", "--name", "i1", "--network", "mvi", "--", "sleep", "300")
+    eng("run", "-d", "--name", "i2", "--network", "mvi", "--", "sleep", "300")
+    assert _pings(eng, "i1", _ip(eng, "i2", "mvi"))
+    routes = in_netns(eng.sandbox("i1"), "ip", "-j", "route", "show").stdout
+    assert all(r.get("dst") != "default" for r in json.loads(routes)), routes  # --internal: no default route
+    eng("rm", "-f", "i1", "i2")
+    eng("network", "rm", "mvi")
+    checker.check(before, "network rm")
+
+
+def test_bad_options_are_one_line_and_change_nothing(netcore_engine, netcore_netns):
+    eng = netcore_engine
+    _veth(netcore_netns, "nctpc")
+    checker = eng.checker()
+    before = checker.snapshot()
+    cases = [
+        (["-o", "parent=nctnothere"], "parent interface was not found on the host: nctnothere"),
+        (["-o", "macvlan_mode=fast"], "invalid value 'fast' for option macvlan_mode"),
+        (["-o", "colour=red"], "unknown macvlan driver option 'colour'"),
+    ]
+    for opts, message in cases:
+        res = eng("network", "create", "-d", "macvlan", *opts, "--subnet", free_subnet(), "bad", check=False)
+        assert res.returncode != 0 and message in res.stderr, res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+    eng("network", "create", "-d", "macvlan", "-o", "parent=nctpc", "--subnet", free_subnet(), "first")
+    res = eng("network", "create", "-d", "macvlan", "-o", "parent=nctpc", "--subnet", free_subnet(), "second", check=False)
+    assert res.returncode != 0 and "is already using parent interface nctpc" in res.stderr, res.stderr
+    assert eng("network", "inspect", "second", check=False).returncode != 0
+    eng("network", "rm", "first")
+    checker.check(before, "refused commands")
+
+
+def test_a_failure_at_any_step_leaves_nothing_per_request(netcore_engine, netcore_netns):
+    """The plugin's walk: one engine, each command failing at one step of its own request."""
+    eng = netcore_engine
+    subnet = free_subnet()
+    walked = eng.walk(["network", "create", "-d", "macvlan", "--subnet", subnet, "mvw"], ["network", "rm", "mvw"])
+    assert {"network.driver", "macvlan.claim", "macvlan.parent"} <= set(walked), walked
+    eng("network", "create", "-d", "macvlan", "--subnet", subnet, "mvw")
+    walked = eng.walk(["run", "-d", "--name", "w1", "--network", "mvw", "--", "sleep", "300"], ["rm", "-f", "w1"])
+    assert "macvlan.link" in walked, walked
+    # the switch is the request's: the engine itself fails nothing afterwards
+    eng("run", "-d", "--name", "w2", "--network", "mvw", "--", "sleep", "300")
+    eng("rm", "-f", "w2")
+    eng("network", "rm", "mvw")
+
+
+def test_the_plugins_leak_checker_sees_a_leak(netcore_netns):
+    """The checker is only worth something if it can fail."""
+    checker = LeakChecker(netcore_netns)
+    before = checker.snapshot()
+    in_netns(netcore_netns, "ip", "link", "add", "leak0", "type", "veth", "peer", "name", "leak1", check=True)
+    with pytest.raises(AssertionError, match="leak0"):
+        checker.check(before)
+    in_netns(netcore_netns, "ip", "link", "del", "leak0", check=True)
+    checker.check(before)
