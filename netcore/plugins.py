@@ -14,7 +14,7 @@ from typing import Any
 
 import pluggy
 
-from netcore import hookspecs
+from netcore import hooktrace, hookspecs
 from netcore.errors import NotFound, PluginError
 
 __all__ = ["ENTRY_POINT_GROUP", "make_plugin_manager", "Hooks"]
@@ -22,8 +22,8 @@ __all__ = ["ENTRY_POINT_GROUP", "make_plugin_manager", "Hooks"]
 ENTRY_POINT_GROUP = "netcore.drivers"
 log = logging.getLogger("netcore.plugins")
 
-_DRIVER_HOOK = "create_network"  # a plugin that implements it is a network driver
-_IPAM_HOOK = "request_pool"  # a plugin that implements it is an IPAM driver
+DRIVER_HOOK = "create_network"  # a plugin that implements it is a network driver
+IPAM_HOOK = "request_pool"  # a plugin that implements it is an IPAM driver
 
 
 def make_plugin_manager(
@@ -34,7 +34,7 @@ def make_plugin_manager(
     """A validated manager: explicit plugins, then entry points, then ``check_pending``.
 
     ``NETCORE_DISABLE_PLUGIN_AUTOLOAD=1`` turns entry-point loading off;
-    ``NETCORE_TRACE_HOOKS=1`` logs every hook call.
+    ``NETCORE_TRACE_HOOKS=1`` logs every hook call (``netcore.hooktrace``).
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
@@ -51,9 +51,9 @@ def make_plugin_manager(
         raise PluginError(f"plugin {name!r} refused: {exc}") from None
     except (ImportError, AttributeError) as exc:
         raise PluginError(f"cannot load a {ENTRY_POINT_GROUP} plugin: {exc}") from None
-    if os.environ.get("NETCORE_TRACE_HOOKS"):
-        pm.trace.root.setwriter(lambda msg: log.debug("%s", msg.rstrip()))
-        pm.enable_tracing()
+    traced = hooktrace.wanted(os.environ.get("NETCORE_TRACE_HOOKS"))
+    if traced is not None:
+        hooktrace.install(pm, traced)
     return pm
 
 
@@ -70,10 +70,10 @@ class Hooks:
 
     def drivers(self) -> list[str]:
         """Names of every network driver loaded."""
-        return self._names_implementing(_DRIVER_HOOK)
+        return self._names_implementing(DRIVER_HOOK)
 
     def ipam_drivers(self) -> list[str]:
-        return self._names_implementing(_IPAM_HOOK)
+        return self._names_implementing(IPAM_HOOK)
 
     def _subset(self, name: str, kind: str, known: list[str]) -> Any:
         if name not in known:
@@ -121,8 +121,9 @@ class Hooks:
         neither undoes the operation nor keeps the other observers from hearing of it.
         """
         for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls()):  # pluggy's LIFO order
+            args = {arg: kwargs[arg] for arg in impl.argnames}
             try:
-                impl.function(*(kwargs[arg] for arg in impl.argnames))
+                hooktrace.trace_call(self.pm, impl.plugin_name, hook, args, lambda: impl.function(**args))
             except Exception:
                 log.exception("plugin %s failed in %s", impl.plugin_name, hook)
 

@@ -73,6 +73,7 @@ COMMANDS = {
     "volume": "runtime.cli.volume:volume",
     "build": "runtime.cli.build:build",
     "system": "runtime.cli.system:system",
+    "plugins": "runtime.cli.plugins:plugins",
     "demo": "runtime.cli.system:demo",
     "completion": "runtime.cli.completion:completion",
 }

@@ -20,6 +20,7 @@ from typing import Any
 from netcore import InvalidConfig, NotFound, names
 from netcore.controller import Controller, on_host
 from netcore.dns import EmbeddedDns
+from netcore.plugin_info import as_dicts, describe
 
 from runtime.api import images as image_routes
 from runtime.build.runner import ContainerRunner
@@ -96,6 +97,7 @@ class Engine:
         r = Router()
         ctl, ctr = self.controller, self.containers
         r.add("GET", "/_ping", lambda **_: {"ok": True, "root": self.root})
+        r.add("GET", "/plugins", lambda **_: self.plugins())
         r.add("GET", "/networks", lambda **_: [network_view(ctl, n, driver_state=False) for n in ctl.networks()])
         r.add("POST", "/networks/create", lambda body, **_: network_view(ctl, self._create_network(body)), body=S.NetworkCreate)
         r.add("POST", "/networks/prune", lambda **_: {"NetworksDeleted": ctl.prune_networks()}, body=S.Empty)
@@ -126,6 +128,10 @@ class Engine:
         image_routes.add_routes(r, self.images, self.volumes)
         r.add("POST", "/build", lambda body, query, **_: Stream(self.builds.handle(body, query)), body=RAW)
         return r
+
+    def plugins(self) -> list[dict[str, str]]:
+        """The network and IPAM drivers loaded, with their distribution and version (``netcore plugins``, ``system info``)."""
+        return as_dicts(describe(self.controller.hooks.pm))
 
     def _create_network(self, body: dict[str, Any]) -> Any:
         ipam = (body["IPAM"] or {}).get("Config") or [{}]

@@ -128,3 +128,34 @@ def test_the_plugins_leak_checker_sees_a_leak(netcore_netns):
         checker.check(before)
     in_netns(netcore_netns, "ip", "link", "del", "leak0", check=True)
     checker.check(before)
+
+
+def test_plugins_lists_each_driver_with_its_distribution(netcore_engine):
+    import importlib.metadata as md
+
+    rows = [json.loads(line) for line in netcore_engine("plugins", "--format", "json").stdout.splitlines()]
+    by = {(r["Name"], r["Kind"]): r for r in rows}
+    assert by[("macvlan", "network")]["Distribution"] == "netcore"
+    assert by[("macvlan", "network")]["Version"] == md.version("netcore")
+    assert by[("default", "ipam")]["Kind"] == "ipam"
+    assert {"bridge", "host", "none", "overlay", "routed", "macvlan"} <= {r["Name"] for r in rows if r["Kind"] == "network"}
+    text = netcore_engine("plugins").stdout.splitlines()
+    assert text[0].split() == ["NAME", "KIND", "DISTRIBUTION", "VERSION"]
+    assert ["macvlan", "network", "netcore", md.version("netcore")] in [line.split() for line in text]
+
+
+def test_hook_trace_in_the_engine_log(netcore_netns, tmp_path):
+    """NETCORE_TRACE_HOOKS=macvlan: each call reaching the driver, with its arguments, outcome and time."""
+    (tmp_path / "e").mkdir()
+    eng = TestEngine(tmp_path / "e", netcore_netns, env={"NETCORE_TRACE_HOOKS": "macvlan"}).start()
+    try:
+        eng("network", "create", "-d", "macvlan", "--subnet", free_subnet(), "mvt")
+        assert eng("network", "create", "-d", "macvlan", "-o", "macvlan_mode=x", "mvx", check=False).returncode != 0
+        eng("network", "rm", "mvt")
+    finally:
+        eng.stop()
+    lines = [l for l in eng.log.read_text().splitlines() if "hook macvlan." in l]
+    assert any("hook macvlan.create_network(network=mvt/" in l and "-> None [" in l for l in lines), lines
+    assert any("hook macvlan.create_network(network=mvx/" in l and "raised InvalidConfig: invalid value 'x'" in l for l in lines), lines
+    assert any("hook macvlan.delete_network(network=mvt/" in l for l in lines), lines
+    assert not any("hook bridge." in l for l in eng.log.read_text().splitlines())  # only the driver asked for
