@@ -54,6 +54,8 @@ def test_two_containers_talk_over_a_parent_and_not_across_parents(netcore_engine
     assert not _pings(eng, "a1", b1)
     assert _pings(eng, "b1", b1)  # b1 itself is up: the failure above is isolation
 
+    ep_state = eng.json("inspect", "a1")[0]["NetworkSettings"]["Networks"]["mva"]["DriverState"]
+    assert ep_state == {"parent": "nctpa", "macvlan_mode": "bridge"}  # endpoint_oper_info, shown by inspect
     state = eng.json("network", "inspect", "mva")[0]
     assert state["DriverState"] == {"parent": "nctpa", "macvlan_mode": "bridge", "parent_created": False}
     for ctr in ("a1", "a2", "b1"):
