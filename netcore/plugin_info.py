@@ -30,9 +30,15 @@ def _module_dists() -> dict[str, list[str]]:
     return md.packages_distributions()
 
 
-def _origin(plugin: object, entry_points: dict[int, Any]) -> tuple[str, str, str]:
+def _origin(name: str, plugin: object, loaded: dict[int, Any]) -> tuple[str, str, str]:
     module = type(plugin).__module__ if not hasattr(plugin, "__name__") else plugin.__name__  # an object, or a module
-    dist = entry_points.get(id(plugin))
+    dist = loaded.get(id(plugin))
+    if dist is None:  # registered by hand (an instance made from its entry point's class): the entry point of that name
+        from netcore.plugins import ENTRY_POINT_GROUP
+
+        top = module.split(".")[0]
+        dist = next((ep.dist for ep in md.entry_points(group=ENTRY_POINT_GROUP)
+                     if ep.name == name and ep.module.split(".")[0] == top and ep.dist is not None), None)
     if dist is not None:
         return dist.metadata["name"], dist.version, module
     for name in _module_dists().get(module.split(".")[0], []):
@@ -51,7 +57,7 @@ def describe(pm: Any) -> list[PluginInfo]:
     out = []
     for kind, hook in (("network", DRIVER_HOOK), ("ipam", IPAM_HOOK)):
         for impl in sorted(getattr(pm.hook, hook).get_hookimpls(), key=lambda i: i.plugin_name):
-            dist, version, module = _origin(impl.plugin, dists)
+            dist, version, module = _origin(impl.plugin_name, impl.plugin, dists)
             out.append(PluginInfo(impl.plugin_name, kind, dist, version, module))
     return out
 

@@ -70,3 +70,12 @@ def test_trace_names_driver_hook_arguments_outcome_and_time(monkeypatch, caplog,
     assert lines[0].endswith(" ms]")
     assert lines[1].startswith("hook picky.delete_network(network=web/3f2a9c01d4e5) -> None [")
     assert lines[2].startswith("hook picky.network_created(network=web/3f2a9c01d4e5) -> None [")
+
+
+def test_a_driver_registered_by_hand_is_traced_to_its_entry_point():
+    """A controller may make its own instance of an entry point's driver: still its distribution."""
+    from netcore_dummy_driver import plugin
+
+    pm = make_plugin_manager([("dummy", type(plugin)())], autoload=False)
+    (row,) = describe(pm)
+    assert (row.name, row.distribution, row.version) == ("dummy", "netcore-dummy-driver", md.version("netcore-dummy-driver"))
