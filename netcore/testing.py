@@ -247,6 +247,19 @@ class TestEngine:
         undo_it()
         return steps
 
+    def restart(self, kill: bool = False) -> "TestEngine":
+        """Stop the engine process (SIGTERM, or SIGKILL with ``kill``) and start it again on the
+        same root: containers outlive it, and the new engine re-adopts them (``restore_network``)."""
+        assert self.proc is not None, "the engine is not running"
+        self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.proc = None
+        return self.start()
+
     def stop(self) -> None:
         """Remove every container and network of the engine (``system reset`` stops it too)."""
         if self.proc is None:

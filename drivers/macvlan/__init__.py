@@ -98,7 +98,7 @@ class MacvlanDriver:
         with netns.host() as ipr:
             present = links.lookup(ipr, plan.parent) is not None
         if plan.own_parent and not present:
-            _make_parent(plan)  # the containers' macvlans died with the old parent: they rejoin on restart
+            _make_parent(plan)  # new containers join again; those on the old parent lost their link with it
 
     @hookimpl
     def delete_network(self, network: Network) -> None:

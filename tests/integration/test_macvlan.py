@@ -161,3 +161,22 @@ def test_hook_trace_in_the_engine_log(netcore_netns, tmp_path):
     assert any("hook macvlan.create_network(network=mvx/" in l and "raised InvalidConfig: invalid value 'x'" in l for l in lines), lines
     assert any("hook macvlan.delete_network(network=mvt/" in l for l in lines), lines
     assert not any("hook bridge." in l for l in eng.log.read_text().splitlines())  # only the driver asked for
+
+
+@pytest.mark.parametrize("kill", [False, True], ids=["term", "kill9"])
+def test_an_engine_restart_keeps_the_containers_and_the_parent_claim(netcore_engine, netcore_netns, kill):
+    eng = netcore_engine
+    _veth(netcore_netns, "nctpr")
+    eng("network", "create", "-d", "macvlan", "-o", "parent=nctpr", "--subnet", free_subnet(), "mvr")
+    eng("network", "create", "-d", "macvlan", "--subnet", free_subnet(), "mvo")  # its own parent
+    eng("run", "-d", "--name", "r1", "--network", "mvr", "--", "sleep", "300")
+    eng("run", "-d", "--name", "r2", "--network", "mvr", "--", "sleep", "300")
+    eng.restart(kill=kill)
+    assert _pings(eng, "r1", _ip(eng, "r2", "mvr"))
+    res = eng("network", "create", "-d", "macvlan", "-o", "parent=nctpr", "--subnet", free_subnet(), "mvr2", check=False)
+    assert res.returncode != 0 and "is already using parent interface nctpr" in res.stderr, res.stderr
+    eng("run", "-d", "--name", "r3", "--network", "mvr", "--", "sleep", "300")  # joins after the restart too
+    assert _pings(eng, "r3", _ip(eng, "r1", "mvr"))
+    eng("rm", "-f", "r1", "r2", "r3")
+    eng("network", "rm", "mvr")
+    eng("network", "rm", "mvo")
