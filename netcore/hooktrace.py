@@ -56,9 +56,15 @@ def _selected(names: frozenset[str], hook: str, plugins: Sequence[str]) -> bool:
     return not names or hook in names or any(p in names for p in plugins)
 
 
-def _line(plugins: Sequence[str], hook: str, kwargs: Mapping[str, Any], outcome: str, started: float) -> None:
+def _line(plugins: Sequence[str], hook: str, kwargs: Mapping[str, Any], outcome: Any, started: float) -> None:
+    """One trace line; never fails the hook call it describes (a bad ``repr`` is shown as such)."""
     ms = (time.perf_counter() - started) * 1000
-    log.info("hook %s.%s(%s) %s [%.1f ms]", ",".join(plugins), hook, summary(kwargs), outcome, ms)
+    try:
+        text = outcome()
+        args = summary(kwargs)
+    except Exception as exc:
+        text, args = f"(trace failed: {type(exc).__name__})", "..."
+    log.info("hook %s.%s(%s) %s [%.1f ms]", ",".join(plugins), hook, args, text, ms)
 
 
 def _outcome(result: Any = None, exc: BaseException | None = None) -> str:
@@ -82,7 +88,7 @@ def install(pm: Any, names: frozenset[str]) -> None:
         plugins = [i.plugin_name for i in impls]
         if not plugins or not _selected(names, hook, plugins):
             return
-        _line(plugins, hook, kwargs, _outcome(outcome.get_result() if outcome.exception is None else None, outcome.exception), started)
+        _line(plugins, hook, kwargs, lambda: _outcome(outcome.get_result() if outcome.exception is None else None, outcome.exception), started)
 
     pm.add_hookcall_monitoring(before, after)
     pm.netcore_trace = names  # read by ``trace_call`` for the observers the core calls one by one
@@ -97,7 +103,7 @@ def trace_call(pm: Any, plugin: str, hook: str, kwargs: Mapping[str, Any], call:
     try:
         result = call()
     except BaseException as exc:
-        _line((plugin,), hook, kwargs, _outcome(exc=exc), started)
+        _line((plugin,), hook, kwargs, lambda: _outcome(exc=exc), started)
         raise
-    _line((plugin,), hook, kwargs, _outcome(result), started)
+    _line((plugin,), hook, kwargs, lambda: _outcome(result), started)
     return result

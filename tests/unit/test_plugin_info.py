@@ -79,3 +79,27 @@ def test_a_driver_registered_by_hand_is_traced_to_its_entry_point():
     pm = make_plugin_manager([("dummy", type(plugin)())], autoload=False)
     (row,) = describe(pm)
     assert (row.name, row.distribution, row.version) == ("dummy", "netcore-dummy-driver", md.version("netcore-dummy-driver"))
+
+
+class Unprintable:
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+class Odd:
+    @hookimpl
+    def create_network(self, network: Network) -> None:
+        return None
+
+    @hookimpl
+    def endpoint_oper_info(self, network: Network, endpoint) -> dict:
+        return Unprintable()  # type: ignore[return-value]
+
+
+def test_a_trace_that_cannot_print_never_fails_the_call(monkeypatch, caplog):
+    monkeypatch.setenv("NETCORE_TRACE_HOOKS", "1")
+    hooks = Hooks(make_plugin_manager([("odd", Odd())], autoload=False))
+    caplog.set_level(logging.INFO, logger="netcore.hooks")
+    got = hooks.driver("odd").endpoint_oper_info(network=Network(id="a" * 64, name="n", driver="odd"), endpoint=Unprintable())
+    assert isinstance(got, Unprintable)
+    assert any("hook odd.endpoint_oper_info(...) (trace failed: RuntimeError)" in r.getMessage() for r in caplog.records)
