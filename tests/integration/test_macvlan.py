@@ -179,3 +179,46 @@ def test_an_engine_restart_keeps_the_containers_and_the_parent_claim(netcore_eng
     eng("rm", "-f", "r1", "r2", "r3")
     eng("network", "rm", "mvr")
     eng("network", "rm", "mvo")
+
+
+def _echo_on_wire(netns_path: str, iface: str, dst_ip: str, action) -> bool:
+    """Whether an ICMP echo request to ``dst_ip`` crossed ``iface`` (in ``netns_path``) during ``action()``."""
+    import logging
+
+    logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
+    from scapy.all import ICMP, IP, conf, sniff
+
+    from netcore.osl import netns
+
+    with netns.entered(netns_path):
+        sock = conf.L2listen(iface=iface, promisc=False)
+    try:
+        action()
+        frames = sniff(opened_socket=sock, timeout=0.5)
+    finally:
+        sock.close()
+    return any(ICMP in f and f[IP].dst == dst_ip and f[ICMP].type == 8 for f in frames)
+
+
+@pytest.mark.parametrize("mode, talk, on_wire", [("bridge", True, False), ("vepa", True, True), ("private", False, None)])
+def test_the_macvlan_mode_is_the_kernels(netcore_engine, netcore_netns, mode, talk, on_wire):
+    """Behind the parent, a switch that reflects frames (a bridge port in hairpin mode, as a
+    VEPA-capable switch does): bridge mode switches between the containers inside the parent
+    (nothing on the wire); vepa sends it out to the switch and back; private never delivers."""
+    eng = netcore_engine
+    _veth(netcore_netns, "nctpm")
+    for cmd in (["ip", "link", "add", "nctbm", "type", "bridge"], ["ip", "link", "set", "nctpmp", "master", "nctbm"],
+                ["ip", "link", "set", "nctbm", "up"], ["bridge", "link", "set", "dev", "nctpmp", "hairpin", "on"]):
+        in_netns(netcore_netns, *cmd, check=True)
+    eng("network", "create", "-d", "macvlan", "-o", "parent=nctpm", "-o", f"macvlan_mode={mode}", "--subnet", free_subnet(), "mvm")
+    eng("run", "-d", "--name", "m1", "--network", "mvm", "--", "sleep", "300")
+    eng("run", "-d", "--name", "m2", "--network", "mvm", "--", "sleep", "300")
+    assert _link(eng.sandbox("m1"), "eth0")["linkinfo"]["info_data"]["mode"] == mode
+    m2 = _ip(eng, "m2", "mvm")
+    result: list[bool] = []
+    seen = _echo_on_wire(netcore_netns, "nctpmp", m2, lambda: result.append(_pings(eng, "m1", m2)))
+    assert result == [talk]
+    if on_wire is not None:
+        assert seen == on_wire
+    eng("rm", "-f", "m1", "m2")
+    eng("network", "rm", "mvm")
