@@ -16,6 +16,7 @@ share a parent (Docker's rule: their frames would mix).
 
 from __future__ import annotations
 
+import errno
 import threading
 from typing import Any
 
@@ -127,8 +128,13 @@ class MacvlanDriver:
                 parent = links.lookup(ipr, p.parent)
                 if parent is None:
                     raise KernelError("join", p.parent, "the parent interface is missing")
-                links.create(ipr, endpoint.ifname, "macvlan", lower=parent, netns_path=sandbox.netns_path,
-                             mac=endpoint.mac, macvlan_mode=p.mode)
+                try:
+                    links.create(ipr, endpoint.ifname, "macvlan", lower=parent, netns_path=sandbox.netns_path,
+                                 mac=endpoint.mac, macvlan_mode=p.mode)
+                except KernelError as exc:
+                    if p.mode == "passthru" and exc.cause == errno.EINVAL:  # the kernel's word for "taken"
+                        raise Conflict(f"parent interface {p.parent} is in passthru mode and already has a container") from None
+                    raise
 
         def unmake(p: MacvlanPlan) -> None:
             if sandbox.netns_path and netns.exists(sandbox.netns_path):

@@ -222,3 +222,18 @@ def test_the_macvlan_mode_is_the_kernels(netcore_engine, netcore_netns, mode, ta
         assert seen == on_wire
     eng("rm", "-f", "m1", "m2")
     eng("network", "rm", "mvm")
+
+
+def test_passthru_takes_one_container_per_parent(netcore_engine, netcore_netns):
+    eng = netcore_engine
+    _veth(netcore_netns, "nctpt")
+    eng("network", "create", "-d", "macvlan", "-o", "parent=nctpt", "-o", "macvlan_mode=passthru", "--subnet", free_subnet(), "mvp")
+    eng("run", "-d", "--name", "p1", "--network", "mvp", "--", "sleep", "300")
+    res = eng("run", "-d", "--name", "p2", "--network", "mvp", "--", "sleep", "300", check=False)
+    assert res.returncode != 0 and "parent interface nctpt is in passthru mode and already has a container" in res.stderr, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert eng("inspect", "p2", check=False).returncode != 0  # run -d rolled the container back
+    eng("rm", "-f", "p1")
+    eng("run", "-d", "--name", "p3", "--network", "mvp", "--", "sleep", "300")  # the parent is free again
+    eng("rm", "-f", "p3")
+    eng("network", "rm", "mvp")
