@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from typing import Any
 
+from netcore.backoff import Backoff
 from netcore.errors import AlreadyExists, NetcoreError
 from netcore.models import GLOBAL, Endpoint, Network
 
@@ -39,9 +39,9 @@ class ClusterSync:
 
     def _join_later(self) -> None:
         """The engine started without etcd: join as soon as it answers, then sync as at start."""
-        delay = 0.5
+        delays = Backoff(0.5, 10.0)
         while not self._closed:
-            time.sleep(delay)
+            delays.wait()
             try:
                 with self.lock:
                     self._join_networks()
@@ -53,7 +53,6 @@ class ClusterSync:
                 return
             except NetcoreError as exc:
                 log.debug("cluster: still away: %s", exc)
-                delay = min(delay * 2, 10)
 
     def _sync_networks(self, records: list[dict[str, Any]]) -> None:
         """The local cache of global networks becomes what the cluster has (engine start)."""
@@ -117,7 +116,8 @@ class ClusterSync:
 
     def _rejoin(self) -> None:
         """The lease lapsed (etcd was away too long): join again and put back what this host owns."""
-        for delay in (0.5, 1, 2, 5, 10, 10, 30):
+        delays = Backoff(0.5, 30.0)
+        for _ in range(7):
             try:
                 with self.lock:
                     self.cluster.join()
@@ -126,7 +126,7 @@ class ClusterSync:
                 return
             except NetcoreError as exc:
                 log.warning("cluster: rejoin failed (%s); retrying", exc)
-                time.sleep(delay)
+                delays.wait()
 
     def _on_endpoint_event(self, event: str, eid: str, data: dict[str, Any] | None) -> None:
         with self.lock:

@@ -325,8 +325,11 @@ class Controller(ClusterSync):
         internal: bool = False,
         ipam_driver: str = "default",
         predefined: bool = False,
+        attachable: bool = False,
+        aux_addresses: dict[str, str] | None = None,
     ) -> Network:
-        """IPAM pool -> gateway address -> driver ``create_network`` -> store -> ``network_created``."""
+        """IPAM pool -> gateway address (and ``aux_addresses``, reserved as it is) -> driver
+        ``create_network`` -> store -> ``network_created``."""
         if not names.valid_object_name(name):
             raise InvalidConfig(f"invalid network name {name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
         with self.lock:
@@ -356,6 +359,8 @@ class Controller(ClusterSync):
                 labels=dict(labels or {}),
                 internal=internal,
                 predefined=predefined,
+                attachable=attachable,
+                aux_addresses=dict(aux_addresses or {}),
                 created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             )
             with Transaction(f"create network {name}") as tx:
@@ -370,14 +375,17 @@ class Controller(ClusterSync):
                             pool_id=pool.pool_id, address=gateway or pool.gateway, options=dict(GATEWAY_REQUEST)
                         )
                         tx.push("ipam.gateway", lambda: ipam.release_address(pool_id=pool.pool_id, address=net.gateway))
+                        for aux in net.aux_addresses.values():  # reserved like the gateway: never leased
+                            ipam.request_address(pool_id=pool.pool_id, address=aux, options=dict(GATEWAY_REQUEST))
+                            tx.push("ipam.aux", lambda aux=aux: ipam.release_address(pool_id=pool.pool_id, address=aux))
                         self._intend(net.id, "create_network", network=net.to_dict())
                     tx.push("intent", lambda: self.store.delete(INTENT, net.id))
                     # a pool of our own choosing already avoids the host's prefixes
                     owner = self.kernel.address_owner(net.gateway) if net.gateway and (subnet or gateway) else None
                     if owner is not None:
                         raise InvalidConfig(f"invalid gateway {net.gateway} of subnet {net.subnet}: it is an address of this host ({owner})")
-                elif subnet or gateway or ip_range:
-                    raise InvalidConfig(f"the {driver} driver takes no --subnet, --gateway or --ip-range")
+                elif subnet or gateway or ip_range or aux_addresses:
+                    raise InvalidConfig(f"the {driver} driver takes no --subnet, --gateway, --ip-range or --aux-address")
                 else:
                     self._intend(net.id, "create_network", network=net.to_dict())
                     tx.push("intent", lambda: self.store.delete(INTENT, net.id))
@@ -452,12 +460,14 @@ class Controller(ClusterSync):
         hostname: str = "",
         dns_servers: Iterable[str] = (),
         ports: Iterable[PortBinding] = (),
+        netns_path: str | None = None,
     ) -> Sandbox:
         """A container's network stack: its netns and one endpoint per attachment, all or nothing.
 
         ``hostname`` and ``dns_servers`` are for name resolution (observers such as the
         embedded DNS read them off the sandbox); ``ports`` are published through the
-        endpoint that gives the sandbox its default route.
+        endpoint that gives the sandbox its default route. ``netns_path``: a netns that
+        someone else made and deletes (a CNI runtime's), used instead of a new one.
         """
         with self.lock, self.kernel.session():  # one netlink socket in the new netns for all the steps
             nets = [self.network(a.network) for a in attachments]
@@ -471,7 +481,7 @@ class Controller(ClusterSync):
             path = None
             pause_point("sandbox.netns")
             if not host_ns:
-                path = self.kernel.create_netns(f"nc-{self.tag}-{sandbox_id[:12]}")
+                path = netns_path or self.kernel.create_netns(f"nc-{self.tag}-{sandbox_id[:12]}")
             sandbox = Sandbox(
                 id=sandbox_id,
                 netns_path=path,
@@ -479,6 +489,7 @@ class Controller(ClusterSync):
                 hostname=hostname,
                 dns_servers=list(dns_servers),
                 ports=list(ports),
+                external=bool(netns_path) and not host_ns,
             )
             try:
                 pause_point("sandbox.store")
@@ -502,14 +513,14 @@ class Controller(ClusterSync):
         """Every endpoint leaves (``leave`` with ``teardown=True`` when this deletes the netns:
         the kernel then reaps the interfaces in it), then the netns goes."""
         errors: list[BaseException] = []
-        going = sandbox.netns_path is not None and self.kernel.netns_exists(sandbox.netns_path)
+        going = sandbox.netns_path is not None and not sandbox.external and self.kernel.netns_exists(sandbox.netns_path)
         for ep in reversed(self.sandbox_endpoints(sandbox)):
             try:
                 self._disconnect(self.network(ep.network_id), sandbox, ep, teardown=going)
             except Exception as exc:
                 errors.append(exc)
         pause_point("sandbox.netns.delete")
-        if sandbox.netns_path:
+        if sandbox.netns_path and not sandbox.external:
             try:
                 self.kernel.delete_netns(sandbox.netns_path)
             except Exception as exc:
@@ -520,7 +531,8 @@ class Controller(ClusterSync):
             raise TeardownIncomplete(f"tear down sandbox {sandbox.name or sandbox.id[:12]}", errors)
 
     def connect(
-        self, network_ref: str, sandbox_id: str, ip: str | None = None, aliases: Iterable[str] = (), gw_priority: int = 0
+        self, network_ref: str, sandbox_id: str, ip: str | None = None, aliases: Iterable[str] = (), gw_priority: int = 0,
+        ifname: str = "",
     ) -> Endpoint:
         """Put a running sandbox on one more network (``network connect``)."""
         with self.lock, self.kernel.session():
@@ -534,7 +546,7 @@ class Controller(ClusterSync):
                 raise Forbidden(f"container cannot be disconnected from its namespace to join {net.name}")
             if any(e.network_id == net.id for e in self.sandbox_endpoints(sandbox)):
                 raise AlreadyExists(f"endpoint with name {sandbox.name} already exists in network {net.name}")
-            att = Attachment(network=net.id, ip=ip, aliases=tuple(aliases), gw_priority=gw_priority)
+            att = Attachment(network=net.id, ip=ip, aliases=tuple(aliases), gw_priority=gw_priority, ifname=ifname)
             self._check_attachment(net, att)
             ep = self._connect(net, sandbox, att)
             try:
@@ -614,7 +626,9 @@ class Controller(ClusterSync):
     def _connect(self, net: Network, sandbox: Sandbox, att: Attachment) -> Endpoint:
         drv = self.hooks.driver(net.driver)
         used = {e.ifname for e in self.sandbox_endpoints(sandbox)}
-        ifname = next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
+        if att.ifname in used:
+            raise AlreadyExists(f"{sandbox.name or sandbox.id[:12]} already has an interface {att.ifname}")
+        ifname = att.ifname or next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
         ep = Endpoint(id=names.new_id(), network_id=net.id, name=sandbox.name, sandbox_id=sandbox.id, ifname=ifname, aliases=list(att.aliases), gw_priority=att.gw_priority)
         with Transaction(f"connect {sandbox.name} to {net.name}") as tx:
             if net.pool_id:

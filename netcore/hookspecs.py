@@ -183,7 +183,7 @@ def leave(network: Network, endpoint: Endpoint, sandbox: Sandbox, teardown: bool
     May assume: with ``teardown`` True the whole sandbox goes: every endpoint leaves,
     then the core deletes ``sandbox.netns_path``, and the kernel destroys every
     interface still in that netns, a veth together with its peer, by itself (in the
-    background, batched: cheaper than deleting them one by one, ~19 ms per veth here).
+    background, batched: cheaper than deleting them one by one; docs/performance.md).
     A driver may then leave those interfaces to the kernel; everything else it made
     (routes and links elsewhere, firewall entries, its own records) it still removes
     now, and it must not count the doomed interfaces as still in use. With

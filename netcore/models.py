@@ -59,6 +59,8 @@ class Network(_Record):
     labels: dict[str, str] = field(default_factory=dict)
     internal: bool = False
     predefined: bool = False  # bridge/host/none: never removable
+    attachable: bool = False  # Docker's flag (swarm's; shown in inspect, no effect on one host)
+    aux_addresses: dict[str, str] = field(default_factory=dict)  # name -> IP reserved in IPAM, never handed out
     created: str = ""
 
     @property
@@ -108,6 +110,7 @@ class Sandbox(_Record):
     dns_servers: list[str] = field(default_factory=list)  # upstream resolvers (--dns); empty: the host's
     ports: list[PortBinding] = field(default_factory=list)  # requested publications (-p); see Endpoint.ports
     gateway_endpoint: str = ""  # id of the endpoint holding the default route (and the published ports)
+    external: bool = False  # the netns is someone else's (a CNI runtime's): netcore uses it, never deletes it
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Sandbox:
@@ -124,6 +127,7 @@ class Attachment:
     ip: str | None = None
     aliases: tuple[str, ...] = ()
     gw_priority: int = 0
+    ifname: str = ""  # the interface's name in the sandbox (CNI_IFNAME); empty: the next free ethN
 
 
 @dataclass(frozen=True)

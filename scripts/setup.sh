@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 if ! command -v nft >/dev/null || ! command -v ping >/dev/null || ! command -v nsenter >/dev/null || ! command -v etcd >/dev/null || ! command -v bird >/dev/null \
     || ! command -v bwrap >/dev/null || [ ! -e /usr/share/containers/seccomp.json ] || ! command -v dockerd >/dev/null \
-    || ! command -v podman >/dev/null || ! command -v go >/dev/null || [ ! -x /bin/busybox ]; then
+    || ! command -v podman >/dev/null || ! command -v go >/dev/null || [ ! -x /bin/busybox ] || ! command -v runc >/dev/null \
+    || [ ! -x /usr/lib/cni/bridge ]; then
     apt-get update -qq
 fi
 apt-get install -y -qq --no-install-recommends \
@@ -18,10 +19,13 @@ apt-get install -y -qq --no-install-recommends \
     bubblewrap libseccomp2 golang-github-containers-common busybox-static gcc libc6-dev >/dev/null
 # Docker Engine for the tests of netcore's Docker plugins (tests/docker_host.py runs dockerd in a
 # netns of its own; its image is made from busybox-static, above), and podman for the image
-# archive interop tests (private storage, no network). No service may start on the host: dockerd
+# archive interop tests (private storage, no network) and the CNI tests (tests/podman_host.py: podman
+# 4.3 with its CNI backend and runc in a netns of its own, on netcore-cni; containernetworking-plugins
+# is also the CNI benchmark's baseline). No service may start on the host: dockerd
 # there sets the FORWARD policy to DROP and breaks everyone's bridges. A policy-rc.d refuses every
 # start during the install; if a service manager started one anyway, it is stopped and disabled.
-if ! command -v dockerd >/dev/null || [ ! -x /usr/bin/docker ] || ! command -v podman >/dev/null; then
+if ! command -v dockerd >/dev/null || [ ! -x /usr/bin/docker ] || ! command -v podman >/dev/null || ! command -v runc >/dev/null \
+    || [ ! -x /usr/lib/cni/bridge ]; then
     POLICY=/usr/sbin/policy-rc.d
     made_policy=0
     if [ ! -e "$POLICY" ]; then
@@ -29,7 +33,7 @@ if ! command -v dockerd >/dev/null || [ ! -x /usr/bin/docker ] || ! command -v p
         chmod +x "$POLICY"
         made_policy=1
     fi
-    apt-get install -y -qq --no-install-recommends docker.io iptables podman >/dev/null
+    apt-get install -y -qq --no-install-recommends docker.io iptables podman runc containernetworking-plugins >/dev/null
     [ "$made_policy" = 1 ] && rm -f "$POLICY"
     if [ "$(ps -p 1 -o comm=)" = systemd ]; then
         systemctl disable --now docker.service docker.socket containerd.service 2>/dev/null || true

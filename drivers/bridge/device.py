@@ -43,6 +43,5 @@ def enable_forwarding(plan: BridgePlan) -> None:
     port be routed onto the bridge after DNAT (the engine's table then masquerades
     it, and keeps containers from reaching the host's loopback in return).
     """
-    if sysctl.read("net.ipv4.ip_forward") != "1":
-        sysctl.write("net.ipv4.ip_forward", 1)
+    sysctl.enable_ip_forward()
     sysctl.write(sysctl.conf_key(plan.bridge, "route_localnet"), 1)

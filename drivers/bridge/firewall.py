@@ -25,7 +25,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from netcore.osl.nft import cmd, jump, prefix, rule
+from netcore.osl.nftrules import ACCEPT, DROP, MASQUERADE, chain_heads, cmd, ct_dnat, ct_reply
+from netcore.osl.nftrules import interface_elements, jump, meta_match, network_chains, prefix, remove_interface, rule
 
 from drivers.bridge.plan import BridgePlan
 
@@ -33,41 +34,28 @@ __all__ = ["chains", "program", "unprogram"]
 
 
 def chains(plan: BridgePlan) -> tuple[str, str, str]:
-    short = plan.network_id[:12]
-    return f"net-{short}-in", f"net-{short}-out", f"net-{short}-post"
-
-
-def _match(key: str, op: str, right: Any) -> dict[str, Any]:
-    return {"match": {"op": op, "left": {"meta": {"key": key}}, "right": right}}
-
-
-_CT_DNAT = {"match": {"op": "in", "left": {"ct": {"key": "status"}}, "right": "dnat"}}
-_CT_REPLY = {"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": ["established", "related"]}}
+    return network_chains(plan.network_id)
 
 
 def program(plan: BridgePlan, family: str, table: str) -> list[dict[str, Any]]:
     cin, cout, cpost = chains(plan)
     br = plan.bridge
-    out: list[dict[str, Any]] = []
-    for chain in (cin, cout, cpost):
-        out += [cmd("add", "chain", family=family, table=table, name=chain), cmd("flush", "chain", family=family, table=table, name=chain)]
+    out = chain_heads(family, table, (cin, cout, cpost))
     if not plan.internal:
-        out.append(rule(family, table, cin, _CT_DNAT, {"accept": None}))
-    out.append(rule(family, table, cin, _match("oifname", "==", br), {"drop": None} if not plan.icc else {"accept": None}))
-    out.append(rule(family, table, cin, _match("oifname", "==", "@net_ifs"), {"drop": None}))
+        out.append(rule(family, table, cin, ct_dnat(), ACCEPT))
+    out.append(rule(family, table, cin, meta_match("oifname", "==", br), DROP if not plan.icc else ACCEPT))
+    out.append(rule(family, table, cin, meta_match("oifname", "==", "@net_ifs"), DROP))
     if plan.internal:
-        out.append(rule(family, table, cin, {"drop": None}))
+        out.append(rule(family, table, cin, DROP))
     else:
-        out.append(rule(family, table, cout, _CT_REPLY, {"accept": None}))
-        out.append(rule(family, table, cout, _CT_DNAT, {"accept": None}))
-    out.append(rule(family, table, cout, {"drop": None}))
+        out.append(rule(family, table, cout, ct_reply(), ACCEPT))
+        out.append(rule(family, table, cout, ct_dnat(), ACCEPT))
+    out.append(rule(family, table, cout, DROP))
     if not plan.internal and plan.subnet:
-        out.append(rule(family, table, cpost, _match("oifname", "==", br), _CT_DNAT, {"masquerade": None}))
+        out.append(rule(family, table, cpost, meta_match("oifname", "==", br), ct_dnat(), MASQUERADE))
     if plan.masquerade and not plan.internal and plan.subnet:
-        out.append(rule(family, table, cpost, _match("oifname", "!=", br), {"masquerade": None}))
-    out.append(cmd("add", "element", family=family, table=table, name="net_ifs", elem=[br]))
-    out.append(cmd("add", "element", family=family, table=table, name="fwd_in", elem=[[br, jump(cin)]]))
-    out.append(cmd("add", "element", family=family, table=table, name="fwd_out", elem=[[br, jump(cout)]]))
+        out.append(rule(family, table, cpost, meta_match("oifname", "!=", br), MASQUERADE))
+    out += interface_elements(br, cin, cout, family, table)
     if plan.subnet:
         out.append(cmd("add", "element", family=family, table=table, name="post_src", elem=[[prefix(plan.subnet), jump(cpost)]]))
     return out
@@ -79,9 +67,7 @@ def unprogram(plan: BridgePlan, family: str, table: str, present: set[str]) -> l
     br = plan.bridge
     out: list[dict[str, Any]] = []
     if cin in present:
-        out.append(cmd("delete", "element", family=family, table=table, name="net_ifs", elem=[br]))
-        out.append(cmd("delete", "element", family=family, table=table, name="fwd_in", elem=[br]))
-        out.append(cmd("delete", "element", family=family, table=table, name="fwd_out", elem=[br]))
+        out += remove_interface(br, family, table)
         if plan.subnet and cpost in present:
             out.append(cmd("delete", "element", family=family, table=table, name="post_src", elem=[prefix(plan.subnet)]))
     for chain in (cin, cout, cpost):

@@ -34,11 +34,10 @@ def exists(plan: OverlayPlan) -> bool:
 def underlay_mtu(local: str) -> int:
     """MTU of the host's interface that holds the advertised address (1500 if none does)."""
     with netns.host() as ipr:
-        for msg in ipr.get_addr(family=2, address=local):
-            link = links.get(ipr, msg["index"])
-            if link is not None:
-                return link.mtu
-    return 1500
+        name = addrs.owner(local, ipr)
+        index = links.lookup(ipr, name) if name is not None else None
+        link = links.get(ipr, index) if index is not None else None
+    return link.mtu if link is not None and link.mtu else 1500
 
 
 def mtu(plan: OverlayPlan, local: str) -> int:
@@ -139,7 +138,7 @@ def other_ports(plan: OverlayPlan, endpoint_id: str) -> set[str]:
     veth = names.veth_name(endpoint_id)
     with netns.netlink(path(plan)) as ipr:
         br = links.lookup(ipr, BRIDGE)
-        return {m.get("ifname") for m in ipr.get_links() if m.get("master") == br and m.get("ifname") not in (VXLAN, veth)}
+        return {lk.name for lk in links.ports(ipr, br) if lk.name not in (VXLAN, veth)} if br is not None else set()
 
 
 def _vxlan(ipr: Any) -> int:

@@ -20,7 +20,6 @@ import ipaddress
 import logging
 import os
 import threading
-import time
 from typing import Any
 
 from netcore import (
@@ -43,6 +42,7 @@ from netcore import (
     run_steps,
     undo_steps,
 )
+from netcore.backoff import Backoff
 from netcore.ipam import GATEWAY_REQUEST, DefaultIpam
 from netcore.ipam.pools import default_pools, global_pools
 from netcore.osl import addrs
@@ -97,15 +97,14 @@ class RoutedDriver:
         cluster.watch("node", lambda *_: self._on_node())
 
     def _watch_later(self) -> None:
-        delay = 0.5
+        delays = Backoff(0.5, 10.0)
         while True:
-            time.sleep(delay)
+            delays.wait()
             try:
                 self._watch_cluster()
                 return
             except NetcoreError as exc:
                 log.debug("routed: cluster still away: %s", exc)
-                delay = min(delay * 2, 10)
 
     @hookimpl
     def driver_info(self) -> DriverInfo:

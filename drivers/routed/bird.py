@@ -1,9 +1,10 @@
 """BIRD 2 for routing=bgp: one daemon per engine, its config and control socket under the engine's root.
 
-The only place in the driver that runs a program: ``bird`` itself (the daemon) and
-``birdc`` on its control socket, for reloads and session state. The config is a pure
-function of (router id, this host's blocks, the routed pools, the peers), so it is
-unit-tested; BIRD runs in the engine's network namespace (a child of the engine).
+The driver runs no program itself: the daemon is started and ended through the OS
+layer's process verbs (``netcore.osl.daemons``), and reloads, config checks and session
+state go over BIRD's control socket in its own protocol (``netcore.osl.birdctl``). The
+config is a pure function of (router id, this host's blocks, the routed pools, the
+peers), so it is unit-tested; BIRD runs in the engine's network namespace.
 
 iBGP full mesh, AS 64512 (Calico's default): one ``protocol bgp`` per other cluster
 node. BIRD exports only this host's blocks (a ``static`` protocol of blackholes, never
@@ -20,18 +21,17 @@ withdraws its kernel routes as it exits.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from netcore import KernelError
+from netcore.osl import daemons
+from netcore.osl.birdctl import BirdControl
 
 __all__ = ["ASN", "render", "Bird", "peer_name"]
 
 ASN = 64512
-BIRD, BIRDC = "/usr/sbin/bird", "/usr/sbin/birdc"
+BIRD = "/usr/sbin/bird"
 
 
 def peer_name(address: str) -> str:
@@ -95,91 +95,91 @@ class Bird:
     def log(self) -> str:
         return os.path.join(self.directory, "bird.log")
 
+    def control(self) -> BirdControl:
+        return BirdControl(self.ctl)
+
     def pid(self) -> int | None:
         """The pid of this engine's BIRD if it runs (checked against its command line)."""
-        try:
-            pid = int(Path(self.pidfile).read_text().strip())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except (OSError, ValueError):
-            return None
-        return pid if self.conf.encode() in cmdline and os.path.basename(cmdline[0]) == b"bird" else None
+        return daemons.pid_from_file(self.pidfile, "bird", self.conf)
 
     def running(self) -> bool:
         return self.pid() is not None
 
-    def _birdc(self, *args: str) -> str:
-        res = subprocess.run([BIRDC, "-s", self.ctl, *args], capture_output=True, text=True, timeout=10)
-        if res.returncode != 0:
-            raise KernelError("birdc", " ".join(args), (res.stderr or res.stdout).strip().splitlines()[-1:] or res.returncode)
-        return res.stdout
-
     def apply(self, text: str) -> None:
-        """Write the config; start BIRD, or make the running one reload it if it changed."""
+        """Write the config; start BIRD, or make the running one reload it if it changed.
+
+        A config BIRD refuses changes nothing: the running BIRD checks it first
+        (``configure check``), a BIRD that is not running refuses to start with it.
+        """
         os.makedirs(self.directory, exist_ok=True)
         old = Path(self.conf).read_text() if os.path.exists(self.conf) else None
+        running = self.running()
         if old != text:
             tmp = self.conf + ".new"
             Path(tmp).write_text(text)
-            check = subprocess.run([BIRD, "-p", "-c", tmp], capture_output=True, text=True, timeout=10)
-            if check.returncode != 0:
-                os.unlink(tmp)
-                raise KernelError("bird", "config", (check.stderr or check.stdout).strip())
+            if running:
+                try:
+                    self.control().configure(tmp, check=True)
+                except KernelError as exc:
+                    os.unlink(tmp)
+                    raise KernelError("bird", "config", exc.cause) from None
             os.replace(tmp, self.conf)
-        if not self.running():
-            self._start()
+        if not running:
+            try:
+                self._start()
+            except KernelError:
+                self._restore(old)
+                raise
         elif old != text:
-            out = self._birdc("configure")
-            if "Reconfigured" not in out and "Reconfiguration in progress" not in out and "Reconfiguration" not in out:
-                raise KernelError("birdc", "configure", out.strip().splitlines()[-1:])
+            out = self.control().configure()
+            if "Reconfigur" not in out:
+                raise KernelError("bird", "configure", out.strip())
+
+    def _restore(self, old: str | None) -> None:
+        if old is None:
+            self._unlink(self.conf)
+        else:
+            Path(self.conf).write_text(old)
 
     def _start(self) -> None:
-        for stale in (self.ctl, self.pidfile):
-            try:
-                os.unlink(stale)
-            except FileNotFoundError:
-                pass
-        # daemonizes once the config is read (exit status: the config's verdict); its own session
-        # (its output to a file, not a pipe: the daemon would hold a pipe open)
-        with open(self.log + ".start", "w+") as out:
-            res = subprocess.run([BIRD, "-c", self.conf, "-s", self.ctl, "-P", self.pidfile], stdin=subprocess.DEVNULL, stdout=out, stderr=out, timeout=15, start_new_session=True)
-            if res.returncode != 0:
-                out.seek(0)
-                raise KernelError("bird", "start", out.read().strip() or res.returncode)
-        deadline = time.monotonic() + 10
-        while not (os.path.exists(self.ctl) and self.running()):
-            if time.monotonic() > deadline:
-                raise KernelError("bird", "start", f"no control socket {self.ctl} after 10 s")
-            time.sleep(0.02)
+        self._unlink(self.ctl, self.pidfile)
+        try:
+            # BIRD daemonizes once the config is read: its exit status is the config's verdict
+            daemons.spawn([BIRD, "-c", self.conf, "-s", self.ctl, "-P", self.pidfile], self.log + ".start")
+            daemons.wait_until(lambda: os.path.exists(self.ctl) and self.running(), 10, f"bird: no control socket {self.ctl}")
+        except KernelError:
+            pid = self.pid()  # one that started but never answered: end it, leave nothing running
+            if pid is not None:
+                daemons.terminate(pid)
+            self._unlink(self.ctl, self.pidfile)  # a BIRD that refused its config leaves both behind
+            raise
 
-    def stop(self) -> None:
-        pid = self.pid()
-        if pid is not None:
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            deadline = time.monotonic() + 10
-            while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
-                try:  # reap it if it is our child (started by this engine process)
-                    os.waitpid(pid, os.WNOHANG)
-                except ChildProcessError:
-                    pass
-                time.sleep(0.02)
-            if os.path.exists(f"/proc/{pid}"):
-                os.kill(pid, signal.SIGKILL)
-        for path in (self.ctl, self.pidfile, self.conf):
+    @staticmethod
+    def _unlink(*paths: str) -> None:
+        for path in paths:
             try:
                 os.unlink(path)
             except FileNotFoundError:
                 pass
 
+    def stop(self) -> None:
+        """End BIRD (``down`` on its socket, signals if it does not answer) and remove its files."""
+        pid = self.pid()
+        if pid is not None:
+            try:
+                self.control().down()
+                asked = True
+            except KernelError:
+                asked = False
+            daemons.terminate(pid, asked=asked)
+        self._unlink(self.ctl, self.pidfile, self.conf)
+
     def sessions(self) -> dict[str, dict[str, str]]:
         """Each BGP peer's session: {address: {"state": up/start/..., "info": "Established"/...}}."""
         if not self.running():
             return {}
-        out: dict[str, dict[str, str]] = {}
-        for line in self._birdc("show", "protocols").splitlines():
-            parts = line.split(None, 5)
-            if len(parts) >= 5 and parts[0].startswith("peer_") and parts[1] == "BGP":
-                out[parts[0][5:].replace("_", ".")] = {"state": parts[3], "info": parts[5].strip() if len(parts) > 5 else ""}
-        return out
+        return {
+            row["name"][5:].replace("_", "."): {"state": row["state"], "info": row["info"]}
+            for row in self.control().protocols()
+            if row["name"].startswith("peer_") and row["proto"] == "BGP"
+        }

@@ -30,8 +30,7 @@ __all__ = ["add_port", "route_port", "remove_port", "unroute_port", "port_exists
 
 
 def _host_sysctls(veth: str) -> None:
-    if sysctl.read("net.ipv4.ip_forward") != "1":
-        sysctl.write("net.ipv4.ip_forward", 1)
+    sysctl.enable_ip_forward()
     sysctl.write(sysctl.conf_key(veth, "forwarding"), 1)
     sysctl.write(sysctl.conf_key(veth, "proxy_arp"), 1)
     sysctl.write(sysctl.neigh_key(veth, "proxy_delay"), 0)

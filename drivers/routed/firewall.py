@@ -28,7 +28,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from netcore.osl.nft import cmd, jump, prefix, rule
+from netcore.osl.nftrules import ACCEPT, DROP, MASQUERADE, RETURN, chain_heads, cmd, ct_dnat, ct_reply
+from netcore.osl.nftrules import interface_elements, ip_match, jump, meta_match, network_chains, prefix, remove_interface, rule
 
 from drivers.routed.plan import RoutedPlan
 
@@ -36,46 +37,30 @@ __all__ = ["chains", "program", "unprogram", "pool_known", "pool_forgotten", "at
 
 
 def chains(plan: RoutedPlan) -> tuple[str, str, str]:
-    short = plan.network_id[:12]
-    return f"net-{short}-in", f"net-{short}-out", f"net-{short}-post"
-
-
-def _meta(key: str, op: str, right: Any) -> dict[str, Any]:
-    return {"match": {"op": op, "left": {"meta": {"key": key}}, "right": right}}
-
-
-def _ip(field: str, right: Any) -> dict[str, Any]:
-    return {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": field}}, "right": right}}
-
-
-_CT_DNAT = {"match": {"op": "in", "left": {"ct": {"key": "status"}}, "right": "dnat"}}
-_CT_REPLY = {"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": ["established", "related"]}}
-ACCEPT, DROP, RETURN, MASQ = {"accept": None}, {"drop": None}, {"return": None}, {"masquerade": None}
+    return network_chains(plan.network_id)
 
 
 def program(plan: RoutedPlan, family: str, table: str) -> list[dict[str, Any]]:
     cin, cout, cpost = chains(plan)
     pool = prefix(plan.subnet)
-    out: list[dict[str, Any]] = []
-    for chain in (cin, cout, cpost):
-        out += [cmd("add", "chain", family=family, table=table, name=chain), cmd("flush", "chain", family=family, table=table, name=chain)]
+    out = chain_heads(family, table, (cin, cout, cpost))
     if not plan.internal:
-        out.append(rule(family, table, cin, _CT_DNAT, ACCEPT))
-    out.append(rule(family, table, cin, _ip("daddr", pool), ACCEPT))
-    out.append(rule(family, table, cin, _ip("daddr", "@net_pools"), DROP))
-    out.append(rule(family, table, cin, _meta("oifname", "==", "@net_ifs"), DROP))
+        out.append(rule(family, table, cin, ct_dnat(), ACCEPT))
+    out.append(rule(family, table, cin, ip_match("daddr", pool), ACCEPT))
+    out.append(rule(family, table, cin, ip_match("daddr", "@net_pools"), DROP))
+    out.append(rule(family, table, cin, meta_match("oifname", "==", "@net_ifs"), DROP))
     if plan.internal:
         out.append(rule(family, table, cin, DROP))
-    out.append(rule(family, table, cout, _ip("saddr", pool), ACCEPT))
+    out.append(rule(family, table, cout, ip_match("saddr", pool), ACCEPT))
     if not plan.internal:
-        out.append(rule(family, table, cout, _CT_REPLY, ACCEPT))
-        out.append(rule(family, table, cout, _CT_DNAT, ACCEPT))
+        out.append(rule(family, table, cout, ct_reply(), ACCEPT))
+        out.append(rule(family, table, cout, ct_dnat(), ACCEPT))
     out.append(rule(family, table, cout, DROP))
     if not plan.internal:
-        out.append(rule(family, table, cpost, _ip("daddr", pool), _CT_DNAT, MASQ))
-        out.append(rule(family, table, cpost, _ip("daddr", "@net_pools"), RETURN))
+        out.append(rule(family, table, cpost, ip_match("daddr", pool), ct_dnat(), MASQUERADE))
+        out.append(rule(family, table, cpost, ip_match("daddr", "@net_pools"), RETURN))
         if plan.nat_outgoing:
-            out.append(rule(family, table, cpost, MASQ))
+            out.append(rule(family, table, cpost, MASQUERADE))
     out.append(cmd("add", "element", family=family, table=table, name="net_pools", elem=[pool]))
     out.append(cmd("add", "element", family=family, table=table, name="post_src", elem=[[pool, jump(cpost)]]))
     return out
@@ -109,13 +94,9 @@ def pool_forgotten(subnet: str, family: str, table: str) -> list[dict[str, Any]]
 def attach(plan: RoutedPlan, veth: str, family: str, table: str) -> list[dict[str, Any]]:
     """A container's host-side veth joins the network's chains (idempotent)."""
     cin, cout, _ = chains(plan)
-    return [
-        cmd("add", "element", family=family, table=table, name="net_ifs", elem=[veth]),
-        cmd("add", "element", family=family, table=table, name="fwd_in", elem=[[veth, jump(cin)]]),
-        cmd("add", "element", family=family, table=table, name="fwd_out", elem=[[veth, jump(cout)]]),
-    ]
+    return interface_elements(veth, cin, cout, family, table)
 
 
 def detach(veth: str, family: str, table: str) -> list[dict[str, Any]]:
     """Each command alone (apply them one by one: some may already be gone)."""
-    return [cmd("delete", "element", family=family, table=table, name=name, elem=[veth]) for name in ("net_ifs", "fwd_in", "fwd_out")]
+    return remove_interface(veth, family, table)

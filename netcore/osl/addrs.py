@@ -12,7 +12,7 @@ from netcore.errors import KernelError
 from netcore.osl import netns
 from netcore.osl.links import kernel_errors
 
-__all__ = ["add", "delete", "host_prefixes", "owner"]
+__all__ = ["add", "delete", "host_prefixes", "owner", "of_link"]
 
 
 def add(ipr: Any, index: int, cidr: str) -> None:
@@ -68,3 +68,12 @@ def owner(address: str, ipr: Any = None) -> str | None:
             link = ipr.get_links(msg["index"])
             return link[0].get_attr("IFLA_IFNAME") if link else str(msg["index"])
     return None
+
+
+def of_link(name: str, ipr: Any = None) -> list[str]:
+    """The IPv4 addresses on link ``name`` (the engine's namespace without ``ipr``); [] if no such link."""
+    if ipr is None:
+        with netns.host() as host:
+            return of_link(name, host)
+    found = ipr.link_lookup(ifname=name)
+    return [m.get_attr("IFA_ADDRESS") for m in ipr.get_addr(family=2, index=found[0])] if found else []

@@ -20,6 +20,7 @@ __all__ = [
     "lookup",
     "get",
     "create",
+    "ports",
     "create_bridge",
     "create_veth",
     "create_vxlan",
@@ -147,6 +148,11 @@ def create(
             delete(ipr, name)
             raise
     return index
+
+
+def ports(ipr: Any, master: int) -> list[Link]:
+    """The links enslaved to the bridge ``master`` (an index) in ``ipr``'s netns."""
+    return [lk for lk in (_link(m) for m in ipr.get_links()) if lk.master == master]
 
 
 def create_bridge(ipr: Any, name: str, alias: str, mac: str, mtu: int | None = None) -> int:

@@ -93,7 +93,7 @@ def _made(ipr: Any, path: str | None) -> Any:
 
 def ifindex(ipr: Any, name: str) -> int | None:
     """The index of link ``name`` in the netns of ``ipr``, with one ioctl (SIOCGIFINDEX) in that
-    netns instead of an RTM_GETLINK whose answer pyroute2 takes ~1 ms to decode. None: no
+    netns instead of an RTM_GETLINK, whose answer is slow for pyroute2 to decode. None: no
     such link. Raises LookupError for a socket this module did not make (its netns is unknown)
     or whose netns the calling thread cannot be sure to be in: then ask netlink."""
     path, inode = _home.get(ipr, (None, None))

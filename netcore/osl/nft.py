@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 from netcore.errors import KernelError
 from netcore.models import PortBinding
 from netcore.osl import netns
+from netcore.osl.nftrules import cmd, ct_dnat, jump, prefix, rule
 
 if TYPE_CHECKING:
     from netcore.osl.nftwatch import TableWatch
@@ -80,27 +81,6 @@ class _Lib:
                 lib.nft_run_cmd_from_buffer.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
                 cls._lib = lib
             return cls._lib
-
-
-def cmd(verb: str, kind: str, **fields: Any) -> dict[str, Any]:
-    """One JSON command, e.g. ``cmd("add", "chain", family="inet", table="t", name="c")``."""
-    return {verb: {kind: fields}}
-
-
-def jump(chain: str) -> dict[str, Any]:
-    return {"jump": {"target": chain}}
-
-
-def prefix(cidr: str) -> dict[str, Any]:
-    addr, length = cidr.split("/")
-    return {"prefix": {"addr": addr, "len": int(length)}}
-
-
-def rule(family: str, table: str, chain: str, *expr: dict[str, Any], comment: str | None = None) -> dict[str, Any]:
-    fields: dict[str, Any] = {"family": family, "table": table, "chain": chain, "expr": list(expr)}
-    if comment:
-        fields["comment"] = comment
-    return {"add": {"rule": fields}}
 
 
 def _meta(key: str) -> dict[str, Any]:
@@ -311,12 +291,12 @@ class Firewall:
             rule(f, t, "forward", {"vmap": {"key": _meta("iifname"), "data": "@fwd_in"}}),
             rule(f, t, "forward", {"vmap": {"key": _meta("oifname"), "data": "@fwd_out"}}),
             rule(f, t, "postrouting", {"vmap": {"key": _ip("saddr"), "data": "@post_src"}}),
-            rule(f, t, "postrouting", _eq(_ip("saddr"), prefix(LOOPBACK)), _ct_dnat(), {"masquerade": None}),
+            rule(f, t, "postrouting", _eq(_ip("saddr"), prefix(LOOPBACK)), ct_dnat(), {"masquerade": None}),
             rule(f, t, "prerouting", _fib_local(), jump("dnat")),
             rule(f, t, "output", _fib_local(), jump("dnat")),
             rule(f, t, "dnat", _dnat_by({"concat": [_ip("daddr"), _L4PROTO, _DPORT]}, "ip")),
             rule(f, t, "dnat", _dnat_by({"concat": [_L4PROTO, _DPORT]}, "any")),
-            rule(f, t, "input", _eq(_meta("iifname"), "@net_ifs"), _eq(_ip("daddr"), prefix(LOOPBACK)), _ct_dnat(), {"accept": None}),
+            rule(f, t, "input", _eq(_meta("iifname"), "@net_ifs"), _eq(_ip("daddr"), prefix(LOOPBACK)), ct_dnat(), {"accept": None}),
             rule(f, t, "input", _eq(_meta("iifname"), "@net_ifs"), _eq(_ip("daddr"), prefix(LOOPBACK)), {"drop": None}),
             *self.loopback_guard(),
         ]
@@ -342,9 +322,6 @@ def _eq(left: Any, right: Any) -> dict[str, Any]:
     return {"match": {"op": "==", "left": left, "right": right}}
 
 
-def _ct_dnat() -> dict[str, Any]:
-    """``ct status dnat``: the connection's destination was rewritten (a published port)."""
-    return {"match": {"op": "in", "left": {"ct": {"key": "status"}}, "right": "dnat"}}
 
 
 def _dnat_by(key: dict[str, Any], kind: str) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import os
 
 from netcore.errors import KernelError
 
-__all__ = ["read", "write", "conf_key", "neigh_key", "disable_ipv6"]
+__all__ = ["read", "write", "conf_key", "neigh_key", "disable_ipv6", "enable_ip_forward"]
 
 
 def _path(key: str) -> str:
@@ -46,3 +46,9 @@ def disable_ipv6(ifname: str) -> None:
     key = f"net/ipv6/conf/{ifname}/disable_ipv6"
     if os.path.exists(_path(key)):
         write(key, 1)
+
+
+def enable_ip_forward() -> None:
+    """IPv4 forwarding on in the calling thread's netns, as Docker sets it (written only when off)."""
+    if read("net.ipv4.ip_forward") != "1":
+        write("net.ipv4.ip_forward", 1)

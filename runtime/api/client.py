@@ -3,9 +3,9 @@
 Kept small so the client starts fast: the engine answers HTTP/1.0 (one request per
 connection, the body runs to the end of the stream), which a few lines on a raw
 socket speak. Every import here is paid by every command, so: no ``http.client``
-(~20 ms: it pulls in the email package), the C ``_socket`` rather than ``socket.py``
-(~5 ms of enum conversions and selectors), no ``typing`` at run time (~4 ms), and
-``urllib.parse`` only for names that need quoting (~3 ms). If no engine answers on the
+(it pulls in the email package), the C ``_socket`` rather than ``socket.py`` (enum
+conversions and selectors), no ``typing`` at run time, and ``urllib.parse`` only for
+names that need quoting (their costs: docs/performance.md). If no engine answers on the
 default socket, the client starts one (``netcore daemon``, see ``runtime.api.autostart``).
 
 Every failure of the connection (refused, reset, a full listen backlog that outlasts

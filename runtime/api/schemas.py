@@ -49,6 +49,7 @@ class IpamConfig(Body):
     Subnet: Short | None = None
     Gateway: Short | None = None
     IPRange: Short | None = None
+    AuxiliaryAddresses: dict[Short, Short] | None = None
 
 
 class IpamSettings(Body):
@@ -64,6 +65,7 @@ class NetworkCreate(Body):
     Options: dict[Short, Text] | None = None
     Labels: dict[Short, Text] | None = None
     Internal: StrictBool = False
+    Attachable: StrictBool = False
 
 
 class EndpointSettings(Body):

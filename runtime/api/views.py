@@ -29,6 +29,8 @@ def network_view(ctl: Controller, net: Network, driver_state: bool = True) -> di
         entry = {"Subnet": net.subnet, "Gateway": net.gateway}
         if net.ip_range:
             entry["IPRange"] = net.ip_range
+        if net.aux_addresses:
+            entry["AuxiliaryAddresses"] = dict(net.aux_addresses)
         config.append(entry)
     return {
         "Name": net.name,
@@ -39,7 +41,7 @@ def network_view(ctl: Controller, net: Network, driver_state: bool = True) -> di
         "EnableIPv6": False,
         "IPAM": {"Driver": net.ipam_driver, "Options": {}, "Config": config},
         "Internal": net.internal,
-        "Attachable": False,
+        "Attachable": net.attachable,
         "Ingress": False,
         "Containers": containers,
         "Options": net.options,
@@ -164,7 +166,7 @@ def container_view(ctl: Controller, rec: dict[str, Any], health: dict[str, Any] 
         "HostConfig": {
             "AutoRemove": rec["auto_remove"],
             "RestartPolicy": rec.get("restart_policy") or {"Name": "no", "MaximumRetryCount": 0},
-            "NetworkMode": rec["networks"][0] if rec["networks"] else "",
+            "NetworkMode": rec.get("network_mode") or (rec["networks"][0] if rec["networks"] else ""),
             "PortBindings": rec.get("port_bindings") or {},
             "PublishAllPorts": rec.get("publish_all", False),
             "Dns": rec.get("dns") or [],

@@ -21,8 +21,9 @@ Adding to the CLI
   layout); repeatable flags take ``multiple=True``; ``KEY=VALUE`` flags ``type=pair("label")``;
   integers ``type=INT``; fixed values ``type=choice(...)``; anything parsed
   ``type=parsed(func)`` where ``func`` raises ``ValueError`` with the one-line message.
-- Bad input is ``raise click.UsageError("one line")`` (exit 2); the engine's refusals are
-  ``ApiError`` from the client (exit 1): ``main`` prints either as one line.
+- Bad input is ``raise click.UsageError("one line")`` (exit 125, Docker's code for an error
+  of the CLI itself); the engine's refusals are ``ApiError`` from the client (exit 1):
+  ``main`` prints either as one line.
 
 Start-up time: every command pays for the client's start. Only click, ``runtime.cli.base``
 and ``runtime.api.client`` (json and the C socket module) load before a command is chosen;
@@ -43,6 +44,7 @@ from runtime.cli.base import Cli, Group, one_line, option
 __all__ = ["main", "cli", "COMMANDS", "VERSION"]
 
 VERSION = "0.1.0"
+USAGE_EXIT = 125  # Docker's CLI: the error is the CLI's own (a bad flag), not the container's
 
 # Top-level commands and nouns, in the order ``netcore --help`` lists them: name -> "module:attribute".
 COMMANDS = {
@@ -85,9 +87,9 @@ class Root(Group):
     def main(self, args: list[str] | None = None, prog_name: str | None = None, **extra) -> None:  # type: ignore[override]
         try:
             code = super().main(args, prog_name or "netcore", standalone_mode=False, **extra)
-        except click.UsageError as exc:
+        except click.UsageError as exc:  # Docker exits 125 for a bad flag or argument
             print(f"Error: {one_line(exc)}", file=sys.stderr)
-            sys.exit(2)
+            sys.exit(USAGE_EXIT)
         except click.ClickException as exc:
             print(f"Error: {exc.format_message()}", file=sys.stderr)
             sys.exit(exc.exit_code)

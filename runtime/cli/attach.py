@@ -18,13 +18,13 @@ import threading
 
 from runtime.api.client import ApiError, q
 
-__all__ = ["session", "attach_and_start"]
+__all__ = ["session", "attach_and_start", "proxy_signals"]
 
 DETACH = b"\x10\x11"
 PROXIED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
 
 
-def attach_and_start(client, cid: str, tty: bool, stdin: bool, start: bool) -> int:
+def attach_and_start(client, cid: str, tty: bool, stdin: bool, start: bool, sig_proxy: bool = True) -> int:
     """Attach to ``cid``'s next run (or the one in progress), start it if asked, relay, and
     return its exit code (0 after a detach)."""
     conn = client.begin("POST", f"/containers/{q(cid)}/attach",
@@ -33,7 +33,7 @@ def attach_and_start(client, cid: str, tty: bool, stdin: bool, start: bool) -> i
     try:
         if start:
             client.request("POST", f"/containers/{q(cid)}/start")
-        detached = session(client, cid, conn, tty, stdin)
+        detached = session(client, cid, conn, tty, stdin, sig_proxy)
         if detached:
             return 0
         raw = waiter.read()
@@ -44,7 +44,7 @@ def attach_and_start(client, cid: str, tty: bool, stdin: bool, start: bool) -> i
     return code if code is not None else 0
 
 
-def session(client, cid: str, conn, tty: bool, stdin: bool) -> bool:
+def session(client, cid: str, conn, tty: bool, stdin: bool, sig_proxy: bool = True) -> bool:
     """Relay until the engine ends the stream; True if the user detached."""
     import _socket
 
@@ -62,10 +62,8 @@ def session(client, cid: str, conn, tty: bool, stdin: bool) -> bool:
         if tty and os.isatty(1):
             _resize(client, cid)
             old_handlers[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, lambda *_: _resize(client, cid))
-        if not tty:
-            for name in PROXIED:
-                sig = getattr(signal, name)
-                old_handlers[sig] = signal.signal(sig, lambda signum, _f: _forward(client, cid, signum))
+        if not tty and sig_proxy:
+            old_handlers.update(proxy_signals(client, cid))
         if stdin:
             threading.Thread(target=_copy_in, args=(conn.sock, raw_mode, detached, _socket), daemon=True).start()
         _copy_out(conn, tty)
@@ -132,6 +130,22 @@ def _resize(client, cid: str) -> None:
         client.request("POST", f"/containers/{q(cid)}/resize", query={"h": size.lines, "w": size.columns})
     except (OSError, ApiError):
         pass  # the container is gone, or there is no terminal: nothing to follow
+
+
+def proxy_signals(client, cid: str) -> dict:
+    """Send the signals the client gets (Ctrl-C's SIGINT, SIGTERM, ...) on to the container,
+    each one, as Docker's ``--sig-proxy`` does (a second Ctrl-C is sent on too: the client
+    keeps waiting for the container's exit code). Returns the handlers it replaced."""
+    old = {}
+    for name in PROXIED:
+        sig = getattr(signal, name)
+        old[sig] = signal.signal(sig, lambda signum, _f: _forward(client, cid, signum))
+    return old
+
+
+def restore(handlers: dict) -> None:
+    for sig, handler in handlers.items():
+        signal.signal(sig, handler)
 
 
 def _forward(client, cid: str, signum: int) -> None:

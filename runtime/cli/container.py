@@ -82,7 +82,7 @@ class RunCommand(Command):
     here, before click parses, as the image name ``host``."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        takes_value = {o for p in self.params if isinstance(p, click.Option) and not (p.is_flag or p.count)
+        takes_value = {o for p in self.params if isinstance(p, click.Option) and not (p.is_flag or p.count or p._flag_needs_value)
                        for o in p.opts + p.secondary_opts}
         i = 0
         while i < len(args):
@@ -207,11 +207,22 @@ def _body(opts: dict) -> dict:
     }
 
 
+def _bool(value: str) -> bool:
+    """Docker's boolean flag value: ``--sig-proxy=false``."""
+    if value.lower() in ("true", "1", "t"):
+        return True
+    if value.lower() in ("false", "0", "f"):
+        return False
+    raise ValueError(f"invalid boolean value {value!r}")
+
+
 @click.command(cls=RunCommand, context_settings=COMMAND_LINE)
 @option("-d", "--detach", is_flag=True, help="Run in the background and print the container ID.")
+@option("--sig-proxy", is_flag=False, type=parsed(_bool, "bool"), default="true", flag_value="true", metavar="[=false]",
+        help="Proxy received signals to the container (default true; not with -t).")
 @container_options
 @pass_cli
-def run(cli: Cli, detach: bool, command: tuple[str, ...], **opts) -> None:
+def run(cli: Cli, detach: bool, sig_proxy: bool, command: tuple[str, ...], **opts) -> None:
     """Run a command in a new container (IMAGE, or the host's root with --)."""
     image, cmd = _image_and_command(command, "run")
     body = _body({**opts, "image": image, "cmd": cmd})
@@ -220,7 +231,7 @@ def run(cli: Cli, detach: bool, command: tuple[str, ...], **opts) -> None:
     # with a terminal, stdin or a restart policy: Docker's order, create, attach, wait, start
     attached = not detach and (tty or interactive or body["RestartPolicy"]["Name"] not in ("", "no"))
     if attached and tty and interactive and not os.isatty(0):
-        raise click.UsageError("the input device is not a TTY")
+        raise click.ClickException("the input device is not a TTY")  # exit 1, as Docker
     try:
         if attached:
             body["StdinOnce"] = interactive
@@ -237,17 +248,23 @@ def run(cli: Cli, detach: bool, command: tuple[str, ...], **opts) -> None:
         from runtime.cli import attach
 
         try:
-            code = attach.attach_and_start(client, cid, tty=tty, stdin=interactive, start=True)
+            code = attach.attach_and_start(client, cid, tty=tty, stdin=interactive, start=True, sig_proxy=sig_proxy)
         except ApiError as exc:  # it could not start: nothing stays behind
             client.request("DELETE", f"/containers/{cid}", query={"force": "1"})
             exc.exit_code = _run_exit_code(str(exc))
             raise
         sys.exit(code)
-    out = sys.stdout.buffer
-    for chunk in client.stream(f"/containers/{cid}/logs", {"follow": "1"}):
-        out.write(chunk)
-        out.flush()
-    code = client.request("POST", f"/containers/{cid}/wait", timeout=None)["StatusCode"]
+    from runtime.cli import attach  # Ctrl-C reaches the container, and the client waits for its code
+
+    proxied = attach.proxy_signals(client, cid) if sig_proxy else {}
+    try:
+        out = sys.stdout.buffer
+        for chunk in client.stream(f"/containers/{cid}/logs", {"follow": "1"}):
+            out.write(chunk)
+            out.flush()
+        code = client.request("POST", f"/containers/{cid}/wait", timeout=None)["StatusCode"]
+    finally:
+        attach.restore(proxied)
     sys.exit(code if code is not None else 0)
 
 
@@ -283,7 +300,7 @@ def start(cli: Cli, attach: bool, interactive: bool, tty_ignored: bool, containe
         cfg, state = view["Config"], view["State"]
         stdin = interactive and cfg["OpenStdin"]
         if cfg["Tty"] and stdin and not os.isatty(0):
-            raise click.UsageError("the input device is not a TTY")
+            raise click.ClickException("the input device is not a TTY")  # exit 1, as Docker
         running = state["Running"] and not state["Restarting"]  # then only attach, as Docker
         sys.exit(session.attach_and_start(client, view["Id"], tty=cfg["Tty"], stdin=stdin, start=not running))
     if len(containers) == 1:  # one line, as every error
@@ -340,9 +357,11 @@ def wait(cli: Cli, containers: tuple[str, ...]) -> None:
 
 @click.command("attach", cls=Command)
 @option("--no-stdin", is_flag=True, help="Do not attach STDIN.")
+@option("--sig-proxy", is_flag=False, type=parsed(_bool, "bool"), default="true", flag_value="true", metavar="[=false]",
+        help="Proxy all received signals to the process (default true; not with a terminal).")
 @click.argument("container", metavar="CONTAINER")
 @pass_cli
-def attach_(cli: Cli, no_stdin: bool, container: str) -> None:
+def attach_(cli: Cli, no_stdin: bool, sig_proxy: bool, container: str) -> None:
     """Attach local standard input, output, and error streams to a running container."""
     from runtime.cli import attach
 
@@ -355,8 +374,8 @@ def attach_(cli: Cli, no_stdin: bool, container: str) -> None:
     cfg = view["Config"]
     stdin = cfg["OpenStdin"] and not no_stdin
     if cfg["Tty"] and stdin and not os.isatty(0):
-        raise click.UsageError("the input device is not a TTY")
-    sys.exit(attach.attach_and_start(client, view["Id"], tty=cfg["Tty"], stdin=stdin, start=False))
+        raise click.ClickException("the input device is not a TTY")  # exit 1, as Docker
+    sys.exit(attach.attach_and_start(client, view["Id"], tty=cfg["Tty"], stdin=stdin, start=False, sig_proxy=sig_proxy))
 
 
 @click.command(cls=Command)
@@ -388,17 +407,22 @@ def ps(cli: Cli, all_: bool, quiet: bool, no_trunc: bool, fmt: str) -> None:
 
 
 @click.command("exec", cls=Command, context_settings=COMMAND_LINE)
+@option("-i", "--interactive", is_flag=True, help="Keep STDIN open (without it the command reads nothing, as Docker's).")
+@option("-t", "--tty", is_flag=True, help="The command runs on this terminal (-it for a shell).")
 @option("-w", "--workdir", help="Working directory inside the container.")
 @option("-e", "--env", multiple=True, type=pair("environment variable"), metavar="KEY=VALUE", help="Set environment variable KEY=VALUE.")
 @click.argument("container", metavar="CONTAINER")
 @rest("command", "[--] COMMAND [ARG...]")
 @pass_cli
-def exec_(cli: Cli, workdir: str | None, env: tuple[tuple[str, str], ...], container: str, command: tuple[str, ...]) -> None:
+def exec_(cli: Cli, interactive: bool, tty: bool, workdir: str | None, env: tuple[tuple[str, str], ...],
+          container: str, command: tuple[str, ...]) -> None:
     """Run a command in a running container."""
     from runtime.engine.process import ProcessInfo, exec_argv
     from runtime.engine.rootfs import RootView, resolve_user
 
     cmd = _argv(command, "exec")
+    if tty and interactive and not os.isatty(0):
+        raise click.ClickException("the input device is not a TTY")  # exit 1, as Docker
     view = cli.client.request("GET", f"/containers/{q(container)}/json")
     if not view["State"]["Running"]:
         raise ApiError(409, f"container {view['Name'].lstrip('/')} is not running")
@@ -416,6 +440,10 @@ def exec_(cli: Cli, workdir: str | None, env: tuple[tuple[str, str], ...], conta
     caps = frozenset(own["Caps"]) if own.get("Caps") is not None else None
     argv = exec_argv(info, cmd, workdir=workdir, env=extra, user=who, caps=caps,
                      seccomp_program=own.get("SeccompProgram") or None)
+    if not interactive:  # Docker attaches no stdin without -i: a `while read` loop keeps its input
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
     os.execv(argv[0], argv)
 
 

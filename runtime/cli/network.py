@@ -1,6 +1,8 @@
-"""``netcore network ...``: create, ls, inspect, rm, prune, connect, disconnect."""
+"""``netcore network ...``: create, ls, inspect, rm, prune, connect, disconnect, cni-config."""
 
 from __future__ import annotations
+
+import sys
 
 import click
 
@@ -18,20 +20,31 @@ def network() -> None:
 
 @network.command()
 @option("-d", "--driver", default="bridge", help="Driver that manages the network (default bridge).")
-@option("--subnet", metavar="CIDR", help="Subnet in CIDR format, e.g. 10.99.0.0/24.")
+@option("--subnet", "subnets", multiple=True, metavar="CIDR", help="Subnet in CIDR format, e.g. 10.99.0.0/24 (one per network).")
 @option("--gateway", metavar="IP", help="IPv4 gateway of the subnet.")
 @option("--ip-range", metavar="CIDR", help="Allocate container addresses from this sub-range (CIDR).")
 @option("-o", "--opt", "opts", multiple=True, type=pair("option"), metavar="KEY=VALUE", help="Driver option.")
 @option("--label", "labels", multiple=True, type=pair("label"), metavar="KEY=VALUE", help="Label.")
+@option("--aux-address", "aux", multiple=True, type=pair("auxiliary address"), metavar="NAME=IP",
+        help="Reserve an address of the subnet under a name: IPAM never hands it out.")
+@option("--attachable", is_flag=True, help="Enable manual container attachment (recorded and shown, as Docker's).")
 @option("--internal", is_flag=True, help="Restrict external access to the network.")
 @option("--ipam-driver", default="default", metavar="DRIVER", help="IP Address Management Driver (default \"default\").")
 @click.argument("name", metavar="NAME")
 @pass_cli
-def create(cli: Cli, driver: str, subnet: str | None, gateway: str | None, ip_range: str | None,
-           opts: tuple[tuple[str, str], ...], labels: tuple[tuple[str, str], ...], internal: bool, ipam_driver: str, name: str) -> None:
+def create(cli: Cli, driver: str, subnets: tuple[str, ...], gateway: str | None, ip_range: str | None,
+           opts: tuple[tuple[str, str], ...], labels: tuple[tuple[str, str], ...], aux: tuple[tuple[str, str], ...],
+           attachable: bool, internal: bool, ipam_driver: str, name: str) -> None:
     """Create a network."""
-    config = {k: v for k, v in {"Subnet": subnet, "Gateway": gateway, "IPRange": ip_range}.items() if v}
+    if len(subnets) > 1:  # Docker takes several; netcore's networks have one: refused, never dropped
+        raise click.UsageError(f"only one --subnet per network is supported (got {len(subnets)})")
+    if aux and not subnets:
+        raise click.UsageError("--aux-address needs a --subnet to reserve it in")
+    fields = {"Subnet": subnets[0] if subnets else None, "Gateway": gateway, "IPRange": ip_range,
+              "AuxiliaryAddresses": dict(aux) or None}
+    config = {k: v for k, v in fields.items() if v}
     body = {
+        "Attachable": attachable,
         "Name": name,
         "Driver": driver,
         "Options": dict(opts),
@@ -72,16 +85,21 @@ def inspect(cli: Cli, names: tuple[str, ...]) -> None:
 @click.argument("names", nargs=-1, required=True, metavar="NETWORK")
 @pass_cli
 def rm(cli: Cli, names: tuple[str, ...]) -> None:
-    """Remove one or more networks."""
-    failed = None
-    for name in names:
+    """Remove one or more networks: every one that can go goes; each failure is one line."""
+    if len(names) == 1:
+        cli.client.request("DELETE", f"/networks/{q(names[0])}")
+        print(names[0])
+        return
+    failed = False
+    for name in dict.fromkeys(names):  # a name given twice is tried once, as Docker's
         try:
             cli.client.request("DELETE", f"/networks/{q(name)}")
             print(name)
         except ApiError as exc:
-            failed = exc
+            print(("Error response from daemon: " if exc.status else "Error: ") + str(exc), file=sys.stderr, flush=True)
+            failed = True
     if failed:
-        raise failed
+        sys.exit(1)
 
 
 @network.command()
@@ -119,3 +137,19 @@ def connect(cli: Cli, ip: str | None, aliases: tuple[str, ...], gw_priority: int
 def disconnect(cli: Cli, force: bool, network_name: str, container: str) -> None:
     """Disconnect a container from a network."""
     cli.client.request("POST", f"/networks/{q(network_name)}/disconnect", {"Container": container, "Force": force})
+
+
+@network.command("cni-config")
+@option("--cni-version", default="1.0.0", type=choice("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"),
+        help="cniVersion of the conflist (podman 4.3 takes up to 1.0.0).")
+@click.argument("name", metavar="NETWORK")
+@pass_cli
+def cni_config(cli: Cli, cni_version: str, name: str) -> None:
+    """Print a CNI conflist that puts a CNI runtime's containers on a network (netcore-cni)."""
+    import json
+    import os
+
+    from runtime.cni.conflist import conflist
+
+    net = cli.client.request("GET", f"/networks/{q(name)}")
+    click.echo(json.dumps(conflist(net["Name"], os.path.abspath(cli.client.path), cni_version), indent=2))

@@ -6,7 +6,7 @@ import json
 import sys
 import time
 
-TYPE_CHECKING = False  # as in runtime.api.client: typing costs ~4 ms of every command's start
+TYPE_CHECKING = False  # as in runtime.api.client: importing typing is paid by every command's start
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
     from typing import Any

@@ -43,7 +43,7 @@ def temp_ifname(endpoint_id: str) -> str:
 class Deferred:
     """One worker that takes interfaces down after Leave has been answered.
 
-    Deleting a veth costs the kernel ~20 ms (an RCU grace period), most of a container's
+    Deleting a veth costs the kernel an RCU grace period (docs/performance.md), most of a container's
     plugin time; dockerd waits for Leave, not for that. The endpoint's record says it
     left at once; what the driver still does touches only that endpoint's own objects
     (its veth, routed's /32 route, which a new endpoint with the same address replaces).

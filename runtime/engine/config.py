@@ -48,11 +48,9 @@ def _advertise(value: str) -> str:
         return str(ipaddress.IPv4Address(host))
     except ValueError:
         pass
-    from netcore.osl import netns
+    from netcore.osl import addrs as osl_addrs
 
-    with netns.host() as ipr:
-        index = ipr.link_lookup(ifname=host)
-        addrs = [a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(family=2, index=index[0])] if index else []
+    addrs = osl_addrs.of_link(host)
     if not addrs:
         raise InvalidConfig(f"invalid --cluster-advertise {value!r}: not an IPv4 address nor an interface with one")
     return addrs[0]

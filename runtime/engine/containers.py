@@ -27,7 +27,7 @@ from netcore import Attachment, Conflict, InvalidConfig, NetcoreError, NotFound,
 from netcore.controller import Controller
 
 from runtime import portspec
-from runtime.engine import files, health, launch, monitors, pause, process
+from runtime.engine import files, health, launch, monitors, netconfig, netmode, pause, process
 from runtime.engine.config import ipv4
 from runtime.engine.exitwatch import ExitWatcher
 from runtime.engine.restart import Backoff, RestartPolicy
@@ -47,6 +47,15 @@ _NOUN = ("babbage", "curie", "dijkstra", "euler", "fermat", "gauss", "hopper", "
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+class CommandFailed(InvalidConfig):
+    """The container's command could not be run (not found: 127, not runnable: 126): the
+    container stays (Docker's), and the API says which code the CLI exits with."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.exit_code = code
 
 
 class HostOnly:
@@ -187,7 +196,11 @@ class Containers:
         name = name or self._random_name()
         if not names.valid_object_name(name):
             raise InvalidConfig(f"invalid container name {name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
-        specs = [_network_spec(n) for n in networks or [{"name": "bridge"}]]
+        joined = netmode.target(networks)  # --network container:NAME: no networks of its own
+        if joined is not None:
+            netmode.check_create(networks[0], hostname, dns, exposed_ports, port_bindings, publish_all)
+            joined = netmode.PREFIX + self.get(joined)["id"]
+        specs = [] if joined else [_network_spec(n) for n in networks or [{"name": "bridge"}]]
         for spec in specs:
             self.controller.network(spec["name"])  # an unknown network fails here, as in Docker's create
         exposed = {**(img.config.get("ExposedPorts") or {}), **(exposed_ports or {})}
@@ -203,6 +216,7 @@ class Containers:
             "workdir": workdir,
             "networks": [s["name"] for s in specs],
             "network_specs": specs,
+            **({"network_mode": joined} if joined else {}),
             "auto_remove": auto_remove,
             "exposed_ports": {**exposed, **{f"{p.container_port}/{p.proto}": {} for p in ports}},
             "port_bindings": bindings,
@@ -249,9 +263,13 @@ class Containers:
             with self.lock:  # an Image of no store (a build's RUN) is handed on as it is
                 self._start(rec, manual=True, img=image if isinstance(image, Image) else None)
             return rec
-        except BaseException:
+        except BaseException as exc:
             with self.lock:
-                self.store.delete(CONTAINER, rec["id"])
+                if isinstance(exc, CommandFailed) and not rec["auto_remove"]:
+                    rec.pop("transient", None)  # Docker's: it stays Created, the code and error in its state
+                    self.store.put(CONTAINER, rec["id"], rec, name=rec["name"])
+                    raise
+                self.store.delete(CONTAINER, rec["id"])  # (--rm: Docker's daemon removes it too)
                 self._runs.pop(rec["id"], None)
                 shutil.rmtree(self.state_dir(rec["id"]), ignore_errors=True)
                 self._remove_anonymous_volumes(rec)  # made for this run: they go with it
@@ -268,7 +286,11 @@ class Containers:
             if rec["state"] == "removing":
                 raise Conflict(f"container {rec['name']} is marked for removal and cannot be started")
             self._cancel_restart(rec["id"])
-            self._start(rec, manual=True)
+            try:
+                self._start(rec, manual=True)
+            except CommandFailed:
+                self.store.put(CONTAINER, rec["id"], rec, name=rec["name"])
+                raise
             return rec
 
     def _start(self, rec: dict[str, Any], manual: bool, img: Image | None = None) -> None:
@@ -281,11 +303,20 @@ class Containers:
         stdio = None
         try:
             os.makedirs(sdir, exist_ok=True)
-            sandbox = self.controller.setup_sandbox(cid, name, attachments, hostname=rec["hostname"], dns_servers=rec["dns"], ports=ports)
+            if rec.get("network_mode"):  # another container's sandbox (netmode)
+                owner = netmode.resolve(self, rec)
+                sandbox = self.controller.sandbox(owner["id"])
+                if sandbox is None:
+                    raise Conflict(f"cannot join network of a non running container: {owner['id']}")
+                host_ns = sandbox.netns_path is None
+                hostname = os.uname().nodename if host_ns else owner["hostname"]
+                netmode.link_files(self.state_dir(owner["id"]), sdir)
+            else:
+                sandbox = self.controller.setup_sandbox(cid, name, attachments, hostname=rec["hostname"], dns_servers=rec["dns"], ports=ports)
+                host_ns = sandbox.netns_path is None
+                hostname = os.uname().nodename if host_ns else rec["hostname"]
+                self._write_files({**rec, "hostname": hostname}, sdir)
             pause.point("run.sandbox")
-            host_ns = sandbox.netns_path is None
-            hostname = os.uname().nodename if host_ns else rec["hostname"]
-            self._write_files({**rec, "hostname": hostname}, sdir)
             img = img or self._image(rec)
             self._make_volumes(img, rec["mounts"])
             pause.point("run.files")
@@ -304,6 +335,9 @@ class Containers:
             self.changed.notify_all()
             self.notify_output()
             self.controller.teardown_sandbox(cid)
+            if isinstance(exc, process.CommandError):  # Docker: the container stays, with the code
+                rec.update(exit_code=exc.code, error=str(exc))
+                raise CommandFailed(str(exc), exc.code) from None
             if isinstance(exc, process.ProcessError):
                 raise InvalidConfig(str(exc)) from None
             raise
@@ -656,8 +690,12 @@ class Containers:
         self, network: str, ref: str, ip: str | None = None, aliases: list[str] | None = None, gw_priority: int = 0
     ) -> None:
         rec = self.get(ref)
-        if rec["state"] != "running":
-            raise Conflict(f"container {rec['name']} is not running")
+        netmode.refuse_network_change(rec)
+        if rec["state"] != "running":  # Docker's: a stopped container joins it at its next start
+            with self.lock:
+                netconfig.add_network(self.controller, rec, network, ip, list(aliases or ()), gw_priority)
+                self.store.put(CONTAINER, rec["id"], rec, name=rec["name"])
+            return
         with self.lock:
             ep = self.controller.connect(network, rec["id"], ip=ip, aliases=aliases or (), gw_priority=gw_priority)
             rec["networks"].append(ep.network_id)
@@ -669,8 +707,12 @@ class Containers:
 
     def disconnect(self, network: str, ref: str) -> None:
         rec = self.get(ref)
-        if rec["state"] != "running":
-            raise Conflict(f"container {rec['name']} is not running")
+        netmode.refuse_network_change(rec)
+        if rec["state"] != "running":  # Docker's: a stopped container leaves the network in its config
+            with self.lock:
+                netconfig.forget_network(self.controller, rec, network)
+                self.store.put(CONTAINER, rec["id"], rec, name=rec["name"])
+            return
         with self.lock:
             ep = self.controller.disconnect(network, rec["id"])
             gone = (network, ep.network_id)
@@ -740,7 +782,8 @@ class Containers:
                 self._stop_all([m for m in mons if (m.pid, m.start) not in adopted])
             running = {c["id"] for c in self.store.list(CONTAINER) if c["state"] == "running"}
             for sid in self.controller.sandbox_ids():
-                if sid not in running:
+                sandbox = self.controller.sandbox(sid)
+                if sid not in running and sandbox is not None and not sandbox.external:  # external: a CNI runtime's
                     try:
                         self.controller.teardown_sandbox(sid)
                     except NetcoreError as exc:

@@ -17,11 +17,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from netcore import InvalidConfig, NotFound, names
+from netcore import Forbidden, InvalidConfig, NotFound, names
 from netcore.controller import Controller, on_host
 from netcore.dns import EmbeddedDns
 from netcore.plugin_info import as_dicts, describe
 
+from runtime.api import cni as cni_routes
 from runtime.api import images as image_routes
 from runtime.build.runner import ContainerRunner
 from runtime.build.service import BuildService
@@ -31,6 +32,7 @@ from runtime.api.views import container_summary, container_view, network_view
 from runtime.engine import files, process, rootdir
 from runtime.engine.config import DaemonConfig
 from runtime.engine.attach import attach
+from runtime.engine.cni import CniAttachments
 from runtime.engine.containers import Containers
 from runtime.engine.images import ImageStore
 from runtime.engine.volumes import Volumes
@@ -39,6 +41,9 @@ from runtime.engine.restart import parse_signal
 __all__ = ["Engine", "EngineServer", "Workers", "serve", "predefined_networks"]
 
 log = logging.getLogger("netcore.engine")
+# drivers of which an engine has one network, its predefined one (Docker's host and null):
+# the name asked for -> the driver's name here
+SINGLE_INSTANCE = {"host": "host", "none": "none", "null": "none"}
 
 
 def predefined_networks(root: str) -> list[dict[str, Any]]:
@@ -126,6 +131,7 @@ class Engine:
         r.add("GET", r"/containers/(?P<ref>[^/]+)/logs", self._logs, query=S.LogsQuery)
         r.add("POST", "/system/reset", lambda **_: self.reset(), body=S.Empty)
         image_routes.add_routes(r, self.images, self.volumes)
+        cni_routes.add_routes(r, CniAttachments(ctl))
         r.add("POST", "/build", lambda body, query, **_: Stream(self.builds.handle(body, query)), body=RAW)
         return r
 
@@ -138,9 +144,12 @@ class Engine:
         if len(ipam) > 1:
             raise InvalidConfig("only one --subnet per network is supported")
         cfg = ipam[0]
+        driver = body["Driver"] or "bridge"
+        if driver in SINGLE_INSTANCE and any(n.driver == SINGLE_INSTANCE[driver] for n in self.controller.networks()):
+            raise Forbidden(f'only one instance of "{driver}" network is allowed')  # Docker's words
         return self.controller.create_network(
             name=body["Name"],
-            driver=body["Driver"] or "bridge",
+            driver=driver,
             subnet=cfg.get("Subnet"),
             gateway=cfg.get("Gateway"),
             ip_range=cfg.get("IPRange"),
@@ -148,6 +157,8 @@ class Engine:
             labels=body["Labels"] or {},
             internal=body["Internal"],
             ipam_driver=(body["IPAM"] or {}).get("Driver") or "default",
+            attachable=body["Attachable"],
+            aux_addresses=cfg.get("AuxiliaryAddresses") or {},
         )
 
     def _connect(self, ref: str, body: dict[str, Any], **_: Any) -> dict[str, Any]:

@@ -14,7 +14,7 @@ returns the command's exit status (128+N for a signal), and writes it to
 engine, so it outlives an engine SIGKILL.
 
 Why bwrap and not an OCI runtime: crun refuses this host's hybrid cgroup layout outright, and
-runc cost 13 ms more than bwrap per start here (docs/performance.md); bwrap does the same
+runc cost several times bwrap's time per start here (docs/performance.md); bwrap does the same
 kernel work without a Go runtime. Its limits: it cannot change the user without a user
 namespace (a static helper does, see ``helpers/setuser.c``), and it keeps the capability
 bounding set (no_new_privs means nothing regains a dropped capability through exec).

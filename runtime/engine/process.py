@@ -16,8 +16,8 @@ Findings (kernel 6.18, util-linux 2.38, bubblewrap 0.8, dash):
   and exits with its status, 128+N when killed by signal N.
 * bwrap execs with ``execvp`` and exits 1 when that fails: the engine checks the command
   against the image first (``rootfs.find_command``) to fail ``run`` with Docker's line.
-* With 1000 netns in /run/netns, ``unshare --mount`` of the engine's namespace took 6 ms
-  instead of 2.5: hence the mount template (``mounttemplate``).
+* With many netns in /run/netns, ``unshare --mount`` of the engine's namespace costs more
+  with each (docs/performance.md): hence the mount template (``mounttemplate``).
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Mapping, Sequence
 
-from runtime.engine import launch, pidfd, seccomp
+from runtime.engine import execwait, launch, pidfd, seccomp
 from runtime.engine.mounttemplate import MountTemplate
 from runtime.engine.rootfs import ExecError, RootView, User, find_command
 
@@ -58,6 +58,14 @@ class ProcessError(RuntimeError):
 
 class StartError(ProcessError):
     """The container could not be started (bad spec, namespace or setup failure)."""
+
+
+class CommandError(StartError):
+    """The container's command cannot be run; ``code``: Docker's exit code for it (127, 126)."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class NotRunningError(ProcessError):
@@ -197,10 +205,11 @@ class Launcher:
             raise StartError(f"{cid}: can't cd to {workdir}: no such directory in the host image")
         env = {"PATH": DEFAULT_PATH, "HOSTNAME": h or socket.gethostname(), **spec.env}
         if spec.layers is None or view.is_dir(workdir):  # else it is made, and a relative command is not there
-            try:
-                find_command(view, spec.argv[0], env["PATH"], workdir)
+            binds = {**{m.target: m.source for m in spec.mounts if m.type == "bind"}, **spec.bind_files}
+            try:  # the command may be in a bind mount (-v)
+                find_command(execwait.mounted_view(view, binds), spec.argv[0], env["PATH"], workdir)
             except ExecError as exc:
-                raise StartError(f"{cid}: {exc}") from None
+                raise CommandError(f"{cid}: {exc}", exc.code) from None
         # --die-with-parent: a killed bwrap (monitors.stop) takes the container with it
         args: list[str] = ["--unshare-pid", "--unshare-ipc", "--as-pid-1", "--die-with-parent"]
         if h is not None:
@@ -263,8 +272,8 @@ class Launcher:
                 "--info-fd", str(start_fd), *args, "--", *command]
 
     def start(self, spec: ProcessSpec, timeout: float = 10.0) -> ProcessInfo:
-        """Start the container detached; return once its pid 1 exists (its mounts and the
-        final exec follow within milliseconds)."""
+        """Start the container detached; return once its pid 1 runs the command (its final
+        execve done: a command that cannot be run is ``CommandError``, see ``execwait``)."""
         r, w = os.pipe()
         prog = None
         try:
@@ -329,7 +338,12 @@ class Launcher:
                 f.seek(log_offset)
                 tail = f.read().decode(errors="replace").strip().splitlines()
             raise StartError(f"{spec.container_id}: {tail[-1] if tail else 'start timed out'}")
-        os.close(mon)
+        try:  # Docker's run fails if the command cannot be run: wait for its execve (execwait)
+            helper = os.stat(self.setuser) if _SETUSER_IN in argv else None  # pid 1 execs it first
+            if not execwait.exec_done(child, _MARKER.encode(), (helper.st_dev, helper.st_ino) if helper else None):
+                self._raise_exec_failure(spec, mon, log_offset)
+        finally:
+            os.close(mon)
         st = pidfd.stat(child)
         info = ProcessInfo(pid, child, started_at, monitor_start, st[1] if st else -1)
         tmp = os.path.join(sd, "process.json.tmp")
@@ -337,6 +351,24 @@ class Launcher:
             json.dump(asdict(info), f)
         os.replace(tmp, os.path.join(sd, "process.json"))
         return info
+
+    @staticmethod
+    def _raise_exec_failure(spec: ProcessSpec, mon: int, log_offset: int) -> None:
+        """pid 1 died before its command ran: CommandError (the monitor reaped) if it could
+        not be run, else nothing (it ran and ended already: the exit watcher reports it)."""
+        if not pidfd.wait_fd(mon, 2.0):
+            return
+        code = read_exit_code(spec.state_dir)
+        try:
+            with open(log_path(spec.state_dir), "rb") as f:
+                f.seek(log_offset)
+                lines = f.read().decode(errors="replace").strip().splitlines()
+        except OSError:
+            lines = []
+        why = execwait.failure(code, lines[-1] if lines else "", spec.argv[0])
+        if why is not None:
+            pidfd.reap(mon)
+            raise CommandError(f"{spec.container_id}: {why[0]}", why[1])
 
 
 def _host_target(path: str) -> bool:

@@ -15,7 +15,7 @@ import signal
 from dataclasses import dataclass
 from typing import Any
 
-from netcore import InvalidConfig
+from netcore import InvalidConfig, backoff
 
 __all__ = ["RestartPolicy", "Backoff", "parse_signal"]
 
@@ -81,16 +81,19 @@ class RestartPolicy:
 
 
 class Backoff:
-    """Docker's delay before each restart of one container."""
+    """Docker's delay before each restart of one container (netcore's back-off, reset by a long run)."""
 
     def __init__(self) -> None:
-        self.delay = 0.0
+        self._delays = backoff.Backoff(FIRST_DELAY, MAX_DELAY)
+
+    @property
+    def delay(self) -> float:
+        return self._delays.delay
 
     def next(self, ran_for: float) -> float:
         if ran_for >= RESET_AFTER:
-            self.delay = 0.0
-        self.delay = FIRST_DELAY if self.delay == 0 else min(self.delay * 2, MAX_DELAY)
-        return self.delay
+            self._delays.reset()
+        return self._delays.next()
 
 
 def parse_signal(raw: str | int | None, default: int = signal.SIGKILL) -> int:

@@ -5,6 +5,7 @@ ADD with ``prevResult`` chained, in reverse on DEL. The conflist holds only ``br
 with ``host-local`` IPAM, so the kernel objects match the other rows (veth, bridge port,
 address, default route), without masquerade rules. The plugin runs in netns ``ncb-cni``
 (its "host"); each sandbox is a fresh ``ncbc-*`` netns made and removed outside the timing.
+``NetcoreCni`` is the issue-14 row next to it: netcore's own CNI plugin, exec'd alike.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import os
 import shutil
 import time
+from typing import Any
 
 from tests.benchmarks.core import Cleanup, in_netns, netns_add, netns_del, run
 
@@ -99,3 +101,54 @@ class Cni:
             return (time.perf_counter() - t0) * 1000
         finally:
             netns_del(sandbox)
+
+
+class NetcoreCni:
+    """``netcore-cni`` (issue 14) exec'd the same way as the bridge plugin above: ADD then DEL
+    of a fresh netns, plugin exec included, under the same ``nsenter`` into the "host"
+    netns, against the netcore peer's engine (which runs there) on a bridge network of
+    its own. Its result is the runtime's; only the netns is made outside the timing."""
+
+    name = "netcore-cni"
+    NETWORK = "ncbcni"
+
+    def __init__(self, netcore: Any) -> None:
+        self.netcore = netcore  # the started netcore peer (its engine, netns and CLI)
+        self.bin = os.path.join(os.path.dirname(netcore.bin), "netcore-cni")
+        self.conf: dict = {}
+
+    def available(self) -> str | None:
+        return None if os.path.exists(self.bin) else f"netcore-cni not installed next to {self.netcore.bin}"
+
+    def start(self, cleanup: Cleanup) -> None:
+        cli = self.netcore.cli
+        run(cli("network", "create", "--subnet", "10.204.0.0/16", self.NETWORK))
+        cleanup.push("network " + self.NETWORK, lambda: run(cli("network", "rm", self.NETWORK), check=False))
+        lst = json.loads(run(cli("network", "cni-config", self.NETWORK)).stdout)
+        self.conf = {**lst["plugins"][0], "cniVersion": lst["cniVersion"], "name": lst["name"]}
+
+    def _exec(self, command: str, sandbox_ns: str, container_id: str) -> str:
+        env = {"CNI_COMMAND": command, "CNI_CONTAINERID": container_id, "CNI_NETNS": f"/run/netns/{sandbox_ns}",
+               "CNI_IFNAME": "eth0", "CNI_PATH": os.path.dirname(self.bin), "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
+        return run(in_netns(self.netcore.netns, [self.bin]), env=env, input=json.dumps(self.conf)).stdout
+
+    def add_del_ms(self, rep: int) -> tuple[float, float, float]:
+        """(ADD+DEL, ADD, DEL) in ms for one sandbox."""
+        sandbox = f"ncbn-{os.getpid() % 10000}-{rep}"
+        netns_add(sandbox)
+        try:
+            cid = f"ncbn{rep:08d}"
+            t0 = time.perf_counter()
+            self._exec("ADD", sandbox, cid)
+            t1 = time.perf_counter()
+            self._exec("DEL", sandbox, cid)
+            t2 = time.perf_counter()
+            return (t2 - t0) * 1000, (t1 - t0) * 1000, (t2 - t1) * 1000
+        finally:
+            netns_del(sandbox)
+
+    def exec_floor_ms(self) -> float:
+        """The plugin's own start: VERSION, which asks nothing of the engine."""
+        t0 = time.perf_counter()
+        run(in_netns(self.netcore.netns, [self.bin]), env={"CNI_COMMAND": "VERSION"}, input='{"cniVersion":"1.0.0"}')
+        return (time.perf_counter() - t0) * 1000

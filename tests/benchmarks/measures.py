@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.benchmarks import build
-from tests.benchmarks.cni import Cni
+from tests.benchmarks.cni import Cni, NetcoreCni
 from tests.benchmarks.compose import m_compose
-from tests.benchmarks.core import BenchError, Stats, in_netns, memory_kib, rotated, run, timed
+from tests.benchmarks.core import BenchError, Cleanup, Stats, in_netns, memory_kib, rotated, run, timed
 from tests.benchmarks.floor import KernelFloor
 from tests.benchmarks.peer import Peer
 
@@ -350,6 +350,38 @@ def m_apiedge(ctx: Ctx) -> dict[str, Any]:
     return apiedge.measure(ctx.reps)
 
 
+def m_cni(ctx: Ctx) -> dict[str, Any]:
+    """Issue 14: netcore-cni ADD+DEL against the CNI bridge plugin's, interleaved per repetition."""
+    nc = ctx.peer("netcore")
+    if ctx.cni is None or nc is None:
+        raise BenchError("needs the cni and netcore peers (--peers netcore,cni)")
+    mine = NetcoreCni(nc)
+    why = mine.available()
+    if why:
+        raise BenchError(why)
+    cleanup = Cleanup()
+    try:
+        mine.start(cleanup)
+        mine.add_del_ms(-1)  # warm: the network's bridge exists from here on, as the bridge plugin's does after its first ADD
+        ctx.cni.add_del_ms(-1)
+        s: dict[str, list[float]] = {}
+        for rep in range(ctx.reps):
+            for who in (("bridge", "netcore") if rep % 2 == 0 else ("netcore", "bridge")):
+                if who == "bridge":
+                    s.setdefault("cni bridge add+del", []).append(ctx.cni.add_del_ms(rep))
+                else:
+                    both, add, dele = mine.add_del_ms(rep)
+                    s.setdefault("netcore-cni add+del", []).append(both)
+                    s.setdefault("netcore-cni add", []).append(add)
+                    s.setdefault("netcore-cni del", []).append(dele)
+            s.setdefault("netcore-cni exec floor (VERSION)", []).append(mine.exec_floor_ms())
+            s.setdefault("python -c pass (interpreter floor)", []).append(timed(in_netns(nc.netns, [sys.executable, "-c", "pass"])))
+            ctx.log(f"  cni rep {rep + 1}/{ctx.reps}")
+        return _series(s)
+    finally:
+        cleanup.run_all()
+
+
 MEASURES: dict[str, tuple[str, Callable[[Ctx], dict[str, Any]]]] = {
     "run": ("1+2: network setup+teardown per container; run --rm end to end", m_run),
     "network": ("3: network create / rm (CLI)", m_network_create_rm),
@@ -367,4 +399,5 @@ MEASURES: dict[str, tuple[str, Callable[[Ctx], dict[str, Any]]]] = {
     "compose": ("compose up -d / down of the book's two services (docker-compose 1.29 on Docker)", m_compose),
     "apiedge": ("the API edge vs the socketserver it replaced: requests, and 1000 idle connections", m_apiedge),
     "build": ("build of the book's Dockerfile: cold and unchanged, vs Docker's classic builder", build.m_build),
+    "cni": ("issue 14: netcore-cni ADD+DEL vs the CNI bridge plugin's, exec'd alike", m_cni),
 }

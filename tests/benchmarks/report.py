@@ -118,6 +118,16 @@ def build_rows(res: dict[str, Any]) -> list[Row]:
         rows.append(_row("10 `network ls`", nc, peer, _get(ls, peer, "median"), "netcore ≤ 60 ms",
                          None if nc is None else nc <= 60))
 
+    cn = m.get("cni") or {}
+    if cn:
+        nc, pv = _get(cn, "netcore-cni add+del", "median"), _get(cn, "cni bridge add+del", "median")
+        r = _r(nc, pv)
+        rows.append(_row("issue 14 CNI ADD+DEL, plugin exec included", nc, "CNI bridge plugin", pv, "ratio ≤ 0.5",
+                         None if r is None else r <= 0.5,
+                         note=f"ADD {_get(cn, 'netcore-cni add', 'median')}, DEL {_get(cn, 'netcore-cni del', 'median')}, "
+                              f"exec floor {_get(cn, 'netcore-cni exec floor (VERSION)', 'median')}, "
+                              f"bare interpreter {_get(cn, 'python -c pass (interpreter floor)', 'median')} ms"))
+
     cp = m.get("compose") or {}
     for op in ("up -d", "down"):
         nc, pv = _get(cp, f"netcore {op}", "median"), _get(cp, f"docker {op}", "median")

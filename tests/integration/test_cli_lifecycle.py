@@ -157,7 +157,7 @@ def test_run_i_with_piped_stdin(engine, name):
 
 def test_it_needs_a_terminal(engine, name):
     res = engine("run", "-it", "--name", name, "--network", "none", "--", "true", check=False)
-    assert (res.returncode, res.stderr) == (2, "Error: the input device is not a TTY\n")
+    assert (res.returncode, res.stderr) == (1, "Error: the input device is not a TTY\n")
     assert engine("ps", "-a", "-q").stdout == ""  # nothing made
 
 
@@ -299,7 +299,7 @@ def test_restart_always_comes_back_after_an_engine_kill_and_restart(engine, name
 
 def test_restart_and_rm_conflict_and_bad_policies(engine, name):
     res = engine("run", "--rm", "--restart", "always", "--", "true", check=False)
-    assert (res.returncode, res.stderr) == (2, "Error: Conflicting options: --restart and --rm\n")
+    assert (res.returncode, res.stderr) == (125, "Error: Conflicting options: --restart and --rm\n")
     res = engine("run", "--restart", "sometimes", "--name", name, "--", "true", check=False)
     assert (res.returncode, res.stderr) == (125, "Error response from daemon: invalid restart policy 'sometimes'\n")
     res = engine("create", "--restart", "always:2", "--name", name, "--", "true", check=False)

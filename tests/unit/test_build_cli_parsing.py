@@ -78,10 +78,10 @@ def test_progress_goes_to_stderr(engine, tmp_path):
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["build"], 2, "the following arguments are required: CONTEXT"),
+        (["build"], 125, "the following arguments are required: CONTEXT"),
         (["build", "/nonexistent/ctx"], 1, 'unable to prepare context: path "/nonexistent/ctx" not found'),
-        (["build", "--build-arg", "=x", "."], 2, "invalid build-arg '=x': expected KEY=VALUE"),
-        (["build", "--label", "novalue", "."], 2, "invalid label 'novalue'"),
+        (["build", "--build-arg", "=x", "."], 125, "invalid build-arg '=x': expected KEY=VALUE"),
+        (["build", "--label", "novalue", "."], 125, "invalid label 'novalue'"),
         (["build", "-f", "/nonexistent/Dockerfile", "."], 1, "unable to evaluate symlinks in Dockerfile path: lstat /nonexistent/Dockerfile"),
     ],
 )

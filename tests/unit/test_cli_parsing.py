@@ -86,9 +86,9 @@ def requests(engine) -> list[str]:
         (["run", "--netw", "n", "--", "true"], "unrecognized arguments"),  # no prefix matching: --net is an alias
     ],
 )
-def test_bad_input_is_one_line_and_exit_2_before_any_request(fake_engine, args, message):
+def test_bad_input_is_one_line_and_exit_125_before_any_request(fake_engine, args, message):
     res = netcore(fake_engine, *args)
-    assert res.exit_code == 2, (res.stdout, res.stderr)
+    assert res.exit_code == 125, (res.stdout, res.stderr)  # Docker's code for the CLI's own errors
     assert res.stderr.startswith("Error: ") and message in res.stderr and res.stderr.count("\n") == 1, res.stderr
     assert res.stdout == "" and fake_engine[1] == []
 
@@ -163,7 +163,7 @@ def test_run_root_filesystem_and_containment_flags(fake_engine):
 ])
 def test_bad_mount_flags_are_one_line(fake_engine, args, message):
     res = netcore(fake_engine, *args)
-    assert res.exit_code == 2 and message in res.stderr and res.stderr.count("\n") == 1
+    assert res.exit_code == 125 and message in res.stderr and res.stderr.count("\n") == 1
     assert fake_engine[1] == []
 
 
@@ -220,7 +220,7 @@ def test_shell_completion_comes_from_the_cli_itself(tmp_path):
         return [line.split(",", 1)[1] for line in res.stdout.splitlines()]
 
     assert complete("netw") == ["network"]
-    assert set(complete("network", "")) == {"create", "ls", "inspect", "rm", "prune", "connect", "disconnect"}
+    assert set(complete("network", "")) == {"create", "ls", "inspect", "rm", "prune", "connect", "disconnect", "cni-config"}
     assert "--publish" in complete("run", "--pub")
     assert not os.path.exists(f"{tmp_path}/none.sock")  # completing never talks to (or starts) an engine
 
@@ -239,9 +239,9 @@ def test_shell_completion_comes_from_the_cli_itself(tmp_path):
         (["create", "--name", "x"], '"netcore create" requires at least 1 argument'),
     ],
 )
-def test_lifecycle_bad_input_is_one_line_and_exit_2_before_any_request(fake_engine, args, message):
+def test_lifecycle_bad_input_is_one_line_and_exit_125_before_any_request(fake_engine, args, message):
     res = netcore(fake_engine, *args)
-    assert res.exit_code == 2, (res.stdout, res.stderr)
+    assert res.exit_code == 125, (res.stdout, res.stderr)  # Docker's code for the CLI's own errors
     assert res.stderr.startswith("Error: ") and message in res.stderr and res.stderr.count("\n") == 1, res.stderr
     assert res.stdout == "" and fake_engine[1] == []
 
@@ -262,3 +262,28 @@ def test_lifecycle_commands_reach_the_engine_in_dockers_shape(fake_engine):
         "POST /containers/c1/wait HTTP/1.0",
         "DELETE /containers/c1?force=0&v=1 HTTP/1.0",
     ]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["network", "create", "--subnet", "10.1.0.0/24", "--subnet", "10.2.0.0/24", "n"], "only one --subnet per network is supported (got 2)"),
+    (["network", "create", "--aux-address", "a=10.1.0.5", "n"], "--aux-address needs a --subnet"),
+    (["network", "create", "--subnet", "10.1.0.0/24", "--aux-address", "a", "n"], "invalid auxiliary address 'a': expected KEY=VALUE"),
+    (["run", "--sig-proxy=maybe", "--", "true"], "argument --sig-proxy: invalid boolean value 'maybe'"),
+    (["exec", "--nosuch", "c1", "true"], "unrecognized arguments: --nosuch"),
+])
+def test_netexit_bad_input_exits_125_before_any_request(fake_engine, args, message):
+    res = netcore(fake_engine, *args)
+    assert (res.exit_code, res.stdout, fake_engine[1]) == (125, "", [])
+    assert res.stderr.startswith("Error: ") and message in res.stderr and res.stderr.count("\n") == 1, res.stderr
+
+
+def test_netexit_flags_reach_the_engine_in_dockers_shape(fake_engine):
+    body = body_of(fake_engine, "network", "create", "--attachable", "--subnet", "10.1.0.0/24",
+                   "--aux-address", "r=10.1.0.5", "--aux-address", "p=10.1.0.6", "n")
+    assert body["Attachable"] is True
+    assert body["IPAM"]["Config"] == [{"Subnet": "10.1.0.0/24", "AuxiliaryAddresses": {"r": "10.1.0.5", "p": "10.1.0.6"}}]
+    body = body_of(fake_engine, "run", "--network", "container:web", "--", "true")
+    assert body["Networks"] == [{"name": "container:web"}]
+    for flag in ("--sig-proxy", "--sig-proxy=false", "--sig-proxy=true"):  # optional value: `--` still ends the options
+        body = body_of(fake_engine, "run", flag, "--", "echo", "x")
+        assert (body["Image"], body["Cmd"]) == ("host", ["echo", "x"])

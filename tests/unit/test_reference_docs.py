@@ -13,7 +13,7 @@ import pytest
 import netcore.models as models
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "reference"
-OSL_MODULES = ("netns", "links", "addrs", "routes", "neigh", "sysctl")
+OSL_MODULES = ("netns", "links", "addrs", "routes", "neigh", "sysctl", "nftrules", "daemons", "birdctl")
 
 
 def _section(text: str, title: str) -> str:
