@@ -71,8 +71,12 @@ def driver_info() -> DriverInfo:
 
     Called: when the driver is loaded and when a network is created with it.
     Returns: a ``DriverInfo``. A plugin that implements no driver hooks need not
-    implement this.
-    Since: 0.1
+    implement this. Capabilities the core asks for by flag rather than by driver
+    name: ``gateway_bridge`` (with ``gateway_options``) offers the gateway network
+    that gives containers on multi-host networks egress (Docker's docker_gwbridge;
+    bridge declares it); the core creates it with the first driver, by name, that
+    declares it, and refuses such a container with one line if none does.
+    Since: 0.1 (gateway_bridge: 0.3)
     """
 
 
@@ -305,7 +309,16 @@ def peer_left(network: Network, endpoint: Endpoint) -> None:
 
 @hookspec
 def shutdown() -> None:
-    """Broadcast when the engine stops: release sockets, threads and files."""
+    """Broadcast when the engine stops (``Controller.close``): release sockets, threads and files.
+
+    Every plugin, drivers included, is an instance of its own controller (an entry
+    point names the class; netcore builds one per plugin manager), so this is where
+    a driver stops the threads it started (routed: its cluster-watch retry). The
+    kernel state stays: containers keep running across an engine restart. Called
+    once; a failure is logged and does not keep the other plugins from stopping.
+
+    Since: 0.2 (drivers: 0.3)
+    """
 
 
 # ---------------------------------------------------------------- IPAM -----------

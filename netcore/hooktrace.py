@@ -8,7 +8,7 @@ Each hook call that reaches a plugin becomes one line on the ``netcore.hooks`` l
     hook macvlan.create_network(network=bad/0c1d...) raised InvalidConfig: unknown macvlan driver option 'x' [0.1 ms]
 
 Driver and IPAM hooks go to one plugin; broadcast observers (``network_created`` ...)
-are traced per plugin as the core calls each of them.
+are traced per plugin too: the core calls each one through its own hook caller.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["install", "wanted", "summary", "trace_call", "log"]
+__all__ = ["install", "wanted", "summary", "log"]
 
 log = logging.getLogger("netcore.hooks")
 _starts = threading.local()
@@ -91,19 +91,3 @@ def install(pm: Any, names: frozenset[str]) -> None:
         _line(plugins, hook, kwargs, lambda: _outcome(outcome.get_result() if outcome.exception is None else None, outcome.exception), started)
 
     pm.add_hookcall_monitoring(before, after)
-    pm.netcore_trace = names  # read by ``trace_call`` for the observers the core calls one by one
-
-
-def trace_call(pm: Any, plugin: str, hook: str, kwargs: Mapping[str, Any], call: Any) -> Any:
-    """Call ``call()`` (one observer's hook), traced like the others if tracing is on."""
-    names = getattr(pm, "netcore_trace", None)
-    if names is None or not _selected(names, hook, (plugin,)):
-        return call()
-    started = time.perf_counter()
-    try:
-        result = call()
-    except BaseException as exc:
-        _line((plugin,), hook, kwargs, lambda: _outcome(exc=exc), started)
-        raise
-    _line((plugin,), hook, kwargs, lambda: _outcome(result), started)
-    return result

@@ -185,6 +185,11 @@ class DriverInfo:
     host_namespace: bool = False  # True: its sandboxes are the host's own netns (host)
     ipam: str | None = None  # the IPAM its networks use unless --ipam-driver names another (routed: its block IPAM)
     link_local: bool = False  # True: its networks may take subnets in 169.254.0.0/16, which are refused otherwise
+    # True: it makes the gateway network (names.GATEWAY_NETWORK, Docker's docker_gwbridge) that
+    # gives containers on multi-host networks egress and published ports; the core creates that
+    # network with the first driver declaring it, with ``gateway_options`` (bridge: icc off)
+    gateway_bridge: bool = False
+    gateway_options: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

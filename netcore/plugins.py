@@ -2,11 +2,14 @@
 
 Built-in drivers and third-party ones take the same path: entry points in the
 ``netcore.drivers`` group, registered under their entry-point name, which is the
-driver name users pass to ``network create -d``.
+driver name users pass to ``network create -d``. An entry point names a class (a
+factory), built once per plugin manager, so two controllers in one process share
+no driver state; one naming an already-built object is registered as it is.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import os
 from collections.abc import Iterable
@@ -30,11 +33,14 @@ def make_plugin_manager(
     plugins: Iterable[tuple[str, object]] = (),
     autoload: bool = True,
     blocked: Iterable[str] = (),
+    essential: Iterable[str] = (),
 ) -> pluggy.PluginManager:
     """A validated manager: explicit plugins, then entry points, then ``check_pending``.
 
-    ``NETCORE_DISABLE_PLUGIN_AUTOLOAD=1`` turns entry-point loading off;
-    ``NETCORE_TRACE_HOOKS=1`` logs every hook call (``netcore.hooktrace``).
+    ``NETCORE_DISABLE_PLUGIN_AUTOLOAD=1`` turns entry-point loading off, except for
+    the ``essential`` names (what the engine cannot run without: the runtime names
+    the drivers of its predefined networks); ``NETCORE_TRACE_HOOKS=1`` logs every hook call
+    (``netcore.hooktrace``).
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
@@ -44,7 +50,9 @@ def make_plugin_manager(
         for name, plugin in plugins:
             pm.register(plugin, name=name)
         if autoload and not os.environ.get("NETCORE_DISABLE_PLUGIN_AUTOLOAD"):
-            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+            _load_entry_points(pm)
+        elif essential:
+            _load_entry_points(pm, frozenset(essential))
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
         name = pm.get_name(exc.plugin) or repr(exc.plugin)
@@ -57,12 +65,28 @@ def make_plugin_manager(
     return pm
 
 
+def _load_entry_points(pm: pluggy.PluginManager, only: frozenset[str] | None = None) -> None:
+    """pluggy's ``load_setuptools_entrypoints``, but an entry point naming a class is built:
+    each manager gets its own driver instances."""
+    for dist in importlib.metadata.distributions():
+        for ep in dist.entry_points:
+            if ep.group != ENTRY_POINT_GROUP or (only is not None and ep.name not in only):
+                continue
+            if pm.has_plugin(ep.name) or pm.is_blocked(ep.name):
+                continue
+            loaded = ep.load()
+            plugin = loaded() if isinstance(loaded, type) else loaded
+            pm.register(plugin, name=ep.name)
+            pm._plugin_distinfo.append((plugin, dist))  # as pluggy's loader does: list_plugin_distinfo() stays true
+
+
 class Hooks:
     """Typed access to the hooks: one driver's callers, or the broadcast observers."""
 
     def __init__(self, pm: pluggy.PluginManager) -> None:
         self.pm = pm
         self._subsets: dict[str, Any] = {}
+        self._observer_callers: dict[str, tuple[frozenset[object], list[tuple[str, Any]]]] = {}
 
     def _names_implementing(self, hook: str) -> list[str]:
         caller = getattr(self.pm.hook, hook)
@@ -80,6 +104,10 @@ class Hooks:
             known = self._find(name, kind, known)
         if name not in known:
             raise NotFound(f"{kind} {name!r} not found (loaded: {', '.join(known) or 'none'})")
+        return self._relay(name)
+
+    def _relay(self, name: str) -> Any:
+        """The hook callers reaching plugin ``name`` only, cached."""
         plugins = frozenset(self.pm.get_plugins())
         cached = self._subsets.get(name)
         if cached is None or cached[0] != plugins:  # rebuilt when a plugin came or went
@@ -104,7 +132,7 @@ class Hooks:
         return self.drivers() if kind == "driver" else self.ipam_drivers()
 
     def driver(self, name: str) -> Any:
-        """The hook relay of network driver ``name``: ``hooks.driver("bridge").join(...)``."""
+        """The hook relay of network driver ``name``: ``hooks.driver(net.driver).join(...)``."""
         return self._subset(name, "driver", self.drivers())
 
     def implements(self, name: str, hook: str) -> bool:
@@ -120,12 +148,21 @@ class Hooks:
         Observers run after the operation committed: one that fails is logged and
         neither undoes the operation nor keeps the other observers from hearing of it.
         """
-        for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls()):  # pluggy's LIFO order
-            args = {arg: kwargs[arg] for arg in impl.argnames}
+        for name, caller in self._observers(hook):
             try:
-                hooktrace.trace_call(self.pm, impl.plugin_name, hook, args, lambda: impl.function(**args))
+                caller(**kwargs)
             except Exception:
-                log.exception("plugin %s failed in %s", impl.plugin_name, hook)
+                log.exception("plugin %s failed in %s", name, hook)
+
+    def _observers(self, hook: str) -> list[tuple[str, Any]]:
+        """One pluggy caller per plugin implementing ``hook`` (so tracing and wrappers apply,
+        and one failure stops no other), in pluggy's LIFO order; cached until a plugin comes or goes."""
+        plugins = frozenset(self.pm.get_plugins())
+        cached = self._observer_callers.get(hook)
+        if cached is None or cached[0] != plugins:
+            impls = reversed(getattr(self.pm.hook, hook).get_hookimpls())
+            cached = self._observer_callers[hook] = (plugins, [(i.plugin_name, getattr(self._relay(i.plugin_name), hook)) for i in impls])
+        return cached[1]
 
     def configure(self, context: Any) -> None:
         self.pm.hook.configure.call_historic(kwargs={"context": context})

@@ -45,6 +45,9 @@ python3 -m venv .venv
 .venv/bin/pip install -q -e '.[test]' --config-settings editable_mode=compat
 mkdir -p .venv/libexec
 gcc -static -Os -o .venv/libexec/netcore-setuser runtime/engine/helpers/setuser.c
+# the CNI plugin podman and other CNI runtimes exec per operation: a static forwarder to the engine,
+# next to the netcore command (after pip, which removes the console script an older install put there)
+gcc -static -Os -Wall -o .venv/bin/netcore-cni runtime/cni/netcore-cni.c
 if [ -d tests/plugins/netcore-dummy-driver ]; then
     .venv/bin/pip install -q -e tests/plugins/netcore-dummy-driver --config-settings editable_mode=compat
 fi

@@ -315,7 +315,7 @@ def controller(engine_root: str) -> Iterator[Any]:
         pytest.skip("needs root")
     from netcore.controller import on_host
 
-    c = on_host(engine_root)
+    c = on_host(engine_root, default_driver="bridge")
     try:
         c.start()
         yield c

@@ -24,7 +24,7 @@ from tests.benchmarks.image import IMAGE, build_rootfs_tar
 
 __all__ = ["PodmanHost", "available", "IMAGE", "CNI_PLUGIN_DIR"]
 
-CNI_PLUGIN_DIR = str(Path(sys.executable).parent)  # where pip put netcore-cni
+CNI_PLUGIN_DIR = str(Path(sys.executable).parent)  # where scripts/setup.sh builds netcore-cni
 DEBIAN_CNI = "/usr/lib/cni"
 
 
@@ -37,7 +37,7 @@ def available() -> str | None:
     if not os.path.exists("/bin/busybox"):
         return "busybox-static is not installed"
     if not os.path.exists(f"{CNI_PLUGIN_DIR}/netcore-cni"):
-        return "netcore-cni is not installed (pip install -e .)"
+        return "netcore-cni is not built (scripts/setup.sh)"
     return None
 
 

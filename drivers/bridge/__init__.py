@@ -32,7 +32,7 @@ from netcore.osl import links, netns, sysctl
 from drivers.bridge import device, firewall
 from drivers.bridge.plan import BridgePlan, plan_network
 
-__all__ = ["BridgeDriver", "plugin"]
+__all__ = ["BridgeDriver"]
 
 
 class BridgeDriver:
@@ -47,7 +47,7 @@ class BridgeDriver:
 
     @hookimpl
     def driver_info(self) -> DriverInfo:
-        return DriverInfo(name="bridge")
+        return DriverInfo(name="bridge", gateway_bridge=True, gateway_options={"icc": "false"})  # docker_gwbridge: icc off
 
     def _plan(self, network: Network) -> BridgePlan:
         assert self.ctx is not None, "bridge driver used before configure()"
@@ -175,6 +175,3 @@ def _unprogram(fw: Any, plan: BridgePlan) -> None:
         fw.apply(firewall.unprogram(plan, fw.family, fw.table, set(firewall.chains(plan))))
     except KernelError:
         fw.apply(firewall.unprogram(plan, fw.family, fw.table, {o["chain"]["name"] for o in fw.list() if "chain" in o}))
-
-
-plugin = BridgeDriver()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from netcore import DriverInfo, Endpoint, InvalidConfig, JoinInfo, Network, Sandbox, hookimpl
 
-__all__ = ["HostDriver", "plugin"]
+__all__ = ["HostDriver"]
 
 
 class HostDriver:
@@ -32,6 +32,3 @@ class HostDriver:
     @hookimpl
     def leave(self, network: Network, endpoint: Endpoint, sandbox: Sandbox) -> None:
         return None
-
-
-plugin = HostDriver()

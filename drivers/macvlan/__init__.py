@@ -188,6 +188,3 @@ def _remove_parent(plan: MacvlanPlan) -> None:
         if link is None or link.alias != plan.alias:
             return
         links.delete(ipr, plan.parent)
-
-
-plugin = MacvlanDriver()

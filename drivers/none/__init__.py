@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from netcore import DriverInfo, Endpoint, InvalidConfig, JoinInfo, Network, Sandbox, hookimpl
 
-__all__ = ["NoneDriver", "plugin"]
+__all__ = ["NoneDriver"]
 
 
 class NoneDriver:
@@ -29,6 +29,3 @@ class NoneDriver:
     @hookimpl
     def leave(self, network: Network, endpoint: Endpoint, sandbox: Sandbox) -> None:
         return None
-
-
-plugin = NoneDriver()

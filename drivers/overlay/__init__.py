@@ -32,7 +32,7 @@ from netcore import (
 from drivers.overlay import sandbox as ovs
 from drivers.overlay.plan import VNI, OverlayPlan, canonical_options, parse_vni, plan_network
 
-__all__ = ["OverlayDriver", "plugin"]
+__all__ = ["OverlayDriver"]
 
 
 class OverlayDriver:
@@ -160,6 +160,3 @@ class OverlayDriver:
     def endpoint_oper_info(self, network: Network, endpoint: Endpoint) -> dict[str, Any] | None:
         plan = self._plan(network)
         return {"vni": plan.vni, "overlay_netns": plan.netns, "host_interface": names.veth_name(endpoint.id)}
-
-
-plugin = OverlayDriver()

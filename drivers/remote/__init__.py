@@ -20,7 +20,7 @@ from drivers.remote.discovery import locate
 from drivers.remote.driver import RemoteDriver
 from drivers.remote.ipam import RemoteIpam
 
-__all__ = ["RemotePlugins", "plugin"]
+__all__ = ["RemotePlugins"]
 
 NETWORK, IPAM = "NetworkDriver", "IpamDriver"
 
@@ -63,6 +63,3 @@ class RemotePlugins:
         if NETWORK in implements:
             return RemoteDriver(client, caps)
         return RemoteIpam(client, space)
-
-
-plugin = RemotePlugins()

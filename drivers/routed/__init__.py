@@ -52,7 +52,7 @@ from drivers.routed.bird import Bird, render
 from drivers.routed.blocks import BLOCK, Block, BlockIpam
 from drivers.routed.plan import BGP, GATEWAY, STORE, RoutedPlan, plan_network
 
-__all__ = ["RoutedDriver", "plugin"]
+__all__ = ["RoutedDriver"]
 
 log = logging.getLogger("netcore.routed")
 NAME = "routed"
@@ -63,6 +63,8 @@ class RoutedDriver:
         self.ctx: EngineContext | None = None
         self.lock = threading.RLock()
         self._known: dict[str, Block] = {}  # cluster: every block record, from the watch
+        self._stopping = threading.Event()  # set by shutdown: background threads end
+        self._threads: list[threading.Thread] = []
 
     # ================================================================ engine ====
 
@@ -85,7 +87,9 @@ class RoutedDriver:
                 self._watch_cluster()
             except NetcoreError as exc:  # etcd away at start: the routes already in the kernel stay
                 log.warning("routed: %s; watching blocks once it answers", exc)
-                threading.Thread(target=self._watch_later, daemon=True).start()
+                thread = threading.Thread(target=self._watch_later, name="routed-watch-later", daemon=True)
+                self._threads.append(thread)
+                thread.start()
 
     def _watch_cluster(self) -> None:
         """Every block claimed in the cluster, then every change: routes follow (store mode)."""
@@ -98,13 +102,20 @@ class RoutedDriver:
 
     def _watch_later(self) -> None:
         delays = Backoff(0.5, 10.0)
-        while True:
-            delays.wait()
+        while not delays.wait(self._stopping):
             try:
                 self._watch_cluster()
                 return
             except NetcoreError as exc:
                 log.debug("routed: cluster still away: %s", exc)
+
+    @hookimpl
+    def shutdown(self) -> None:
+        """The engine stops: end the background threads (BIRD itself keeps routing)."""
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._threads.clear()
 
     @hookimpl
     def driver_info(self) -> DriverInfo:
@@ -446,6 +457,3 @@ class RoutedDriver:
 
 def _chains(fw: Any) -> set[str]:
     return {o["chain"]["name"] for o in fw.list() if "chain" in o}
-
-
-plugin = RoutedDriver()

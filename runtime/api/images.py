@@ -15,6 +15,7 @@ from netcore import InvalidConfig
 
 from runtime.api.server import RAW, Router, Stream
 from runtime.engine.images import ImageStore
+from runtime.engine import listing
 from runtime.engine.streams import ArchiveError, Prefetcher
 from runtime.engine.volumes import Volumes
 
@@ -58,7 +59,7 @@ def _reading(fn: Any) -> Any:
 
 
 def add_routes(r: Router, images: ImageStore, volumes: Volumes) -> None:
-    r.add("GET", "/images/json", lambda **_: images.list())
+    r.add("GET", "/images/json", lambda query, **_: listing.images(images.list(), query))
     r.add("POST", "/images/load", _reading(lambda body, **_: {"Loaded": _prefetched(images.load, body)}), body=RAW)
     r.add("POST", "/images/create", _reading(lambda body, query, **_: _import(images, body, query)), body=RAW)
     r.add("GET", "/images/get", lambda query, **_: _save(images, query))
@@ -66,7 +67,7 @@ def add_routes(r: Router, images: ImageStore, volumes: Volumes) -> None:
     r.add("POST", r"/images/(?P<ref>.+)/tag", lambda ref, query, **_: _tag(images, unquote(ref), query))
     r.add("DELETE", r"/images/(?P<ref>.+)", lambda ref, query, **_: images.remove(unquote(ref), force=query.get("force") == "1"))
 
-    r.add("GET", "/volumes", lambda **_: {"Volumes": volumes.list(), "Warnings": None})
+    r.add("GET", "/volumes", lambda query, **_: {"Volumes": listing.volumes(volumes, query), "Warnings": None})
     r.add("POST", "/volumes/create", lambda body, **_: _create_volume(volumes, body or {}))
     r.add("POST", "/volumes/prune", lambda query, **_: _prune(volumes, query))
     r.add("GET", r"/volumes/(?P<name>[^/]+)", lambda name, **_: volumes.view(unquote(name)))

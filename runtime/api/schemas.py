@@ -163,6 +163,9 @@ class FlagQuery(Query):
 
 class ListQuery(Query):
     all: bool = False
+    limit: Annotated[int, Field(ge=-1)] = 0  # ps -n: the N newest, in every state
+    size: bool = False  # ps -s: SizeRw and SizeRootFs
+    filters: Text | None = None  # Docker's JSON, read by runtime.filters
 
 
 class StopQuery(Query):

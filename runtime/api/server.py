@@ -131,6 +131,14 @@ class Hijack:
         self.content_type = content_type
 
 
+class Answer:
+    """A handler's answer with a status of its own and a JSON body (CNI's error object is a
+    4xx's body, not ``{"message"}``: ``netcore-cni`` prints the body as it comes)."""
+
+    def __init__(self, status: int, payload: Any) -> None:
+        self.status, self.payload = status, payload
+
+
 class RawBody:
     """A raw request body (``Content-Type: application/x-tar``): ``Content-Length`` bytes, or
     (none given) up to the client's half-close, read by the handler as it arrives."""
@@ -492,6 +500,8 @@ class ApiServer:
             return _answer(500, {"message": _one_line(f"internal error: {type(exc).__name__}: {exc}")})
         if isinstance(result, (Stream, Hijack)):
             return result
+        if isinstance(result, Answer):
+            return _answer(result.status, result.payload)
         return _answer(200 if result is not None else 204, result)
 
     def _test_switches(self, req: _Request) -> Any:

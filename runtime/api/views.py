@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from netcore import NetcoreError, Network
@@ -9,7 +10,9 @@ from netcore.controller import Controller
 
 from runtime import portspec
 
-__all__ = ["network_view", "container_view", "container_summary"]
+__all__ = ["network_view", "container_view", "container_summary", "state_paths", "ZERO_TIME"]
+
+ZERO_TIME = "0001-01-01T00:00:00Z"  # Docker's time of what has not happened (never started, not finished)
 
 
 def network_view(ctl: Controller, net: Network, driver_state: bool = True) -> dict[str, Any]:
@@ -111,6 +114,8 @@ def container_summary(ctl: Controller, rec: dict[str, Any]) -> dict[str, Any]:
     return {
         "ID": rec["id"],
         "Names": rec["name"],
+        "Image": rec.get("image") or "host",
+        "ImageID": rec.get("image_id") or "host",
         "Command": " ".join(rec["argv"]),
         "CreatedAt": rec["created"],
         "State": rec["state"],
@@ -120,6 +125,23 @@ def container_summary(ctl: Controller, rec: dict[str, Any]) -> dict[str, Any]:
         "Ports": portspec.format_ps(_ports(ctl, rec)),
         "Networks": ",".join(sorted(_networks(ctl, rec))) if rec["state"] == "running" else "",
         "Labels": rec.get("labels") or {},
+        "Mounts": [m.get("Name") or m.get("Source") or "" for m in rec.get("mounts") or ()],
+        "LocalVolumes": sum(1 for m in rec.get("mounts") or () if m.get("Type") == "volume"),
+    }
+
+
+def _default_bridge(networks: dict[str, Any]) -> dict[str, Any]:
+    """Docker's top-level ``NetworkSettings`` fields: the default ``bridge`` network's endpoint, else empty."""
+    ep = networks.get("bridge") or {}
+    return {
+        "EndpointID": ep.get("EndpointID", ""),
+        "Gateway": ep.get("Gateway", ""),
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "IPAddress": ep.get("IPAddress", ""),
+        "IPPrefixLen": ep.get("IPPrefixLen", 0),
+        "IPv6Gateway": "",
+        "MacAddress": ep.get("MacAddress", ""),
     }
 
 
@@ -128,6 +150,7 @@ def container_view(ctl: Controller, rec: dict[str, Any], health: dict[str, Any] 
     proc = rec.get("process") or {}
     running = rec["state"] == "running"
     sandbox = ctl.sandbox(rec["id"])
+    networks = _networks(ctl, rec, driver_state=True)
     return {
         "Id": rec["id"],
         "Name": "/" + rec["name"],
@@ -139,17 +162,24 @@ def container_view(ctl: Controller, rec: dict[str, Any], health: dict[str, Any] 
             "Status": rec["state"],
             "Running": running or rec["state"] == "restarting",  # as Docker: a restarting container counts as running
             "Restarting": rec["state"] == "restarting",
+            "OOMKilled": False,
             "Dead": False,
             "Pid": proc.get("pid", 0) if running else 0,
             "ExitCode": rec["exit_code"] or 0,
             "Error": rec.get("error") or "",
-            "StartedAt": rec["started_at"],
-            "FinishedAt": rec["finished_at"],
+            "StartedAt": rec["started_at"] or ZERO_TIME,
+            "FinishedAt": rec["finished_at"] or ZERO_TIME,
             **({"Health": health} if health is not None else {}),
         },
         "RestartCount": rec.get("restart_count", 0),
+        "Platform": "linux",
+        "Driver": "overlay",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
         "Config": {
             "Hostname": rec["hostname"],
+            "Domainname": "",
             "Tty": rec.get("tty", False),
             "OpenStdin": rec.get("open_stdin", False),
             "StdinOnce": rec.get("stdin_once", False),
@@ -180,8 +210,32 @@ def container_view(ctl: Controller, rec: dict[str, Any], health: dict[str, Any] 
             "SeccompProgram": rec.get("seccomp") or "",
         },
         "NetworkSettings": {
+            "Bridge": "",
+            "SandboxID": sandbox.id if sandbox else "",
+            "HairpinMode": False,
+            "LinkLocalIPv6Address": "",
+            "LinkLocalIPv6PrefixLen": 0,
+            "SecondaryIPAddresses": None,
+            "SecondaryIPv6Addresses": None,
             "SandboxKey": sandbox.netns_path if sandbox and sandbox.netns_path else "",
             "Ports": _ports(ctl, rec),
-            "Networks": _networks(ctl, rec, driver_state=True),
+            **_default_bridge(networks),
+            "Networks": networks,
         },
+    }
+
+
+def state_paths(sdir: str, upper: str, work: str) -> dict[str, Any]:
+    """``inspect``'s Docker fields that name the container's files on the host: its
+    resolv.conf, hostname and hosts (those it has), and its overlay upper and work dirs."""
+    def path(name: str) -> str:
+        p = os.path.join(sdir, name)
+        return p if os.path.exists(p) else ""
+
+    return {
+        "ResolvConfPath": path("resolv.conf"),
+        "HostnamePath": path("hostname"),
+        "HostsPath": path("hosts"),
+        "ExecIDs": None,
+        "GraphDriver": {"Name": "overlay", "Data": {"UpperDir": upper, "WorkDir": work}},
     }

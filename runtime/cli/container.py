@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -10,7 +9,8 @@ import click
 
 from runtime.api.client import ApiError, q
 from runtime.cli.base import INT, Cli, Command, choice, option, pair, parsed, pass_cli, rest
-from runtime.cli.output import ago, inspect_all, json_lines, short_id, status, table
+from runtime.cli.filterflag import FORMAT_HELP, filter_option
+from runtime.cli.output import inspect_objects
 
 __all__ = ["run", "create", "start", "restart", "kill", "wait", "attach_", "ps", "exec_", "logs", "stop", "rm", "inspect", "port",
            "network_spec", "container_options"]
@@ -380,30 +380,19 @@ def attach_(cli: Cli, no_stdin: bool, sig_proxy: bool, container: str) -> None:
 
 @click.command(cls=Command)
 @option("-a", "--all", "all_", is_flag=True, help="Show all containers (default shows just running).")
-@option("-q", "--quiet", is_flag=True, help="Only display container IDs.")
+@filter_option()
+@option("--format", "fmt", metavar="FORMAT", help=FORMAT_HELP)
+@option("-n", "--last", type=INT, default=-1, metavar="N", help="Show n last created containers (includes all states) (default -1).")
+@option("-l", "--latest", is_flag=True, help="Show the latest created container (includes all states).")
 @option("--no-trunc", is_flag=True, help="Do not truncate the output.")
-@option("--format", "fmt", default="table", type=choice("table", "json"))
+@option("-q", "--quiet", is_flag=True, help="Only display container IDs.")
+@option("-s", "--size", is_flag=True, help="Display total file sizes.")
 @pass_cli
-def ps(cli: Cli, all_: bool, quiet: bool, no_trunc: bool, fmt: str) -> None:
+def ps(cli: Cli, **opts) -> None:
     """List containers."""
-    rows = cli.client.request("GET", "/containers/json", query={"all": "1" if all_ else "0"})
-    ident = (lambda i: i) if no_trunc else short_id
-    if quiet:
-        for r in rows:
-            print(ident(r["ID"]))
-        return
-    if fmt == "json":
-        json_lines(dict(r, ID=ident(r["ID"])) for r in rows)
-        return
+    from runtime.cli import listings
 
-    def command_of(r):
-        cmd = r["Command"]
-        return json.dumps(cmd if no_trunc or len(cmd) <= 20 else cmd[:19] + "…", ensure_ascii=False)
-
-    table(
-        ["CONTAINER ID", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"],
-        [(ident(r["ID"]), command_of(r), ago(r["CreatedAt"]), status(r), r["Ports"], r["Names"]) for r in rows],
-    )
+    listings.ps(cli, **opts)
 
 
 @click.command("exec", cls=Command, context_settings=COMMAND_LINE)
@@ -494,11 +483,13 @@ def rm(cli: Cli, force: bool, volumes: bool, containers: tuple[str, ...]) -> Non
 
 
 @click.command(cls=Command)
-@click.argument("containers", nargs=-1, required=True, metavar="CONTAINER")
+@option("-f", "--format", "fmt", metavar="FORMAT", help="Format output using a custom template: 'json', or a Go template.")
+@option("--type", "type_", type=choice("container", "image", "network", "volume"), help="Only inspect objects of the given type.")
+@click.argument("containers", nargs=-1, required=True, metavar="NAME|ID")
 @pass_cli
-def inspect(cli: Cli, containers: tuple[str, ...]) -> None:
-    """Display detailed information on one or more containers."""
-    inspect_all(cli.client, (f"/containers/{q(c)}/json" for c in containers))
+def inspect(cli: Cli, fmt: str | None, type_: str | None, containers: tuple[str, ...]) -> None:
+    """Return low-level information on containers, images, networks and volumes."""
+    inspect_objects(cli.client, containers, type_, fmt)
 
 
 @click.command(cls=Command)

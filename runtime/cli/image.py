@@ -13,8 +13,9 @@ import time
 import click
 
 from runtime.api.client import ApiError, q
-from runtime.cli.base import Cli, Command, Group, choice, option, pass_cli
-from runtime.cli.output import ago, inspect_all, json_lines, table
+from runtime.cli.base import Cli, Command, Group, option, pass_cli
+from runtime.cli.filterflag import FORMAT_HELP, encode, filter_option
+from runtime.cli.output import inspect_all
 
 __all__ = ["image", "ls", "import_", "load", "save", "tag", "rmi", "human_size"]
 
@@ -61,49 +62,33 @@ def image() -> None:
 
 @image.command("ls", cls=Command)
 @option("-a", "--all", "all_", is_flag=True, help="Show all images (there are no intermediate images to hide).")
-@option("-q", "--quiet", is_flag=True, help="Only show image IDs.")
+@filter_option()
+@option("--format", "fmt", metavar="FORMAT", help=FORMAT_HELP)
 @option("--no-trunc", is_flag=True, help="Don't truncate output.")
-@option("--format", "fmt", default="table", type=choice("table", "json"))
+@option("-q", "--quiet", is_flag=True, help="Only show image IDs.")
 @click.argument("reference", required=False, metavar="[REPOSITORY[:TAG]]")
 @pass_cli
-def ls(cli: Cli, all_: bool, quiet: bool, no_trunc: bool, fmt: str, reference: str | None) -> None:
+def ls(cli: Cli, all_: bool, filters: tuple[str, ...], fmt: str | None, no_trunc: bool, quiet: bool, reference: str | None) -> None:
     """List images."""
-    rows = _rows(cli.client.request("GET", "/images/json"), reference)
+    from runtime.cli.listings import images, precheck
+
+    precheck(fmt)
+    rows = _rows(cli.client.request("GET", "/images/json", query=encode(filters)), reference)
     ident = (lambda i: i) if no_trunc else _short
     if quiet:
         for i in dict.fromkeys(ident(img["Id"]) for img, _, _ in rows):
             print(i)
         return
-    if fmt == "json":
-        json_lines(
-            {
-                "Containers": "N/A" if img["Containers"] < 0 else str(img["Containers"]),
-                "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(img["Created"])) if img["Created"] else "",
-                "CreatedSince": ago(_stamp(img["Created"])) if img["Created"] else "N/A",
-                "Digest": "<none>",
-                "ID": ident(img["Id"]),
-                "Repository": repo,
-                "SharedSize": "N/A",
-                "Size": human_size(img["Size"]),
-                "Tag": tag,
-                "UniqueSize": "N/A",
-                "VirtualSize": human_size(img["Size"]),
-            }
-            for img, repo, tag in rows
-        )
-        return
-    table(
-        ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"],
-        [(repo, tag, ident(img["Id"]), ago(_stamp(img["Created"])) if img["Created"] else "N/A", human_size(img["Size"])) for img, repo, tag in rows],
-    )
+    images(rows, fmt, ident, human_size, _stamp)
 
 
 @image.command("inspect", cls=Command)
+@option("-f", "--format", "fmt", metavar="FORMAT", help="Format output using a custom template: 'json', or a Go template.")
 @click.argument("images", nargs=-1, required=True, metavar="IMAGE")
 @pass_cli
-def inspect(cli: Cli, images: tuple[str, ...]) -> None:
+def inspect(cli: Cli, fmt: str | None, images: tuple[str, ...]) -> None:
     """Display detailed information on one or more images."""
-    inspect_all(cli.client, (f"/images/{q(i)}/json" for i in images))
+    inspect_all(cli.client, (f"/images/{q(i)}/json" for i in images), fmt)
 
 
 def _open_input(path: str) -> int:

@@ -8,7 +8,8 @@ import click
 
 from runtime.api.client import ApiError, q
 from runtime.cli.base import INT, Cli, Group, choice, option, pair, pass_cli
-from runtime.cli.output import confirm, inspect_all, json_lines, short_id, table
+from runtime.cli.filterflag import FORMAT_HELP, encode, filter_option
+from runtime.cli.output import confirm, inspect_all
 
 __all__ = ["network"]
 
@@ -56,29 +57,25 @@ def create(cli: Cli, driver: str, subnets: tuple[str, ...], gateway: str | None,
 
 
 @network.command()
-@option("-q", "--quiet", is_flag=True, help="Only display network IDs.")
+@filter_option()
+@option("--format", "fmt", metavar="FORMAT", help=FORMAT_HELP)
 @option("--no-trunc", is_flag=True, help="Do not truncate the output.")
-@option("--format", "fmt", default="table", type=choice("table", "json"))
+@option("-q", "--quiet", is_flag=True, help="Only display network IDs.")
 @pass_cli
-def ls(cli: Cli, quiet: bool, no_trunc: bool, fmt: str) -> None:
+def ls(cli: Cli, filters: tuple[str, ...], fmt: str | None, no_trunc: bool, quiet: bool) -> None:
     """List networks."""
-    nets = cli.client.request("GET", "/networks")
-    ident = (lambda i: i) if no_trunc else short_id
-    if quiet:
-        for n in nets:
-            print(ident(n["Id"]))
-    elif fmt == "json":
-        json_lines({"ID": ident(n["Id"]), "Name": n["Name"], "Driver": n["Driver"], "Scope": n["Scope"], "Internal": n["Internal"]} for n in nets)
-    else:
-        table(["NETWORK ID", "NAME", "DRIVER", "SCOPE"], [(ident(n["Id"]), n["Name"], n["Driver"], n["Scope"]) for n in nets])
+    from runtime.cli.listings import network_ls
+
+    network_ls(cli, filters, fmt, no_trunc, quiet)
 
 
 @network.command()
+@option("-f", "--format", "fmt", metavar="FORMAT", help="Format output using a custom template: 'json', or a Go template.")
 @click.argument("names", nargs=-1, required=True, metavar="NETWORK")
 @pass_cli
-def inspect(cli: Cli, names: tuple[str, ...]) -> None:
+def inspect(cli: Cli, fmt: str | None, names: tuple[str, ...]) -> None:
     """Display detailed information on one or more networks."""
-    inspect_all(cli.client, (f"/networks/{q(name)}" for name in names))
+    inspect_all(cli.client, (f"/networks/{q(name)}" for name in names), fmt)
 
 
 @network.command()
@@ -103,13 +100,14 @@ def rm(cli: Cli, names: tuple[str, ...]) -> None:
 
 
 @network.command()
+@filter_option(short=False)
 @option("-f", "--force", is_flag=True, help="Do not prompt for confirmation.")
 @pass_cli
-def prune(cli: Cli, force: bool) -> None:
+def prune(cli: Cli, filters: tuple[str, ...], force: bool) -> None:
     """Remove all unused user networks."""
     if not force and not confirm("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue?"):
         return
-    deleted = cli.client.request("POST", "/networks/prune")["NetworksDeleted"]
+    deleted = cli.client.request("POST", "/networks/prune", query=encode(filters))["NetworksDeleted"]
     if deleted:
         print("Deleted Networks:")
         for name in deleted:

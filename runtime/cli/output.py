@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
     from typing import Any
 
-__all__ = ["table", "json_lines", "ago", "short_id", "status", "inspect_all", "confirm"]
+__all__ = ["table", "json_lines", "ago", "short_id", "status", "inspect_all", "inspect_objects", "confirm"]
 
 
 def short_id(value: str) -> str:
@@ -66,15 +66,52 @@ def status(row: dict[str, Any]) -> str:
     return row["Status"]
 
 
-def inspect_all(client: Any, paths: Iterable[str]) -> None:
-    """``inspect`` of several objects: print the JSON array of those found, then fail on the last error."""
+def _printer(fmt: str | None):
+    """How ``inspect`` prints what it found: the JSON array, or each object through ``-f``'s template."""
+    if fmt:
+        from runtime.cli.formatting import inspecting
+
+        return inspecting(fmt)
+    return lambda out: print(json.dumps(out, indent=4))
+
+
+def inspect_all(client: Any, paths: Iterable[str], fmt: str | None = None) -> None:
+    """``inspect`` of several objects: print the JSON array of those found (or each through the
+    ``-f`` template), then fail on the last error."""
+    show = _printer(fmt)
     out, failed = [], None
     for path in paths:
         try:
             out.append(client.request("GET", path))
         except Exception as exc:  # ApiError: keep going like Docker, report at the end
             failed = exc
-    print(json.dumps(out, indent=4))
+    show(out)
+    if failed:
+        raise failed
+
+
+_INSPECT_PATHS = {"container": "/containers/{}/json", "image": "/images/{}/json", "network": "/networks/{}", "volume": "/volumes/{}"}
+
+
+def inspect_objects(client: Any, refs: Iterable[str], type_: str | None = None, fmt: str | None = None) -> None:
+    """Top-level ``inspect``: each name as a container, else an image, a network, a volume (Docker's
+    order), or only as ``type_``; the output as ``inspect_all``'s."""
+    from runtime.api.client import ApiError, q
+
+    show = _printer(fmt)
+    out, failed = [], None
+    for ref in refs:
+        for kind in (type_,) if type_ else ("container", "image", "network", "volume"):
+            try:
+                out.append(client.request("GET", _INSPECT_PATHS[kind].format(q(ref))))
+                break
+            except ApiError as exc:
+                if exc.status not in (400, 404) or type_:  # 400: not a valid name of this kind (an image reference)
+                    failed = exc
+                    break
+        else:
+            failed = ApiError(0, f"No such {type_ or 'object'}: {ref}")
+    show(out)
     if failed:
         raise failed
 

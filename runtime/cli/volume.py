@@ -7,8 +7,9 @@ import sys
 import click
 
 from runtime.api.client import ApiError, q
-from runtime.cli.base import Cli, Command, Group, choice, option, pair, pass_cli
-from runtime.cli.output import confirm, inspect_all, json_lines, table
+from runtime.cli.base import Cli, Command, Group, option, pair, pass_cli
+from runtime.cli.filterflag import FORMAT_HELP, filter_option
+from runtime.cli.output import confirm, inspect_all
 
 __all__ = ["volume"]
 
@@ -31,28 +32,24 @@ def create(cli: Cli, driver: str, labels: tuple[tuple[str, str], ...], opts: tup
 
 
 @volume.command("ls", cls=Command)
+@filter_option()
+@option("--format", "fmt", metavar="FORMAT", help=FORMAT_HELP)
 @option("-q", "--quiet", is_flag=True, help="Only display volume names.")
-@option("--format", "fmt", default="table", type=choice("table", "json"))
 @pass_cli
-def ls(cli: Cli, quiet: bool, fmt: str) -> None:
+def ls(cli: Cli, filters: tuple[str, ...], fmt: str | None, quiet: bool) -> None:
     """List volumes."""
-    vols = cli.client.request("GET", "/volumes")["Volumes"]
-    if quiet:
-        for v in vols:
-            print(v["Name"])
-    elif fmt == "json":
-        json_lines({"Driver": v["Driver"], "Labels": ",".join(f"{k}={val}" for k, val in v["Labels"].items()), "Mountpoint": v["Mountpoint"],
-                    "Name": v["Name"], "Scope": v["Scope"]} for v in vols)
-    else:
-        table(["DRIVER", "VOLUME NAME"], [(v["Driver"], v["Name"]) for v in vols])
+    from runtime.cli.listings import volume_ls
+
+    volume_ls(cli, filters, fmt, quiet)
 
 
 @volume.command("inspect", cls=Command)
+@option("-f", "--format", "fmt", metavar="FORMAT", help="Format output using a custom template: 'json', or a Go template.")
 @click.argument("names", nargs=-1, required=True, metavar="VOLUME")
 @pass_cli
-def inspect(cli: Cli, names: tuple[str, ...]) -> None:
+def inspect(cli: Cli, fmt: str | None, names: tuple[str, ...]) -> None:
     """Display detailed information on one or more volumes."""
-    inspect_all(cli.client, (f"/volumes/{q(n)}" for n in names))
+    inspect_all(cli.client, (f"/volumes/{q(n)}" for n in names), fmt)
 
 
 @volume.command("rm", cls=Command)

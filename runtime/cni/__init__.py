@@ -1,6 +1,7 @@
 """netcore as a CNI plugin: the ``netcore-cni`` executable and the conflists that name it.
 
-``plugin`` is the executable (exec'd once per operation by the runtime, so it imports
-only the light API client); ``conflist`` builds the configuration that
-``netcore network cni-config`` prints. The engine's half is ``runtime.engine.cni``.
+``netcore-cni.c`` is the executable (exec'd once per operation by the runtime, so a static
+forwarder that starts in a millisecond); ``protocol`` is its logic, run by the engine
+behind ``POST /cni/<command>``; ``conflist`` builds the configuration that ``netcore
+network cni-config`` prints. The engine's attachments are ``runtime.engine.cni``.
 """

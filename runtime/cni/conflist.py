@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-TYPE_CHECKING = False  # typing costs ~4 ms of the plugin's start (see runtime.api.client)
+TYPE_CHECKING = False  # the CLI imports this: typing costs it ~4 ms (see runtime.api.client)
 if TYPE_CHECKING:
     from typing import Any
 
 __all__ = ["SUPPORTED", "DEFAULT_VERSION", "PLUGIN_TYPE", "DEFAULT_SOCKET", "conflist"]
 
-# VERSION lists these verbatim: libcni (podman 4.3) drops a network whose conflist version is
+# VERSION lists these verbatim (netcore-cni.c's SUPPORTED is the same list): libcni (podman 4.3) drops a network whose conflist version is
 # missing from the plugin's list, and knows 1.1.0 only from libcni v1.2 on
 SUPPORTED = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
 DEFAULT_VERSION = "1.0.0"
 PLUGIN_TYPE = "netcore-cni"
-DEFAULT_SOCKET = "/run/netcore/netcore.sock"  # = runtime.api.client.DEFAULT_SOCKET (not imported: it imports json)
+DEFAULT_SOCKET = "/run/netcore/netcore.sock"  # = runtime.api.client.DEFAULT_SOCKET, = netcore-cni.c's default
 
 
 def conflist(network: str, socket: str, version: str = DEFAULT_VERSION) -> dict[str, Any]:

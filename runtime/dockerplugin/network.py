@@ -50,10 +50,10 @@ class Deferred:
     DeleteNetwork and the engine's stop wait until the queue is empty.
     """
 
-    def __init__(self, ctl: Controller) -> None:
-        self.ctl = ctl
+    def __init__(self, ctl: Controller, name: str = "docker-plugin-leave") -> None:
+        self.ctl, self.name = ctl, name
         self.jobs: queue.Queue[Any] = queue.Queue()
-        threading.Thread(target=self._work, name="docker-plugin-leave", daemon=True).start()
+        threading.Thread(target=self._work, name=name, daemon=True).start()
 
     def submit(self, fn: Any) -> None:
         self.jobs.put(fn)
@@ -68,7 +68,7 @@ class Deferred:
                 with self.ctl.lock:
                     fn()
             except Exception:
-                log.exception("docker plugin: deferred leave")
+                log.exception("%s: deferred leave", self.name)
             finally:
                 self.jobs.task_done()
 

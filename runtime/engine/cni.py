@@ -6,19 +6,29 @@ the core never deletes its netns and the engine never takes it for one of its ow
 containers; one endpoint per ``CNI_IFNAME``. Everything else is netcore's usual path:
 addresses from the network's IPAM, the driver's data path, the embedded DNS (the
 sandbox's name is K8S_POD_NAME or the container id, and its short id), published
-ports. The protocol itself (versions, result shapes, error codes) is ``runtime.cni``.
+ports. The protocol itself (versions, result shapes, error codes) is ``runtime.cni.protocol``.
+
+DEL answers once the records are gone and hands the driver's part (deleting the veth
+costs the kernel an RCU grace period, most of a DEL) to a worker, as the Docker plugin's
+Leave does. An ADD of the same container waits for its pending work first (a new ``eth0``
+in the same netns must not meet the old one); another container's does not; the engine's
+reset and stop wait for all of it.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
+from collections import Counter
 from typing import Any
 
 from netcore import AlreadyExists, Attachment, Conflict, Endpoint, InvalidConfig, NetcoreError, NotFound, PortBinding, Sandbox
 from netcore.controller import Controller
 from netcore.dns.records import resolution_enabled
 from netcore.dns.server import ADDRESS as DNS_ADDRESS
+
+from runtime.dockerplugin.network import Deferred
 
 __all__ = ["CniAttachments"]
 
@@ -28,6 +38,13 @@ log = logging.getLogger("netcore.cni")
 class CniAttachments:
     def __init__(self, ctl: Controller) -> None:
         self.ctl = ctl
+        self.deferred = Deferred(ctl, "cni-del")
+        self._pending: Counter[str] = Counter()  # container id -> driver work handed off, not yet done
+        self._done = threading.Condition()
+
+    def close(self) -> None:
+        """Wait for the interfaces that DELs handed off (the engine's stop)."""
+        self.deferred.drain()
 
     def add(self, container_id: str, ifname: str, netns: str, network: str, name: str = "", aliases: list[str] | None = None,
             ports: list[PortBinding] | None = None, ip: str | None = None) -> dict[str, Any]:
@@ -36,6 +53,7 @@ class CniAttachments:
         if not os.path.exists(netns):
             raise InvalidConfig(f"netns {netns} does not exist")
         ctl = self.ctl
+        self._wait(container_id)  # outside the lock: the worker takes it
         with ctl.lock:
             net = ctl.network(network)
             if ctl.driver_info(net.driver).host_namespace:
@@ -90,18 +108,42 @@ class CniAttachments:
             ep = next((e for e in eps if e.ifname == ifname), None)
             if ep is not None and len(eps) > 1:
                 try:
-                    ctl.disconnect(ep.network_id, container_id)
+                    ctl.disconnect(ep.network_id, container_id, defer=self._defer(container_id))
                 except NetcoreError as exc:  # the records are gone; what failed was already gone with the netns
                     log.info("cni DEL %s/%s: %s", container_id[:12], ifname, exc)
             elif ep is not None or not eps:
-                self._forget(sandbox)
+                self._forget(sandbox, defer=True)
             return {}
 
-    def _forget(self, sandbox: Sandbox) -> None:
+    def _forget(self, sandbox: Sandbox, defer: bool = False) -> None:
         try:
-            self.ctl.teardown_sandbox(sandbox.id)
+            self.ctl.teardown_sandbox(sandbox.id, defer=self._defer(sandbox.id) if defer else None)
         except NetcoreError as exc:
             log.info("cni DEL %s: %s", sandbox.id[:12], exc)
+
+    def _defer(self, container_id: str) -> Any:
+        """The ``defer`` for the core: the work goes to the worker, counted for ``_wait``."""
+
+        def submit(fn: Any) -> None:
+            def job() -> None:
+                try:
+                    fn()
+                finally:
+                    with self._done:
+                        self._pending[container_id] -= 1
+                        if self._pending[container_id] <= 0:
+                            del self._pending[container_id]
+                        self._done.notify_all()
+
+            with self._done:
+                self._pending[container_id] += 1
+            self.deferred.submit(job)
+
+        return submit
+
+    def _wait(self, container_id: str) -> None:
+        with self._done:
+            self._done.wait_for(lambda: container_id not in self._pending)
 
     def check(self, container_id: str, ifname: str, netns: str, network: str, address: str = "") -> dict[str, Any]:
         """CHECK: the record, the network and the interface in the netns are all still there."""

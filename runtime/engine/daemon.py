@@ -28,8 +28,8 @@ from runtime.build.runner import ContainerRunner
 from runtime.build.service import BuildService
 from runtime.api import schemas as S
 from runtime.api.server import RAW, ApiServer, Limits, Router, Stream, follow_file
-from runtime.api.views import container_summary, container_view, network_view
-from runtime.engine import files, process, rootdir
+from runtime.api.views import container_view, network_view, state_paths
+from runtime.engine import files, listing, process, rootdir
 from runtime.engine.config import DaemonConfig
 from runtime.engine.attach import attach
 from runtime.engine.cni import CniAttachments
@@ -44,6 +44,9 @@ log = logging.getLogger("netcore.engine")
 # drivers of which an engine has one network, its predefined one (Docker's host and null):
 # the name asked for -> the driver's name here
 SINGLE_INSTANCE = {"host": "host", "none": "none", "null": "none"}
+
+
+DEFAULT_DRIVER = "bridge"  # Docker's: the driver of `network create` without -d
 
 
 def predefined_networks(root: str) -> list[dict[str, Any]]:
@@ -67,7 +70,8 @@ class Engine:
 
             cluster = Cluster(settings.cluster_store, settings.advertise, ttl=settings.ttl)
         self.controller = controller or on_host(
-            self.root, plugins=[("dns", EmbeddedDns(resolv_conf=self.resolv_conf))], cluster=cluster
+            self.root, plugins=[("dns", EmbeddedDns(resolv_conf=self.resolv_conf))], cluster=cluster,
+            default_driver=DEFAULT_DRIVER, essential=sorted({n["driver"] for n in predefined_networks(self.root)}),
         )
         self.images = ImageStore(self.root, users=self._image_users)
         self.volumes = Volumes(self.root, users=self._volume_users)
@@ -93,6 +97,8 @@ class Engine:
 
     def close(self) -> None:
         self.containers.close()
+        if getattr(self, "cni", None) is not None:
+            self.cni.close()  # the interfaces CNI DELs handed off go before the engine does
         self.controller.close()
 
     # ------------------------------------------------------------ API -------
@@ -103,15 +109,14 @@ class Engine:
         ctl, ctr = self.controller, self.containers
         r.add("GET", "/_ping", lambda **_: {"ok": True, "root": self.root})
         r.add("GET", "/plugins", lambda **_: self.plugins())
-        r.add("GET", "/networks", lambda **_: [network_view(ctl, n, driver_state=False) for n in ctl.networks()])
+        r.add("GET", "/networks", lambda query, **_: listing.networks(ctl, query))
         r.add("POST", "/networks/create", lambda body, **_: network_view(ctl, self._create_network(body)), body=S.NetworkCreate)
-        r.add("POST", "/networks/prune", lambda **_: {"NetworksDeleted": ctl.prune_networks()}, body=S.Empty)
+        r.add("POST", "/networks/prune", lambda query, **_: listing.prune_networks(ctl, query), body=S.Empty)
         r.add("GET", r"/networks/(?P<ref>[^/]+)", lambda ref, **_: network_view(ctl, ctl.network(ref)))
         r.add("DELETE", r"/networks/(?P<ref>[^/]+)", lambda ref, **_: {"Id": ctl.delete_network(ref).id})
         r.add("POST", r"/networks/(?P<ref>[^/]+)/connect", self._connect, body=S.NetworkConnect)
         r.add("POST", r"/networks/(?P<ref>[^/]+)/disconnect", self._disconnect, body=S.NetworkDisconnect)
-        r.add("GET", "/containers/json", lambda query, **_: [container_summary(ctl, c) for c in ctr.list(all=query["all"])],
-              query=S.ListQuery)
+        r.add("GET", "/containers/json", lambda query, **_: listing.containers(ctl, ctr, self.images, query), query=S.ListQuery)
         r.add("POST", "/containers/run", lambda body, **_: self._run(body), body=S.ContainerRun)
         r.add("POST", "/containers/create", lambda body, **_: {"Id": ctr.create(**_container_args(body))["id"], "Warnings": []},
               body=S.ContainerRun)
@@ -131,7 +136,8 @@ class Engine:
         r.add("GET", r"/containers/(?P<ref>[^/]+)/logs", self._logs, query=S.LogsQuery)
         r.add("POST", "/system/reset", lambda **_: self.reset(), body=S.Empty)
         image_routes.add_routes(r, self.images, self.volumes)
-        cni_routes.add_routes(r, CniAttachments(ctl))
+        self.cni = CniAttachments(ctl)
+        cni_routes.add_routes(r, self.cni)
         r.add("POST", "/build", lambda body, query, **_: Stream(self.builds.handle(body, query)), body=RAW)
         return r
 
@@ -144,7 +150,7 @@ class Engine:
         if len(ipam) > 1:
             raise InvalidConfig("only one --subnet per network is supported")
         cfg = ipam[0]
-        driver = body["Driver"] or "bridge"
+        driver = body["Driver"] or DEFAULT_DRIVER
         if driver in SINGLE_INSTANCE and any(n.driver == SINGLE_INSTANCE[driver] for n in self.controller.networks()):
             raise Forbidden(f'only one instance of "{driver}" network is allowed')  # Docker's words
         return self.controller.create_network(
@@ -182,7 +188,9 @@ class Engine:
 
     def _inspect(self, ref: str) -> dict[str, Any]:
         rec = self.containers.get(ref)
-        return container_view(self.controller, rec, self.containers.health.state(rec["id"]))
+        view = container_view(self.controller, rec, self.containers.health.state(rec["id"]))
+        sdir = self.containers.state_dir(rec["id"])
+        return {**view, **state_paths(sdir, *process.upper_dirs(sdir))}
 
     def _wait(self, ref: str, query: dict[str, Any], **_: Any) -> Any:
         """``condition=next-exit``: registered before the answer's headers go out, so a client
@@ -216,6 +224,8 @@ class Engine:
     def reset(self) -> dict[str, Any]:
         """Remove every container and network of this engine, predefined ones included."""
         self.containers.reset()
+        if getattr(self, "cni", None) is not None:
+            self.cni.close()
         self.controller.reset()
         if self.on_reset is not None:
             self.on_reset()

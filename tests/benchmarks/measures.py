@@ -302,6 +302,17 @@ def m_ls(ctx: Ctx) -> dict[str, Any]:
     return _series(s)
 
 
+def m_format(ctx: Ctx) -> dict[str, Any]:
+    """Issue 16: ``ps --format`` and ``inspect -f`` against plain ``ps`` and ``inspect`` (netcore, and Docker side by side)."""
+    from tests.benchmarks import formatting
+
+    peers = [p for p in ctx.peers if p.name in ("netcore", "docker")]
+    if not peers:
+        return {"notes": ["neither netcore nor docker running: skipped"]}
+    _ensure_run_net(ctx)
+    return formatting.measure(peers, ctx.reps, RUN_NET)
+
+
 def m_breakdown(ctx: Ctx) -> dict[str, Any]:
     """Diagnostic: netcore's CLI time split into interpreter, imports and engine (API) time."""
     from tests.benchmarks import breakdown
@@ -392,6 +403,7 @@ MEASURES: dict[str, tuple[str, Callable[[Ctx], dict[str, Any]]]] = {
     "throughput": ("8: TCP throughput (iperf3)", m_throughput),
     "dns": ("9: DNS round trip for another container's name", m_dns),
     "ls": ("10: CLI network ls round trip", m_ls),
+    "format": ("issue 16: ps --format and inspect -f vs plain ps and inspect", m_format),
     "rootfs": ("11: run --rm IMAGE true vs run --rm -- true (own root vs host image; NCB_BASELINE_REF: vs that tree)", m_rootfs),
     "clilib": ("click CLI vs the argparse CLI it replaced, vs the bare import of click", m_clilib),
     "load": ("issue 11: netcore load of a ~57 MB docker-save archive vs tar -x", m_load),

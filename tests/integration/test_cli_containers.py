@@ -102,7 +102,7 @@ def test_ps_exec_logs_stop_rm_inspect(engine, name):
     assert engine.json("network", "inspect", name)[0]["Containers"] == {}
     engine("rm", name)
     assert engine("ps", "-a", "-q").stdout.strip() == ""
-    res = engine("inspect", name, check=False)
+    res = engine("inspect", "--type", "container", name, check=False)  # without --type, the network of that name answers
     assert res.returncode != 0 and "No such container" in res.stderr
 
 

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.root
 def restart(c: Controller) -> Controller:
     """A new controller on the same root, as after an engine restart (the old one just closes)."""
     c.close()
-    new = on_host(c.root)
+    new = on_host(c.root, default_driver="bridge")
     new.start()
     return new
 
@@ -45,7 +45,7 @@ def box(c: Controller, net: Any, name: str, ip: str | None = None) -> Any:
 @pytest.fixture
 def restartable(engine_root: str):
     """Like ``controller``, but the test may replace it (``holder[0]``) with a restarted one."""
-    c = on_host(engine_root)
+    c = on_host(engine_root, default_driver="bridge")
     c.start()
     holder = [c]
     try:

@@ -175,7 +175,7 @@ class DnsLab:
 
     def start(self) -> None:
         self.dns = EmbeddedDns(resolv_conf=self.resolv_conf)
-        self.c = on_host(self.root, plugins=[("dns", self.dns)])
+        self.c = on_host(self.root, plugins=[("dns", self.dns)], default_driver="bridge")
         self.c.start()
 
     def _name(self) -> str:

@@ -67,7 +67,7 @@ def requests(engine) -> list[str]:
         (["network", "create", "-o", "novalue", "n"], "argument -o/--opt: invalid option 'novalue': expected KEY=VALUE"),
         (["network", "create"], "the following arguments are required: NAME"),
         (["network", "create", "-o"], "argument -o/--opt: expected one argument"),
-        (["network", "ls", "--format", "xml"], "argument --format: invalid choice: 'xml'"),
+        (["network", "ls", "--filter", "nonsense"], "argument -f/--filter: bad format of filter (expected name=value): 'nonsense'"),
         (["network", "ls", "extra"], "unrecognized arguments: extra"),
         (["network", "connect", "--gw-priority", "x", "n", "c"], "argument --gw-priority: invalid int value: 'x'"),
         (["network", "rm"], "the following arguments are required: NETWORK"),

@@ -10,7 +10,7 @@ from netcore.controller import ENDPOINT, SANDBOX
 from netcore.errors import AlreadyExists
 from netcore.models import Attachment
 from runtime.cni import conflist as cl
-from runtime.cni import plugin
+from runtime.cni import protocol
 from tests.unit.test_controller_logic import Engine
 
 
@@ -55,17 +55,17 @@ ATT = {"interface": {"name": "eth0", "mac": "02:42:0a:00:00:02", "sandbox": "/ru
 
 
 def test_the_result_takes_the_shape_of_the_requested_version():
-    one = plugin._result(ATT, "1.0.0", None)
+    one = protocol.result(ATT, "1.0.0", None)
     assert one == {"cniVersion": "1.0.0", "interfaces": [ATT["interface"]],
                    "ips": [{"address": "10.0.0.2/24", "gateway": "10.0.0.1", "interface": 0}],
                    "routes": ATT["routes"], "dns": ATT["dns"]}
-    old = plugin._result(ATT, "0.4.0", None)
+    old = protocol.result(ATT, "0.4.0", None)
     assert old["ips"][0]["version"] == "4" and old["cniVersion"] == "0.4.0"
 
 
 def test_the_result_follows_an_earlier_plugins():
     prev = {"interfaces": [{"name": "cni0"}], "ips": [{"address": "10.9.0.2/24", "interface": 0}], "routes": []}
-    res = plugin._result(ATT, "1.0.0", prev)
+    res = protocol.result(ATT, "1.0.0", prev)
     assert [i["name"] for i in res["interfaces"]] == ["cni0", "eth0"]
     assert res["ips"][1]["interface"] == 1 and res["ips"][0] == prev["ips"][0]
 
@@ -80,17 +80,49 @@ def test_conflist_versions():
     assert {"0.3.0", "0.3.1", "0.4.0", "1.0.0"} <= set(cl.SUPPORTED)
 
 
-def test_wire_json_agrees_with_the_json_package():
-    import json
+def test_the_protocol_judges_what_the_forwarder_sends():
+    """netcore-cni forwards env and stdin as they came: codes and shapes are decided here."""
 
-    from runtime.cni import wire
+    class Attachments:
+        def add(self, cid, ifname, netns, network, **kw):
+            self.added = (cid, ifname, netns, network, kw)
+            return ATT
 
-    doc = {"a": [1, 2.5, "x\u00e9\"\n", None, True, False, {"b": {}}], "c": "", "d": -3}
-    assert json.loads(wire.dumps(doc)) == doc
-    assert wire.loads(json.dumps(doc, indent=2) + "\n") == doc
-    assert wire.loads(b' {"k": "v"} ') == {"k": "v"}
-    for bad in ("", "{nope", '{"a": 1} x', "[1,"):
-        with pytest.raises(ValueError):
-            wire.loads(bad)
-    with pytest.raises(TypeError):
-        wire.dumps({"s": {1, 2}})
+    env = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "c1", "CNI_IFNAME": "eth0", "CNI_NETNS": "/proc/self/ns/net",
+           "CNI_ARGS": "IgnoreUnknown=1;K8S_POD_NAME=web;IP=10.0.0.9"}
+    att = Attachments()
+    code, out = protocol.handle(env, '{"cniVersion": "0.4.0", "network": "n", "runtimeConfig": {"aliases": {"n": ["db"]}}}', att)
+    assert code == 0 and out["cniVersion"] == "0.4.0" and out["ips"][0]["version"] == "4"
+    assert att.added[:4] == ("c1", "eth0", "/proc/self/ns/net", "n") and att.added[4]["name"] == "web"
+    assert att.added[4]["ip"] == "10.0.0.9" and att.added[4]["aliases"] == ["db"]
+    for cfg, extra, want in [("{nope", {}, 6), ('{"cniVersion": "9.9.9"}', {}, 1), ("{}", {}, 7),
+                             ('{"network": "n"}', {"CNI_COMMAND": "NOPE"}, 4), ('{"network": "n"}', {"CNI_IFNAME": "a" * 16}, 4),
+                             ('{"network": "n"}', {"CNI_NETNS": "/run/netns/nct-none"}, 4),
+                             ('{"network": "n", "runtimeConfig": {"portMappings": [{"containerPort": "x"}]}}', {}, 7),
+                             ('{"network": "n", "socket": 5}', {}, 7)]:
+        code, err = protocol.handle({**env, **extra}, cfg, att)
+        assert code == 1 and set(err) == {"cniVersion", "code", "msg", "details"} and err["code"] == want, (cfg, extra, err)
+
+
+def test_a_deferred_disconnect_forgets_first_and_leaves_when_run(eng):
+    """CNI's DEL: the records and the address go at once; the driver's leave and
+    delete_endpoint only when the deferrer runs what it was handed."""
+    eng.net("a", "10.10.0.0/24")
+    eng.net("b", "10.11.0.0/24")
+    path = eng.kernel.create_netns("runtime-ns")
+    eng.c.setup_sandbox("cid1", "web", [Attachment("a", ifname="eth0")], netns_path=path)
+    eng.c.connect("b", "cid1", ifname="eth1")
+    handed: list = []
+    eng.c.disconnect("b", "cid1", defer=handed.append)
+    assert len(handed) == 1 and ("leave", "b", "web") not in eng.log
+    assert [e.ifname for e in eng.c.sandbox_endpoints(eng.c.sandbox("cid1"))] == ["eth0"]
+    assert eng.c.endpoints(eng.c.network("b")) == []
+    handed.pop()()
+    assert ("leave", "b", "web") in eng.log
+    eng.c.teardown_sandbox("cid1", defer=handed.append)
+    assert eng.store.count(ENDPOINT) == 0 and eng.store.count(SANDBOX) == 0 and len(handed) == 1
+    assert ("leave", "a", "web") not in eng.log
+    for job in handed:
+        job()
+    assert ("leave", "a", "web") in eng.log
+    eng.kernel.delete_netns(path)

@@ -203,6 +203,17 @@ def test_a_failing_observer_does_not_silence_the_others(caplog):
     assert "plugin broken failed in network_created" in caplog.text
 
 
+def test_observers_are_called_through_pluggys_hook_callers():
+    """Not by hand: pluggy's call monitoring (what NETCORE_TRACE_HOOKS uses) sees each observer call."""
+    o1, o2 = Observer(), Observer()
+    pm = make_plugin_manager(plugins=[("o1", o1), ("o2", o2)], autoload=False)
+    calls: list[tuple[str, list[str]]] = []
+    pm.add_hookcall_monitoring(lambda name, impls, kwargs: calls.append((name, [i.plugin_name for i in impls])), lambda *a: None)
+    Hooks(pm).notify("network_created", network=net("web"))
+    assert sorted(calls) == [("network_created", ["o1"]), ("network_created", ["o2"])]
+    assert o1.seen == ["web"] and o2.seen == ["web"]
+
+
 def test_configure_is_historic_for_late_plugins():
     class Configurable:
         def __init__(self) -> None:
@@ -239,7 +250,7 @@ def test_builtins_are_entry_points_of_the_group():
     from importlib.metadata import entry_points
 
     found = {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
-    assert found["bridge"] == "drivers.bridge:plugin"
+    assert found["bridge"] == "drivers.bridge:BridgeDriver"  # a class: one instance per controller
     assert BUILTINS <= set(found)
 
 

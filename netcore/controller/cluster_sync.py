@@ -1,37 +1,57 @@
 """The controller's side of a cluster: keep the local copy of global state in step with etcd.
 
-Methods of ``Controller`` (which inherits them) kept apart from the single-host
-operations: joining at start (or later, when etcd was away), the network and
-endpoint watches, publishing this host's endpoints again under a new lease, and
-telling drivers and observers about endpoints on other hosts.
+Joining at start (or later, when etcd was away), the network and endpoint
+watches, publishing this host's endpoints again under a new lease, and telling
+drivers and observers about endpoints on other hosts.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from netcore.backoff import Backoff
+from netcore.controller.core import ENDPOINT, NETWORK, Core, log
+from netcore.controller.networks import Networks
 from netcore.errors import AlreadyExists, NetcoreError
 from netcore.models import GLOBAL, Endpoint, Network
 
-__all__ = ["ClusterSync"]
+if TYPE_CHECKING:
+    from netcore.cluster import Cluster
 
-log = logging.getLogger("netcore.controller")
-NETWORK, ENDPOINT = "network", "endpoint"
+__all__ = ["ClusterSync"]
 
 
 class ClusterSync:
-    """Mixed into ``Controller``; uses its ``cluster``, ``store``, ``hooks``, ``lock`` and lookups."""
+    """One engine's membership in a cluster, as the controller sees it."""
 
-    cluster: Any
-    store: Any
-    hooks: Any
-    lock: threading.RLock
-    global_ipam: Any
-    _peers: dict[str, Endpoint]
-    _closed: bool
+    def __init__(self, core: Core, cluster: Cluster, networks: Networks) -> None:
+        self.core = core
+        self.cluster = cluster
+        self.networks = networks
+        self._peers: dict[str, Endpoint] = {}  # endpoints of other hosts, by id
+        self._closed = threading.Event()  # set by close: the retry loops end at once
+
+    def join(self) -> bool:
+        """Engine start, before reconcile: join and cache the cluster's networks; False if etcd is away."""
+        self.cluster.store.on_lease_lost = lambda lease: threading.Thread(target=self._rejoin, daemon=True).start()
+        try:
+            self._join_networks()
+            return True
+        except NetcoreError as exc:  # etcd away: local work goes on, the cluster catches up later
+            log.warning("cluster: %s; local networks only until it answers", exc)
+            return False
+
+    def follow(self, joined: bool) -> None:
+        """Engine start, after reconcile: watch endpoints, or keep trying to join in the background."""
+        if joined:
+            self._sync_endpoints(self.cluster.watch(ENDPOINT, self._on_endpoint_event))
+        else:
+            threading.Thread(target=self._join_later, daemon=True).start()
+
+    def close(self) -> None:
+        self._closed.set()
+        self.cluster.close()
 
     def _join_networks(self) -> None:
         self.cluster.join()
@@ -40,14 +60,11 @@ class ClusterSync:
     def _join_later(self) -> None:
         """The engine started without etcd: join as soon as it answers, then sync as at start."""
         delays = Backoff(0.5, 10.0)
-        while not self._closed:
-            delays.wait()
+        while not delays.wait(self._closed):
             try:
-                with self.lock:
+                with self.core.lock:
                     self._join_networks()
-                    for net in self.networks():
-                        if net.scope == GLOBAL:
-                            self.hooks.driver(net.driver).restore_network(network=net, endpoints=self.endpoints(net))
+                    self.core.restore_networks([n for n in self.core.networks() if n.scope == GLOBAL])
                     self._sync_endpoints(self.cluster.watch(ENDPOINT, self._on_endpoint_event))
                 log.info("cluster: joined")
                 return
@@ -60,43 +77,31 @@ class ClusterSync:
         for data in records:
             ids.add(data["id"])
             self._cache_network(data)
-        for net in self.networks():
+        for net in self.core.networks():
             if net.scope == GLOBAL and net.id not in ids:
-                self._forget_network(net)
+                self.networks.forget(net)
 
     def _cache_network(self, data: dict[str, Any]) -> None:
         try:
-            self.store.put(NETWORK, data["id"], data, name=data["name"])
+            self.core.store.put(NETWORK, data["id"], data, name=data["name"])
         except AlreadyExists:
             log.error("cluster network %s clashes with a local network of the same name: not shown here", data["name"])
 
-    def _forget_network(self, net: Network) -> None:
-        """Another host removed a global network: drop what this host has of it."""
-        if self.store.count(ENDPOINT, parent=net.id):
-            log.warning("network %s was removed from the cluster while local containers are on it", net.name)
-            return
-        try:
-            self.hooks.driver(net.driver).delete_network(network=net)
-        except NetcoreError as exc:
-            log.warning("forget network %s: %s", net.name, exc)
-        self.store.delete(NETWORK, net.id)
-        self.hooks.notify("network_deleted", network=net)
-
     def _on_network_event(self, event: str, nid: str, data: dict[str, Any] | None) -> None:
-        with self.lock:
+        with self.core.lock:
             try:
                 if event == "put" and data is not None:
                     self._cache_network(data)
                 elif event == "delete":
-                    cached = self.store.get(NETWORK, nid)
+                    cached = self.core.store.get(NETWORK, nid)
                     if cached is not None:
-                        self._forget_network(Network.from_dict(cached))
+                        self.networks.forget(Network.from_dict(cached))
             except Exception:
                 log.exception("cluster network event %s %s", event, nid[:12])
 
     def _sync_endpoints(self, records: list[dict[str, Any]]) -> None:
         """Engine start: program every remote endpoint, drop this host's stale ones, (re)publish the live ones."""
-        mine = {e.id for n in self.networks() if n.scope == GLOBAL for e in self.endpoints(n)}
+        mine = {e.id for n in self.core.networks() if n.scope == GLOBAL for e in self.core.endpoints(n)}
         for data in records:
             ep = Endpoint.from_dict(data)
             if ep.host != self.cluster.advertise:
@@ -107,29 +112,32 @@ class ClusterSync:
 
     def _republish(self, renew_addresses: bool = False) -> None:
         """This host's endpoints on global networks (and their addresses) under the current lease."""
-        for net in self.networks():
+        global_ipam = self.core.global_ipam
+        for net in self.core.networks():
             if net.scope == GLOBAL:
-                for ep in self.endpoints(net):
+                for ep in self.core.endpoints(net):
                     self.cluster.publish(ep)
-                    if renew_addresses and self.global_ipam and net.pool_id and ep.ip and net.ipam_driver == "default":
-                        self.global_ipam.renew(net.pool_id, ep.ip)
+                    if renew_addresses and global_ipam and net.pool_id and ep.ip and net.ipam_driver == "default":
+                        global_ipam.renew(net.pool_id, ep.ip)
 
     def _rejoin(self) -> None:
         """The lease lapsed (etcd was away too long): join again and put back what this host owns."""
         delays = Backoff(0.5, 30.0)
         for _ in range(7):
+            if self._closed.is_set():
+                return
             try:
-                with self.lock:
+                with self.core.lock:
                     self.cluster.join()
                     self._republish(renew_addresses=True)
                 log.info("cluster: joined again under a new lease")
                 return
             except NetcoreError as exc:
                 log.warning("cluster: rejoin failed (%s); retrying", exc)
-                delays.wait()
+                delays.wait(self._closed)
 
     def _on_endpoint_event(self, event: str, eid: str, data: dict[str, Any] | None) -> None:
-        with self.lock:
+        with self.core.lock:
             try:
                 if event == "put" and data is not None:
                     ep = Endpoint.from_dict(data)
@@ -138,19 +146,18 @@ class ClusterSync:
                 elif event == "delete":
                     gone = self._peers.pop(eid, None)
                     if gone is not None:
-                        net = self.network(gone.network_id)
-                        self.hooks.driver(net.driver).peer_delete(network=net, endpoint=gone)
-                        self.hooks.notify("peer_left", network=net, endpoint=gone)
+                        net = self.core.network(gone.network_id)
+                        self.core.hooks.driver(net.driver).peer_delete(network=net, endpoint=gone)
+                        self.core.hooks.notify("peer_left", network=net, endpoint=gone)
             except Exception:
                 log.exception("cluster endpoint event %s %s", event, eid[:12])
 
     def _peer_added(self, ep: Endpoint) -> None:
-        data = self.store.get(NETWORK, ep.network_id)
+        data = self.core.store.get(NETWORK, ep.network_id)
         if data is None:
             log.debug("endpoint %s of unknown network %s", ep.id[:12], ep.network_id[:12])
             return
         net = Network.from_dict(data)
         self._peers[ep.id] = ep
-        self.hooks.driver(net.driver).peer_add(network=net, endpoint=ep)
-        self.hooks.notify("peer_joined", network=net, endpoint=ep)
-
+        self.core.hooks.driver(net.driver).peer_add(network=net, endpoint=ep)
+        self.core.hooks.notify("peer_joined", network=net, endpoint=ep)
