@@ -7,11 +7,11 @@ export DEBIAN_FRONTEND=noninteractive
 if ! command -v nft >/dev/null || ! command -v ping >/dev/null || ! command -v nsenter >/dev/null || ! command -v etcd >/dev/null || ! command -v bird >/dev/null \
     || ! command -v bwrap >/dev/null || [ ! -e /usr/share/containers/seccomp.json ] || ! command -v dockerd >/dev/null \
     || ! command -v podman >/dev/null || ! command -v go >/dev/null || [ ! -x /bin/busybox ] || ! command -v runc >/dev/null \
-    || [ ! -x /usr/lib/cni/bridge ]; then
+    || [ ! -x /usr/lib/cni/bridge ] || ! command -v ps >/dev/null; then
     apt-get update -qq
 fi
 apt-get install -y -qq --no-install-recommends \
-    iproute2 nftables util-linux iputils-ping tcpdump python3-venv etcd-server bird2 >/dev/null
+    iproute2 nftables util-linux iputils-ping tcpdump python3-venv etcd-server bird2 procps >/dev/null  # procps: ps, for `top`
 # containers: bubblewrap runs them, containers-common's seccomp.json is Docker's default profile,
 # libseccomp compiles it (pyseccomp), gcc builds the static user-switch helper, busybox-static
 # makes the tests' small image
@@ -25,7 +25,7 @@ apt-get install -y -qq --no-install-recommends \
 # there sets the FORWARD policy to DROP and breaks everyone's bridges. A policy-rc.d refuses every
 # start during the install; if a service manager started one anyway, it is stopped and disabled.
 if ! command -v dockerd >/dev/null || [ ! -x /usr/bin/docker ] || ! command -v podman >/dev/null || ! command -v runc >/dev/null \
-    || [ ! -x /usr/lib/cni/bridge ]; then
+    || [ ! -x /usr/lib/cni/bridge ] || ! command -v ps >/dev/null; then
     POLICY=/usr/sbin/policy-rc.d
     made_policy=0
     if [ ! -e "$POLICY" ]; then

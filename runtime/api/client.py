@@ -191,8 +191,8 @@ class Client:
             raise ApiError(resp.status, message or f"HTTP {resp.status}")
         return payload
 
-    def upload(self, url: str, fd: int, query: dict[str, Any] | None = None, timeout: float | None = None) -> Any:
-        """POST an archive from file descriptor ``fd`` as it is read (``load``, ``import``); the JSON answer.
+    def upload(self, url: str, fd: int, query: dict[str, Any] | None = None, timeout: float | None = None, method: str = "POST") -> Any:
+        """POST (or PUT: ``cp``) an archive from file descriptor ``fd`` as it is read (``load``, ``import``); the JSON answer.
 
         A regular file goes with its length, by sendfile; a pipe goes until its end and a
         half-close. The engine may answer (an error) before it has read everything."""
@@ -203,7 +203,7 @@ class Client:
         st = os.fstat(fd)
         start = os.lseek(fd, 0, os.SEEK_CUR) if stat.S_ISREG(st.st_mode) else 0
         size = st.st_size - start if stat.S_ISREG(st.st_mode) else None
-        head = f"POST {url} HTTP/1.0\r\nHost: netcore\r\nContent-Type: application/x-tar\r\n"
+        head = f"{method} {url} HTTP/1.0\r\nHost: netcore\r\nContent-Type: application/x-tar\r\n"
         head += f"Content-Length: {size}\r\n" if size is not None else ""
         for attempt in (0, 1):
             sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)

@@ -58,20 +58,52 @@ def _reading(fn: Any) -> Any:
     return handler
 
 
-def add_routes(r: Router, images: ImageStore, volumes: Volumes) -> None:
+def add_routes(r: Router, images: ImageStore, volumes: Volumes, events: Any = None) -> None:
+    """``events()``: the engine's bus (``runtime.engine.events``), where image and volume events go."""
+    def publish(kind: str, action: str, actor: str, **attrs: Any) -> None:
+        if events is not None:
+            events().publish(kind, action, actor, **attrs)
+
+    def loaded(names: list[str]) -> list[str]:
+        for n in names:
+            publish("image", "load", n, name=n)
+        return names
+
+    def imported(answer: dict[str, Any]) -> dict[str, Any]:
+        publish("image", "import", answer["Id"], name=answer["Id"])
+        return answer
+
+    def removed(ref: str, out: list[dict[str, str]]) -> list[dict[str, str]]:
+        deleted = [line["Deleted"] for line in out if "Deleted" in line][:1]  # the image; its layers follow
+        for line in out:
+            if "Untagged" in line:
+                publish("image", "untag", line["Untagged"], name=ref)
+        for image_id in deleted:
+            publish("image", "delete", image_id, name=ref)
+        return out
+
     r.add("GET", "/images/json", lambda query, **_: listing.images(images.list(), query))
-    r.add("POST", "/images/load", _reading(lambda body, **_: {"Loaded": _prefetched(images.load, body)}), body=RAW)
-    r.add("POST", "/images/create", _reading(lambda body, query, **_: _import(images, body, query)), body=RAW)
+    r.add("POST", "/images/load", _reading(lambda body, **_: {"Loaded": loaded(_prefetched(images.load, body))}), body=RAW)
+    r.add("POST", "/images/create", _reading(lambda body, query, **_: imported(_import(images, body, query))), body=RAW)
     r.add("GET", "/images/get", lambda query, **_: _save(images, query))
     r.add("GET", r"/images/(?P<ref>.+)/json", lambda ref, **_: images.inspect(unquote(ref)))
-    r.add("POST", r"/images/(?P<ref>.+)/tag", lambda ref, query, **_: _tag(images, unquote(ref), query))
-    r.add("DELETE", r"/images/(?P<ref>.+)", lambda ref, query, **_: images.remove(unquote(ref), force=query.get("force") == "1"))
+    r.add("POST", r"/images/(?P<ref>.+)/tag",
+          lambda ref, query, **_: publish("image", "tag", unquote(ref), name=_tag(images, unquote(ref), query)))
+    r.add("DELETE", r"/images/(?P<ref>.+)",
+          lambda ref, query, **_: removed(unquote(ref), images.remove(unquote(ref), force=query.get("force") == "1")))
 
     r.add("GET", "/volumes", lambda query, **_: {"Volumes": listing.volumes(volumes, query), "Warnings": None})
-    r.add("POST", "/volumes/create", lambda body, **_: _create_volume(volumes, body or {}))
+    r.add("POST", "/volumes/create", lambda body, **_: _volume_event(publish, "create", _create_volume(volumes, body or {})))
     r.add("POST", "/volumes/prune", lambda query, **_: _prune(volumes, query))
     r.add("GET", r"/volumes/(?P<name>[^/]+)", lambda name, **_: volumes.view(unquote(name)))
-    r.add("DELETE", r"/volumes/(?P<name>[^/]+)", lambda name, query, **_: volumes.remove(unquote(name), force=query.get("force") == "1"))
+    r.add("DELETE", r"/volumes/(?P<name>[^/]+)",
+          lambda name, query, **_: publish("volume", "destroy", unquote(name), driver="local")
+          if volumes.remove(unquote(name), force=query.get("force") == "1") is None else None)
+
+
+def _volume_event(publish: Any, action: str, view: dict[str, Any]) -> dict[str, Any]:
+    publish("volume", action, view["Name"], driver=view.get("Driver") or "local")
+    return view
 
 
 def _import(images: ImageStore, body: Any, query: dict[str, str]) -> dict[str, Any]:
@@ -99,10 +131,12 @@ def _save(images: ImageStore, query: dict[str, str]) -> Stream:
     return Stream(logged())
 
 
-def _tag(images: ImageStore, ref: str, query: dict[str, str]) -> None:
+def _tag(images: ImageStore, ref: str, query: dict[str, str]) -> str:
+    """Tag ``ref``; the new name (the route answers 204)."""
     repo, tag = query.get("repo") or "", query.get("tag") or ""
-    images.tag(ref, f"{repo}:{tag}" if tag else repo)
-    return None
+    target = f"{repo}:{tag}" if tag else repo
+    images.tag(ref, target)
+    return target
 
 
 def _create_volume(volumes: Volumes, body: dict[str, Any]) -> dict[str, Any]:

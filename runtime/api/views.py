@@ -88,6 +88,10 @@ def _networks(ctl: Controller, rec: dict[str, Any], driver_state: bool = False) 
     return out
 
 
+def _paused(rec: dict[str, Any]) -> bool:
+    return rec["state"] == "running" and bool(rec.get("paused"))
+
+
 def _status(rec: dict[str, Any]) -> str:
     """Docker's STATUS words (the CLI adds how long ago)."""
     state = rec["state"]
@@ -118,7 +122,7 @@ def container_summary(ctl: Controller, rec: dict[str, Any]) -> dict[str, Any]:
         "ImageID": rec.get("image_id") or "host",
         "Command": " ".join(rec["argv"]),
         "CreatedAt": rec["created"],
-        "State": rec["state"],
+        "State": "paused" if _paused(rec) else rec["state"],
         "Status": _status(rec),
         "StartedAt": rec["started_at"],
         "FinishedAt": rec["finished_at"],
@@ -159,8 +163,9 @@ def container_view(ctl: Controller, rec: dict[str, Any], health: dict[str, Any] 
         "Image": rec.get("image_id") or "host",
         "Args": rec["argv"][1:],
         "State": {
-            "Status": rec["state"],
+            "Status": "paused" if _paused(rec) else rec["state"],
             "Running": running or rec["state"] == "restarting",  # as Docker: a restarting container counts as running
+            "Paused": _paused(rec),
             "Restarting": rec["state"] == "restarting",
             "OOMKilled": False,
             "Dead": False,

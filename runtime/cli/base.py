@@ -76,12 +76,13 @@ class Group(click.Group):
     command_class = Command
     group_class = type  # subgroups are of this class too
 
-    def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, lazy: dict[str, str] | None = None, aliases: dict[str, str] | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("invoke_without_command", True)
         super().__init__(*args, **kwargs)
         if self.help and not self.short_help:
             self.short_help = self.help.strip().splitlines()[0]
         self.lazy = dict(lazy or {})
+        self.aliases = dict(aliases or {})  # Docker's other names of a verb (``list`` -> ``ls``): run, never listed
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         try:
@@ -94,6 +95,7 @@ class Group(click.Group):
         return [*self.commands, *(name for name in self.lazy if name not in self.commands)]
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        cmd_name = self.aliases.get(cmd_name, cmd_name)
         if cmd_name not in self.commands and cmd_name in self.lazy:
             module, _, attr = self.lazy[cmd_name].partition(":")
             self.commands[cmd_name] = getattr(__import__(module, fromlist=[attr]), attr)

@@ -417,6 +417,8 @@ def exec_(cli: Cli, interactive: bool, tty: bool, workdir: str | None, env: tupl
         raise ApiError(409, f"container {view['Name'].lstrip('/')} is not running")
     if view["State"].get("Restarting"):
         raise ApiError(409, f"Container {view['Id']} is restarting, wait until the container is running")
+    if view["State"].get("Paused"):
+        raise ApiError(409, f"Container {view['Id']} is paused, unpause the container before exec")
     info = ProcessInfo(monitor_pid=0, pid=view["State"]["Pid"], started_at=0.0)
     extra = dict(e.split("=", 1) for e in view["Config"]["Env"])
     extra.update(env)

@@ -46,12 +46,19 @@ HEADERS: dict[str, dict[str, str]] = {
         "Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT",
         "Labels": "LABELS", "Links": "LINKS", "Size": "SIZE",
     },
+    "stats": {
+        "Container": "CONTAINER", "ID": "CONTAINER ID", "Name": "NAME", "CPUPerc": "CPU %", "MemUsage": "MEM USAGE / LIMIT",
+        "MemPerc": "MEM %", "NetIO": "NET I/O", "BlockIO": "BLOCK I/O", "PIDs": "PIDS",
+    },
+    "diskusage": {"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"},
 }
 TYPE_NAMES = {
     "container": "*formatter.ContainerContext",
     "network": "*network.formatContext",
     "image": "*image.imageContext",
     "volume": "*volume.volumeContext",
+    "stats": "*container.statsContext",
+    "diskusage": "*formatter.diskUsageContext",
 }
 
 # the header pass of Docker: the string functions hand their argument through unchanged

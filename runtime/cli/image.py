@@ -55,7 +55,8 @@ def _rows(images: list[dict], match: str | None) -> list[tuple[dict, str, str]]:
     return rows
 
 
-@click.group(cls=Group)
+@click.group(cls=Group, aliases={"list": "ls", "remove": "rm"},
+             lazy={"prune": "runtime.cli.ops:image_prune", "build": "runtime.cli.build:build"})
 def image() -> None:
     """Manage images."""
 

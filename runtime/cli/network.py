@@ -14,7 +14,7 @@ from runtime.cli.output import confirm, inspect_all
 __all__ = ["network"]
 
 
-@click.group(cls=Group)
+@click.group(cls=Group, aliases={"list": "ls", "remove": "rm"})
 def network() -> None:
     """Manage networks."""
 

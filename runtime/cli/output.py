@@ -59,8 +59,8 @@ def ago(stamp: str | None) -> str:
 
 def status(row: dict[str, Any]) -> str:
     """Docker's STATUS column: ``Up 2 minutes``, ``Exited (0) 5 seconds ago``."""
-    if row["State"] == "running":
-        return f"Up {_human(_seconds_since(row['StartedAt']) or 0)}"
+    if row["State"] in ("running", "paused"):
+        return f"Up {_human(_seconds_since(row['StartedAt']) or 0)}" + (" (Paused)" if row["State"] == "paused" else "")
     if row["State"] in ("exited", "restarting"):
         return f"{row['Status']} {ago(row['FinishedAt'])}".rstrip()
     return row["Status"]

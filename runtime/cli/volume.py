@@ -14,7 +14,7 @@ from runtime.cli.output import confirm, inspect_all
 __all__ = ["volume"]
 
 
-@click.group(cls=Group)
+@click.group(cls=Group, aliases={"list": "ls", "remove": "rm"})
 def volume() -> None:
     """Manage volumes."""
 

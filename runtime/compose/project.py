@@ -343,7 +343,7 @@ class Runner:
 
     def stop(self, services: list[str] | None = None) -> None:
         for row in reversed(self.containers(services)):
-            if row["State"] == "running":
+            if row["State"] in ("running", "paused"):  # a paused one stops too (its signal lands on resume)
                 t = self._grace(row)
                 self.say(f"Stopping {row['Names']} ...")
                 self.client.request("POST", f"/containers/{q(row['ID'])}/stop", query={"t": int(t)}, timeout=t + 30)

@@ -27,7 +27,7 @@ from netcore import Attachment, Conflict, InvalidConfig, NetcoreError, NotFound,
 from netcore.controller import Controller
 
 from runtime import portspec
-from runtime.engine import files, health, launch, monitors, netconfig, netmode, pause, process
+from runtime.engine import events, files, health, launch, manage, monitors, netconfig, netmode, pause, process
 from runtime.engine.config import ipv4
 from runtime.engine.exitwatch import ExitWatcher
 from runtime.engine.restart import Backoff, RestartPolicy
@@ -95,6 +95,7 @@ class Containers:
         self._kept: dict[str, float] = {}  # auto-removed containers whose files wait for the client: id -> until
         self.watcher = ExitWatcher(self._on_exit)
         self.health = health.HealthMonitor(self._exec_argv)
+        self.events = events.EventBus()  # what ``netcore events`` streams: each operation publishes here
 
     # ------------------------------------------------------------ lookups ----
 
@@ -252,6 +253,7 @@ class Containers:
         with self.lock:
             self.store.put(CONTAINER, cid, rec, name=name, create=True)  # a duplicate name fails here, before any change
             self._runs[cid] = [0, 0, 0]
+        self._publish(rec, "create")
         return rec
 
     def run(self, argv: list[str] | None = None, **options: Any) -> dict[str, Any]:
@@ -344,7 +346,7 @@ class Containers:
         if stdio is not None:
             stdio.started()
             self._stdio[cid] = stdio
-        rec.update(state="running", started_at=_now(), finished_at=None, exit_code=0, error="", process=_info_dict(info),
+        rec.update(state="running", paused=False, started_at=_now(), finished_at=None, exit_code=0, error="", process=_info_dict(info),
                    seccomp="" if rec["privileged"] else self.launcher.seccomp_program(frozenset(rec["caps"])))  # for exec
         rec.pop("transient", None)
         if manual:
@@ -358,6 +360,8 @@ class Containers:
         if check is not None:
             self.health.watch(cid, check)
         pause.point("run.running")
+        self._publish_networks(rec, "connect")
+        self._publish(rec, "start")
         self.changed.notify_all()
 
     def _image(self, rec: dict[str, Any]) -> Image:
@@ -479,13 +483,16 @@ class Containers:
             except NetcoreError as exc:
                 log.warning("container %s: %s", rec["name"], exc)
             self.health.unwatch(cid)
-            rec.update(state="exited", exit_code=code, finished_at=_now())
+            rec.update(state="exited", exit_code=code, finished_at=_now(), paused=False)
+            self._publish(rec, "die", exitCode=code if code is not None else 0)
+            self._publish_networks(rec, "disconnect")
             self._codes[cid] = code
             self._runs.setdefault(cid, [0, 0, 0])[1] += 1
             event = self._exited.pop(cid, None)
             if rec["auto_remove"]:
                 self._remove_record(rec, keep_files=True)
                 self._remove_anonymous_volumes(rec)
+                self._publish(rec, "destroy")
             else:
                 self._plan_restart(rec, code)
                 self.store.put(CONTAINER, cid, rec, name=rec["name"])
@@ -582,6 +589,7 @@ class Containers:
         if info is not None:
             process.stop(info, timeout=timeout)
             self.wait(rec["id"], timeout=5.0)
+            self._publish(rec, "stop")
         return rec
 
     def kill(self, ref: str, sig: int = signal.SIGKILL) -> dict[str, Any]:
@@ -596,6 +604,7 @@ class Containers:
                 process.kill(info, sig)
             except process.NotRunningError:
                 raise Conflict(f"Cannot kill container: {ref}: Container {rec['id']} is not running") from None
+            self._publish(rec, "kill", signal=int(sig))
             if sig == signal.SIGKILL:
                 self.wait(rec["id"], timeout=5.0)
         return rec
@@ -606,6 +615,7 @@ class Containers:
         if rec["state"] not in ACTIVE:
             return None
         self._cancel_restart(rec["id"])
+        manage.thaw_for_signal(rec)  # a paused container takes the signal, as Docker's does
         rec["manually_stopped"] = True
         if rec["state"] == "restarting":
             rec["state"] = "exited"
@@ -616,7 +626,9 @@ class Containers:
     def restart(self, ref: str, timeout: float = 10.0) -> dict[str, Any]:
         """Stop (if running) and start again."""
         self.stop(ref, timeout)
-        return self.start(ref)
+        rec = self.start(ref)
+        self._publish(rec, "restart")
+        return rec
 
     # ------------------------------------------------------------ rm -----------
 
@@ -624,6 +636,8 @@ class Containers:
         with self.lock:
             rec = self.get(ref)
             if rec["state"] in ACTIVE and not force:
+                if rec.get("paused"):
+                    raise Conflict(f"cannot remove container {rec['name']}: container is paused and must be unpaused first")
                 if rec["state"] == "restarting":
                     raise Conflict(
                         f"You cannot remove a restarting container {rec['id']}. Stop the container before attempting removal or force remove"
@@ -649,6 +663,7 @@ class Containers:
                 if volumes:
                     self._remove_anonymous_volumes(rec)
                 self.changed.notify_all()
+                self._publish(rec, "destroy")
         return rec or {}
 
     def _remove_anonymous_volumes(self, rec: dict[str, Any]) -> None:
@@ -704,6 +719,7 @@ class Containers:
             )
             self.store.put(CONTAINER, rec["id"], rec, name=rec["name"])
             self._write_files(rec, self.state_dir(rec["id"]))
+        self._publish_network(ep.network_id, "connect", rec["id"])
 
     def disconnect(self, network: str, ref: str) -> None:
         rec = self.get(ref)
@@ -720,6 +736,22 @@ class Containers:
             rec["network_specs"] = [s for s in rec.get("network_specs", []) if s["name"] not in gone]
             self.store.put(CONTAINER, rec["id"], rec, name=rec["name"])
             self._write_files(rec, self.state_dir(rec["id"]))
+        self._publish_network(ep.network_id, "disconnect", rec["id"])
+
+    def _publish(self, rec: dict[str, Any], action: str, **extra: Any) -> None:
+        attrs = {**(rec.get("labels") or {}), "image": rec.get("image") or "host", "name": rec["name"], **extra}
+        self.events.publish(CONTAINER, action, rec["id"], **attrs)
+
+    def _publish_network(self, network: str, action: str, cid: str) -> None:
+        try:
+            net = self.controller.network(network)
+        except NotFound:
+            return
+        self.events.publish("network", action, net.id, container=cid, name=net.name, type=net.driver)
+
+    def _publish_networks(self, rec: dict[str, Any], action: str) -> None:
+        for network in rec["networks"]:
+            self._publish_network(network, action, rec["id"])
 
     # ------------------------------------------------------------ engine start -
 

@@ -24,6 +24,7 @@ from netcore.plugin_info import as_dicts, describe
 
 from runtime.api import cni as cni_routes
 from runtime.api import images as image_routes
+from runtime.api import system as system_routes
 from runtime.build.runner import ContainerRunner
 from runtime.build.service import BuildService
 from runtime.api import schemas as S
@@ -110,10 +111,11 @@ class Engine:
         r.add("GET", "/_ping", lambda **_: {"ok": True, "root": self.root})
         r.add("GET", "/plugins", lambda **_: self.plugins())
         r.add("GET", "/networks", lambda query, **_: listing.networks(ctl, query))
-        r.add("POST", "/networks/create", lambda body, **_: network_view(ctl, self._create_network(body)), body=S.NetworkCreate)
-        r.add("POST", "/networks/prune", lambda query, **_: listing.prune_networks(ctl, query), body=S.Empty)
+        r.add("POST", "/networks/create", lambda body, **_: network_view(ctl, self._network_event(self._create_network(body), "create")),
+              body=S.NetworkCreate)
+        r.add("POST", "/networks/prune", lambda query, **_: self._prune_networks(query), body=S.Empty)
         r.add("GET", r"/networks/(?P<ref>[^/]+)", lambda ref, **_: network_view(ctl, ctl.network(ref)))
-        r.add("DELETE", r"/networks/(?P<ref>[^/]+)", lambda ref, **_: {"Id": ctl.delete_network(ref).id})
+        r.add("DELETE", r"/networks/(?P<ref>[^/]+)", lambda ref, **_: {"Id": self._network_event(ctl.delete_network(ref), "destroy").id})
         r.add("POST", r"/networks/(?P<ref>[^/]+)/connect", self._connect, body=S.NetworkConnect)
         r.add("POST", r"/networks/(?P<ref>[^/]+)/disconnect", self._disconnect, body=S.NetworkDisconnect)
         r.add("GET", "/containers/json", lambda query, **_: listing.containers(ctl, ctr, self.images, query), query=S.ListQuery)
@@ -135,7 +137,8 @@ class Engine:
               lambda ref, query, **_: {"Id": ctr.remove(ref, force=query["force"], volumes=query["v"]).get("id")}, query=S.RemoveQuery)
         r.add("GET", r"/containers/(?P<ref>[^/]+)/logs", self._logs, query=S.LogsQuery)
         r.add("POST", "/system/reset", lambda **_: self.reset(), body=S.Empty)
-        image_routes.add_routes(r, self.images, self.volumes)
+        image_routes.add_routes(r, self.images, self.volumes, lambda: self.containers.events)
+        system_routes.add_routes(r, self)
         self.cni = CniAttachments(ctl)
         cni_routes.add_routes(r, self.cni)
         r.add("POST", "/build", lambda body, query, **_: Stream(self.builds.handle(body, query)), body=RAW)
@@ -144,6 +147,17 @@ class Engine:
     def plugins(self) -> list[dict[str, str]]:
         """The network and IPAM drivers loaded, with their distribution and version (``netcore plugins``, ``system info``)."""
         return as_dicts(describe(self.controller.hooks.pm))
+
+    def _network_event(self, net: Any, action: str) -> Any:
+        self.containers.events.publish("network", action, net.id, name=net.name, type=net.driver)
+        return net
+
+    def _prune_networks(self, query: dict[str, Any]) -> dict[str, Any]:
+        before = {n.name: n for n in self.controller.networks()}
+        answer = listing.prune_networks(self.controller, query)
+        for name in answer["NetworksDeleted"]:
+            self._network_event(before[name], "destroy")
+        return answer
 
     def _create_network(self, body: dict[str, Any]) -> Any:
         ipam = (body["IPAM"] or {}).get("Config") or [{}]

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.benchmarks import build
+from tests.benchmarks import build, group
 from tests.benchmarks.cni import Cni, NetcoreCni
 from tests.benchmarks.compose import m_compose
 from tests.benchmarks.core import BenchError, Cleanup, Stats, in_netns, memory_kib, rotated, run, timed
@@ -412,4 +412,5 @@ MEASURES: dict[str, tuple[str, Callable[[Ctx], dict[str, Any]]]] = {
     "apiedge": ("the API edge vs the socketserver it replaced: requests, and 1000 idle connections", m_apiedge),
     "build": ("build of the book's Dockerfile: cold and unchanged, vs Docker's classic builder", build.m_build),
     "cni": ("issue 14: netcore-cni ADD+DEL vs the CNI bridge plugin's, exec'd alike", m_cni),
+    "group": ("issue 16 item 6: pause, unpause, top, stats --no-stream, cp, diff, rename, info, events", group.m_group),
 }

@@ -151,8 +151,11 @@ def _clean(path: str, baseline: tuple) -> None:
         call(path, "DELETE", f"/networks/{nid}")
 
 
+STREAMS_UNTIL_CLOSED = {("GET", "^/events$")}  # answers that never end by themselves (Docker's event stream)
+
+
 def test_generated_bodies_at_every_route_never_500_and_refusals_change_nothing(engine):
-    routes = [r for r in _routes()]
+    routes = [r for r in _routes() if (r.method, r.pattern.pattern) not in STREAMS_UNTIL_CLOSED]
     assert len(routes) >= 10
     baseline = snapshot(engine.socket)
     links_before = engine_links(engine)

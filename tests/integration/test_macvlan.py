@@ -145,6 +145,17 @@ def test_plugins_lists_each_driver_with_its_distribution(netcore_engine):
     assert ["macvlan", "network", "netcore", md.version("netcore")] in [line.split() for line in text]
 
 
+def test_system_info_names_each_driver_with_its_distribution(netcore_engine):
+    import importlib.metadata as md
+
+    doc = netcore_engine.json("system", "info", "-f", "json")
+    rows = {(r["Name"], r["Kind"]): r for r in doc["NetcorePlugins"]}
+    assert rows[("macvlan", "network")]["Version"] == md.version("netcore")
+    assert "macvlan" in doc["Plugins"]["Network"]  # Docker's own list, as docker info shows it
+    text = netcore_engine("system", "info").stdout.splitlines()
+    assert " Driver Plugins:" in text and f"  macvlan (network): netcore {md.version('netcore')}" in text, text
+
+
 def test_hook_trace_in_the_engine_log(netcore_netns, tmp_path):
     """NETCORE_TRACE_HOOKS=macvlan: each call reaching the driver, with its arguments, outcome and time."""
     (tmp_path / "e").mkdir()
