@@ -17,7 +17,7 @@ from typing import Any
 
 import pluggy
 
-from netcore import hookspecs
+from netcore import hooktrace, hookspecs
 from netcore.errors import NotFound, PluginError
 
 __all__ = ["ENTRY_POINT_GROUP", "make_plugin_manager", "Hooks"]
@@ -25,8 +25,8 @@ __all__ = ["ENTRY_POINT_GROUP", "make_plugin_manager", "Hooks"]
 ENTRY_POINT_GROUP = "netcore.drivers"
 log = logging.getLogger("netcore.plugins")
 
-_DRIVER_HOOK = "create_network"  # a plugin that implements it is a network driver
-_IPAM_HOOK = "request_pool"  # a plugin that implements it is an IPAM driver
+DRIVER_HOOK = "create_network"  # a plugin that implements it is a network driver
+IPAM_HOOK = "request_pool"  # a plugin that implements it is an IPAM driver
 
 
 def make_plugin_manager(
@@ -39,7 +39,8 @@ def make_plugin_manager(
 
     ``NETCORE_DISABLE_PLUGIN_AUTOLOAD=1`` turns entry-point loading off, except for
     the ``essential`` names (what the engine cannot run without: the runtime names
-    the drivers of its predefined networks); ``NETCORE_TRACE_HOOKS=1`` logs every hook call.
+    the drivers of its predefined networks); ``NETCORE_TRACE_HOOKS=1`` logs every hook call
+    (``netcore.hooktrace``).
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
@@ -58,9 +59,9 @@ def make_plugin_manager(
         raise PluginError(f"plugin {name!r} refused: {exc}") from None
     except (ImportError, AttributeError) as exc:
         raise PluginError(f"cannot load a {ENTRY_POINT_GROUP} plugin: {exc}") from None
-    if os.environ.get("NETCORE_TRACE_HOOKS"):
-        pm.trace.root.setwriter(lambda msg: log.debug("%s", msg.rstrip()))
-        pm.enable_tracing()
+    traced = hooktrace.wanted(os.environ.get("NETCORE_TRACE_HOOKS"))
+    if traced is not None:
+        hooktrace.install(pm, traced)
     return pm
 
 
@@ -93,10 +94,10 @@ class Hooks:
 
     def drivers(self) -> list[str]:
         """Names of every network driver loaded."""
-        return self._names_implementing(_DRIVER_HOOK)
+        return self._names_implementing(DRIVER_HOOK)
 
     def ipam_drivers(self) -> list[str]:
-        return self._names_implementing(_IPAM_HOOK)
+        return self._names_implementing(IPAM_HOOK)
 
     def _subset(self, name: str, kind: str, known: list[str]) -> Any:
         if name not in known:

@@ -16,34 +16,62 @@ on purpose):
   ``<name> <pid>`` to the file ``NETCORE_TEST_PAUSE_FILE`` (if set) and sleeps until
   killed, so a test can ``kill -9`` it at exactly that step boundary and check what
   the next engine makes of the half-done work.
+
+The first two also exist per request, so that one engine serves a test many
+commands, each failing at a different step: ``request_switches(fail_step=...,
+step_log=...)`` arms them for the calling thread's current context only. The API
+server arms them from the ``X-Netcore-Test-Fail-Step`` / ``X-Netcore-Test-Step-Log``
+headers of a request, and only in an engine started with ``NETCORE_TEST_MODE=1``
+(the CLI sends them when ``NETCORE_TEST_REQUEST_FAIL_STEP`` /
+``NETCORE_TEST_REQUEST_STEP_LOG`` are set); ``netcore.testing`` builds on them.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from netcore.errors import KernelError, NetcoreError, TeardownIncomplete
 
-__all__ = ["Step", "run_steps", "undo_steps", "Transaction", "check_injected_failure", "pause_point", "checkpoint"]
+__all__ = [
+    "Step", "run_steps", "undo_steps", "Transaction", "check_injected_failure", "pause_point", "checkpoint",
+    "request_switches", "TEST_MODE",
+]
 
 log = logging.getLogger("netcore.steps")
 PAUSE_STEP, PAUSE_FILE = "NETCORE_TEST_PAUSE_STEP", "NETCORE_TEST_PAUSE_FILE"
 STEP_LOG = "NETCORE_TEST_STEP_LOG"
 _reached: dict[str, int] = {}  # pause point name -> times reached (only counted while one is armed)
 _reached_lock = threading.Lock()
+TEST_MODE = "NETCORE_TEST_MODE"  # an engine started with it set honours the per-request switches
+_request: contextvars.ContextVar[tuple[str | None, str | None]] = contextvars.ContextVar(
+    "netcore_test_request", default=(None, None)
+)  # (fail step, step log path) of the request being served
+
+
+@contextmanager
+def request_switches(fail_step: str | None = None, step_log: str | None = None) -> Iterator[None]:
+    """Arm the failure switch and the step log for the body only (one API request)."""
+    token = _request.set((fail_step or None, step_log or None))
+    try:
+        yield
+    finally:
+        _request.reset(token)
 
 
 def check_injected_failure(name: str) -> None:
-    """Raise if the test switch names this step."""
-    wanted = os.environ.get("NETCORE_TEST_FAIL_STEP")
-    if wanted and wanted == name:
+    """Raise if a test switch (the engine's, or the request's) names this step."""
+    if os.environ.get("NETCORE_TEST_FAIL_STEP") == name:
         raise KernelError(name, "(injected)", "failure injected by NETCORE_TEST_FAIL_STEP")
+    if _request.get()[0] == name:
+        raise KernelError(name, "(injected)", "failure injected by the request's X-Netcore-Test-Fail-Step")
 
 
 def pause_point(name: str) -> None:
@@ -71,10 +99,10 @@ def pause_point(name: str) -> None:
 
 def checkpoint(name: str) -> None:
     """A step boundary: the test switches may pause or fail the process here."""
-    log_path = os.environ.get(STEP_LOG)
-    if log_path:  # a test learns which steps a command crosses, to walk each of them
-        with open(log_path, "a") as f:
-            f.write(name + "\n")
+    for log_path in (os.environ.get(STEP_LOG), _request.get()[1]):
+        if log_path:  # a test learns which steps a command crosses, to walk each of them
+            with open(log_path, "a") as f:
+                f.write(name + "\n")
     pause_point(name)
     check_injected_failure(name)
 

@@ -1,4 +1,4 @@
-"""Links: bridges, veth pairs, their state, names and aliases."""
+"""Links: bridges, veth pairs, any other kind through ``create``, their state, names and aliases."""
 
 from __future__ import annotations
 
@@ -15,9 +15,11 @@ from netcore.osl import netns
 
 __all__ = [
     "Link",
+    "UnsupportedKind",
     "kernel_errors",
     "lookup",
     "get",
+    "create",
     "ports",
     "create_bridge",
     "create_veth",
@@ -42,6 +44,10 @@ class Link:
     up: bool
     alias: str | None
     master: int | None
+
+
+class UnsupportedKind(KernelError):
+    """The kernel has no links of this kind (this one has no dummy, ipvlan or vlan)."""
 
 
 @contextmanager
@@ -84,6 +90,64 @@ def get(ipr: Any, index: int) -> Link | None:
         if exc.code == errno.ENODEV:
             return None
         raise KernelError("get link", str(index), exc.code) from None
+
+
+def create(
+    ipr: Any,
+    name: str,
+    kind: str,
+    *,
+    alias: str | None = None,
+    lower: int | None = None,
+    netns_path: str | None = None,
+    mac: str | None = None,
+    mtu: int | None = None,
+    up: bool = False,
+    **attrs: Any,
+) -> int | None:
+    """A link of any ``kind`` the kernel has (macvlan, vlan, veth, dummy ...); returns its index.
+
+    ``attrs`` are the kind's own attributes under pyroute2's names (``macvlan_mode="bridge"``,
+    ``vlan_id=10``, ``peer={"ifname": ...}``). ``lower`` is the index of the link it stacks on
+    (a macvlan's or a VLAN's parent, in ``ipr``'s netns). With ``netns_path`` the link is
+    made directly inside that netns in the same netlink call (a macvlan keeps its parent in
+    ``ipr``'s netns), and its index there is not known here: None is returned.
+    The alias is set after creation (the kernel ignores it on creation), in ``ipr``'s netns
+    only: a link made elsewhere is named by where it lives. A kind the kernel lacks is a
+    ``KernelError`` saying so, and nothing is left behind on any failure.
+    """
+    extra: dict[str, Any] = dict(attrs)
+    if lower is not None:
+        extra["link"] = lower
+    if netns_path:
+        extra["net_ns_fd"] = netns_path
+    if mac:
+        extra["address"] = mac
+    if mtu:
+        extra["mtu"] = mtu
+    if up:
+        extra["state"] = "up"
+    try:
+        ipr.link("add", ifname=name, kind=kind, **extra)
+    except NetlinkError as exc:
+        if exc.code == errno.EEXIST:
+            raise AlreadyExists(f"create {kind} {name}: already exists") from None
+        if exc.code == errno.EOPNOTSUPP:
+            raise UnsupportedKind(f"create {kind}", name, f"this kernel has no {kind} links") from None
+        raise KernelError(f"create {kind}", name, exc.code) from None
+    if netns_path:
+        return None
+    index = lookup(ipr, name)
+    if index is None:
+        raise KernelError(f"create {kind}", name, errno.ENODEV)
+    if alias:
+        try:
+            with kernel_errors(f"set alias of {kind}", name):
+                ipr.link("set", index=index, ifalias=alias)
+        except BaseException:
+            delete(ipr, name)
+            raise
+    return index
 
 
 def ports(ipr: Any, master: int) -> list[Link]:

@@ -113,7 +113,7 @@ def _send(path: str, method: str, url: str, data: bytes | None, timeout: float |
           content_type: str = "application/json", headers: str = "") -> _Response:
     sock = _connect(path, timeout)
     try:
-        head = f"{method} {url} HTTP/1.0\r\nHost: netcore\r\n{headers}"
+        head = f"{method} {url} HTTP/1.0\r\nHost: netcore\r\n{headers}{_test_headers()}"
         if data is not None:
             head += f"Content-Type: {content_type}\r\nContent-Length: {len(data)}\r\n"
         sock.sendall(head.encode() + b"\r\n" + (data or b""))
@@ -121,6 +121,16 @@ def _send(path: str, method: str, url: str, data: bytes | None, timeout: float |
     except BaseException:
         sock.close()
         raise
+
+
+_TEST_HEADERS = (("NETCORE_TEST_REQUEST_FAIL_STEP", "X-Netcore-Test-Fail-Step"),
+                 ("NETCORE_TEST_REQUEST_STEP_LOG", "X-Netcore-Test-Step-Log"))
+
+
+def _test_headers() -> str:
+    """The per-request test switches (netcore/steps.py), from the environment: honoured only
+    by an engine started with NETCORE_TEST_MODE=1."""
+    return "".join(f"{h}: {os.environ[v]}\r\n" for v, h in _TEST_HEADERS if os.environ.get(v))
 
 
 def _lost(path: str, exc: OSError) -> ApiError:

@@ -20,6 +20,7 @@ Request bodies are checked at this edge against the types a route declares (see
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import io
@@ -247,6 +248,7 @@ class ApiServer:
         import resource
 
         self.router = router
+        self.test_mode = bool(os.environ.get("NETCORE_TEST_MODE"))  # per-request test switches honoured
         self.limits = fit(limits or Limits(), resource.getrlimit(resource.RLIMIT_NOFILE)[0])
         self.path = path
         self._submit = submit or (lambda fn, *args: threading.Thread(target=fn, args=args, daemon=True).start())
@@ -489,7 +491,8 @@ class ApiServer:
         except schemas.Invalid as exc:
             return _answer(400, {"message": str(exc)})
         try:
-            result = route.handler(body=body, query=query, **params)
+            with self._test_switches(req):
+                result = route.handler(body=body, query=query, **params)
         except NetcoreError as exc:
             return _answer(exc.status, {"message": _one_line(str(exc), 1000)})
         except Exception as exc:  # a bug: one line to the client, the traceback to the engine log
@@ -500,6 +503,14 @@ class ApiServer:
         if isinstance(result, Answer):
             return _answer(result.status, result.payload)
         return _answer(200 if result is not None else 204, result)
+
+    def _test_switches(self, req: _Request) -> Any:
+        """The request's own failure switch and step log (netcore/steps.py), in test mode only."""
+        from netcore import steps
+
+        if not self.test_mode:
+            return contextlib.nullcontext()
+        return steps.request_switches(req.headers.get("x-netcore-test-fail-step"), req.headers.get("x-netcore-test-step-log"))
 
     def _read_body(self, conn: socket.socket, rest: bytes, length: int) -> bytes:
         data = bytearray(rest[:length])

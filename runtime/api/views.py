@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from netcore import Network
+from netcore import NetcoreError, Network
 from netcore.controller import Controller
 
 from runtime import portspec
@@ -53,7 +53,16 @@ def network_view(ctl: Controller, net: Network, driver_state: bool = True) -> di
     }
 
 
-def _networks(ctl: Controller, rec: dict[str, Any]) -> dict[str, Any]:
+def _endpoint_state(ctl: Controller, net: Network, ep: Any) -> dict[str, Any]:
+    """The driver's ``endpoint_oper_info``, for show: a failing driver must not break inspect."""
+    try:
+        return ctl.endpoint_oper_info(net, ep)
+    except NetcoreError as exc:
+        return {"Error": str(exc)}
+
+
+def _networks(ctl: Controller, rec: dict[str, Any], driver_state: bool = False) -> dict[str, Any]:
+    """``driver_state``: add each endpoint's ``DriverState`` (inspect only: it may cost a driver a round trip)."""
     sandbox = ctl.sandbox(rec["id"])
     if sandbox is None:
         return {}
@@ -74,6 +83,8 @@ def _networks(ctl: Controller, rec: dict[str, Any]) -> dict[str, Any]:
             "GwPriority": ep.gw_priority,
             "InterfaceName": ep.ifname,
         }
+        if driver_state and (state := _endpoint_state(ctl, net, ep)):
+            out[net.name]["DriverState"] = state
     return out
 
 
@@ -143,7 +154,7 @@ def container_view(ctl: Controller, rec: dict[str, Any], health: dict[str, Any] 
     proc = rec.get("process") or {}
     running = rec["state"] == "running"
     sandbox = ctl.sandbox(rec["id"])
-    networks = _networks(ctl, rec)
+    networks = _networks(ctl, rec, driver_state=True)
     return {
         "Id": rec["id"],
         "Name": "/" + rec["name"],

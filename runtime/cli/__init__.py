@@ -86,6 +86,7 @@ COMMANDS = {
     "system": "runtime.cli.system:system",
     "info": "runtime.cli.system:info",
     "version": "runtime.cli.system:version",
+    "plugins": "runtime.cli.plugins:plugins",
     "demo": "runtime.cli.system:demo",
     "completion": "runtime.cli.completion:completion",
 }

@@ -104,6 +104,12 @@ def _client_section(cli: Cli) -> list[str]:
             f" Python:     {platform.python_version()}"]
 
 
+def _driver_lines(doc: dict) -> list[str]:
+    """netcore's addition to Docker's Plugins section: where each driver comes from (``netcore plugins``)."""
+    rows = doc.get("NetcorePlugins") or []
+    return [" Driver Plugins:", *(f"  {r['Name']} ({r['Kind']}): {r['Distribution'] or '-'} {r['Version'] or '-'}" for r in rows)] if rows else []
+
+
 @click.command(cls=Command)
 @option("-f", "--format", "fmt", metavar="FORMAT", help="Format output: json, or a Go template such as '{{.ServerVersion}}'.")
 @pass_cli
@@ -121,7 +127,8 @@ def info(cli: Cli, fmt: str | None) -> None:
              f" Storage Driver: {doc['Driver']}", *(f"  {k}: {v}" for k, v in doc.get("DriverStatus") or ()),
              f" Logging Driver: {doc['LoggingDriver']}", f" Cgroup Driver: {doc['CgroupDriver']}",
              f" Cgroup Version: {doc['CgroupVersion']}", " Plugins:", f"  Volume: {' '.join(p['Volume'])}",
-             f"  Network: {' '.join(p['Network'])}", f"  Log: {' '.join(p['Log'])}", f" Kernel Version: {doc['KernelVersion']}",
+             f"  Network: {' '.join(p['Network'])}", f"  Log: {' '.join(p['Log'])}", *_driver_lines(doc),
+             f" Kernel Version: {doc['KernelVersion']}",
              f" Operating System: {doc['OperatingSystem']}", f" OSType: {doc['OSType']}", f" Architecture: {doc['Architecture']}",
              f" CPUs: {doc['NCPU']}", f" Total Memory: {binary_size(doc['MemTotal'])}", f" Name: {doc['Name']}", f" ID: {doc['ID']}",
              f" Docker Root Dir: {doc['DockerRootDir']}", f" Debug Mode: {str(doc['Debug']).lower()}"]

@@ -20,6 +20,7 @@ from typing import Any
 from netcore import Forbidden, InvalidConfig, NotFound, names
 from netcore.controller import Controller, on_host
 from netcore.dns import EmbeddedDns
+from netcore.plugin_info import as_dicts, describe
 
 from runtime.api import cni as cni_routes
 from runtime.api import images as image_routes
@@ -108,6 +109,7 @@ class Engine:
         r = Router()
         ctl, ctr = self.controller, self.containers
         r.add("GET", "/_ping", lambda **_: {"ok": True, "root": self.root})
+        r.add("GET", "/plugins", lambda **_: self.plugins())
         r.add("GET", "/networks", lambda query, **_: listing.networks(ctl, query))
         r.add("POST", "/networks/create", lambda body, **_: network_view(ctl, self._network_event(self._create_network(body), "create")),
               body=S.NetworkCreate)
@@ -141,6 +143,10 @@ class Engine:
         cni_routes.add_routes(r, self.cni)
         r.add("POST", "/build", lambda body, query, **_: Stream(self.builds.handle(body, query)), body=RAW)
         return r
+
+    def plugins(self) -> list[dict[str, str]]:
+        """The network and IPAM drivers loaded, with their distribution and version (``netcore plugins``, ``system info``)."""
+        return as_dicts(describe(self.controller.hooks.pm))
 
     def _network_event(self, net: Any, action: str) -> Any:
         self.containers.events.publish("network", action, net.id, name=net.name, type=net.driver)

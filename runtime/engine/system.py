@@ -89,6 +89,7 @@ def info(engine: Any) -> dict[str, Any]:
         "Driver": "overlay",
         "DriverStatus": [["Backing Filesystem", "overlayfs"]],
         "Plugins": {"Volume": ["local"], "Network": sorted(engine.controller.drivers()), "Log": ["file"]},
+        "NetcorePlugins": engine.plugins(),  # each driver with its distribution and version (``netcore plugins``)
         "LoggingDriver": "file",
         "CgroupDriver": driver,
         "CgroupVersion": cg_version,

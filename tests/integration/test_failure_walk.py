@@ -129,7 +129,7 @@ def _connect(driver: str):
     return Scenario(f"connect-{driver}", prepare, command, undo)
 
 
-SCENARIOS = [make(d) for make in (_network, _run, _connect) for d in ("bridge", "routed")]
+SCENARIOS = [make(d) for make in (_network, _run, _connect) for d in ("bridge", "routed", "macvlan")]
 
 
 def walk(tmp_path, eng: Engine, scenario: Scenario, v: dict, snap: Callable[[], dict]) -> None:
@@ -176,7 +176,7 @@ def _values(name: str, driver: str) -> dict:
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
 def test_a_failure_at_every_step_leaves_nothing_and_the_same_command_then_works(tmp_path, name, scenario):
-    v = _values(name, "bridge" if scenario.name.endswith("bridge") else "routed")
+    v = _values(name, scenario.name.rsplit("-", 1)[1])
     eng = Engine(tmp_path).start()
     try:
         walk(tmp_path, eng, scenario, v, lambda: snapshot(eng, [v["subnet"], v["subnet2"]]))

@@ -67,9 +67,18 @@ def test_pyroute2_only_in_the_os_layer(top):
     assert offenders(outside, ("pyroute2",)) == {}
 
 
+TEST_PLUGIN = "netcore/testing.py"  # the pytest plugin for driver authors: runs the CLI and ``ip`` as a test does
+
+
 def test_the_core_runs_programs_only_through_the_os_layer():
-    outside = [p for p in modules("netcore") if not rel(p).startswith("netcore/osl/")]
+    outside = [p for p in modules("netcore") if not rel(p).startswith("netcore/osl/") and rel(p) != TEST_PLUGIN]
     assert offenders(outside, ("subprocess",)) == {}
+
+
+def test_nothing_but_tests_imports_the_pytest_plugin():
+    """The one module of the core exempt from the rule above is test tooling, never loaded by the engine."""
+    found = [p for top in ("netcore", "runtime", "drivers") for p in modules(top) if rel(p) != TEST_PLUGIN]
+    assert offenders(found, ("netcore.testing",)) == {}
 
 
 def test_the_core_imports_no_driver():
