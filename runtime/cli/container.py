@@ -10,7 +10,7 @@ import click
 from runtime.api.client import ApiError, q
 from runtime.cli.base import INT, Cli, Command, choice, option, pair, parsed, pass_cli, rest
 from runtime.cli.filterflag import FORMAT_HELP, filter_option
-from runtime.cli.output import inspect_objects
+from runtime.cli.output import each, inspect_objects
 
 __all__ = ["run", "create", "start", "restart", "kill", "wait", "attach_", "ps", "exec_", "logs", "stop", "rm", "inspect", "port",
            "network_spec", "container_options"]
@@ -375,7 +375,7 @@ def start(cli: Cli, attach: bool, interactive: bool, tty_ignored: bool, containe
 def restart(cli: Cli, time: int | None, containers: tuple[str, ...]) -> None:
     """Restart one or more containers."""
     query, wait = _stop_time(time)
-    _each(containers, lambda c: cli.client.request("POST", f"/containers/{q(c)}/restart", query=query, timeout=wait))
+    each(containers, lambda c: cli.client.request("POST", f"/containers/{q(c)}/restart", query=query, timeout=wait))
 
 
 @click.command(cls=Command)
@@ -384,7 +384,7 @@ def restart(cli: Cli, time: int | None, containers: tuple[str, ...]) -> None:
 @pass_cli
 def kill(cli: Cli, sig: str, containers: tuple[str, ...]) -> None:
     """Kill one or more running containers."""
-    _each(containers, lambda c: cli.client.request("POST", f"/containers/{q(c)}/kill", query={"signal": sig}))
+    each(containers, lambda c: cli.client.request("POST", f"/containers/{q(c)}/kill", query={"signal": sig}))
 
 
 @click.command(cls=Command)
@@ -392,17 +392,11 @@ def kill(cli: Cli, sig: str, containers: tuple[str, ...]) -> None:
 @pass_cli
 def wait(cli: Cli, containers: tuple[str, ...]) -> None:
     """Block until one or more containers stop, then print their exit codes."""
-    failed = None
-    for c in containers:
-        try:
-            code = cli.client.request("POST", f"/containers/{q(c)}/wait", timeout=None)["StatusCode"]
-            print(code if code is not None else 0)
-        except ApiError as exc:
-            if len(containers) > 1:
-                print(f"Error response from daemon: {exc}", file=sys.stderr)
-            failed = exc
-    if failed:
-        raise failed
+    each(
+        containers,
+        lambda c: cli.client.request("POST", f"/containers/{q(c)}/wait", timeout=None)["StatusCode"],
+        lambda _c, code: print(code if code is not None else 0, flush=True),
+    )
 
 
 @click.command("attach", cls=Command)
@@ -529,20 +523,6 @@ def _print_log(chunks, tty: bool) -> None:
     logopts.demux(chunks, sys.stdout.buffer, sys.stderr.buffer)
 
 
-def _each(containers: tuple[str, ...], action) -> None:
-    failed = None
-    for c in containers:
-        try:
-            action(c)
-            print(c)
-        except ApiError as exc:
-            if len(containers) > 1:
-                print(f"Error response from daemon: {exc}", file=sys.stderr)
-            failed = exc
-    if failed:
-        raise failed
-
-
 @click.command(cls=Command)
 @option("-t", "--time", type=INT, default=None, help="Seconds to wait before killing it (default: its --stop-timeout, else 10).")
 @click.argument("containers", nargs=-1, required=True, metavar="CONTAINER")
@@ -550,7 +530,7 @@ def _each(containers: tuple[str, ...], action) -> None:
 def stop(cli: Cli, time: int | None, containers: tuple[str, ...]) -> None:
     """Stop one or more running containers."""
     query, wait = _stop_time(time)
-    _each(containers, lambda c: cli.client.request("POST", f"/containers/{q(c)}/stop", query=query, timeout=wait))
+    each(containers, lambda c: cli.client.request("POST", f"/containers/{q(c)}/stop", query=query, timeout=wait))
 
 
 def _stop_time(time: int | None) -> tuple[dict, float | None]:
@@ -569,7 +549,7 @@ def _stop_time(time: int | None) -> tuple[dict, float | None]:
 def rm(cli: Cli, force: bool, volumes: bool, containers: tuple[str, ...]) -> None:
     """Remove one or more containers."""
     query = {"force": "1" if force else "0", "v": "1" if volumes else "0"}
-    _each(containers, lambda c: cli.client.request("DELETE", f"/containers/{q(c)}", query=query))
+    each(containers, lambda c: cli.client.request("DELETE", f"/containers/{q(c)}", query=query))
 
 
 @click.command(cls=Command)

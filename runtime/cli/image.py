@@ -15,7 +15,7 @@ import click
 from runtime.api.client import ApiError, q
 from runtime.cli.base import Cli, Command, Group, option, pass_cli
 from runtime.cli.filterflag import FORMAT_HELP, encode, filter_option
-from runtime.cli.output import inspect_all
+from runtime.cli.output import each, inspect_all
 
 __all__ = ["image", "ls", "import_", "load", "save", "tag", "rmi", "human_size"]
 
@@ -184,17 +184,9 @@ def tag(cli: Cli, source: str, target: str) -> None:
 @pass_cli
 def rmi(cli: Cli, force: bool, images: tuple[str, ...]) -> None:
     """Remove one or more images."""
-    failed = None
-    for ref in images:
-        try:
-            for item in cli.client.request("DELETE", f"/images/{q(ref)}", query={"force": "1" if force else "0"}):
-                for key, value in item.items():
-                    print(f"{key}: {value}")
-        except ApiError as exc:
-            if len(images) > 1:
-                print(f"Error response from daemon: {exc}", file=sys.stderr)
-            failed = exc
-    if failed:
-        if len(images) > 1:
-            sys.exit(1)
-        raise failed
+    def report(_ref: str, deleted: list[dict[str, str]]) -> None:
+        for item in deleted:
+            for key, value in item.items():
+                print(f"{key}: {value}")
+
+    each(images, lambda ref: cli.client.request("DELETE", f"/images/{q(ref)}", query={"force": "1" if force else "0"}), report)

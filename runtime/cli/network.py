@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 
 import click
 
-from runtime.api.client import ApiError, q
+from runtime.api.client import q
 from runtime.cli.base import INT, Cli, Group, choice, option, pair, pass_cli
 from runtime.cli.filterflag import FORMAT_HELP, encode, filter_option
-from runtime.cli.output import confirm, inspect_all
+from runtime.cli.output import confirm, each, inspect_all
 
 __all__ = ["network"]
 
@@ -83,20 +82,7 @@ def inspect(cli: Cli, fmt: str | None, names: tuple[str, ...]) -> None:
 @pass_cli
 def rm(cli: Cli, names: tuple[str, ...]) -> None:
     """Remove one or more networks: every one that can go goes; each failure is one line."""
-    if len(names) == 1:
-        cli.client.request("DELETE", f"/networks/{q(names[0])}")
-        print(names[0])
-        return
-    failed = False
-    for name in dict.fromkeys(names):  # a name given twice is tried once, as Docker's
-        try:
-            cli.client.request("DELETE", f"/networks/{q(name)}")
-            print(name)
-        except ApiError as exc:
-            print(("Error response from daemon: " if exc.status else "Error: ") + str(exc), file=sys.stderr, flush=True)
-            failed = True
-    if failed:
-        sys.exit(1)
+    each(names, lambda name: cli.client.request("DELETE", f"/networks/{q(name)}"))
 
 
 @network.command()

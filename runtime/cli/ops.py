@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -11,7 +10,7 @@ import click
 from runtime.api.client import ApiError, q
 from runtime.cli.base import Cli, Command, option, pass_cli, rest
 from runtime.cli.filterflag import encode, filter_option
-from runtime.cli.output import confirm, table
+from runtime.cli.output import confirm, each, table
 
 __all__ = ["top", "stats", "pause", "unpause", "rename", "cp", "diff", "container_prune", "image_prune",
            "binary_size", "decimal_size", "render", "print_rows", "print_prune", "stats_row", "image_lines",
@@ -51,21 +50,6 @@ def print_rows(kind: str, fmt: str | None, rows: list[dict], default: str) -> No
     from runtime.cli import formatting
 
     formatting.listing(kind, [formatting.context(kind, r) for r in rows], fmt, default)
-
-
-def _each(items: tuple[str, ...], action) -> None:
-    """Docker's way with several objects: each done is printed, each failure on stderr, exit 1 at the end."""
-    failed = None
-    for item in items:
-        try:
-            action(item)
-            print(item)
-        except ApiError as exc:
-            if len(items) > 1:
-                print(f"Error response from daemon: {exc}", file=sys.stderr)
-            failed = exc
-    if failed:
-        raise failed
 
 
 # ---------------------------------------------------------------- top -------
@@ -175,7 +159,7 @@ def stats(cli: Cli, all_: bool, no_stream: bool, no_trunc: bool, fmt: str | None
 @pass_cli
 def pause(cli: Cli, containers: tuple[str, ...]) -> None:
     """Pause all processes within one or more containers."""
-    _each(containers, lambda c: cli.client.request("POST", f"/containers/{q(c)}/pause"))
+    each(containers, lambda c: cli.client.request("POST", f"/containers/{q(c)}/pause"))
 
 
 @click.command(cls=Command)
@@ -183,7 +167,7 @@ def pause(cli: Cli, containers: tuple[str, ...]) -> None:
 @pass_cli
 def unpause(cli: Cli, containers: tuple[str, ...]) -> None:
     """Unpause all processes within one or more containers."""
-    _each(containers, lambda c: cli.client.request("POST", f"/containers/{q(c)}/unpause"))
+    each(containers, lambda c: cli.client.request("POST", f"/containers/{q(c)}/unpause"))
 
 
 @click.command(cls=Command)

@@ -8,10 +8,10 @@ import time
 
 TYPE_CHECKING = False  # as in runtime.api.client: importing typing is paid by every command's start
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
     from typing import Any
 
-__all__ = ["table", "json_lines", "ago", "short_id", "status", "inspect_all", "inspect_objects", "confirm"]
+__all__ = ["table", "json_lines", "ago", "short_id", "status", "inspect_all", "inspect_objects", "confirm", "each"]
 
 
 def short_id(value: str) -> str:
@@ -114,6 +114,27 @@ def inspect_objects(client: Any, refs: Iterable[str], type_: str | None = None, 
     show(out)
     if failed:
         raise failed
+
+
+def each(items: Sequence[str], action: Callable[[str], Any], report: Callable[[str, Any], None] | None = None) -> None:
+    """Docker's way with several objects (``rm a b``, ``stop a b`` ...): every one that can be done is done and
+    reported (its name, by default), each failure is one line on stderr, once, and the exit is 1 at the end.
+    A single object's failure is the CLI's ordinary one-line error. A name given twice is tried once."""
+    from runtime.api.client import ApiError
+
+    report = report or (lambda item, _result: print(item, flush=True))
+    if len(items) == 1:
+        report(items[0], action(items[0]))
+        return
+    failed = False
+    for item in dict.fromkeys(items):
+        try:
+            report(item, action(item))
+        except ApiError as exc:
+            print(("Error response from daemon: " if exc.status else "Error: ") + str(exc), file=sys.stderr, flush=True)
+            failed = True
+    if failed:
+        sys.exit(1)
 
 
 def confirm(question: str) -> bool:

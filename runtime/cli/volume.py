@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 
 import click
 
-from runtime.api.client import ApiError, q
+from runtime.api.client import q
 from runtime.cli.base import Cli, Command, Group, option, pair, pass_cli
 from runtime.cli.filterflag import FORMAT_HELP, filter_option
-from runtime.cli.output import confirm, inspect_all
+from runtime.cli.output import confirm, each, inspect_all
 
 __all__ = ["volume"]
 
@@ -58,19 +57,7 @@ def inspect(cli: Cli, fmt: str | None, names: tuple[str, ...]) -> None:
 @pass_cli
 def rm(cli: Cli, force: bool, names: tuple[str, ...]) -> None:
     """Remove one or more volumes. You cannot remove a volume that is in use by a container."""
-    failed = None
-    for name in names:
-        try:
-            cli.client.request("DELETE", f"/volumes/{q(name)}", query={"force": "1" if force else "0"})
-            print(name)
-        except ApiError as exc:
-            if len(names) > 1:
-                print(f"Error response from daemon: {exc}", file=sys.stderr)
-            failed = exc
-    if failed:
-        if len(names) > 1:
-            sys.exit(1)
-        raise failed
+    each(names, lambda name: cli.client.request("DELETE", f"/volumes/{q(name)}", query={"force": "1" if force else "0"}))
 
 
 @volume.command("prune", cls=Command)
