@@ -126,7 +126,8 @@ def create_endpoint(network: Network, endpoint: Endpoint) -> InterfaceInfo | Non
     Called: after IPAM reserved ``endpoint.address``; before ``join``.
     Must undo: its own partial work before raising. Partner: ``delete_endpoint``.
     Returns: ``InterfaceInfo`` with fields the core left empty, or None to accept
-    the endpoint as it is.
+    the endpoint as it is (``InterfaceInfo.mac_from_ip(endpoint)``: Docker's MAC derived
+    from the address, what the built-in drivers return).
     Since: 0.1
     """
 

@@ -154,6 +154,18 @@ class InterfaceInfo:
     mac: str | None = None
     address: str | None = None
 
+    @classmethod
+    def mac_from_ip(cls, endpoint: Endpoint) -> InterfaceInfo | None:
+        """Docker's MAC for an endpoint nobody chose one for: derived from its IPv4 address
+        (``02:42:`` + the four bytes), so it is the same after a restart. None when the MAC was
+        asked for (``--mac-address``) or there is no address to derive it from. For drivers'
+        ``create_endpoint``."""
+        if endpoint.mac or not endpoint.address:
+            return None
+        from netcore.names import mac_from_ipv4
+
+        return cls(mac=mac_from_ipv4(endpoint.address))
+
 
 @dataclass(frozen=True)
 class StaticRoute:

@@ -109,9 +109,7 @@ class OverlayDriver:
 
     @hookimpl
     def create_endpoint(self, network: Network, endpoint: Endpoint) -> InterfaceInfo | None:
-        if endpoint.mac or not endpoint.address:
-            return None
-        return InterfaceInfo(mac=names.mac_from_ipv4(endpoint.address))
+        return InterfaceInfo.mac_from_ip(endpoint)
 
     @hookimpl
     def delete_endpoint(self, network: Network, endpoint: Endpoint) -> None:

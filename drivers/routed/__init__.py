@@ -365,7 +365,7 @@ class RoutedDriver:
         if not endpoint.address:
             raise InvalidConfig("a routed endpoint needs an address")
         endpoint.address = f"{endpoint.ip}/32"  # a /32 of its own: everything else is routed via 169.254.1.1
-        return None if endpoint.mac else InterfaceInfo(mac=names.mac_from_ipv4(endpoint.ip))
+        return InterfaceInfo.mac_from_ip(endpoint)
 
     @hookimpl
     def delete_endpoint(self, network: Network, endpoint: Endpoint) -> None:
