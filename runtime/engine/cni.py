@@ -71,11 +71,14 @@ class CniAttachments:
             if ports:  # this ADD's portMappings, to this attachment's address; they go with its DEL
                 try:
                     ep = ctl.publish_ports(net.id, container_id, ports)
-                except BaseException:
+                except BaseException:  # all or nothing: the ADD's endpoint goes too
                     if fresh:
                         self._forget(sandbox)
                     else:
-                        ctl.disconnect(net.id, container_id)
+                        try:
+                            ctl.disconnect(net.id, container_id)
+                        except NetcoreError as exc:
+                            log.warning("cni ADD %s/%s: rollback: %s", container_id[:12], ifname, exc)
                     raise
                 # CNI's convention (the portmap plugin's): the plugin programs the DNAT, the
                 # runtime holds the host port (podman binds it for conmon after ADD)

@@ -374,6 +374,17 @@ def test_each_add_publishes_its_own_port_mappings(engine: Engine, net: str, netn
         assert eth1 in subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True).stdout
         assert cni("DEL", conf(engine, name + "b"), cid, "eth1", netns=ns.path)[0] == 0
         assert _get(p1) == "" and _get(p0) == "8080"
+        # a host port someone holds: that ADD fails whole, the container's other interface stays
+        import socket
+
+        with socket.socket() as held:
+            held.bind(("0.0.0.0", p1))
+            held.listen()
+            links = engine_links(engine)
+            rc, err, _ = cni("ADD", conf(engine, name + "b", **pm(p1, 8081)), cid, "eth1", netns=ns.path)
+            assert rc != 0 and str(p1) in err["msg"] and "\n" not in err["msg"], err
+        assert containers(engine, name + "b") == {} and ns.addresses("eth1") == [] and list(containers(engine, net)) == [cid]
+        assert eventually(lambda: engine_links(engine) == links) and _get(p0) == "8080"
         assert cni("DEL", conf(engine, net), cid, netns=ns.path)[0] == 0
         assert _get(p0) == ""
     finally:
