@@ -256,13 +256,22 @@ def test_del_with_the_engine_stopped(engine: Engine, net: str, netns) -> None:
 
 
 def test_engine_restart_keeps_cni_attachments(engine: Engine, net: str, netns) -> None:
-    """The engine adopts its own containers at start; a CNI attachment is not one of them and stays."""
-    ns, cid = netns(), secrets.token_hex(8)
-    rc, res, _ = cni("ADD", conf(engine, net), cid, netns=ns.path)
+    """The engine adopts its own containers at start; a CNI attachment is not one of them and
+    stays, its port mapping too, and the host port stays the runtime's to hold."""
+    import socket
+
+    from reserve import free_port
+
+    ns, cid, port = netns(), secrets.token_hex(8), free_port()
+    mapping = {"runtimeConfig": {"portMappings": [{"hostPort": port, "containerPort": 80, "protocol": "tcp"}]}}
+    rc, res, _ = cni("ADD", conf(engine, net, **mapping), cid, netns=ns.path)
     assert rc == 0
     engine.kill9()
     engine.start()
     assert list(containers(engine, net)) == [cid] and ns.addresses() == [res["ips"][0]["address"]]
+    with socket.socket() as runtime:  # as podman's conmon binds it again
+        runtime.bind(("0.0.0.0", port))
+    assert str(port) in subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True).stdout
     assert cni("CHECK", conf(engine, net, prevResult=res), cid, netns=ns.path)[0] == 0
     assert cni("DEL", conf(engine, net), cid, netns=ns.path)[0] == 0
     assert containers(engine, net) == {}
