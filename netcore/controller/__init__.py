@@ -220,6 +220,13 @@ class Controller:
         with self.lock, self.kernel.session():
             return self._sandboxes.connect(network_ref, sandbox_id, ip, aliases, gw_priority, ifname)
 
+    def publish_ports(self, network_ref: str, sandbox_id: str, ports: Iterable[PortBinding]) -> Endpoint:
+        """Publish ``ports`` through the sandbox's endpoint on that network, not through its
+        default route: CNI's ``portMappings`` belong to one ADD (one attachment) and go with
+        its DEL (``disconnect`` unpublishes). All or nothing; an endpoint publishes once."""
+        with self.lock, self.kernel.session():
+            return self._endpoints.publish_ports(self.network(network_ref), sandbox_id, list(ports))
+
     def disconnect(self, network_ref: str, sandbox_id: str, defer: Deferrer | None = None) -> Endpoint:
         """Take the sandbox off one network. ``defer``: the driver's ``leave`` and
         ``delete_endpoint`` are handed to it, to run after this returns (the records, the

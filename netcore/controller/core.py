@@ -123,7 +123,7 @@ class Core:
                 if not ep.ports:
                     continue
                 net = self.network(ep.network_id)
-                if hold:
+                if hold and not sandbox.external:  # a CNI runtime holds its own host ports (the portmap convention)
                     self.ports.hold(ep.ports)
                 try:
                     self.hooks.driver(net.driver).program_external_connectivity(network=net, endpoint=ep, sandbox=sandbox)

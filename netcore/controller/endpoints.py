@@ -15,7 +15,7 @@ from netcore import interfaces, names
 from netcore.controller.core import ENDPOINT, INTENT, NETWORK, SANDBOX, Core, log
 from netcore.controller.publish import Publisher
 from netcore.errors import AlreadyExists, Conflict, InvalidConfig, NetcoreError, NotFound, TeardownIncomplete
-from netcore.models import Attachment, Endpoint, Network, Sandbox
+from netcore.models import Attachment, Endpoint, Network, PortBinding, Sandbox
 from netcore.steps import Transaction, pause_point
 from netcore.controller.deps import Deferrer
 
@@ -138,6 +138,20 @@ class Endpoints:
         sandbox.gateway_endpoint = best.id
         publisher.publish(self.core.network(best.network_id), best, sandbox, sandbox.ports, tx)
         return [e for e in (current, best) if e is not None]
+
+    def publish_ports(self, net: Network, sandbox_id: str, ports: list[PortBinding]) -> Endpoint:
+        """See ``Controller.publish_ports``."""
+        core = self.core
+        sandbox = core.sandbox(sandbox_id)
+        ep = next((e for e in core.sandbox_endpoints(sandbox) if e.network_id == net.id), None) if sandbox else None
+        if sandbox is None or ep is None:
+            raise NotFound(f"container {sandbox_id[:12]} is not connected to network {net.name}")
+        if ep.ports:
+            raise Conflict(f"endpoint {ep.name} on {net.name} already publishes ports")
+        with Transaction(f"publish ports of {sandbox.name} on {net.name}") as tx:
+            self.publisher.publish(net, ep, sandbox, ports, tx)
+            core.store.put(ENDPOINT, ep.id, ep.to_dict(), parent=ep.network_id)
+        return ep
 
     def disconnect(
         self, net: Network, sandbox: Sandbox, ep: Endpoint, teardown: bool = False, defer: Deferrer | None = None

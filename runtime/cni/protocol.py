@@ -30,8 +30,13 @@ log = logging.getLogger("netcore.cni")
 
 # CNI's error codes (SPEC.md "Error codes")
 INCOMPATIBLE, UNSUPPORTED_FIELD, UNKNOWN_CONTAINER, INVALID_ENV, IO_FAILURE, DECODE, INVALID_CONFIG, TRY_AGAIN = 1, 2, 3, 4, 5, 6, 7, 11
-NOT_READY = 50
+NOT_READY, NOT_AVAILABLE = 50, 51  # STATUS: the engine does not answer / the network is not there
 ENGINE_REFUSED = 100  # plugin-specific: the engine refused (details: its message)
+
+
+KNOWN_ARGS = ("IgnoreUnknown", "IP", "K8S_POD_NAME", "K8S_POD_NAMESPACE", "K8S_POD_INFRA_CONTAINER_ID", "K8S_POD_UID")
+"""The ``CNI_ARGS`` keys netcore-cni takes: ``IP`` and the pod name are used, the other
+Kubernetes keys (which kubelets and podman send) are accepted and unused."""
 
 
 class CniError(Exception):
@@ -108,12 +113,22 @@ class _Request:
         return net
 
     def args(self) -> dict[str, str]:
-        """``CNI_ARGS``: ``K=V;K=V`` (podman: ``IgnoreUnknown=1;K8S_POD_NAME=<name>``)."""
+        """``CNI_ARGS``: ``K=V;K=V`` (podman: ``IgnoreUnknown=1;K8S_POD_NAME=<name>``). As libcni's
+        ``types.LoadArgs``: a pair without ``=`` is refused, and so is a key netcore-cni does
+        not know unless ``IgnoreUnknown`` is true (``1``/``true``)."""
         out = {}
-        for item in self.env.get("CNI_ARGS", "").split(";"):
+        raw = self.env.get("CNI_ARGS", "")
+        for item in raw.split(";") if raw else []:
             key, sep, value = item.partition("=")
-            if sep:
-                out[key.strip()] = value.strip()
+            if not sep:
+                raise CniError(INVALID_ENV, f"ARGS: invalid pair {item!r}: KEY=VALUE;KEY=VALUE")
+            out[key.strip()] = value.strip()
+        ignore = out.get("IgnoreUnknown", "")
+        if ignore.lower() not in ("", "0", "1", "true", "false"):
+            raise CniError(INVALID_ENV, f"ARGS: IgnoreUnknown={ignore!r} is not a boolean")
+        unknown = [k for k in out if k not in KNOWN_ARGS]
+        if unknown and ignore.lower() not in ("1", "true"):
+            raise CniError(INVALID_ENV, f"ARGS: unknown args {unknown!r} (known: {', '.join(KNOWN_ARGS)}; IgnoreUnknown=1 to ignore others)")
         return out
 
     def runtime_config(self) -> dict[str, Any]:
@@ -183,6 +198,7 @@ def result(att: dict[str, Any], version: str, prev: Any) -> dict[str, Any]:
     interfaces = list(prev.get("interfaces") or [])
     ips = list(prev.get("ips") or [])
     routes = list(prev.get("routes") or [])
+    interfaces += att.get("host_interfaces") or []  # as the bridge plugin: bridge, host veth, then the container's
     interfaces.append(att["interface"])
     if att.get("address"):
         ip: dict[str, Any] = {"address": att["address"], "interface": len(interfaces) - 1}
@@ -222,11 +238,13 @@ def _check(req: _Request) -> None:
 
 
 def _status(req: _Request) -> None:
+    """51 when the network is not there (404), 50 for any other refusal; the forwarder
+    answers 50 itself when no engine answers."""
     network = req.network()
     try:
-        _engine(lambda: req.cni.status(network))
+        _engine(lambda: req.cni.status(network), not_found=NOT_AVAILABLE)
     except CniError as exc:
-        raise CniError(NOT_READY, exc.msg, exc.details) from None
+        raise CniError(exc.code if exc.code == NOT_AVAILABLE else NOT_READY, exc.msg, exc.details) from None
     return None
 
 

@@ -23,7 +23,7 @@ import threading
 from collections import Counter
 from typing import Any
 
-from netcore import AlreadyExists, Attachment, Conflict, Endpoint, InvalidConfig, NetcoreError, NotFound, PortBinding, Sandbox
+from netcore import AlreadyExists, Attachment, Conflict, Endpoint, InvalidConfig, NetcoreError, Network, NotFound, PortBinding, Sandbox
 from netcore.controller import Controller
 from netcore.dns.records import resolution_enabled
 from netcore.dns.server import ADDRESS as DNS_ADDRESS
@@ -60,17 +60,30 @@ class CniAttachments:
                 raise InvalidConfig(f"network {net.name} ({net.driver}) has no interface to give a CNI container")
             sandbox = self._reap_stale(ctl.sandbox(container_id), netns)
             att = Attachment(network=net.id, ip=ip, aliases=tuple(aliases or ()), ifname=ifname)
+            fresh = sandbox is None
             if sandbox is None:
-                sandbox = ctl.setup_sandbox(container_id, name or container_id, [att], ports=ports or (), netns_path=netns)
+                sandbox = ctl.setup_sandbox(container_id, name or container_id, [att], netns_path=netns)
                 ep = ctl.sandbox_endpoints(sandbox)[0]
-                # CNI's convention (the portmap plugin's): the plugin programs the DNAT, the
-                # runtime holds the host port (podman binds it for conmon after ADD)
-                ctl.ports.release(ep.ports)
             else:
                 if any(e.ifname == ifname for e in ctl.sandbox_endpoints(sandbox)):
                     raise AlreadyExists(f"container {container_id} already has interface {ifname}: DEL it before another ADD")
                 ep = ctl.connect(net.id, container_id, ip=ip, aliases=aliases or (), ifname=ifname)
-            return self._result(ep, netns, resolution_enabled(net, sandbox))
+            if ports:  # this ADD's portMappings, to this attachment's address; they go with its DEL
+                try:
+                    ep = ctl.publish_ports(net.id, container_id, ports)
+                except BaseException:  # all or nothing: the ADD's endpoint goes too
+                    if fresh:
+                        self._forget(sandbox)
+                    else:
+                        try:
+                            ctl.disconnect(net.id, container_id)
+                        except NetcoreError as exc:
+                            log.warning("cni ADD %s/%s: rollback: %s", container_id[:12], ifname, exc)
+                    raise
+                # CNI's convention (the portmap plugin's): the plugin programs the DNAT, the
+                # runtime holds the host port (podman binds it for conmon after ADD)
+                ctl.ports.release(ep.ports)
+            return self._result(net, ep, netns, resolution_enabled(net, sandbox))
 
     def _reap_stale(self, sandbox: Sandbox | None, netns: str) -> Sandbox | None:
         """The sandbox of this container id, unless it is a leftover (a DEL that never came)
@@ -86,9 +99,17 @@ class CniAttachments:
         self._forget(sandbox)
         return None
 
-    def _result(self, ep: Endpoint, netns: str, dns: bool) -> dict[str, Any]:
-        """Version-neutral: ``runtime.cni`` shapes it for the version the runtime asked."""
-        out: dict[str, Any] = {"interface": {"name": ep.ifname, "mac": ep.mac or "", "sandbox": netns},
+    def _result(self, net: Network, ep: Endpoint, netns: str, dns: bool) -> dict[str, Any]:
+        """Version-neutral: ``runtime.cni`` shapes it for the version the runtime asked. The
+        host side the driver made (its ``endpoint_oper_info``: ``bridge``, ``host_interface``)
+        is listed when that link is in the host's netns (an overlay's veth is not)."""
+        host = []
+        info = self.ctl.endpoint_oper_info(net, ep)
+        for key in ("bridge", "host_interface"):
+            name = info.get(key)
+            if isinstance(name, str) and name and self.ctl.kernel.link_index(None, name) is not None:
+                host.append({"name": name})
+        out: dict[str, Any] = {"interface": {"name": ep.ifname, "mac": ep.mac or "", "sandbox": netns}, "host_interfaces": host,
                                "address": ep.address or "", "gateway": ep.gateway or "", "routes": [], "ports": []}
         if ep.gateway:
             out["routes"].append({"dst": "0.0.0.0/0", "gw": ep.gateway})

@@ -112,10 +112,12 @@ def test_add_check_del(engine: Engine, net: str, subnet: str, netns) -> None:
     rc, res, err = cni("ADD", conf(engine, net), cid, netns=ns.path, args="IgnoreUnknown=1;K8S_POD_NAME=web")
     assert rc == 0, res
     assert res["cniVersion"] == "1.0.0"
-    [itf] = res["interfaces"]
+    # as the bridge plugin: the bridge and the host's veth end (no sandbox), then the container's
+    bridge, veth, itf = res["interfaces"]
     assert itf["name"] == "eth0" and itf["sandbox"] == ns.path and len(itf["mac"].split(":")) == 6
+    assert {bridge["name"], veth["name"]} <= engine_links(engine) and bridge["name"] != veth["name"] and "sandbox" not in bridge and "sandbox" not in veth
     [ip] = res["ips"]
-    assert "version" not in ip and ip["interface"] == 0
+    assert "version" not in ip and ip["interface"] == 2
     assert ns.addresses() == [ip["address"]]
     assert ip["address"].rsplit(".", 1)[0] == subnet.rsplit(".", 1)[0] and ip["gateway"]
     assert res["routes"] == [{"dst": "0.0.0.0/0", "gw": ip["gateway"]}]
@@ -167,7 +169,8 @@ def test_second_interface_and_older_versions(engine: Engine, net: str, subnet: s
     rc, res, _ = cni("ADD", conf(engine, net, "0.4.0"), cid, netns=ns.path)
     assert rc == 0 and res["cniVersion"] == "0.4.0" and res["ips"][0]["version"] == "4"
     rc, res2, _ = cni("ADD", conf(engine, name + "b", "0.4.0"), cid, "eth1", netns=ns.path)
-    assert rc == 0 and res2["interfaces"][0]["name"] == "eth1" and ns.addresses("eth1") == [res2["ips"][0]["address"]]
+    assert rc == 0 and res2["interfaces"][-1]["name"] == "eth1" and ns.addresses("eth1") == [res2["ips"][0]["address"]]
+    assert res2["ips"][0]["interface"] == len(res2["interfaces"]) - 1
     assert ns.addresses("eth0") == [res["ips"][0]["address"]]
     # 0.3.x knows no CHECK
     rc, err, _ = cni("CHECK", conf(engine, net, "0.3.1", prevResult=res), cid, netns=ns.path)
@@ -193,9 +196,13 @@ def test_bad_input_is_one_cni_error_and_leaves_nothing(engine: Engine, net: str,
         ("not JSON", "{nope", {}, 6, "not JSON"),
         ("unknown version", {**good, "cniVersion": "0.2.0"}, {}, 1, "0.2.0"),
     ]
+    cases += [  # libcni's LoadArgs: unknown CNI_ARGS keys only with IgnoreUnknown=1
+        ("unknown arg", good, {"args": "K8S_POD_NAME=web;FOO=bar"}, 4, "FOO"),
+        ("not a pair", good, {"args": "IgnoreUnknown=1;FOO"}, 4, "FOO"),
+    ]
     for what, config, kw, code, text in cases:
-        call = {"cid": secrets.token_hex(8), "netns": ns.path, "ifname": "eth0", **kw}
-        rc, err, _ = cni("ADD", config, call["cid"], call["ifname"], netns=call["netns"])
+        call = {"cid": secrets.token_hex(8), "netns": ns.path, "ifname": "eth0", "args": "", **kw}
+        rc, err, _ = cni("ADD", config, call["cid"], call["ifname"], netns=call["netns"], args=call["args"])
         assert rc != 0, what
         assert set(err) == {"cniVersion", "code", "msg", "details"}, (what, err)
         assert err["code"] == code and text in err["msg"] and "\n" not in err["msg"], (what, err)
@@ -249,13 +256,22 @@ def test_del_with_the_engine_stopped(engine: Engine, net: str, netns) -> None:
 
 
 def test_engine_restart_keeps_cni_attachments(engine: Engine, net: str, netns) -> None:
-    """The engine adopts its own containers at start; a CNI attachment is not one of them and stays."""
-    ns, cid = netns(), secrets.token_hex(8)
-    rc, res, _ = cni("ADD", conf(engine, net), cid, netns=ns.path)
+    """The engine adopts its own containers at start; a CNI attachment is not one of them and
+    stays, its port mapping too, and the host port stays the runtime's to hold."""
+    import socket
+
+    from reserve import free_port
+
+    ns, cid, port = netns(), secrets.token_hex(8), free_port()
+    mapping = {"runtimeConfig": {"portMappings": [{"hostPort": port, "containerPort": 80, "protocol": "tcp"}]}}
+    rc, res, _ = cni("ADD", conf(engine, net, **mapping), cid, netns=ns.path)
     assert rc == 0
     engine.kill9()
     engine.start()
     assert list(containers(engine, net)) == [cid] and ns.addresses() == [res["ips"][0]["address"]]
+    with socket.socket() as runtime:  # as podman's conmon binds it again
+        runtime.bind(("0.0.0.0", port))
+    assert str(port) in subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True).stdout
     assert cni("CHECK", conf(engine, net, prevResult=res), cid, netns=ns.path)[0] == 0
     assert cni("DEL", conf(engine, net), cid, netns=ns.path)[0] == 0
     assert containers(engine, net) == {}
@@ -268,7 +284,7 @@ def test_status_and_gc(engine: Engine, net: str, netns) -> None:
     assert cni("ADD", conf(engine, net, "1.1.0"), did, netns=drop.path)[0] == 0
     assert cni("STATUS", conf(engine, net, "1.1.0")) == (0, {}, "")
     rc, err, _ = cni("STATUS", {**conf(engine, net, "1.1.0"), "network": "nosuchnet"})
-    assert rc != 0 and err["code"] == 50
+    assert rc != 0 and err["code"] == 51 and "nosuchnet" in err["msg"]  # 51: the network is not there
     rc, err, _ = cni("STATUS", {**conf(engine, net, "1.1.0"), "socket": "/run/nct-nosuch.sock"})
     assert rc != 0 and err["code"] == 50
     gc = conf(engine, net, "1.1.0", **{"cni.dev/valid-attachments": [{"containerID": kid, "ifname": "eth0"}]})
@@ -327,3 +343,62 @@ def test_the_engine_stops_only_after_the_work_dels_handed_off(engine: Engine, ne
     assert engine_links(engine) == links and all(ns.addresses() == [] for ns, _ in spaces)
     engine.start()
     assert containers(engine, net) == {}
+
+
+SERVE = """
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen()
+while True:
+    c, _ = s.accept(); c.sendall(sys.argv[1].encode()); c.close()
+"""
+
+
+def _get(port: int) -> str:
+    """What answers on 127.0.0.1:port from the host ('' when nothing does)."""
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+            return s.recv(16).decode()
+    except OSError:
+        return ""
+
+
+def test_each_add_publishes_its_own_port_mappings(engine: Engine, net: str, netns, name: str) -> None:
+    """portMappings on every ADD, DNAT to that attachment's address; its DEL takes them away."""
+    from reserve import free_port, free_subnet
+
+    engine("network", "create", "--subnet", free_subnet(), name + "b")
+    ns, cid = netns(), secrets.token_hex(8)
+    p0, p1 = free_port(), free_port()
+    servers = [subprocess.Popen(["nsenter", f"--net={ns.path}", sys.executable, "-c", SERVE, str(port)]) for port in (8080, 8081)]
+    try:
+        pm = lambda host, cont: {"runtimeConfig": {"portMappings": [{"hostPort": host, "containerPort": cont, "protocol": "tcp"}]}}  # noqa: E731
+        assert cni("ADD", conf(engine, net, **pm(p0, 8080)), cid, netns=ns.path)[0] == 0
+        rc, res, _ = cni("ADD", conf(engine, name + "b", **pm(p1, 8081)), cid, "eth1", netns=ns.path)
+        assert rc == 0, res
+        assert eventually(lambda: _get(p0) == "8080") and eventually(lambda: _get(p1) == "8081")
+        # the second mapping goes to eth1's address, not to the default route's eth0
+        eth1 = res["ips"][0]["address"].split("/")[0]
+        assert eth1 in subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True).stdout
+        assert cni("DEL", conf(engine, name + "b"), cid, "eth1", netns=ns.path)[0] == 0
+        assert _get(p1) == "" and _get(p0) == "8080"
+        # a host port someone holds: that ADD fails whole, the container's other interface stays
+        import socket
+
+        with socket.socket() as held:
+            held.bind(("0.0.0.0", p1))
+            held.listen()
+            links = engine_links(engine)
+            rc, err, _ = cni("ADD", conf(engine, name + "b", **pm(p1, 8081)), cid, "eth1", netns=ns.path)
+            assert rc != 0 and str(p1) in err["msg"] and "\n" not in err["msg"], err
+        assert containers(engine, name + "b") == {} and ns.addresses("eth1") == [] and list(containers(engine, net)) == [cid]
+        assert eventually(lambda: engine_links(engine) == links) and _get(p0) == "8080"
+        assert cni("DEL", conf(engine, net), cid, netns=ns.path)[0] == 0
+        assert _get(p0) == ""
+    finally:
+        for proc in servers:
+            proc.kill()
+            proc.wait()
+    assert containers(engine, net) == {} and containers(engine, name + "b") == {}
+    engine("network", "rm", name + "b")

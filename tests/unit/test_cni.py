@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from netcore.controller import ENDPOINT, SANDBOX
-from netcore.errors import AlreadyExists
+from netcore.errors import AlreadyExists, Conflict, NetcoreError, NotFound
 from netcore.models import Attachment
 from runtime.cni import conflist as cl
 from runtime.cni import protocol
@@ -126,3 +126,66 @@ def test_a_deferred_disconnect_forgets_first_and_leaves_when_run(eng):
         job()
     assert ("leave", "a", "web") in eng.log
     eng.kernel.delete_netns(path)
+
+
+def test_ports_are_published_per_attachment_and_go_with_its_disconnect(eng):
+    """CNI: each ADD's portMappings DNAT to that attachment's address, not the default route's."""
+    from netcore.models import PortBinding
+
+    eng.net("a", "10.10.0.0/24")
+    eng.net("b", "10.11.0.0/24")
+    path = eng.kernel.create_netns("runtime-ns")
+    eng.c.setup_sandbox("cid1", "web", [Attachment("a", ifname="eth0")], netns_path=path)
+    eng.c.connect("b", "cid1", ifname="eth1")
+    a = eng.c.publish_ports("a", "cid1", [PortBinding(container_port=80, host_port=18080)])
+    b = eng.c.publish_ports("b", "cid1", [PortBinding(container_port=81, host_port=18081)])
+    assert eng.firewall.published == {a.ports[0]: "10.10.0.2", b.ports[0]: "10.11.0.2"}
+    with pytest.raises(Conflict):
+        eng.c.publish_ports("b", "cid1", [PortBinding(container_port=82, host_port=18082)])
+    eng.c.disconnect("b", "cid1")
+    assert eng.firewall.published == {a.ports[0]: "10.10.0.2"}
+    eng.c.teardown_sandbox("cid1")
+    assert eng.firewall.published == {} and eng.c.ports.held() == 0
+    eng.kernel.delete_netns(path)
+
+
+def _call(command: str, cfg: str, att, **extra):
+    env = {"CNI_COMMAND": command, "CNI_CONTAINERID": "c1", "CNI_IFNAME": "eth0", "CNI_NETNS": "/proc/self/ns/net", **extra}
+    return protocol.handle(env, cfg, att)
+
+
+class _Adds:
+    def add(self, cid, ifname, netns, network, **kw):
+        return ATT
+
+    def status(self, network):
+        raise NotFound(f"network {network} not found")
+
+
+def test_cni_args_refuses_unknown_keys_unless_ignore_unknown():
+    """libcni's types.LoadArgs: an unknown key is an error unless IgnoreUnknown is true."""
+    for args in ("FOO=bar", "IgnoreUnknown=0;FOO=bar", "IgnoreUnknown=false;K8S_POD_NAME=web;FOO=bar", "K8S_POD_NAME"):
+        code, err = _call("ADD", '{"network": "n"}', _Adds(), CNI_ARGS=args)
+        assert code == 1 and err["code"] == 4 and "ARGS" in err["msg"], (args, err)
+    for args in ("IgnoreUnknown=1;FOO=bar", "IgnoreUnknown=true;FOO=bar", "K8S_POD_NAME=web;K8S_POD_NAMESPACE=x;IP=10.0.0.9", ""):
+        code, out = _call("ADD", '{"network": "n"}', _Adds(), CNI_ARGS=args)
+        assert code == 0 and out["ips"], (args, out)
+
+
+def test_status_tells_a_missing_network_from_an_engine_refusal():
+    code, err = _call("STATUS", '{"cniVersion": "1.1.0", "network": "n"}', _Adds())
+    assert code == 1 and err["code"] == 51 and "not found" in err["msg"]
+
+    class Broken(_Adds):
+        def status(self, network):
+            raise NetcoreError("the engine is shutting down")
+
+    code, err = _call("STATUS", '{"cniVersion": "1.1.0", "network": "n"}', Broken())
+    assert code == 1 and err["code"] == 50
+
+
+def test_the_result_lists_the_host_side_before_the_container_interface():
+    att = {**ATT, "host_interfaces": [{"name": "ncbr-1"}, {"name": "ncv-1"}]}
+    res = protocol.result(att, "1.0.0", None)
+    assert res["interfaces"] == [{"name": "ncbr-1"}, {"name": "ncv-1"}, ATT["interface"]]
+    assert res["ips"][0]["interface"] == 2
