@@ -12,7 +12,7 @@ from runtime.cli.base import INT, Cli, Command, choice, option, pair, parsed, pa
 from runtime.cli.filterflag import FORMAT_HELP, filter_option
 from runtime.cli.output import each, inspect_objects
 
-__all__ = ["run", "create", "start", "restart", "kill", "wait", "attach_", "ps", "exec_", "logs", "stop", "rm", "inspect", "port",
+__all__ = ["run", "create", "start", "restart", "kill", "wait", "attach_", "ps", "exec_", "logs", "stop", "rm", "inspect", "container_inspect", "port",
            "network_spec", "container_options"]
 
 # options after the first argument belong to the container's command
@@ -560,6 +560,15 @@ def rm(cli: Cli, force: bool, volumes: bool, containers: tuple[str, ...]) -> Non
 def inspect(cli: Cli, fmt: str | None, type_: str | None, containers: tuple[str, ...]) -> None:
     """Return low-level information on containers, images, networks and volumes."""
     inspect_objects(cli.client, containers, type_, fmt)
+
+
+@click.command("inspect", cls=Command)
+@option("-f", "--format", "fmt", metavar="FORMAT", help="Format output using a custom template: 'json', or a Go template.")
+@click.argument("containers", nargs=-1, required=True, metavar="CONTAINER")
+@pass_cli
+def container_inspect(cli: Cli, fmt: str | None, containers: tuple[str, ...]) -> None:
+    """Display detailed information on one or more containers."""
+    inspect_objects(cli.client, containers, "container", fmt)
 
 
 @click.command(cls=Command)

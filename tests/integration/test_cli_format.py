@@ -126,6 +126,14 @@ def cases(s: dict) -> list[tuple[list[str], int, object]]:
         (["inspect", "--type", "volume", "-f", "{{.Name}} {{.Labels.k}}", v], 0, f"{v} v\n"),
         (["inspect", "--type", "container", n], 1, lambda out, err: f"No such container: {n}" in err),
         (["inspect", f"{n}-nosuch"], 1, lambda out, err: out == "[]\n" and err == f"Error: No such object: {n}-nosuch\n"),
+        # ---- a missing object: Docker's client words for each kind, every one reported once, exit 1
+        (["inspect", "--type", "container", f"{n}-x"], 1, lambda out, err: out == "[]\n" and err == f"Error: No such container: {n}-x\n"),
+        (["container", "inspect", n], 1, lambda out, err: out == "[]\n" and err == f"Error: No such container: {n}\n"),
+        (["container", "inspect", "-f", "{{.Name}}", a, f"{a}-x", f"{a}-y"], 1,
+         lambda out, err: out == f"/{a}\n" and err == f"Error: No such container: {a}-x\nError: No such container: {a}-y\n"),
+        (["network", "inspect", f"{n}-x"], 1, lambda out, err: out == "[]\n" and err == f"Error: No such network: {n}-x\n"),
+        (["image", "inspect", "nosuch:1"], 1, lambda out, err: out == "[]\n" and err == "Error: No such image: nosuch:1\n"),
+        (["volume", "inspect", f"{v}-x"], 1, lambda out, err: out == "[]\n" and err == f"Error: No such volume: {v}-x\n"),
         # ---- networks
         (["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", n], 0, f"{s['subnet']}\n"),
         (["network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}} {{.Driver}}", n], 0, f"{s['subnet']} bridge\n"),
