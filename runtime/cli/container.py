@@ -8,7 +8,7 @@ import sys
 import click
 
 from runtime.api.client import ApiError, q
-from runtime.cli.base import INT, Cli, Command, choice, option, pair, parsed, pass_cli, rest
+from runtime.cli.base import INT, ArgumentError, Cli, Command, choice, option, pair, parsed, pass_cli, rest
 from runtime.cli.filterflag import FORMAT_HELP, filter_option
 from runtime.cli.output import each, inspect_objects
 
@@ -23,7 +23,7 @@ def _argv(command: tuple[str, ...], name: str) -> list[str]:
     """The command after the options, ``--`` optional."""
     cmd = list(command[1:] if command[:1] == ("--",) else command)
     if not cmd:
-        raise click.UsageError(f'"netcore {name}" requires at least 1 argument')
+        raise ArgumentError(f'"netcore {name}" requires at least 1 argument')
     return cmd
 
 
@@ -115,7 +115,7 @@ class RunCommand(Command):
 def _image_and_command(command: tuple[str, ...], name: str = "run") -> tuple[str, list[str]]:
     """``IMAGE [COMMAND] [ARG...]`` (``-- COMMAND`` arrives as ``host COMMAND``)."""
     if not command:
-        raise click.UsageError(f'"netcore {name}" requires at least 1 argument')
+        raise ArgumentError(f'"netcore {name}" requires at least 1 argument')
     return command[0], list(command[1:])
 
 
@@ -344,7 +344,7 @@ def start(cli: Cli, attach: bool, interactive: bool, tty_ignored: bool, containe
         from runtime.cli import attach as session
 
         if len(containers) > 1:
-            raise click.UsageError("you cannot start and attach multiple containers at once")
+            raise ArgumentError("you cannot start and attach multiple containers at once")  # Docker: a plain error, exit 1
         view = client.request("GET", f"/containers/{q(containers[0])}/json")
         cfg, state = view["Config"], view["State"]
         stdin = interactive and cfg["OpenStdin"]
