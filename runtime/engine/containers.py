@@ -187,6 +187,7 @@ class Containers:
         the image-so-far, which is in no store. ``run_config``: ``runconfig.record``'s flags."""
         img = image if isinstance(image, Image) else self.images.resolve(image)
         extra = runconfig.record(run_config or {}, img.config)
+        entry = [e for e in entrypoint if e] if entrypoint is not None else list((img.config or {}).get("Entrypoint") or [])
         argv, env, workdir, user = _apply_image(img, argv, entrypoint, env, workdir, user)
         try:
             caps = launch.capabilities(cap_add or (), cap_drop or (), privileged)
@@ -218,6 +219,8 @@ class Containers:
             "name": name,
             "hostname": hostname or cid[:12],  # Docker's default: the short id
             "argv": list(argv),
+            "entrypoint": entry,  # inspect's Config.Entrypoint; the rest of argv is its Config.Cmd
+            "binds": _binds(mounts or ()),
             "env": dict(env or {}),
             "workdir": workdir,
             "networks": [s["name"] for s in specs],
@@ -943,6 +946,13 @@ def _apply_image(img: Image, argv: list[str] | None, entrypoint: list[str] | Non
     merged = dict(e.split("=", 1) for e in cfg.get("Env") or () if "=" in e)
     merged.update(env or {})
     return full, merged, workdir or cfg.get("WorkingDir") or None, user or cfg.get("User") or None
+
+
+def _binds(mounts: Sequence[dict[str, Any]]) -> list[str]:
+    """inspect's ``HostConfig.Binds``: the mounts with a source (a host path or a named volume),
+    as ``-v`` writes them, ``SRC:DEST[:ro]``."""
+    return [f"{m['Source']}:{m.get('Target') or m.get('Destination')}" + (":ro" if m.get("ReadOnly") else "")
+            for m in mounts if (m.get("Type") or "bind") in ("bind", "volume") and m.get("Source")]
 
 
 def _requested_ports(exposed: dict[str, Any], bindings: dict[str, list[dict[str, str]]], publish_all: bool) -> list[PortBinding]:
