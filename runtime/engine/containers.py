@@ -97,7 +97,7 @@ class Containers:
         self._kept: dict[str, float] = {}  # auto-removed containers whose files wait for the client: id -> until
         self.logs = LogPump(self.notify_output)  # stdout and stderr of containers without a terminal -> their logs
         self.watcher = ExitWatcher(self._on_exit)
-        self.health = health.HealthMonitor(self._exec_argv)
+        self.health = health.HealthMonitor(self._exec_argv, self._health_changed)
         self.events = events.EventBus()  # what ``netcore events`` streams: each operation publishes here
 
     # ------------------------------------------------------------ lookups ----
@@ -677,6 +677,7 @@ class Containers:
             info = self._halt(rec)
         if info is not None:
             try:
+                self._publish(rec, "kill", signal=int(signal.SIGKILL))  # Docker's rm -f: kill, die, destroy (in order)
                 process.kill(info)
             except process.NotRunningError:
                 pass
@@ -771,6 +772,16 @@ class Containers:
     def _publish(self, rec: dict[str, Any], action: str, **extra: Any) -> None:
         attrs = {**(rec.get("labels") or {}), "image": rec.get("image") or "host", "name": rec["name"], **extra}
         self.events.publish(CONTAINER, action, rec["id"], **attrs)
+
+    def attached(self, rec: dict[str, Any]) -> None:
+        """A client attached (runtime.engine.attach): Docker's ``attach`` event."""
+        self._publish(rec, "attach")
+
+    def _health_changed(self, cid: str, status: str) -> None:
+        """The healthcheck's status changed: Docker's ``health_status: healthy|unhealthy`` event."""
+        rec = self.store.get(CONTAINER, cid)
+        if rec is not None:
+            self._publish(rec, f"health_status: {status}")
 
     def _publish_network(self, network: str, action: str, cid: str) -> None:
         try:

@@ -458,7 +458,54 @@ def test_events_since_until_filter_format(lab, subnet):
     lab("rm", "-f", again)
     actions = lab("events", "--since", since, "--until", f"{time.time():.3f}", "--filter", f"container={again}",
                   "--filter", "type=container", "--format", "{{.Action}}").stdout.split()
-    assert actions == ["create", "start", "die", "stop", "start", "restart", "die", "destroy"]
+    assert actions == ["create", "start", "die", "stop", "start", "restart", "kill", "die", "destroy"]  # rm -f: kill, die, destroy
+
+
+def test_events_of_health_attach_and_rm_force(lab):
+    """``health_status: healthy|unhealthy`` when the healthcheck's status changes, ``attach``
+    when a client attaches, ``kill`` (signal 9) before ``die`` on ``rm -f``: Docker's events."""
+    from runtime.api.client import Client
+
+    name, since = uniq(), f"{time.time():.3f}"
+    client = Client(f"unix://{lab.socket}", autostart=False)
+    client.request("POST", "/containers/create", {
+        "Name": name, "Image": "bb", "Cmd": ["sh", "-c", "touch /tmp/ok; sleep 1000"], "Networks": [{"name": "none"}],
+        "Healthcheck": {"Test": ["CMD-SHELL", "test -e /tmp/ok"], "Interval": 50_000_000, "Retries": 1},
+    })
+    lab("start", name)
+
+    def health() -> str:
+        return state_of(lab, name).get("Health", {}).get("Status", "")
+
+    deadline = time.monotonic() + 20
+    while health() != "healthy":
+        assert time.monotonic() < deadline, state_of(lab, name)
+        time.sleep(0.05)
+    lab("exec", name, "rm", "/tmp/ok")
+    while health() != "unhealthy":
+        assert time.monotonic() < deadline, state_of(lab, name)
+        time.sleep(0.05)
+    attached = subprocess.Popen([*NETCORE, "attach", "--no-stdin", name], env=lab.env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    try:
+        def actions() -> list[str]:
+            return lab("events", "--since", since, "--until", f"{time.time():.3f}", "--filter", f"container={name}",
+                       "--format", "{{.Action}}").stdout.splitlines()
+
+        while "attach" not in actions():
+            assert time.monotonic() < deadline and attached.poll() is None, "no attach event"
+            time.sleep(0.05)
+        lab("rm", "-f", name)
+        attached.wait(20)
+    finally:
+        if attached.poll() is None:
+            attached.kill()
+            attached.wait()
+        lab("rm", "-f", name, check=False)
+    assert actions() == ["create", "start", "health_status: healthy", "health_status: unhealthy", "attach", "kill", "die", "destroy"]
+    kill = lab("events", "--since", since, "--until", f"{time.time():.3f}", "--filter", f"container={name}",
+               "--filter", "event=kill", "--format", "{{.Actor.Attributes.signal}}").stdout
+    assert kill == "9\n"
 
 
 def test_events_streams_until_interrupted(lab):
