@@ -189,7 +189,8 @@ def container_view(ctl: Controller, rec: dict[str, Any], health: dict[str, Any] 
             "OpenStdin": rec.get("open_stdin", False),
             "StdinOnce": rec.get("stdin_once", False),
             "Env": [f"{k}={v}" for k, v in rec["env"].items()],
-            "Cmd": rec["argv"],
+            "Cmd": rec["argv"][len(rec.get("entrypoint") or ()):] or None,
+            "Entrypoint": rec.get("entrypoint") or None,
             "WorkingDir": rec["workdir"] or "",
             "ExposedPorts": rec.get("exposed_ports") or {},
             "Labels": rec.get("labels") or {},
@@ -200,6 +201,7 @@ def container_view(ctl: Controller, rec: dict[str, Any], health: dict[str, Any] 
         },
         "Mounts": rec.get("mounts") or [],
         "HostConfig": {
+            "Binds": rec.get("binds") or None,
             "AutoRemove": rec["auto_remove"],
             "RestartPolicy": rec.get("restart_policy") or {"Name": "no", "MaximumRetryCount": 0},
             "NetworkMode": rec.get("network_mode") or (rec["networks"][0] if rec["networks"] else ""),
@@ -264,6 +266,7 @@ def state_paths(sdir: str, upper: str, work: str) -> dict[str, Any]:
 
     return {
         "ResolvConfPath": path("resolv.conf"),
+        "LogPath": path("log"),  # Docker's: empty until the container has started
         "HostnamePath": path("hostname"),
         "HostsPath": path("hosts"),
         "ExecIDs": None,

@@ -22,7 +22,8 @@ Adding to the CLI
   integers ``type=INT``; fixed values ``type=choice(...)``; anything parsed
   ``type=parsed(func)`` where ``func`` raises ``ValueError`` with the one-line message.
 - Bad input is ``raise click.UsageError("one line")`` (exit 125, Docker's code for an error
-  of the CLI itself); the engine's refusals are ``ApiError`` from the client (exit 1):
+  of the CLI itself), a wrong count of positional arguments ``raise ArgumentError(...)`` (exit 1,
+  as Docker's ``cli.RequiresMinArgs``); the engine's refusals are ``ApiError`` from the client (exit 1):
   ``main`` prints either as one line.
 
 Start-up time: every command pays for the client's start. Only click, ``runtime.cli.base``
@@ -39,7 +40,7 @@ import sys
 import click
 
 from runtime.api.client import ApiError
-from runtime.cli.base import Cli, Group, one_line, option
+from runtime.cli.base import Cli, Group, one_line, option, usage_exit
 
 __all__ = ["main", "cli", "COMMANDS", "VERSION"]
 
@@ -98,9 +99,9 @@ class Root(Group):
     def main(self, args: list[str] | None = None, prog_name: str | None = None, **extra) -> None:  # type: ignore[override]
         try:
             code = super().main(args, prog_name or "netcore", standalone_mode=False, **extra)
-        except click.UsageError as exc:  # Docker exits 125 for a bad flag or argument
+        except click.UsageError as exc:  # Docker: 125 for a bad flag, 1 for bad arguments or an unknown command
             print(f"Error: {one_line(exc)}", file=sys.stderr)
-            sys.exit(USAGE_EXIT)
+            sys.exit(usage_exit(exc))
         except click.ClickException as exc:
             print(f"Error: {exc.format_message()}", file=sys.stderr)
             sys.exit(exc.exit_code)

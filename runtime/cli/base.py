@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Cli", "pass_cli", "Group", "Command", "Option", "option", "argument",
-    "pair", "INT", "choice", "parsed", "rest", "one_line",
+    "pair", "INT", "choice", "parsed", "rest", "one_line", "ArgumentError", "usage_exit",
 ]
 
 
@@ -62,7 +62,7 @@ class Command(click.Command):
             exc.ctx = exc.ctx or ctx
             raise
         if ctx.args and not ctx.resilient_parsing:
-            raise click.UsageError(f"unrecognized arguments: {' '.join(ctx.args)}", ctx)
+            raise ArgumentError(f"unrecognized arguments: {' '.join(ctx.args)}", ctx)
         return rest
 
 
@@ -105,7 +105,7 @@ class Group(click.Group):
         name = args[0]
         if not name.startswith("-") and self.get_command(ctx, name) is None and not ctx.resilient_parsing:
             choices = ", ".join(map(repr, self.list_commands(ctx)))
-            raise click.UsageError(f"argument COMMAND: invalid choice: {name!r} (choose from {choices})", ctx)
+            raise ArgumentError(f"argument COMMAND: invalid choice: {name!r} (choose from {choices})", ctx)
         return super().resolve_command(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -211,6 +211,21 @@ def _hint(param: click.Parameter) -> str:
     if isinstance(param, click.Argument):
         return param.metavar or (param.name or "").upper()
     return "/".join(param.opts)
+
+
+class ArgumentError(click.UsageError):
+    """Wrong positional arguments (too few, too many) or an unknown command: Docker's cobra
+    returns these as plain errors (exit 1); only flag errors are its ``StatusError`` 125."""
+
+    exit_code = 1
+
+
+def usage_exit(exc: click.UsageError) -> int:
+    """Docker's exit code for a usage error: 1 for the arguments (``cli.RequiresMinArgs``,
+    ``cli.NoArgs``, an unknown command), 125 for a flag (``FlagErrorFunc``) or a refused value."""
+    if isinstance(exc, ArgumentError) or (isinstance(exc, click.BadParameter) and isinstance(exc.param, click.Argument)):
+        return 1
+    return 125
 
 
 def one_line(exc: click.UsageError) -> str:

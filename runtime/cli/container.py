@@ -8,11 +8,11 @@ import sys
 import click
 
 from runtime.api.client import ApiError, q
-from runtime.cli.base import INT, Cli, Command, choice, option, pair, parsed, pass_cli, rest
+from runtime.cli.base import INT, ArgumentError, Cli, Command, choice, option, pair, parsed, pass_cli, rest
 from runtime.cli.filterflag import FORMAT_HELP, filter_option
 from runtime.cli.output import each, inspect_objects
 
-__all__ = ["run", "create", "start", "restart", "kill", "wait", "attach_", "ps", "exec_", "logs", "stop", "rm", "inspect", "port",
+__all__ = ["run", "create", "start", "restart", "kill", "wait", "attach_", "ps", "exec_", "logs", "stop", "rm", "inspect", "container_inspect", "port",
            "network_spec", "container_options"]
 
 # options after the first argument belong to the container's command
@@ -23,7 +23,7 @@ def _argv(command: tuple[str, ...], name: str) -> list[str]:
     """The command after the options, ``--`` optional."""
     cmd = list(command[1:] if command[:1] == ("--",) else command)
     if not cmd:
-        raise click.UsageError(f'"netcore {name}" requires at least 1 argument')
+        raise ArgumentError(f'"netcore {name}" requires at least 1 argument')
     return cmd
 
 
@@ -115,7 +115,7 @@ class RunCommand(Command):
 def _image_and_command(command: tuple[str, ...], name: str = "run") -> tuple[str, list[str]]:
     """``IMAGE [COMMAND] [ARG...]`` (``-- COMMAND`` arrives as ``host COMMAND``)."""
     if not command:
-        raise click.UsageError(f'"netcore {name}" requires at least 1 argument')
+        raise ArgumentError(f'"netcore {name}" requires at least 1 argument')
     return command[0], list(command[1:])
 
 
@@ -344,7 +344,7 @@ def start(cli: Cli, attach: bool, interactive: bool, tty_ignored: bool, containe
         from runtime.cli import attach as session
 
         if len(containers) > 1:
-            raise click.UsageError("you cannot start and attach multiple containers at once")
+            raise ArgumentError("you cannot start and attach multiple containers at once")  # Docker: a plain error, exit 1
         view = client.request("GET", f"/containers/{q(containers[0])}/json")
         cfg, state = view["Config"], view["State"]
         stdin = interactive and cfg["OpenStdin"]
@@ -560,6 +560,15 @@ def rm(cli: Cli, force: bool, volumes: bool, containers: tuple[str, ...]) -> Non
 def inspect(cli: Cli, fmt: str | None, type_: str | None, containers: tuple[str, ...]) -> None:
     """Return low-level information on containers, images, networks and volumes."""
     inspect_objects(cli.client, containers, type_, fmt)
+
+
+@click.command("inspect", cls=Command)
+@option("-f", "--format", "fmt", metavar="FORMAT", help="Format output using a custom template: 'json', or a Go template.")
+@click.argument("containers", nargs=-1, required=True, metavar="CONTAINER")
+@pass_cli
+def container_inspect(cli: Cli, fmt: str | None, containers: tuple[str, ...]) -> None:
+    """Display detailed information on one or more containers."""
+    inspect_objects(cli.client, containers, "container", fmt)
 
 
 @click.command(cls=Command)

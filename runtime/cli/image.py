@@ -89,7 +89,7 @@ def ls(cli: Cli, all_: bool, filters: tuple[str, ...], fmt: str | None, no_trunc
 @pass_cli
 def inspect(cli: Cli, fmt: str | None, images: tuple[str, ...]) -> None:
     """Display detailed information on one or more images."""
-    inspect_all(cli.client, (f"/images/{q(i)}/json" for i in images), fmt)
+    inspect_all(cli.client, "image", images, fmt)
 
 
 def _open_input(path: str) -> int:

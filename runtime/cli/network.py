@@ -74,7 +74,7 @@ def ls(cli: Cli, filters: tuple[str, ...], fmt: str | None, no_trunc: bool, quie
 @pass_cli
 def inspect(cli: Cli, fmt: str | None, names: tuple[str, ...]) -> None:
     """Display detailed information on one or more networks."""
-    inspect_all(cli.client, (f"/networks/{q(name)}" for name in names), fmt)
+    inspect_all(cli.client, "network", names, fmt)
 
 
 @network.command()

@@ -8,7 +8,7 @@ import sys
 import click
 
 from runtime.api.client import ApiError, q
-from runtime.cli.base import Cli, Command, option, pass_cli, rest
+from runtime.cli.base import ArgumentError, Cli, Command, option, pass_cli, rest
 from runtime.cli.filterflag import encode, filter_option
 from runtime.cli.output import confirm, each, table
 
@@ -206,9 +206,9 @@ def cp(cli: Cli, archive: bool, follow_link: bool, quiet: bool, src: str, dest: 
 
     (src_c, src_path), (dst_c, dst_path) = _split(src), _split(dest)
     if src_c and dst_c:
-        raise click.UsageError("copying between containers is not supported")
+        raise ArgumentError("copying between containers is not supported")
     if not src_c and not dst_c:
-        raise click.UsageError("must specify at least one container source")
+        raise ArgumentError("must specify at least one container source")
     client = cli.client
     if src_c:
         chunks = client.stream(f"/containers/{q(src_c)}/archive", {"path": src_path, "follow": "1" if follow_link else "0"})

@@ -75,19 +75,10 @@ def _printer(fmt: str | None):
     return lambda out: print(json.dumps(out, indent=4))
 
 
-def inspect_all(client: Any, paths: Iterable[str], fmt: str | None = None) -> None:
-    """``inspect`` of several objects: print the JSON array of those found (or each through the
-    ``-f`` template), then fail on the last error."""
-    show = _printer(fmt)
-    out, failed = [], None
-    for path in paths:
-        try:
-            out.append(client.request("GET", path))
-        except Exception as exc:  # ApiError: keep going like Docker, report at the end
-            failed = exc
-    show(out)
-    if failed:
-        raise failed
+def inspect_all(client: Any, kind: str, refs: Iterable[str], fmt: str | None = None) -> None:
+    """``KIND inspect`` of several objects: print the JSON array of those found (or each through the
+    ``-f`` template), then fail with Docker's ``No such KIND: REF`` line for each one missing."""
+    inspect_objects(client, refs, kind, fmt)
 
 
 _INSPECT_PATHS = {"container": "/containers/{}/json", "image": "/images/{}/json", "network": "/networks/{}", "volume": "/volumes/{}"}
@@ -99,21 +90,23 @@ def inspect_objects(client: Any, refs: Iterable[str], type_: str | None = None, 
     from runtime.api.client import ApiError, q
 
     show = _printer(fmt)
-    out, failed = [], None
+    out, errors = [], []
     for ref in refs:
         for kind in (type_,) if type_ else ("container", "image", "network", "volume"):
             try:
                 out.append(client.request("GET", _INSPECT_PATHS[kind].format(q(ref))))
                 break
             except ApiError as exc:
-                if exc.status not in (400, 404) or type_:  # 400: not a valid name of this kind (an image reference)
-                    failed = exc
+                if exc.status not in (400, 404):  # 400: not a valid name of this kind (an image reference)
+                    errors.append(exc)
                     break
-        else:
-            failed = ApiError(0, f"No such {type_ or 'object'}: {ref}")
+        else:  # Docker's client words for a 404, per kind ("object" when no --type)
+            errors.append(ApiError(0, f"No such {type_ or 'object'}: {ref}"))
     show(out)
-    if failed:
-        raise failed
+    for exc in errors[:-1]:  # Docker reports every one missing, each once, then exits 1
+        print(("Error response from daemon: " if exc.status else "Error: ") + str(exc), file=sys.stderr, flush=True)
+    if errors:
+        raise errors[-1]
 
 
 def each(items: Sequence[str], action: Callable[[str], Any], report: Callable[[str, Any], None] | None = None) -> None:

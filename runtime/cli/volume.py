@@ -48,7 +48,7 @@ def ls(cli: Cli, filters: tuple[str, ...], fmt: str | None, quiet: bool) -> None
 @pass_cli
 def inspect(cli: Cli, fmt: str | None, names: tuple[str, ...]) -> None:
     """Display detailed information on one or more volumes."""
-    inspect_all(cli.client, (f"/volumes/{q(n)}" for n in names), fmt)
+    inspect_all(cli.client, "volume", names, fmt)
 
 
 @volume.command("rm", cls=Command)

@@ -44,6 +44,7 @@ def attach(containers: Containers, ref: str, query: dict[str, Any]) -> Hijack:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         log = open(path, "ab+")  # held by the session: an auto-removed container's files may go before it reads them
         offset = 0 if flag("logs") else log.seek(0, 2)
+    containers.attached(rec)
     session = _Session(containers, cid, target, failed, log, offset, tty=bool(rec.get("tty")),
                        stdin=flag("stdin") and bool(rec.get("open_stdin")), stdin_once=bool(rec.get("stdin_once")),
                        stdout=flag("stdout") or flag("stderr"))

@@ -97,7 +97,7 @@ class Containers:
         self._kept: dict[str, float] = {}  # auto-removed containers whose files wait for the client: id -> until
         self.logs = LogPump(self.notify_output)  # stdout and stderr of containers without a terminal -> their logs
         self.watcher = ExitWatcher(self._on_exit)
-        self.health = health.HealthMonitor(self._exec_argv)
+        self.health = health.HealthMonitor(self._exec_argv, self._health_changed)
         self.events = events.EventBus()  # what ``netcore events`` streams: each operation publishes here
 
     # ------------------------------------------------------------ lookups ----
@@ -187,6 +187,7 @@ class Containers:
         the image-so-far, which is in no store. ``run_config``: ``runconfig.record``'s flags."""
         img = image if isinstance(image, Image) else self.images.resolve(image)
         extra = runconfig.record(run_config or {}, img.config)
+        entry = [e for e in entrypoint if e] if entrypoint is not None else list((img.config or {}).get("Entrypoint") or [])
         argv, env, workdir, user = _apply_image(img, argv, entrypoint, env, workdir, user)
         try:
             caps = launch.capabilities(cap_add or (), cap_drop or (), privileged)
@@ -218,6 +219,8 @@ class Containers:
             "name": name,
             "hostname": hostname or cid[:12],  # Docker's default: the short id
             "argv": list(argv),
+            "entrypoint": entry,  # inspect's Config.Entrypoint; the rest of argv is its Config.Cmd
+            "binds": _binds(mounts or ()),
             "env": dict(env or {}),
             "workdir": workdir,
             "networks": [s["name"] for s in specs],
@@ -674,6 +677,7 @@ class Containers:
             info = self._halt(rec)
         if info is not None:
             try:
+                self._publish(rec, "kill", signal=int(signal.SIGKILL))  # Docker's rm -f: kill, die, destroy (in order)
                 process.kill(info)
             except process.NotRunningError:
                 pass
@@ -768,6 +772,16 @@ class Containers:
     def _publish(self, rec: dict[str, Any], action: str, **extra: Any) -> None:
         attrs = {**(rec.get("labels") or {}), "image": rec.get("image") or "host", "name": rec["name"], **extra}
         self.events.publish(CONTAINER, action, rec["id"], **attrs)
+
+    def attached(self, rec: dict[str, Any]) -> None:
+        """A client attached (runtime.engine.attach): Docker's ``attach`` event."""
+        self._publish(rec, "attach")
+
+    def _health_changed(self, cid: str, status: str) -> None:
+        """The healthcheck's status changed: Docker's ``health_status: healthy|unhealthy`` event."""
+        rec = self.store.get(CONTAINER, cid)
+        if rec is not None:
+            self._publish(rec, f"health_status: {status}")
 
     def _publish_network(self, network: str, action: str, cid: str) -> None:
         try:
@@ -943,6 +957,13 @@ def _apply_image(img: Image, argv: list[str] | None, entrypoint: list[str] | Non
     merged = dict(e.split("=", 1) for e in cfg.get("Env") or () if "=" in e)
     merged.update(env or {})
     return full, merged, workdir or cfg.get("WorkingDir") or None, user or cfg.get("User") or None
+
+
+def _binds(mounts: Sequence[dict[str, Any]]) -> list[str]:
+    """inspect's ``HostConfig.Binds``: the mounts with a source (a host path or a named volume),
+    as ``-v`` writes them, ``SRC:DEST[:ro]``."""
+    return [f"{m['Source']}:{m.get('Target') or m.get('Destination')}" + (":ro" if m.get("ReadOnly") else "")
+            for m in mounts if (m.get("Type") or "bind") in ("bind", "volume") and m.get("Source")]
 
 
 def _requested_ports(exposed: dict[str, Any], bindings: dict[str, list[dict[str, str]]], publish_all: bool) -> list[PortBinding]:

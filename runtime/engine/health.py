@@ -99,8 +99,9 @@ class HealthMonitor:
     command that runs ``argv`` inside the container (the launcher's exec) and the descriptors
     it must inherit; the monitor closes those once the probe is done."""
 
-    def __init__(self, exec_argv: ExecArgv) -> None:
+    def __init__(self, exec_argv: ExecArgv, on_change: Callable[[str, str], None] | None = None) -> None:
         self._exec_argv = exec_argv
+        self._on_change = on_change  # (cid, new status): the engine's ``health_status`` event
         self._lock = threading.Lock()
         self._checks: dict[str, _Check] = {}
 
@@ -152,7 +153,11 @@ class HealthMonitor:
                 result = {"Start": _stamp(), "End": _stamp(), "ExitCode": -1, "Output": str(exc)}
             if check.stop.is_set():
                 return
+            before = check.state["Status"]
             self._record(check, result)
+            after = check.state["Status"]
+            if after != before and self._on_change is not None and not check.stop.is_set():
+                self._on_change(check.cid, after)
 
     def _probe(self, check: _Check) -> dict[str, Any]:
         start = _stamp()

@@ -40,8 +40,9 @@ def scene(engine, name, tmp_path):
     s["b_id"] = engine.json("inspect", s["b"])[0]["Id"]
     s["image_id"] = engine.json("image", "inspect", "bb:1")[0]["Id"]
     s["subnet"] = engine.json("network", "inspect", s["n"])[0]["IPAM"]["Config"][0]["Subnet"]
+    s["e"], s["bind"] = f"{name}e", str(tmp_path)  # e: made by the table, after the listings of containers
     yield s
-    engine("rm", "-f", s["a"], s["b"], check=False)
+    engine("rm", "-f", s["a"], s["b"], s["e"], check=False)
 
 
 def cases(s: dict) -> list[tuple[list[str], int, object]]:
@@ -126,6 +127,25 @@ def cases(s: dict) -> list[tuple[list[str], int, object]]:
         (["inspect", "--type", "volume", "-f", "{{.Name}} {{.Labels.k}}", v], 0, f"{v} v\n"),
         (["inspect", "--type", "container", n], 1, lambda out, err: f"No such container: {n}" in err),
         (["inspect", f"{n}-nosuch"], 1, lambda out, err: out == "[]\n" and err == f"Error: No such object: {n}-nosuch\n"),
+        # ---- the rest of Docker's container inspect shape (e: created only, --entrypoint, -w, -u, a read-only bind, --restart)
+        (["create", "--name", s["e"], "--network", "none", "--entrypoint", "sh", "-w", "/tmp", "-u", "65534",
+          "-v", f"{s['bind']}:/host:ro", "--restart", "on-failure:2", "bb:1", "-c", "true"], 0, lambda out, err: len(out.strip()) == 64),
+        (["inspect", "-f", "{{json .Config.Entrypoint}} {{json .Config.Cmd}} {{json .HostConfig.Binds}} {{.HostConfig.RestartPolicy.Name}} "
+          "{{.Config.WorkingDir}}|{{.Config.User}}|{{range .Mounts}}{{.Type}} {{.Name}} {{.Destination}} {{.RW}}{{end}}", a], 0,
+         f'null ["sleep","300"] ["{v}:/data"] no ||volume {v} /data true\n'),
+        (["inspect", "-f", "{{json .Config.Entrypoint}} {{json .Config.Cmd}} {{json .HostConfig.Binds}} {{.HostConfig.RestartPolicy.Name}}:"
+          "{{.HostConfig.RestartPolicy.MaximumRetryCount}} {{.Config.WorkingDir}}|{{.Config.User}}|"
+          "{{range .Mounts}}{{.Type}} {{.Source}} {{.Destination}} {{.RW}}{{end}}|{{.LogPath}}|{{.Path}} {{json .Args}}", s["e"]], 0,
+         f'["sh"] ["-c","true"] ["{s["bind"]}:/host:ro"] on-failure:2 /tmp|65534|bind {s["bind"]} /host false||sh ["-c","true"]\n'),
+        (["inspect", "-f", "{{.LogPath}}", a], 0, lambda out, err: out.strip().endswith("/log") and os.path.isfile(out.strip())),
+        # ---- a missing object: Docker's client words for each kind, every one reported once, exit 1
+        (["inspect", "--type", "container", f"{n}-x"], 1, lambda out, err: out == "[]\n" and err == f"Error: No such container: {n}-x\n"),
+        (["container", "inspect", n], 1, lambda out, err: out == "[]\n" and err == f"Error: No such container: {n}\n"),
+        (["container", "inspect", "-f", "{{.Name}}", a, f"{a}-x", f"{a}-y"], 1,
+         lambda out, err: out == f"/{a}\n" and err == f"Error: No such container: {a}-x\nError: No such container: {a}-y\n"),
+        (["network", "inspect", f"{n}-x"], 1, lambda out, err: out == "[]\n" and err == f"Error: No such network: {n}-x\n"),
+        (["image", "inspect", "nosuch:1"], 1, lambda out, err: out == "[]\n" and err == "Error: No such image: nosuch:1\n"),
+        (["volume", "inspect", f"{v}-x"], 1, lambda out, err: out == "[]\n" and err == f"Error: No such volume: {v}-x\n"),
         # ---- networks
         (["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", n], 0, f"{s['subnet']}\n"),
         (["network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}} {{.Driver}}", n], 0, f"{s['subnet']} bridge\n"),

@@ -105,7 +105,7 @@ def test_container_group_verbs_act_as_the_top_level_ones(lab, tmp_path):
 
 def test_unknown_verb_of_the_container_group_is_one_line(lab):
     res = lab("container", "frobnicate", check=False)
-    assert res.returncode == 125 and "invalid choice: 'frobnicate'" in res.stderr and "Traceback" not in res.stderr
+    assert res.returncode == 1 and "invalid choice: 'frobnicate'" in res.stderr  # Docker: an unknown command exits 1 and "Traceback" not in res.stderr
 
 
 # ---------------------------------------------------------------- info/version
@@ -312,7 +312,7 @@ def test_cp_both_ways_running_and_stopped(lab, tmp_path):
         assert missing.returncode == 1 and "Could not find the file /nope in container" in missing.stderr
         assert not (tmp_path / "x").exists()
         both = lab("cp", f"{name}:/a", f"{name}:/b", check=False)
-        assert both.returncode == 125 and "copying between containers is not supported" in both.stderr
+        assert both.returncode == 1 and "copying between containers is not supported" in both.stderr
         lab("stop", "-t", "0", name)
         lab("cp", str(src), f"{name}:/etc/while-stopped")  # a stopped container, as Docker allows
         lab("cp", f"{name}:/etc/made", str(tmp_path / "stopped.txt"))
@@ -458,7 +458,54 @@ def test_events_since_until_filter_format(lab, subnet):
     lab("rm", "-f", again)
     actions = lab("events", "--since", since, "--until", f"{time.time():.3f}", "--filter", f"container={again}",
                   "--filter", "type=container", "--format", "{{.Action}}").stdout.split()
-    assert actions == ["create", "start", "die", "stop", "start", "restart", "die", "destroy"]
+    assert actions == ["create", "start", "die", "stop", "start", "restart", "kill", "die", "destroy"]  # rm -f: kill, die, destroy
+
+
+def test_events_of_health_attach_and_rm_force(lab):
+    """``health_status: healthy|unhealthy`` when the healthcheck's status changes, ``attach``
+    when a client attaches, ``kill`` (signal 9) before ``die`` on ``rm -f``: Docker's events."""
+    from runtime.api.client import Client
+
+    name, since = uniq(), f"{time.time():.3f}"
+    client = Client(f"unix://{lab.socket}", autostart=False)
+    client.request("POST", "/containers/create", {
+        "Name": name, "Image": "bb", "Cmd": ["sh", "-c", "touch /tmp/ok; sleep 1000"], "Networks": [{"name": "none"}],
+        "Healthcheck": {"Test": ["CMD-SHELL", "test -e /tmp/ok"], "Interval": 50_000_000, "Retries": 1},
+    })
+    lab("start", name)
+
+    def health() -> str:
+        return state_of(lab, name).get("Health", {}).get("Status", "")
+
+    deadline = time.monotonic() + 20
+    while health() != "healthy":
+        assert time.monotonic() < deadline, state_of(lab, name)
+        time.sleep(0.05)
+    lab("exec", name, "rm", "/tmp/ok")
+    while health() != "unhealthy":
+        assert time.monotonic() < deadline, state_of(lab, name)
+        time.sleep(0.05)
+    attached = subprocess.Popen([*NETCORE, "attach", "--no-stdin", name], env=lab.env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    try:
+        def actions() -> list[str]:
+            return lab("events", "--since", since, "--until", f"{time.time():.3f}", "--filter", f"container={name}",
+                       "--format", "{{.Action}}").stdout.splitlines()
+
+        while "attach" not in actions():
+            assert time.monotonic() < deadline and attached.poll() is None, "no attach event"
+            time.sleep(0.05)
+        lab("rm", "-f", name)
+        attached.wait(20)
+    finally:
+        if attached.poll() is None:
+            attached.kill()
+            attached.wait()
+        lab("rm", "-f", name, check=False)
+    assert actions() == ["create", "start", "health_status: healthy", "health_status: unhealthy", "attach", "kill", "die", "destroy"]
+    kill = lab("events", "--since", since, "--until", f"{time.time():.3f}", "--filter", f"container={name}",
+               "--filter", "event=kill", "--format", "{{.Actor.Attributes.signal}}").stdout
+    assert kill == "9\n"
 
 
 def test_events_streams_until_interrupted(lab):
@@ -521,7 +568,7 @@ def test_stats_streams_until_interrupted(lab):
 
 # ---------------------------------------------------------------- bad input -
 
-BAD = [  # argv, exit code (125: the CLI refused it, as Docker), words of the one line on stderr
+BAD = [  # argv, exit code (125: the CLI refused a flag or value, 1: the arguments, as Docker), words of the one line on stderr
     (["pause", "nosuch"], 1, "No such container: nosuch"),
     (["unpause", "nosuch"], 1, "No such container: nosuch"),
     (["container", "top", "nosuch"], 1, "No such container: nosuch"),
@@ -529,13 +576,13 @@ BAD = [  # argv, exit code (125: the CLI refused it, as Docker), words of the on
     (["rename", "nosuch", "other"], 1, "No such container: nosuch"),
     (["cp", "nosuch:/etc/passwd", "/tmp/never-written"], 1, "No such container: nosuch"),
     (["diff", "nosuch"], 1, "No such container: nosuch"),
-    (["rename", "onlyone"], 125, "the following arguments are required: NEW_NAME"),
-    (["cp", "/a", "/b"], 125, "must specify at least one container source"),
+    (["rename", "onlyone"], 1, "the following arguments are required: NEW_NAME"),
+    (["cp", "/a", "/b"], 1, "must specify at least one container source"),
     (["events", "--until", "soonish"], 1, "failed to parse value as time or duration"),
     (["container", "prune", "-f", "--filter", "nokey"], 125, "bad format of filter"),
     (["system", "df", "--bogus"], 125, "unrecognized arguments: --bogus"),
     (["info", "--format", "{{.Nope}}"], 1, 'map has no entry for key "Nope"'),
-    (["image", "prune", "-f", "extra"], 125, "unrecognized arguments: extra"),
+    (["image", "prune", "-f", "extra"], 1, "unrecognized arguments: extra"),
 ]
 
 

@@ -78,7 +78,7 @@ def test_progress_goes_to_stderr(engine, tmp_path):
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["build"], 125, "the following arguments are required: CONTEXT"),
+        (["build"], 1, "the following arguments are required: CONTEXT"),  # Docker: requires exactly 1 argument, exit 1
         (["build", "/nonexistent/ctx"], 1, 'unable to prepare context: path "/nonexistent/ctx" not found'),
         (["build", "--build-arg", "=x", "."], 125, "invalid build-arg '=x': expected KEY=VALUE"),
         (["build", "--label", "novalue", "."], 125, "invalid label 'novalue'"),

@@ -61,34 +61,40 @@ def requests(engine) -> list[str]:
     return [line for line, _ in engine[1]]
 
 
+# Docker's exit codes for the CLI's own errors (docker/cli): a flag error is ``FlagErrorFunc``'s
+# ``StatusError`` 125 (and ``run``'s refused values are 125); the positional arguments
+# (``cli.RequiresMinArgs``/``ExactArgs``/``NoArgs``) and an unknown command are plain errors: exit 1.
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "code", "message"),
     [
-        (["network", "create", "-o", "novalue", "n"], "argument -o/--opt: invalid option 'novalue': expected KEY=VALUE"),
-        (["network", "create"], "the following arguments are required: NAME"),
-        (["network", "create", "-o"], "argument -o/--opt: expected one argument"),
-        (["network", "ls", "--filter", "nonsense"], "argument -f/--filter: bad format of filter (expected name=value): 'nonsense'"),
-        (["network", "ls", "extra"], "unrecognized arguments: extra"),
-        (["network", "connect", "--gw-priority", "x", "n", "c"], "argument --gw-priority: invalid int value: 'x'"),
-        (["network", "rm"], "the following arguments are required: NETWORK"),
-        (["run", "--rm"], '"netcore run" requires at least 1 argument'),
-        (["exec", "c1"], '"netcore exec" requires at least 1 argument'),
-        (["run", "-p", "abc", "--", "true"], "argument -p/--publish: invalid containerPort: abc"),
-        (["run", "--network", "name=a,gw-priority=x", "--", "true"], "invalid gw-priority 'x': expected an integer"),
-        (["run", "-e", "=novalue", "--", "true"], "argument -e/--env: invalid environment variable: =novalue"),
-        (["stop", "-t", "x", "c1"], "argument -t/--time: invalid int value: 'x'"),
-        (["ps", "--nosuchflag"], "unrecognized arguments: --nosuchflag"),
-        (["nosuchcommand"], "invalid choice: 'nosuchcommand'"),
-        (["-H"], "argument -H/--host: expected one argument"),
-        (["--bogus", "ps"], "unrecognized arguments: --bogus"),
-        (["network", "nosuchverb"], "invalid choice: 'nosuchverb'"),
-        (["completion", "tcsh"], "argument SHELL: invalid choice: 'tcsh'"),
-        (["run", "--netw", "n", "--", "true"], "unrecognized arguments"),  # no prefix matching: --net is an alias
+        (["network", "create", "-o", "novalue", "n"], 125, "argument -o/--opt: invalid option 'novalue': expected KEY=VALUE"),
+        (["network", "create"], 1, "the following arguments are required: NAME"),
+        (["network", "create", "-o"], 125, "argument -o/--opt: expected one argument"),
+        (["network", "ls", "--filter", "nonsense"], 125, "argument -f/--filter: bad format of filter (expected name=value): 'nonsense'"),
+        (["network", "ls", "extra"], 1, "unrecognized arguments: extra"),
+        (["network", "connect", "--gw-priority", "x", "n", "c"], 125, "argument --gw-priority: invalid int value: 'x'"),
+        (["network", "connect", "n"], 1, "the following arguments are required: CONTAINER"),
+        (["network", "rm"], 1, "the following arguments are required: NETWORK"),
+        (["run", "--rm"], 1, '"netcore run" requires at least 1 argument'),
+        (["exec", "c1"], 1, '"netcore exec" requires at least 1 argument'),
+        (["run", "-p", "abc", "--", "true"], 125, "argument -p/--publish: invalid containerPort: abc"),
+        (["run", "--network", "name=a,gw-priority=x", "--", "true"], 125, "invalid gw-priority 'x': expected an integer"),
+        (["run", "-e", "=novalue", "--", "true"], 125, "argument -e/--env: invalid environment variable: =novalue"),
+        (["stop", "-t", "x", "c1"], 125, "argument -t/--time: invalid int value: 'x'"),
+        (["stop"], 1, "the following arguments are required: CONTAINER"),
+        (["ps", "--nosuchflag"], 125, "unrecognized arguments: --nosuchflag"),
+        (["nosuchcommand"], 1, "invalid choice: 'nosuchcommand'"),
+        (["-H"], 125, "argument -H/--host: expected one argument"),
+        (["--bogus", "ps"], 125, "unrecognized arguments: --bogus"),
+        (["network", "nosuchverb"], 1, "invalid choice: 'nosuchverb'"),
+        (["container", "nosuchverb"], 1, "invalid choice: 'nosuchverb'"),
+        (["completion", "tcsh"], 1, "argument SHELL: invalid choice: 'tcsh'"),
+        (["run", "--netw", "n", "--", "true"], 125, "unrecognized arguments"),  # no prefix matching: --net is an alias
     ],
 )
-def test_bad_input_is_one_line_and_exit_125_before_any_request(fake_engine, args, message):
+def test_bad_input_is_one_line_and_dockers_exit_code_before_any_request(fake_engine, args, code, message):
     res = netcore(fake_engine, *args)
-    assert res.exit_code == 125, (res.stdout, res.stderr)  # Docker's code for the CLI's own errors
+    assert res.exit_code == code, (res.stdout, res.stderr)
     assert res.stderr.startswith("Error: ") and message in res.stderr and res.stderr.count("\n") == 1, res.stderr
     assert res.stdout == "" and fake_engine[1] == []
 
@@ -226,22 +232,22 @@ def test_shell_completion_comes_from_the_cli_itself(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "code", "message"),
     [
-        (["run", "--restart", "on-failure:x", "--", "true"], "argument --restart: maximum retry count must be an integer"),
-        (["run", "--rm", "--restart", "always", "--", "true"], "Conflicting options: --restart and --rm"),
-        (["start", "-a", "c1", "c2"], "you cannot start and attach multiple containers at once"),
-        (["start"], "the following arguments are required: CONTAINER"),
-        (["kill", "-s"], "argument -s/--signal: expected one argument"),
-        (["restart", "-t", "x", "c1"], "argument -t/--time: invalid int value: 'x'"),
-        (["attach", "c1", "c2"], "unrecognized arguments: c2"),
-        (["wait"], "the following arguments are required: CONTAINER"),
-        (["create", "--name", "x"], '"netcore create" requires at least 1 argument'),
+        (["run", "--restart", "on-failure:x", "--", "true"], 125, "argument --restart: maximum retry count must be an integer"),
+        (["run", "--rm", "--restart", "always", "--", "true"], 125, "Conflicting options: --restart and --rm"),
+        (["start", "-a", "c1", "c2"], 1, "you cannot start and attach multiple containers at once"),
+        (["start"], 1, "the following arguments are required: CONTAINER"),
+        (["kill", "-s"], 125, "argument -s/--signal: expected one argument"),
+        (["restart", "-t", "x", "c1"], 125, "argument -t/--time: invalid int value: 'x'"),
+        (["attach", "c1", "c2"], 1, "unrecognized arguments: c2"),
+        (["wait"], 1, "the following arguments are required: CONTAINER"),
+        (["create", "--name", "x"], 1, '"netcore create" requires at least 1 argument'),
     ],
 )
-def test_lifecycle_bad_input_is_one_line_and_exit_125_before_any_request(fake_engine, args, message):
+def test_lifecycle_bad_input_is_one_line_and_dockers_exit_code_before_any_request(fake_engine, args, code, message):
     res = netcore(fake_engine, *args)
-    assert res.exit_code == 125, (res.stdout, res.stderr)  # Docker's code for the CLI's own errors
+    assert res.exit_code == code, (res.stdout, res.stderr)  # Docker's: 125 a flag, 1 the arguments
     assert res.stderr.startswith("Error: ") and message in res.stderr and res.stderr.count("\n") == 1, res.stderr
     assert res.stdout == "" and fake_engine[1] == []
 

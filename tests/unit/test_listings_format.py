@@ -107,11 +107,11 @@ def test_inspect_templates(capsys):
     view = {"Id": "x", "State": {"Running": True, "Pid": 7}, "Config": {"Env": ["A=1"]}}
     cli = FakeCli(view)
     with pytest.raises(click.ClickException, match=r"^template parsing error: template: :1: unclosed action$"):
-        inspect_all(cli.client, ["/containers/a/json"], "{{.State")
+        inspect_all(cli.client, "container", ["a"], "{{.State")
     assert cli.client.calls == []  # refused before any request
-    inspect_all(cli.client, ["/containers/a/json", "/containers/b/json"], "{{.State.Pid}} {{json .Config.Env}}")
+    inspect_all(cli.client, "container", ["a", "b"], "{{.State.Pid}} {{json .Config.Env}}")
     assert capsys.readouterr().out == '7 ["A=1"]\n7 ["A=1"]\n'
-    inspect_all(cli.client, ["/containers/a/json"], "json")
+    inspect_all(cli.client, "container", ["a"], "json")
     assert json.loads(capsys.readouterr().out) == view
     with pytest.raises(click.ClickException, match=r'^template parsing error: .*map has no entry for key "Nope"$'):
-        inspect_all(cli.client, ["/containers/a/json"], "{{.Nope}}")
+        inspect_all(cli.client, "container", ["a"], "{{.Nope}}")
