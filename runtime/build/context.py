@@ -21,7 +21,7 @@ import re
 import tarfile
 from typing import BinaryIO
 
-__all__ = ["Ignore", "read_ignore", "pack", "unpack", "ContextError"]
+__all__ = ["Ignore", "read_ignore", "pack", "pack_for_build", "unpack", "ContextError"]
 
 
 class ContextError(ValueError):
@@ -124,6 +124,19 @@ def pack(context_dir: str, dockerfile: str, dockerfile_text: bytes | None = None
             info.size, info.mode = len(dockerfile_text), 0o644
             tar.addfile(info, io.BytesIO(dockerfile_text))
     return buf.getvalue()
+
+
+def pack_for_build(context_dir: str, dockerfile_path: str) -> tuple[bytes, str]:
+    """The context tar and the Dockerfile's name in it: its path inside the context, or, for
+    a Dockerfile from elsewhere, a name of its own under which it is added (as Docker's CLI does)."""
+    real = os.path.realpath(dockerfile_path)
+    if real.startswith(context_dir + "/"):
+        name = os.path.relpath(real, context_dir)
+        return pack(context_dir, name), name
+    name = f".dockerfile.{os.urandom(10).hex()}"
+    with open(real, "rb") as f:
+        text = f.read()
+    return pack(context_dir, name, text), name
 
 
 def _walk(root: str, ignore: Ignore, keep: set[str]) -> list[str]:

@@ -39,7 +39,7 @@ def build(cli: Cli, tags: tuple[str, ...], file: str | None, build_args: tuple[s
 def run_build(client, context: str, file: str | None, tags: list[str], build_args: list[str], no_cache: bool, quiet: bool,
               labels: dict[str, str] | None = None, target: str | None = None) -> None:
     """Pack the context, send it, print the progress; exits with the failing step's code."""
-    from runtime.build.context import ContextError, pack
+    from runtime.build.context import ContextError, pack_for_build
 
     if not os.path.isdir(context):
         raise click.ClickException(f'unable to prepare context: path "{context}" not found')
@@ -56,16 +56,8 @@ def run_build(client, context: str, file: str | None, tags: list[str], build_arg
     path = os.path.abspath(file) if file else os.path.join(root, "Dockerfile")
     if not os.path.isfile(path):
         raise click.ClickException(f"unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat {path}: no such file or directory")
-    real = os.path.realpath(path)
-    outside = None
-    if real.startswith(root + "/"):
-        name = os.path.relpath(real, root)
-    else:  # a Dockerfile from elsewhere goes into the tar under a name of its own, as Docker's CLI does
-        name = f".dockerfile.{os.urandom(10).hex()}"
-        with open(real, "rb") as f:
-            outside = f.read()
     try:
-        data = pack(root, name, outside)
+        data, name = pack_for_build(root, path)
     except (ContextError, OSError) as exc:
         raise click.ClickException(f"unable to prepare context: {exc}") from None
     err = sys.stderr

@@ -23,7 +23,7 @@ __all__ = ["build_image"]
 
 def build_image(client: Client, service: str, spec: Build, tag: str, out: Any = None) -> str:
     """Build ``spec`` as ``tag``; the image id. Progress goes to ``out`` (stderr)."""
-    from runtime.build.context import ContextError, pack
+    from runtime.build.context import ContextError, pack_for_build
 
     out = out or sys.stderr
     root = os.path.realpath(spec.context)
@@ -32,15 +32,8 @@ def build_image(client: Client, service: str, spec: Build, tag: str, out: Any = 
     path = os.path.realpath(os.path.join(root, spec.dockerfile))
     if not os.path.isfile(path):
         raise ComposeError(f"service {service}: cannot find the Dockerfile {spec.dockerfile} in {spec.context}")
-    outside = None
-    if path.startswith(root + "/"):
-        name = os.path.relpath(path, root)
-    else:
-        name = f".dockerfile.{os.urandom(10).hex()}"
-        with open(path, "rb") as f:
-            outside = f.read()
     try:
-        data = pack(root, name, outside)
+        data, name = pack_for_build(root, path)
     except (ContextError, OSError) as exc:
         raise ComposeError(f"service {service}: unable to prepare the build context: {exc}") from None
     query: dict[str, str] = {"dockerfile": name, "t": tag}
